@@ -1,0 +1,314 @@
+"""The run configuration: one TOML file, validated, whose defaults reproduce the thesis.
+
+Every stage reads its parameters from here. Unknown keys and wrong types are errors
+that name the key (``probes.scramble.blocks.0: Input should be a valid integer``).
+
+>>> config = RunConfig()                     # the thesis defaults
+>>> config.frame.crop, config.index.per_class, config.run.seed
+(224, 3, 1)
+>>> config = load_config("configs/demo.toml")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+THESIS_MODELS = ["resnet50", "sin-resnet50", "se-resnet50", "resnext50", "se-resnext50", "vgg16"]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+class Section(BaseModel):
+    """Base of every configuration table: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunSection(Section):
+    """How the run is executed."""
+
+    seed: int = 1
+    workers: int = Field(0, ge=0, description="process-pool size; 0 means one per CPU core")
+    executor: Literal["process", "ray"] = "process"
+    shard_size: int = Field(64, ge=1, description="items per shard (unit of resume)")
+
+
+class DataSection(Section):
+    """Where the inputs come from (paths may also be given on the command line)."""
+
+    annotations: str | None = Field(
+        None, description="Annotation.tar.gz, a folder of per-synset archives, or of XML files"
+    )
+    images: str | None = Field(None, description="root of <split>/<wnid>/<image> folders")
+    label_space: str = Field("imagenette", description="label space of the dataset's classes")
+    cue_conflict: str | None = Field(
+        None, description="folder with stimuli.csv (path, shape_wnid, texture_wnid) and images"
+    )
+
+
+class FrameSection(Section):
+    """The model-input frame: resize the shorter side, then centre-crop a square."""
+
+    resize: int = Field(256, ge=1)
+    crop: int = Field(224, ge=1)
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+
+
+class IndexSection(Section):
+    """Which images are drawn for the experiments."""
+
+    splits: list[str] = Field(default_factory=lambda: ["train"])
+    per_class: int | None = Field(3, ge=1, description="images per class; None takes all")
+    require_box: bool = True
+    extensions: list[str] = Field(
+        default_factory=lambda: [".jpeg", ".jpg", ".png"], description="case-insensitive"
+    )
+
+
+class ScrambleSection(Section):
+    blocks: list[int] = Field(default_factory=lambda: [28, 32, 56, 112])
+    variants: int = Field(3, ge=1)
+
+
+class PatchSection(Section):
+    sizes: list[int] = Field(default_factory=lambda: [10, 20, 30, 40, 50, 60, 70])
+    fill: Literal["black", "grey", "mean"] | tuple[int, int, int] = "black"
+
+
+class SmoothSection(Section):
+    operator: str = Field("l0", description="l0, rolling-guidance, bilateral-texture, fgs, "
+                          "or a path to a TorchScript image-to-image model")
+    iterations: int = Field(5, ge=1)
+    params: dict[str, dict[str, float | int | str]] = Field(
+        default_factory=dict, description="per-operator parameters, e.g. params.l0.lam"
+    )
+    removed_detail: bool = True
+
+
+class ProbesSection(Section):
+    probes: list[Literal["scramble", "patch", "smooth"]] = Field(
+        default_factory=lambda: ["scramble", "patch", "smooth"]
+    )
+    scramble: ScrambleSection = Field(default_factory=ScrambleSection)
+    patch: PatchSection = Field(default_factory=PatchSection)
+    smooth: SmoothSection = Field(default_factory=SmoothSection)
+
+
+class EdgesSection(Section):
+    """The thesis's auto-Canny: non-local-means denoising, median-based thresholds."""
+
+    sigma: float = Field(0.9, ge=0)
+    denoise: bool = True
+    h: float = 30
+    h_color: float = 10
+    template_window: int = 7
+    search_window: int = 21
+
+
+class ModelEntry(Section):
+    """A model declared in the config (``[models.NAME]``).
+
+    A registered name with only ``weights`` points the registry at a local copy.
+    """
+
+    arch: str | None = Field(None, description="timm:NAME, torchvision:NAME, or a registered name")
+    weights: str | None = Field(None, description="URL or path of the checkpoint")
+    sha256: str | None = None
+    label_space: str | None = None
+    canonizer: str | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    module: str | None = Field(None, description="Python file that registers models")
+
+
+class EvaluateSection(Section):
+    models: list[str] = Field(default_factory=lambda: list(THESIS_MODELS))
+    batch_size: int = Field(64, ge=1)
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    bf16: bool = Field(False, description="bfloat16 autocast on GPU")
+    channels_last: bool = True
+    loader_workers: int = Field(2, ge=0)
+
+
+class AttributeSection(Section):
+    models: list[str] = Field(default_factory=lambda: ["resnet50", "sin-resnet50"])
+    composite: str = Field("epsilon-plus-flat", description="epsilon-plus-flat, "
+                           "epsilon-gamma-box, epsilon-alpha2-beta1-flat, gradient-x-input")
+    epsilon: float = 0.1
+    target: Literal["predicted", "true"] = "predicted"
+    probes: list[str] = Field(default_factory=lambda: ["original"])
+    controls: list[Literal["random-weights", "shuffled-edges"]] = Field(
+        default_factory=lambda: ["random-weights", "shuffled-edges"]
+    )
+    batch_size: int = Field(16, ge=1)
+    device: str = "auto"
+    heatmaps: bool = True
+
+
+class Hypothesis(Section):
+    """One directional, paired comparison of two models.
+
+    The compared value is ``measure`` (a column of predictions or attributions) of
+    ``model_a`` minus that of ``model_b``, paired by image, level and variant. With
+    ``relative_to = "original"`` each value is first replaced by its drop from the
+    same image's unperturbed value (original − perturbed), so "hurts more" reads as
+    a larger drop. ``alternative`` is the direction of the mean of a − b.
+    """
+
+    id: str
+    description: str = ""
+    source: Literal["predictions", "attributions", "interaction"] = "predictions"
+    probe: str | None = None
+    levels: list[int] | None = Field(None, description="None means all levels of the probe")
+    measure: str = "true_prob"
+    relative_to: Literal["none", "original"] = "none"
+    model_a: str
+    model_b: str
+    alternative: Literal["greater", "less", "two-sided"] = "greater"
+    control: str = Field("none", description="attribution rows to use (source=attributions)")
+
+
+def thesis_hypotheses() -> list[Hypothesis]:
+    """The thesis's hypotheses, under the ids of DESIGN.md's contracts."""
+    sin, rn = "sin-resnet50", "resnet50"
+    return [
+        Hypothesis(id="H1", probe="scramble", relative_to="original", model_a=sin, model_b=rn,
+                   alternative="greater",
+                   description="scrambling hurts SIN more than ResNet-50 (all block sides)"),
+        Hypothesis(id="H1-b112", probe="scramble", levels=[112], relative_to="original",
+                   model_a=sin, model_b=rn, alternative="greater",
+                   description="scrambling into 112-pixel blocks hurts SIN more than ResNet-50"),
+        Hypothesis(id="H2", source="interaction", probe="patch", measure="correlation",
+                   model_a=rn, model_b=sin, alternative="less",
+                   description="single-patch/all-patches correlation is lower for ResNet-50 "
+                   "than for SIN, across patch sides"),
+        Hypothesis(id="H3", probe="smooth", relative_to="original", model_a=sin, model_b=rn,
+                   alternative="less",
+                   description="SIN loses less than ResNet-50 under smoothing (all iterations)"),
+        Hypothesis(id="H3-k1", probe="smooth", levels=[1], relative_to="original",
+                   model_a=sin, model_b=rn, alternative="less",
+                   description="SIN loses less than ResNet-50 after one smoothing pass"),
+        Hypothesis(id="H3.1", probe="smooth", model_a="se-resnet50", model_b=rn,
+                   alternative="greater",
+                   description="SE-ResNet-50 beats ResNet-50 on smoothed images"),
+        Hypothesis(id="H3.2", probe="smooth", model_a="se-resnext50", model_b=sin,
+                   alternative="greater",
+                   description="SE-ResNeXt-50 beats SIN on smoothed images"),
+        Hypothesis(id="LRP-pos", source="attributions", measure="share_pos_on_edges",
+                   model_a=sin, model_b=rn, alternative="greater",
+                   description="SIN's positive relevance lies on edges more than ResNet-50's"),
+        Hypothesis(id="LRP-neg", source="attributions", measure="share_neg_on_edges",
+                   model_a=sin, model_b=rn, alternative="less",
+                   description="SIN's negative relevance lies on edges less than ResNet-50's"),
+    ]
+
+
+class AnalysisSection(Section):
+    alpha: float = Field(0.05, gt=0, lt=1)
+    bootstrap: int = Field(2000, ge=100, description="bootstrap resamples for intervals")
+    hypotheses: list[Hypothesis] = Field(default_factory=thesis_hypotheses)
+
+    @field_validator("hypotheses")
+    @classmethod
+    def _unique_ids(cls, hypotheses: list[Hypothesis]) -> list[Hypothesis]:
+        ids = [h.id for h in hypotheses]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"hypothesis ids must be unique; repeated: {duplicates}")
+        return hypotheses
+
+
+class ReportSection(Section):
+    title: str = "Local versus global features"
+    gallery_images: int = Field(6, ge=0)
+
+
+class RunConfig(Section):
+    """The whole run configuration. Every table is optional; defaults are the thesis."""
+
+    run: RunSection = Field(default_factory=RunSection)
+    data: DataSection = Field(default_factory=DataSection)
+    frame: FrameSection = Field(default_factory=FrameSection)
+    index: IndexSection = Field(default_factory=IndexSection)
+    probes: ProbesSection = Field(default_factory=ProbesSection)
+    edges: EdgesSection = Field(default_factory=EdgesSection)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
+    attribute: AttributeSection = Field(default_factory=AttributeSection)
+    analysis: AnalysisSection = Field(default_factory=AnalysisSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> RunConfig:
+    """Validate a configuration given as nested dictionaries."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, source)) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> RunConfig:
+    """Read and validate a TOML configuration file.
+
+    Relative data paths in the file are taken relative to the file's folder.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such configuration file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    config = config_from_dict(data, str(path))
+    return _resolve_paths(config, path.parent)
+
+
+def _resolve_paths(config: RunConfig, base: Path) -> RunConfig:
+    for key in ("annotations", "images"):
+        value = getattr(config.data, key)
+        if value and "://" not in value and not Path(value).expanduser().is_absolute():
+            setattr(config.data, key, str((base / value).resolve()))
+    for entry in config.models.values():
+        for key in ("weights", "module"):
+            value = getattr(entry, key)
+            if value and "://" not in value and not Path(value).expanduser().is_absolute():
+                candidate = (base / value).resolve()
+                if candidate.exists():
+                    setattr(entry, key, str(candidate))
+    return config
+
+
+def builtin_config(name: str) -> Path:
+    """Path of a configuration shipped with the package (``"thesis"``, ``"demo"``)."""
+    path = CONFIG_DIR / f"{name}.toml"
+    if not path.exists():
+        available = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+        raise ConfigError(f"no built-in configuration {name!r}; available: {available}")
+    return path
+
+
+def to_toml(config: RunConfig) -> str:
+    """Serialise a configuration as TOML (the form written into a run directory)."""
+    import tomli_w
+
+    return tomli_w.dumps(config.model_dump(mode="json", exclude_none=True))
