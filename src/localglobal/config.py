@@ -12,11 +12,16 @@ that name the key (``probes.scramble.blocks.0: Input should be a valid integer``
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 

@@ -30,7 +30,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -161,7 +161,7 @@ class RunDir:
     >>> samples = run.read("samples")        # doctest: +SKIP
     """
 
-    TABLES = {
+    TABLES: ClassVar[dict[str, str]] = {
         "boxes": "boxes.parquet",
         "samples": "samples.parquet",
         "edges": "edges.parquet",
@@ -173,7 +173,7 @@ class RunDir:
         "shape_bias": "shape_bias.parquet",
     }
     # Which stage writes each table, for "run this stage first" messages.
-    PRODUCER = {
+    PRODUCER: ClassVar[dict[str, str]] = {
         "boxes": "annotations",
         "samples": "index",
         "edges": "edges",

@@ -96,11 +96,11 @@ def frame_transform(width: int, height: int, resize: int = 256, crop: int = 224)
     if resized_width < crop:
         left = -((crop - resized_width) // 2)
     else:
-        left = int(round((resized_width - crop) / 2.0))
+        left = round((resized_width - crop) / 2.0)
     if resized_height < crop:
         top = -((crop - resized_height) // 2)
     else:
-        top = int(round((resized_height - crop) / 2.0))
+        top = round((resized_height - crop) / 2.0)
     return FrameTransform(width, height, resized_width, resized_height, crop, left, top)
 
 
@@ -159,8 +159,8 @@ def to_input_frame(image: Image.Image | np.ndarray, resize: int = 256, crop: int
     Returns:
         ``crop`` × ``crop`` × 3 uint8 RGB array.
     """
-    from torchvision.transforms import functional as F
     from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
 
     pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
     if pil.mode != "RGB":

@@ -1,0 +1,53 @@
+"""Spreading work over processes: every item is processed once, whatever the pool size."""
+
+import os
+
+import pytest
+
+from localglobal.executor import parallel_map
+
+
+def square_with_pid(value: int) -> tuple[int, int]:
+    return value * value, os.getpid()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_item_comes_back_once(workers):
+    results = list(parallel_map(square_with_pid, range(20), workers=workers, description="sq"))
+    assert sorted(value for value, _ in results) == [i * i for i in range(20)]
+
+
+def test_a_pool_runs_in_other_processes():
+    pids = {pid for _, pid in parallel_map(square_with_pid, range(8), workers=2)}
+    assert os.getpid() not in pids
+
+
+def test_inline_runs_in_this_process():
+    pids = {pid for _, pid in parallel_map(square_with_pid, range(3), workers=1)}
+    assert pids == {os.getpid()}
+
+
+def fail_on_three(value: int) -> int:
+    if value == 3:
+        raise ValueError("three")
+    return value
+
+
+def test_a_failing_item_raises_in_the_caller():
+    with pytest.raises(ValueError, match="three"):
+        list(parallel_map(fail_on_three, range(6), workers=2))
+
+
+def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(RuntimeError, match=r"localglobal\[ray\]"):
+        list(parallel_map(fail_on_three, range(2), executor="ray"))
