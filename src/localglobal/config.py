@@ -106,6 +106,8 @@ class ProbesSection(Section):
     scramble: ScrambleSection = Field(default_factory=ScrambleSection)
     patch: PatchSection = Field(default_factory=PatchSection)
     smooth: SmoothSection = Field(default_factory=SmoothSection)
+    min_side: int = Field(16, ge=1, description="source images whose shorter side is below "
+                          "this many pixels are reported as too small and skipped")
 
 
 class EdgesSection(Section):
@@ -117,6 +119,8 @@ class EdgesSection(Section):
     h_color: float = 10
     template_window: int = 7
     search_window: int = 21
+    min_side: int = Field(16, ge=1, description="source images whose shorter side is below "
+                          "this many pixels are reported as too small and skipped")
 
 
 class ModelEntry(Section):
@@ -132,6 +136,9 @@ class ModelEntry(Section):
     canonizer: str | None = None
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    resize: int | None = Field(None, ge=1, description="shorter side before the crop, pixels")
+    crop: int | None = Field(None, ge=1, description="side of the model's input, pixels")
+    interpolation: Literal["bilinear", "bicubic", "nearest"] | None = None
     module: str | None = Field(None, description="Python file that registers models")
 
 
@@ -220,6 +227,15 @@ def thesis_hypotheses() -> list[Hypothesis]:
 class AnalysisSection(Section):
     alpha: float = Field(0.05, gt=0, lt=1)
     bootstrap: int = Field(2000, ge=100, description="bootstrap resamples for intervals")
+    zero_method: Literal["wilcox", "pratt", "zsplit"] = Field(
+        "wilcox", description="zero differences in the Wilcoxon test: wilcox drops them, "
+        "pratt ranks then drops them, zsplit splits their ranks between the signs"
+    )
+    interaction_measure: str = Field(
+        "true_logit", description="predictions column the patch interaction uses"
+    )
+    figure_dpi: int = Field(100, ge=30, description="resolution of the PNG figures")
+    contact_sheets: int = Field(3, ge=0, description="images shown as probe contact sheets")
     hypotheses: list[Hypothesis] = Field(default_factory=thesis_hypotheses)
 
     @field_validator("hypotheses")

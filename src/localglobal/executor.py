@@ -53,12 +53,11 @@ def _init_worker() -> None:
         cv2.setNumThreads(1)
     except ImportError:  # pragma: no cover - OpenCV is a dependency
         pass
-    try:
-        import torch
-
+    # torch takes seconds to import: tune it only where the parent already loaded it
+    # (fork); a worker that imports it later gets one thread from OMP_NUM_THREADS.
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -79,16 +78,18 @@ def parallel_map(
 
     ``workers <= 1`` runs in this process (easiest to debug, and what tests use).
     At most ``2 × workers`` items are in flight, so memory is bounded by the
-    shards in flight, never by the whole list.
+    shards in flight, never by the whole list. With ``total`` given, ``items`` is
+    consumed lazily (a generator that reads work from a stream stays bounded too).
     """
-    items = list(items)
-    total = len(items) if total is None else total
+    if total is None:
+        items = list(items)
+        total = len(items)
     if executor == "ray":
-        yield from _ray_map(function, items, description)
+        yield from _ray_map(function, list(items), description)
         return
     with progress_bar() as progress:
         task = progress.add_task(description, total=total)
-        if workers <= 1 or len(items) <= 1:
+        if workers <= 1 or total <= 1:
             for item in items:
                 yield function(item)
                 progress.advance(task)

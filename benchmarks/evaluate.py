@@ -1,0 +1,160 @@
+"""Throughput of the evaluate stage against the bare model, on the same images.
+
+The stage reads PNGs from a run directory through its DataLoader, normalises them
+on the device and scores every prediction; the baseline is the same model
+(ResNet-50, random weights, channels-last, inference mode, same batch size) over
+the same images already decoded and normalised in memory. The ratio says how much
+of the model's throughput the pipeline keeps (goal: at least 0.85 on the CPU). The
+thesis ran batch size 1 without normalisation at 7 images/s.
+
+    .venv/bin/python benchmarks/evaluate.py            # 512 images
+    .venv/bin/python benchmarks/evaluate.py --quick    # 64 images, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from localglobal.config import config_from_dict
+from localglobal.data.classes import get_label_space
+from localglobal.evaluate import evaluate_stage, normalize, select_device
+from localglobal.models.registry import load_model, resolve_model
+from localglobal.run import StageContext
+from localglobal.store import RunDir, read_png, write_png
+
+THESIS_IMAGES_PER_SECOND = 7.0
+GOAL = 0.85
+
+
+def synthetic_image(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A photo-like test image: smooth colour regions, an edge-rich blob and grain."""
+    coarse = rng.integers(0, 256, size=(8, 8, 3)).astype(np.float32)
+    import cv2
+
+    image = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[:size, :size]
+    cx, cy = rng.integers(size // 4, 3 * size // 4, 2).tolist()
+    r = size // 5
+    image[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def build_run(root: Path, n_images: int, size: int) -> RunDir:
+    """A run directory holding ``n_images`` perturbed PNGs and perturbations.parquet."""
+    run = RunDir(root).ensure()
+    space = get_label_space("imagenette")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n_images):
+        wnid = space.wnids[i % len(space)]
+        image_id = f"{wnid}_{i // 12}"
+        probe, level, variant = ("scramble", 56, str(i % 12))
+        relative = f"perturbations/{probe}/{wnid}/{image_id}_{level}_{variant}.png"
+        write_png(run.path(relative), synthetic_image(rng, size))
+        rows.append({"item_id": f"{image_id}/{probe}/{level}/{variant}", "image_id": image_id,
+                     "wnid": wnid, "probe": probe, "level": level, "variant": variant,
+                     "params": "{}", "path": relative})
+    run.write("perturbations", pd.DataFrame(rows))
+    return run
+
+
+def bare_throughput(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int,
+                    device: torch.device, bf16: bool) -> float:
+    """Images per second of the model alone over preloaded, normalised inputs."""
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else _null()
+    with torch.inference_mode(), autocast:
+        model(inputs[:batch_size].to(device))  # warm-up (kernel selection, allocation)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for start in range(0, len(inputs), batch_size):
+            model(inputs[start:start + batch_size].to(device, non_blocking=True)).float().cpu()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return len(inputs) / (time.perf_counter() - started)
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def stage_throughput(run: RunDir, models: dict, settings: dict) -> tuple[float, dict]:
+    """Images per second of the whole evaluate stage (model loading included)."""
+    config = config_from_dict({
+        "run": {"shard_size": 256}, "data": {"label_space": "imagenette"},
+        "models": models, "evaluate": {"models": list(models), **settings},
+    })
+    ctx = StageContext(run=run, config=config, stage="evaluate", params_hash="bench",
+                       force=True)
+    n = len(run.read("perturbations"))
+    started = time.perf_counter()
+    summary = evaluate_stage(ctx)
+    return n / (time.perf_counter() - started), summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 images (a smoke run)")
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args()
+    n_images = 64 if args.quick else args.images
+    os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
+    device = select_device(args.device)
+    models = {"bench-resnet50": {"arch": "torchvision:resnet50", "weights": "random"}}
+    settings = {"batch_size": args.batch_size, "loader_workers": args.workers,
+                "device": str(device), "channels_last": True}
+
+    with tempfile.TemporaryDirectory(prefix="localglobal-bench-") as tmp:
+        run = build_run(Path(tmp) / "run", n_images, args.size)
+        config = config_from_dict({"models": models})
+        spec = resolve_model("bench-resnet50", config)
+        model = load_model(spec).to(device).to(memory_format=torch.channels_last)
+        items = run.read("perturbations")
+        batch = torch.stack([torch.from_numpy(read_png(run.path(p))) for p in items["path"]])
+        inputs = normalize(batch, spec.mean, spec.std, channels_last=True)
+        if device.type == "cuda":
+            inputs = inputs.pin_memory()
+
+        results = {}
+        bare = bare_throughput(model, inputs, args.batch_size, device, bf16=False)
+        stage, summary = stage_throughput(run, models, settings)
+        results["float32"] = (bare, stage)
+        if device.type == "cuda":
+            bare16 = bare_throughput(model, inputs, args.batch_size, device, bf16=True)
+            stage16, _ = stage_throughput(run, models, {**settings, "bf16": True})
+            results["bf16"] = (bare16, stage16)
+
+    print(f"evaluate benchmark: ResNet-50 (random weights), {n_images} images "
+          f"{args.size}×{args.size}, batch {args.batch_size}, {args.workers} loader workers, "
+          f"device {device}, torch threads {torch.get_num_threads()}")
+    for precision, (bare, stage) in results.items():
+        ratio = stage / bare
+        verdict = "meets" if ratio >= GOAL else "below"
+        print(f"  {precision:8s} bare model {bare:8.1f} images/s | stage {stage:8.1f} images/s "
+              f"| ratio {ratio:.3f} ({verdict} the {GOAL} goal)")
+    stage = results["float32"][1]
+    print(f"  thesis: {THESIS_IMAGES_PER_SECOND:.0f} images/s (batch 1, no normalisation); "
+          f"stage float32: {stage:.1f} images/s = {stage / THESIS_IMAGES_PER_SECOND:.1f}× "
+          "the thesis")
+    print(json.dumps({"stage_summary": {k: v for k, v in summary.items()
+                                        if not isinstance(v, dict)}}))
+
+
+if __name__ == "__main__":
+    main()

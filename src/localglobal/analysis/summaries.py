@@ -1,0 +1,90 @@
+"""Means with 95 % intervals per model and probe level: the numbers behind the curves.
+
+Perturbations of one image are not independent, so each image first contributes the
+mean over its variants (the three permutations of a block side, the single patches
+of a patch side); the interval is then the Student-t interval over images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+PROBE_COLUMNS = ["model", "probe", "level", "group", "measure", "n_images", "mean", "ci_low",
+                 "ci_high"]
+LRP_COLUMNS = ["model", "control", "metric", "n", "mean", "ci_low", "ci_high"]
+#: attributions.parquet columns summarised for the LRP section, in display order.
+LRP_METRICS = ["n_pos", "n_neg", "share_pos_on_edges", "share_neg_on_edges", "mass_in_box",
+               "pointing_hit", "rank_accuracy", "auc_edges"]
+
+
+def _t_columns(grouped: pd.core.groupby.SeriesGroupBy, level: float) -> pd.DataFrame:
+    table = grouped.agg(["count", "mean", "std"]).reset_index()
+    count = table["count"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = np.where(count > 1, stats.t.ppf(0.5 + level / 2, np.maximum(count - 1, 1)),
+                            np.nan)
+        half = quantile * table["std"].to_numpy(dtype=float) / np.sqrt(count)
+    table["ci_low"] = table["mean"] - half
+    table["ci_high"] = table["mean"] + half
+    return table.drop(columns="std")
+
+
+def probe_summary(predictions: pd.DataFrame, measure: str = "true_prob",
+                  level: float = 0.95) -> pd.DataFrame:
+    """Mean ``measure`` per (model, probe, level, group) with a t-interval over images.
+
+    Parameters
+    ----------
+    predictions
+        ``predictions.parquet`` with model, image_id, probe, level, variant.
+    measure
+        A numeric predictions column (true-class probability by default).
+
+    Returns
+    -------
+    DataFrame with :data:`PROBE_COLUMNS`. ``group`` separates the patch probe's
+    all-patches images (``"all"``) from its single patches (``"single"``, the mean
+    over an image's single patches); it is ``""`` for the other probes.
+    """
+    if measure not in predictions:
+        raise ValueError(f"measure {measure!r} is not a column of the predictions")
+    table = predictions[["model", "image_id", "probe", "level", "variant", measure]].copy()
+    table["variant"] = table["variant"].astype(str)
+    table["group"] = np.where(table["probe"] != "patch", "",
+                              np.where(table["variant"] == "all", "all", "single"))
+    keys = ["model", "probe", "level", "group"]
+    per_image = table.groupby([*keys, "image_id"], sort=True)[measure].mean()
+    summary = _t_columns(per_image.groupby(level=keys, sort=True), level)
+    summary = summary.rename(columns={"count": "n_images"})
+    summary["measure"] = measure
+    summary["level"] = summary["level"].astype(int)
+    summary["n_images"] = summary["n_images"].astype(int)
+    return summary[PROBE_COLUMNS]
+
+
+def lrp_summary(attributions: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Mean of each LRP region statistic per (model, control) with a t-interval.
+
+    Only unperturbed images are summarised when the table has a ``probe`` column.
+
+    Returns
+    -------
+    Long DataFrame with :data:`LRP_COLUMNS`, metrics in :data:`LRP_METRICS` order.
+    """
+    rows = attributions
+    if "probe" in rows:
+        rows = rows[rows["probe"] == "original"]
+    metrics = [m for m in LRP_METRICS if m in rows]
+    if rows.empty or not metrics:
+        return pd.DataFrame(columns=LRP_COLUMNS)
+    long = rows.melt(id_vars=["model", "control"], value_vars=metrics, var_name="metric")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
+    long = long.dropna(subset=["value"])
+    summary = _t_columns(long.groupby(["model", "control", "metric"], sort=True)["value"], level)
+    summary = summary.rename(columns={"count": "n"})
+    summary["metric"] = pd.Categorical(summary["metric"], categories=metrics, ordered=True)
+    summary = summary.sort_values(["metric", "model", "control"]).reset_index(drop=True)
+    summary["metric"] = summary["metric"].astype(str)
+    return summary[LRP_COLUMNS]

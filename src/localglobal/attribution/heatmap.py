@@ -1,0 +1,121 @@
+"""Heat-map overlays: relevance in a diverging colour map over the image.
+
+Relevance is scaled symmetrically by the 99th percentile of |R| (so a few extreme
+pixels do not wash out the rest) and clipped to [−1, 1]; positive relevance is red,
+negative blue, zero white (matplotlib's ``bwr``). The colour is blended over a
+grey version of the image with an opacity that grows with |R|, so the object stays
+visible where relevance is small. Edge pixels are drawn over it and the box is
+outlined.
+
+>>> rgb = overlay(image_rgb, relevance, edges=edge_mask, box=(10, 12, 80, 90))  # doctest: +SKIP
+>>> rgb.shape, rgb.dtype                                                         # doctest: +SKIP
+((224, 224, 3), dtype('uint8'))
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+EDGE_COLOUR = (0, 0, 0)
+BOX_COLOUR = (0, 200, 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _lookup_table(cmap: str) -> np.ndarray:
+    import matplotlib
+
+    colours = matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3]
+    return np.round(colours * 255).astype(np.uint8)
+
+
+def scale_relevance(relevance: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """Relevance divided by the ``percentile`` of |R| and clipped to [−1, 1].
+
+    Args:
+        relevance: H×W (or C×H×W, summed over channels) relevance.
+        percentile: of |R|, in percent, mapped to full colour.
+
+    Returns:
+        H×W float64 in [−1, 1]; zeros for an all-zero map. NaN and infinity
+        count as zero.
+    """
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.ndim == 3:
+        relevance = relevance.sum(axis=0)
+    if relevance.ndim != 2:
+        raise ValueError(f"relevance must be H×W or C×H×W, got shape {relevance.shape}")
+    relevance = np.where(np.isfinite(relevance), relevance, 0.0)
+    bound = float(np.percentile(np.abs(relevance), percentile))
+    if bound <= 0 or not math.isfinite(bound):
+        bound = float(np.abs(relevance).max())
+    if bound <= 0:
+        return np.zeros_like(relevance)
+    return np.clip(relevance / bound, -1.0, 1.0)
+
+
+def colourise(relevance: np.ndarray, cmap: str = "bwr", percentile: float = 99.0) -> np.ndarray:
+    """The relevance map alone in a symmetric diverging colour map: H×W×3 uint8 RGB."""
+    scaled = scale_relevance(relevance, percentile)
+    index = np.round((scaled + 1.0) * 127.5).astype(np.intp)
+    return _lookup_table(cmap)[index]
+
+
+def _draw_box(image: np.ndarray, box: Sequence[float], colour: tuple[int, int, int],
+              thickness: int) -> None:
+    if any(not math.isfinite(float(v)) for v in box):
+        return
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    # The outline runs along the box's inside edge, pixel centres inside the box.
+    c0, c1 = max(0, math.ceil(x0 - 0.5)), min(width, math.ceil(x1 - 0.5))
+    r0, r1 = max(0, math.ceil(y0 - 0.5)), min(height, math.ceil(y1 - 0.5))
+    if c1 <= c0 or r1 <= r0:
+        return
+    t = max(1, thickness)
+    image[r0:min(r0 + t, r1), c0:c1] = colour
+    image[max(r1 - t, r0):r1, c0:c1] = colour
+    image[r0:r1, c0:min(c0 + t, c1)] = colour
+    image[r0:r1, max(c1 - t, c0):c1] = colour
+
+
+def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | None = None,
+            box: Sequence[float] | None = None, *, cmap: str = "bwr", percentile: float = 99.0,
+            edge_colour: tuple[int, int, int] = EDGE_COLOUR,
+            box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 1,
+            ) -> np.ndarray:
+    """Relevance over the image, with edges and the object's box.
+
+    Args:
+        image_rgb: H×W×3 uint8 RGB image in the input frame.
+        relevance: H×W (or C×H×W) relevance of that image.
+        edges: optional H×W boolean edge mask, drawn in ``edge_colour``.
+        box: optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined.
+        cmap: a diverging matplotlib colour map name.
+        percentile: of |R|, in percent, mapped to full colour (clipped beyond).
+
+    Returns:
+        H×W×3 uint8 RGB overlay.
+    """
+    image = np.asarray(image_rgb)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be H×W×3 uint8, got {image.shape} {image.dtype}")
+    scaled = scale_relevance(relevance, percentile)
+    if scaled.shape != image.shape[:2]:
+        raise ValueError(f"relevance {scaled.shape} does not match image {image.shape[:2]}")
+    colour = _lookup_table(cmap)[np.round((scaled + 1.0) * 127.5).astype(np.intp)]
+    grey = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    background = np.repeat((0.5 * grey + 127.5)[..., None], 3, axis=2)
+    opacity = np.sqrt(np.abs(scaled))[..., None]
+    out = np.round(opacity * colour + (1.0 - opacity) * background).astype(np.uint8)
+    if edges is not None:
+        edges = np.asarray(edges, dtype=bool)
+        if edges.shape != out.shape[:2]:
+            raise ValueError(f"edge mask {edges.shape} does not match image {out.shape[:2]}")
+        out[edges] = edge_colour
+    if box is not None:
+        _draw_box(out, box, box_colour, box_thickness)
+    return out

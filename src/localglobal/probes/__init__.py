@@ -1,0 +1,1 @@
+"""Probes: scrambled, patched and smoothed images, removed detail, and Canny edges."""

@@ -1,0 +1,194 @@
+"""Block scrambling: cut the image into square blocks and shuffle them.
+
+The image is cut into blocks of side ``block``, numbered row-major (left to right,
+then top to bottom). Output block ``k`` is input block ``permutation[k]``; the
+permutation is drawn at random, is never the identity, and is returned in a
+:class:`ScrambleRecord` so the scramble can be undone exactly.
+
+Seeds are derived per image from the run seed, the image id and the level with
+:func:`image_seed` (a SHA-256 digest, stable across processes and Python
+versions), so one image's permutations do not depend on which other images are
+in the run.
+
+>>> image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+>>> scrambled, record = scramble(image, 2, rng=0)
+>>> bool((unscramble(scrambled, record.permutation, 2) == image).all())
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ScrambleRecord:
+    """What a scramble did.
+
+    Attributes:
+        block: side of the square blocks, pixels.
+        permutation: output block ``k`` is input block ``permutation[k]`` (row-major).
+    """
+
+    block: int
+    permutation: tuple[int, ...]
+
+    def params(self) -> dict[str, object]:
+        """The record as ``perturbations.parquet`` stores it: ``{"block", "permutation"}``."""
+        return {"block": int(self.block), "permutation": [int(k) for k in self.permutation]}
+
+
+def image_seed(run_seed: int, image_id: str, *parts: object) -> int:
+    """A 64-bit seed for one image (and probe level, variant…), stable everywhere.
+
+    Python's ``hash()`` is salted per process, so a digest is used instead.
+
+    Args:
+        run_seed: the run's seed (``config.run.seed``).
+        image_id: the image's id.
+        *parts: anything else that should get its own stream (probe, level, variant).
+
+    Returns:
+        A non-negative integer below 2**64.
+    """
+    text = "\x1f".join(str(p) for p in (run_seed, image_id, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
+def block_grid(height: int, width: int, block: int) -> tuple[int, int]:
+    """Number of block rows and columns of an image, checking that ``block`` divides it.
+
+    Raises:
+        ValueError: ``block`` is not positive or does not divide a side; the message
+            names both numbers.
+    """
+    if block <= 0:
+        raise ValueError(f"block side must be positive, got {block}")
+    for side in {height, width}:
+        if side % block:
+            raise ValueError(f"block side {block} does not divide the image side {side}")
+    return height // block, width // block
+
+
+def _blocks(image: np.ndarray, block: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image as an N×block×block(×C) stack of blocks in row-major order."""
+    rows, cols = block_grid(image.shape[0], image.shape[1], block)
+    tail = image.shape[2:]
+    stacked = image.reshape(rows, block, cols, block, *tail).swapaxes(1, 2)
+    return stacked.reshape(rows * cols, block, block, *tail), (rows, cols)
+
+
+def _assemble(blocks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    rows, cols = grid
+    block = blocks.shape[1]
+    tail = blocks.shape[3:]
+    stacked = blocks.reshape(rows, cols, block, block, *tail).swapaxes(1, 2)
+    return np.ascontiguousarray(stacked.reshape(rows * block, cols * block, *tail))
+
+
+def _check_permutation(permutation: Sequence[int], n_blocks: int) -> np.ndarray:
+    perm = np.asarray(permutation, dtype=np.int64)
+    if perm.shape != (n_blocks,) or not np.array_equal(np.sort(perm), np.arange(n_blocks)):
+        raise ValueError(f"not a permutation of {n_blocks} blocks: {list(perm)[:12]}")
+    return perm
+
+
+def apply_permutation(image: np.ndarray, permutation: Sequence[int], block: int) -> np.ndarray:
+    """Rearrange blocks: output block ``k`` is input block ``permutation[k]``.
+
+    Args:
+        image: H×W×C (or H×W) array; ``block`` must divide H and W.
+        permutation: a permutation of ``range((H/block)·(W/block))``.
+        block: block side, pixels.
+
+    Returns:
+        A new array of the same shape and dtype.
+    """
+    blocks, grid = _blocks(np.asarray(image), block)
+    perm = _check_permutation(permutation, len(blocks))
+    return _assemble(blocks[perm], grid)
+
+
+def unscramble(image: np.ndarray, permutation: Sequence[int], block: int) -> np.ndarray:
+    """Undo :func:`apply_permutation`: put every block back where it came from."""
+    blocks, grid = _blocks(np.asarray(image), block)
+    perm = _check_permutation(permutation, len(blocks))
+    restored = np.empty_like(blocks)
+    restored[perm] = blocks
+    return _assemble(restored, grid)
+
+
+def random_permutation(n_blocks: int, rng: np.random.Generator,
+                       exclude: Sequence[Sequence[int]] = ()) -> np.ndarray:
+    """A random permutation of ``n_blocks`` that is not the identity nor in ``exclude``.
+
+    ``exclude`` is honoured only while enough permutations remain (n! − 1 of them are
+    not the identity); past that, repeats are allowed.
+
+    Raises:
+        ValueError: fewer than two blocks, so no permutation differs from the identity.
+    """
+    if n_blocks < 2:
+        raise ValueError(
+            f"{n_blocks} block(s) cannot be scrambled; use a block side that leaves at "
+            "least two blocks"
+        )
+    identity = np.arange(n_blocks)
+    banned = {tuple(int(k) for k in p) for p in exclude}
+    # A huge factorial is never exhausted; only small grids (2×2 = 4 blocks) can run out.
+    available = math.factorial(n_blocks) - 1 if n_blocks <= 12 else None
+    honour_exclude = available is None or len(banned - {tuple(identity)}) < available
+    while True:
+        perm = rng.permutation(n_blocks)
+        if np.array_equal(perm, identity):
+            continue
+        if honour_exclude and tuple(int(k) for k in perm) in banned:
+            continue
+        return perm
+
+
+def scramble(image: np.ndarray, block: int,
+             rng: np.random.Generator | int | None = None, *,
+             exclude: Sequence[Sequence[int]] = ()) -> tuple[np.ndarray, ScrambleRecord]:
+    """Shuffle the ``block``-sided blocks of an image with a random non-identity permutation.
+
+    Args:
+        image: H×W×3 uint8 RGB (any H×W(×C) array works); ``block`` must divide H and W.
+        block: block side, pixels.
+        rng: a generator, or a seed for one (e.g. from :func:`image_seed`).
+        exclude: permutations not to draw (e.g. other variants of the same image).
+
+    Returns:
+        The scrambled image (same shape and dtype) and its :class:`ScrambleRecord`.
+
+    Raises:
+        ValueError: ``block`` does not divide a side (the message names both numbers),
+            or it leaves a single block.
+    """
+    image = np.asarray(image)
+    rows, cols = block_grid(image.shape[0], image.shape[1], block)
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    perm = random_permutation(rows * cols, generator, exclude)
+    record = ScrambleRecord(block=int(block), permutation=tuple(int(k) for k in perm))
+    return apply_permutation(image, perm, block), record
+
+
+def scramble_variants(image: np.ndarray, block: int, variants: int, run_seed: int,
+                      image_id: str) -> list[tuple[np.ndarray, ScrambleRecord]]:
+    """The ``variants`` scrambles of one image at one block side, all different if possible.
+
+    Variant ``v`` draws from its own seed, ``image_seed(run_seed, image_id, "scramble",
+    block, v)``, and avoids the permutations of variants ``0 … v−1`` (possible unless the
+    grid has too few blocks, as 2×2 blocks have only 23 non-identity orders).
+    """
+    out: list[tuple[np.ndarray, ScrambleRecord]] = []
+    for variant in range(variants):
+        seed = image_seed(run_seed, image_id, "scramble", block, variant)
+        previous = [record.permutation for _, record in out]
+        out.append(scramble(image, block, seed, exclude=previous))
+    return out

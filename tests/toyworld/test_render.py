@@ -1,0 +1,109 @@
+"""The toy world's renderer: deterministic, boxes that fit the object, objects inside the crop."""
+
+import numpy as np
+import pytest
+
+from localglobal.data.classes import get_label_space
+from localglobal.data.geometry import frame_transform, voc_to_edges
+from localglobal.toyworld.render import (
+    NUM_CLASSES,
+    SHAPES,
+    TEXTURES,
+    draw_texture_class,
+    render_image,
+    shape_mask,
+    texture_pattern,
+    toyworld_label_space,
+)
+
+
+def test_label_space_ids_sort_in_class_order():
+    space = toyworld_label_space()
+    assert space.name == "toyworld"
+    assert len(space) == NUM_CLASSES == len(TEXTURES)
+    assert list(space.wnids) == sorted(space.wnids)
+    assert space.names == SHAPES
+    assert space.wnids[0] == "t00_circle"
+    assert get_label_space("toyworld") == space
+
+
+def test_render_is_deterministic_and_seed_dependent():
+    a, box_a = render_image(np.random.default_rng(5), 2, 7, 256)
+    b, box_b = render_image(np.random.default_rng(5), 2, 7, 256)
+    c, _ = render_image(np.random.default_rng(6), 2, 7, 256)
+    assert a.dtype == np.uint8 and a.shape == (256, 256, 3)
+    np.testing.assert_array_equal(a, b)
+    assert box_a == box_b
+    assert np.abs(a.astype(int) - c.astype(int)).mean() > 5
+
+
+@pytest.mark.parametrize("size", [(256, 256), (320, 256), (256, 320), (300, 288)])
+def test_object_lies_inside_the_centre_crop(size):
+    rng = np.random.default_rng(0)
+    width, height = size
+    transform = frame_transform(width, height, 256, 224)
+    for shape in range(NUM_CLASSES):
+        rgb, box = render_image(rng, shape, shape, size)
+        assert rgb.shape == (height, width, 3)
+        x0, y0, x1, y1 = voc_to_edges(*box)
+        fx0, fy0 = x0 * transform.scale_x - transform.left, y0 * transform.scale_y - transform.top
+        fx1, fy1 = x1 * transform.scale_x - transform.left, y1 * transform.scale_y - transform.top
+        assert 0 <= fx0 < fx1 <= 224 and 0 <= fy0 < fy1 <= 224
+        # Big enough to carry a shape, small enough to leave background around it.
+        assert 60 <= max(fx1 - fx0, fy1 - fy0) <= 215
+
+
+def test_box_is_the_tight_box_of_the_silhouette():
+    mask = shape_mask("square", (100, 80), centre=(40.0, 30.0), radius=20.0, angle=0.3)
+    rows = np.flatnonzero((mask >= 128).any(axis=1))
+    cols = np.flatnonzero((mask >= 128).any(axis=0))
+    assert 30 - 20 <= rows[0] and rows[-1] <= 30 + 20
+    assert 40 - 20 <= cols[0] and cols[-1] <= 40 + 20
+    # The renderer reports exactly the half-covered pixels' extent.
+    rng = np.random.default_rng(3)
+    _, box = render_image(rng, 1, 1, 256)
+    xmin, ymin, xmax, ymax = box
+    assert 0 <= xmin < xmax < 256 and 0 <= ymin < ymax < 256
+
+
+def test_silhouettes_differ_between_classes():
+    masks = [shape_mask(name, (96, 96), (48.0, 48.0), 40.0, 0.0) >= 128 for name in SHAPES]
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            union = (masks[i] | masks[j]).sum()
+            iou = (masks[i] & masks[j]).sum() / union
+            assert iou < 0.85, (SHAPES[i], SHAPES[j], iou)
+
+
+def test_holes_are_cut_out():
+    ring = shape_mask("ring", (96, 96), (48.0, 48.0), 40.0, 0.0)
+    assert ring[48, 48] == 0 and ring[48, 48 + 35] == 255
+
+
+def test_texture_families_have_their_own_local_statistics():
+    """A family's pattern varies (it is a texture) and is different from the others'."""
+    y, x = np.mgrid[0:64, 0:64].astype(np.float32)
+    spectra = []
+    for family in TEXTURES:
+        pattern = texture_pattern(np.random.default_rng(1), family, x, y)
+        assert pattern.shape == (64, 64) and 0 <= pattern.min() < pattern.max() <= 1
+        assert pattern.std() > 0.1, family
+        spectra.append(np.abs(np.fft.fft2(pattern - pattern.mean())).ravel())
+    assert len({tuple(np.round(s[:50], 3)) for s in spectra}) == len(TEXTURES)
+
+
+def test_draw_texture_class_follows_texture_match():
+    rng = np.random.default_rng(0)
+    assert all(draw_texture_class(rng, 4, 1.0) == 4 for _ in range(50))
+    drawn = np.array([draw_texture_class(rng, 4, 0.0) for _ in range(2000)])
+    counts = np.bincount(drawn, minlength=NUM_CLASSES)
+    assert counts.min() > 130  # uniform over all ten families, own one included
+    with pytest.raises(ValueError, match="texture_match"):
+        draw_texture_class(rng, 0, 1.5)
+
+
+def test_bad_classes_are_rejected():
+    with pytest.raises(ValueError, match="shape_class"):
+        render_image(np.random.default_rng(0), 10, 0)
+    with pytest.raises(ValueError, match="unknown texture family"):
+        texture_pattern(np.random.default_rng(0), "paisley", np.zeros(3), np.zeros(3))
