@@ -131,23 +131,25 @@ def main() -> None:
         if device.type == "cuda":
             inputs = inputs.pin_memory()
 
+        # The baseline is measured before and after the stage and the faster run kept,
+        # so that load from other processes cannot flatter the ratio.
         results = {}
-        bare = bare_throughput(model, inputs, args.batch_size, device, bf16=False)
-        stage, summary = stage_throughput(run, models, settings)
-        results["float32"] = (bare, stage)
-        if device.type == "cuda":
-            bare16 = bare_throughput(model, inputs, args.batch_size, device, bf16=True)
-            stage16, _ = stage_throughput(run, models, {**settings, "bf16": True})
-            results["bf16"] = (bare16, stage16)
+        for precision in ["float32", "bf16"] if device.type == "cuda" else ["float32"]:
+            bf16 = precision == "bf16"
+            before = bare_throughput(model, inputs, args.batch_size, device, bf16=bf16)
+            stage, summary = stage_throughput(run, models, {**settings, "bf16": bf16})
+            after = bare_throughput(model, inputs, args.batch_size, device, bf16=bf16)
+            results[precision] = (max(before, after), stage, before, after)
 
     print(f"evaluate benchmark: ResNet-50 (random weights), {n_images} images "
           f"{args.size}×{args.size}, batch {args.batch_size}, {args.workers} loader workers, "
           f"device {device}, torch threads {torch.get_num_threads()}")
-    for precision, (bare, stage) in results.items():
+    for precision, (bare, stage, before, after) in results.items():
         ratio = stage / bare
         verdict = "meets" if ratio >= GOAL else "below"
-        print(f"  {precision:8s} bare model {bare:8.1f} images/s | stage {stage:8.1f} images/s "
-              f"| ratio {ratio:.3f} ({verdict} the {GOAL} goal)")
+        print(f"  {precision:8s} bare model {bare:8.1f} images/s (runs: {before:.1f}, "
+              f"{after:.1f}) | stage {stage:8.1f} images/s | ratio {ratio:.3f} ({verdict} the "
+              f"{GOAL} goal)")
     stage = results["float32"][1]
     print(f"  thesis: {THESIS_IMAGES_PER_SECOND:.0f} images/s (batch 1, no normalisation); "
           f"stage float32: {stage:.1f} images/s = {stage / THESIS_IMAGES_PER_SECOND:.1f}× "

@@ -23,7 +23,7 @@ from localglobal.evaluate import (
     select_device,
 )
 from localglobal.models.registry import load_model, resolve_model
-from localglobal.run import StageContext
+from localglobal.run import StageContext, StageError
 from localglobal.store import RunDir, read_png, write_png
 
 CROP = 48
@@ -100,7 +100,7 @@ def run_stage(run: RunDir, config: RunConfig, **options) -> dict:
 def reference_logits(spec, image: np.ndarray) -> torch.Tensor:
     """A plain forward pass: (x / 255 - mean) / std, NCHW float32, no tricks."""
     model = load_model(spec)
-    x = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255.0
+    x = torch.tensor(np.array(image)).permute(2, 0, 1).float()[None] / 255.0
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -225,7 +225,7 @@ def test_images_outside_the_model_label_space_are_refused_before_inference(tmp_p
     labels.write_text("n99999999 thing\nn99999998 other\n")
     config = make_config({"foreign": {"arch": "torchvision:resnet18", "weights": "random",
                                       "crop": CROP, "label_space": str(labels)}})
-    with pytest.raises(RuntimeError, match="every model failed") as error:
+    with pytest.raises(StageError, match="every model failed") as error:
         run_stage(run, config)
     assert IMAGENETTE.wnids[0] in str(error.value) and "refused before inference" in str(
         error.value)

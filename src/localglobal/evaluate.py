@@ -42,6 +42,7 @@ import torch
 from localglobal.data.classes import LabelSpace, get_label_space
 from localglobal.executor import progress_bar
 from localglobal.models.registry import ModelSpec, load_model, resolve_model
+from localglobal.run import StageError
 from localglobal.store import write_json, write_table
 
 if TYPE_CHECKING:
@@ -104,18 +105,22 @@ def select_device(requested: str | None = "auto") -> torch.device:
 def decode_image(path: str | Path) -> np.ndarray:
     """Read an image file as an H×W×3 uint8 RGB array (OpenCV; PNG, JPEG, …).
 
+    Only OpenCV's decoder runs (single-threaded), never its thread pool, so this is
+    safe in forked DataLoader workers.
+
     Raises:
         ValueError: the file is missing or not a decodable image (naming it).
     """
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None:
+    if not Path(path).is_file():
         raise ValueError(f"{path}: no such file")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    image = cv2.imdecode(data, rgb_flag if rgb_flag is not None else cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a decodable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image if rgb_flag is not None else np.ascontiguousarray(image[..., ::-1])
 
 
 def fit_image(image: np.ndarray, size: int, *, mode: str = "resize", resize: int | None = None,
@@ -135,20 +140,15 @@ def fit_image(image: np.ndarray, size: int, *, mode: str = "resize", resize: int
     Returns:
         ``size`` × ``size`` × 3 uint8 array.
     """
+    from localglobal.data.geometry import to_input_frame
+
     height, width = image.shape[:2]
     if height == size and width == size:
         return image
-    if mode == "resize" and height == width:
-        import cv2
-
-        flags = {"nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC}.get(
-            interpolation, cv2.INTER_LINEAR)
-        if size < height and interpolation != "nearest":
-            flags = cv2.INTER_AREA  # antialiased, like torchvision's resize
-        return cv2.resize(image, (size, size), interpolation=flags)
-    from localglobal.data.geometry import to_input_frame
-
-    return to_input_frame(image, resize=resize or size, crop=size, interpolation=interpolation)
+    # torchvision's antialiased resize (PIL: no thread pool, safe in forked workers); in
+    # resize mode a square is resampled whole, since it already is an input frame
+    shorter = resize if mode == "frame" and resize else size
+    return to_input_frame(image, resize=shorter, crop=size, interpolation=interpolation)
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -212,10 +212,9 @@ class _BatchPlan(torch.utils.data.Sampler):
 
 
 def _worker_init(_: int) -> None:
-    # One decoding thread per worker: the workers are the parallelism.
-    import cv2
-
-    cv2.setNumThreads(1)
+    # The workers are the parallelism: one torch thread each. OpenCV's thread pool is
+    # left alone: reconfiguring it (cv2.setNumThreads) in a forked child can deadlock
+    # on the parent's pool state, and decoding never uses it.
     torch.set_num_threads(1)
 
 
@@ -381,6 +380,14 @@ def check_label_space(spec: ModelSpec, model_space: LabelSpace, wnids: Sequence[
             f"in its label space; refused before inference")
 
 
+def _check_outputs(spec: ModelSpec, logits: torch.Tensor, model_space: LabelSpace) -> None:
+    if logits.numel() and logits.shape[1] != len(model_space):
+        raise ValueError(
+            f"model {spec.name!r} outputs {logits.shape[1]} logits but its label space "
+            f"{model_space.name!r} has {len(model_space)} classes; set label_space in "
+            f"[models.{spec.name}] to the space its outputs are in")
+
+
 def _subset_for(model_space: LabelSpace, dataset_space: LabelSpace) -> tuple[list[int], list[str]]:
     """Model-space indices and wnids of the dataset's classes the model knows, in dataset
     order."""
@@ -460,7 +467,7 @@ def evaluate_stage(ctx: StageContext) -> dict[str, Any]:
         UnknownModelError: a model name that resolves to nothing (before any work).
         ValueError: images whose class is not in ``config.data.label_space``, or an
             unavailable device.
-        RuntimeError: every model failed (the message lists why).
+        StageError: every model failed (the message lists why).
     """
     config = ctx.config
     names = list(dict.fromkeys(ctx.models or config.evaluate.models))
@@ -523,7 +530,7 @@ def evaluate_stage(ctx: StageContext) -> dict[str, Any]:
                                   "stimuli": len(evaluation.stimuli[0])}
     write_json(ctx.run.path(REPORT), report)
     if not ok:
-        raise RuntimeError("evaluate: every model failed:\n" + "\n".join(
+        raise StageError("evaluate: every model failed:\n" + "\n".join(
             f"  {name}: {error}" for name, error in failed.items()))
     predictions = pd.concat(tables, ignore_index=True)
     ctx.run.write("predictions", predictions)
@@ -639,6 +646,7 @@ class _Evaluation:
         with progress_bar() as bar:
             task = bar.add_task(f"evaluate {spec.name}", total=len(rows))
             for batch_rows, logits, errors in self.infer(model, loader, rows, spec):
+                _check_outputs(spec, logits, model_space)
                 for row, message in errors:
                     bad[int(shard_of[row])].append(
                         {"item_id": str(items.at[row, "item_id"]), "error": message})
@@ -688,6 +696,7 @@ class _Evaluation:
             failures += [{"path": table.at[r, "path"], "error": e} for r, e in errors]
             if not len(rows):
                 continue
+            _check_outputs(spec, logits, model_space)
             chosen = logits.index_select(1, class_index.to(logits.device)).argmax(dim=1).cpu()
             top1 = logits.argmax(dim=1).cpu().numpy()
             part = table.iloc[rows]

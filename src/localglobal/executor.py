@@ -8,6 +8,7 @@ results come back in completion order, so callers store them by key.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -60,6 +61,26 @@ def _init_worker() -> None:
         torch.set_num_threads(1)
 
 
+@contextlib.contextmanager
+def _fork_safe_opencv() -> Iterator[None]:
+    """Stop OpenCV's thread pool in this process while forked workers start.
+
+    A child forked while OpenCV's worker threads exist inherits their locks but not
+    the threads, and hangs in its first ``cv2.setNumThreads`` or parallel call. With
+    one thread OpenCV keeps no pool; the previous setting is restored afterwards.
+    """
+    cv2 = sys.modules.get("cv2")
+    if cv2 is None or not hasattr(cv2, "setNumThreads"):
+        yield
+        return
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     # fork is cheapest on Linux; macOS and Windows only support spawn safely.
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
@@ -94,7 +115,7 @@ def parallel_map(
                 yield function(item)
                 progress.advance(task)
             return
-        with ProcessPoolExecutor(
+        with _fork_safe_opencv(), ProcessPoolExecutor(
             max_workers=workers, mp_context=_context(), initializer=_init_worker
         ) as pool:
             pending: set[Future[Any]] = set()

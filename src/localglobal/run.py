@@ -152,7 +152,8 @@ STAGES: dict[str, Stage] = {
             inputs=("evaluate",),
             optional=("attribute",),
             outputs=("hypotheses.parquet",),
-            params=lambda c: {"analysis": _dump(c.analysis), "seed": c.run.seed},
+            params=lambda c: {"analysis": _dump(c.analysis), "seed": c.run.seed,
+                              "gallery": c.report.gallery_images},
             description="hypothesis tests, patch interaction, figures",
         ),
         Stage(

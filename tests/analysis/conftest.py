@@ -286,13 +286,19 @@ def make_fake_run(root: Path, *, n_images: int = 10, seed: int = 0, attribute: b
                     noise = rng.normal(0, 0.2, (CROP, CROP))
                     blob = np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 200.0)
                     maps.append((blob + noise if model == "a" else noise).astype(np.float16))
-                    index.append((image_id, control, len(index)))
+                    index.append((image_id, control, len(index), f"{image_id}/original/0/0",
+                                  "original"))
+            # A perturbed image's map, which the frame densities must leave out.
+            maps.append(np.ones((CROP, CROP), dtype=np.float16))
+            index.append((image_ids[0], "none", len(index), f"{image_ids[0]}/scramble/16/0",
+                          "scramble"))
             write_npy(run.path("relevance", f"{model}.npy"), np.stack(maps))
-            pd.DataFrame(index, columns=["image_id", "control", "row"]).to_parquet(
-                run.path("relevance", f"{model}.index.parquet"), index=False)
+            pd.DataFrame(index, columns=["image_id", "control", "row", "item_id", "probe"]
+                         ).to_parquet(run.path("relevance", f"{model}.index.parquet"),
+                                      index=False)
         if heatmaps:
             for model in MODELS:
-                for image_id in image_ids[:4]:
+                for image_id in [*image_ids[:4], f"{image_ids[0]}__scramble_16_0"]:
                     write_png(run.path("heatmaps", model, f"{image_id}.png"),
                               rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
 

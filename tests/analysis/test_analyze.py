@@ -7,10 +7,15 @@ import pandas as pd
 import pytest
 
 from localglobal.analysis.analyze import (
+    AnalysisRecord,
+    FigureSpec,
     _edge_masks_from_npz,
+    _make_figure,
     analyze_stage,
     clean_predictions,
     edge_density,
+    heatmap_images,
+    relevance_densities,
 )
 from localglobal.analysis.hypotheses import CONTRACT_COLUMNS
 from localglobal.config import Hypothesis
@@ -29,6 +34,7 @@ def analyzed(tmp_path_factory, make_run):
     return fake, summary
 
 
+@pytest.mark.slow
 def test_writes_every_output(analyzed):
     fake, summary = analyzed
     run = fake.run
@@ -64,7 +70,12 @@ def test_the_toy_effects_come_out_supported(analyzed):
 def test_a_run_without_optional_inputs_skips_with_reasons(tmp_path, make_run):
     fake = make_run(tmp_path / "run", attribute=False, cue_conflict=False, edges=False)
     fake.run.table_path("shape_bias").write_bytes(b"stale")
+    (fake.run.path("figures", "contact")).mkdir(parents=True)
+    fake.run.path("figures", "lrp-regions.png").write_bytes(b"stale")
+    fake.run.path("figures", "contact", "shown.png").write_bytes(b"from localglobal show")
     summary = analyze_stage(context(fake))
+    assert not fake.run.path("figures", "lrp-regions.png").exists()
+    assert fake.run.path("figures", "contact", "shown.png").exists()
     record = json.loads(fake.run.path("analysis-report.json").read_text())
     assert record["sections"]["lrp"]["status"] == "skipped"
     assert "attribute stage has not run" in record["sections"]["lrp"]["reason"]
@@ -118,3 +129,32 @@ def test_edge_density_is_the_share_of_images(fake_run):
     density = edge_density(fake_run.run, fake_run.crop)
     assert density.shape == (fake_run.crop, fake_run.crop)
     assert 0.05 < density.mean() < 0.15  # the fake masks have 10 % edge pixels
+
+
+def test_relevance_density_uses_the_unperturbed_maps_of_the_model(fake_run):
+    densities = relevance_densities(fake_run.run)
+    assert set(densities) == set(fake_run.models)
+    # Model a's relevance is a blob in the centre of the frame; b's is noise.
+    centre = slice(fake_run.crop // 2 - 4, fake_run.crop // 2 + 4)
+    assert densities["a"][centre, centre].mean() > 0.9 > densities["a"][:4, :4].mean()
+    assert densities["b"][centre, centre].mean() < 0.6
+
+
+def test_the_gallery_shows_originals_every_model_has(fake_run):
+    images, ids, models = heatmap_images(fake_run.run, limit=3)
+    assert models == sorted(fake_run.models) and len(ids) == 3
+    assert all("__" not in image_id for image_id in ids)
+    assert set(images) == {(i, m) for i in ids for m in models}
+    assert heatmap_images(fake_run.run, limit=0) == ({}, [], [])
+
+
+def test_a_figure_that_breaks_is_recorded_not_fatal(fake_run):
+    def broken():
+        raise RuntimeError("bad axis")
+
+    record, logged = AnalysisRecord(), []
+    spec = FigureSpec("broken", "scramble", "Broken", "", broken)
+    _make_figure(spec, fake_run.run.path("figures"), fake_run.run, 50, record, logged.append)
+    assert record.figures == []
+    assert record.figures_skipped[0]["reason"] == "failed: RuntimeError: bad axis"
+    assert logged and "broken" in logged[0]

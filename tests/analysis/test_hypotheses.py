@@ -194,3 +194,17 @@ def test_the_built_in_effects_of_the_fake_run_are_found(fake_run):
     # Every test's pairs are kept, with their differences.
     counts = results.pairs.groupby("hypothesis").size()
     assert (counts.reindex(table.index).fillna(0) == table["n"]).all()
+
+
+def test_repeated_pair_keys_are_an_error_naming_the_table(fake_run):
+    attributions = fake_run.run.read("attributions")
+    doubled = pd.concat([attributions, attributions.iloc[:1]])
+    h = Hypothesis(id="L", source="attributions", measure="share_pos_on_edges",
+                   model_a="a", model_b="b")
+    with pytest.raises(ValueError, match=r"attributions\.parquet holds 2 rows of model 'a'"):
+        evaluate_hypotheses([h], fake_run.run.read("predictions"), doubled, n_resamples=200)
+
+
+def test_an_empty_family_gives_an_empty_table(fake_run):
+    results = evaluate_hypotheses([], fake_run.run.read("predictions"))
+    assert results.table.empty and list(results.table.columns[:16]) == CONTRACT_COLUMNS

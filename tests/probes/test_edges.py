@@ -52,7 +52,7 @@ def border(box, size):
 
 
 def side_coverage(mask, box):
-    """Share of each side of a box with an edge pixel within 2 pixels, (top, bottom, left, right)."""
+    """Share of each side (top, bottom, left, right) with an edge pixel within 2 pixels."""
     x0, y0, x1, y1 = (round(v) for v in box)
     cols, rows = range(x0 + 2, x1 - 2), range(y0 + 2, y1 - 2)
     top = np.mean([mask[y0 - 2:y0 + 2, c].any() for c in cols])
@@ -73,7 +73,7 @@ def test_a_rendered_rectangles_edges_fall_on_its_border_in_the_input_frame(width
     image[y0:y1, x0:x1] = np.clip(rng.normal(190, 8, (y1 - y0, x1 - x0, 3)), 0, 255)
     frame = to_input_frame(image, 256, 224)
     box = frame_transform(width, height, 256, 224).map_box(rect)
-    assert 4 < min(box) and max(box) < 220, "the rectangle lies inside the crop"
+    assert min(box) > 4 and max(box) < 220, "the rectangle lies inside the crop"
     mask, _ = auto_canny(frame)
     assert mask.shape == (224, 224)
     assert (mask & border(box, 224)).sum() / mask.sum() > 0.97

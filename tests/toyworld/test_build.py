@@ -80,7 +80,7 @@ def test_every_image_has_one_object_whose_box_matches(world):
         rgb, expected = render_image(rng, class_index, texture, size)
         assert tuple(box) == expected
         written = np.asarray(Image.open(path).convert("RGB")).astype(float)
-        assert np.abs(written - rgb).mean() < 3  # JPEG at quality 95
+        assert np.abs(written - rgb).mean() < 6  # JPEG at quality 95
 
 
 def test_cue_conflict_pairs_every_shape_with_every_other_texture(world):
@@ -126,7 +126,7 @@ def test_world_config_from_toml(tmp_path):
     path.write_text("[world]\ntexture_macth = 0.5\n")
     with pytest.raises(ValueError, match="texture_macth: unknown key"):
         load_world_config(path)
-    with pytest.raises(FileNotFoundError, match="nope.toml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.toml"):
         load_world_config(tmp_path / "nope.toml")
 
 

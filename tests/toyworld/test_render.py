@@ -57,8 +57,8 @@ def test_box_is_the_tight_box_of_the_silhouette():
     mask = shape_mask("square", (100, 80), centre=(40.0, 30.0), radius=20.0, angle=0.3)
     rows = np.flatnonzero((mask >= 128).any(axis=1))
     cols = np.flatnonzero((mask >= 128).any(axis=0))
-    assert 30 - 20 <= rows[0] and rows[-1] <= 30 + 20
-    assert 40 - 20 <= cols[0] and cols[-1] <= 40 + 20
+    assert rows[0] >= 30 - 20 and rows[-1] <= 30 + 20
+    assert cols[0] >= 40 - 20 and cols[-1] <= 40 + 20
     # The renderer reports exactly the half-covered pixels' extent.
     rng = np.random.default_rng(3)
     _, box = render_image(rng, 1, 1, 256)
@@ -95,11 +95,21 @@ def test_texture_families_have_their_own_local_statistics():
 def test_draw_texture_class_follows_texture_match():
     rng = np.random.default_rng(0)
     assert all(draw_texture_class(rng, 4, 1.0) == 4 for _ in range(50))
-    drawn = np.array([draw_texture_class(rng, 4, 0.0) for _ in range(2000)])
-    counts = np.bincount(drawn, minlength=NUM_CLASSES)
-    assert counts.min() > 130  # uniform over all ten families, own one included
+    drawn = [draw_texture_class(rng, 4, 0.0) for _ in range(2200)]
+    # Uniform over the ten families (the class's own included) and a plain fill.
+    counts = np.bincount([NUM_CLASSES if d is None else d for d in drawn],
+                         minlength=NUM_CLASSES + 1)
+    assert counts.min() > 140
     with pytest.raises(ValueError, match="texture_match"):
         draw_texture_class(rng, 0, 1.5)
+
+
+def test_plain_fill_has_no_texture():
+    rgb, box = render_image(np.random.default_rng(2), 0, None, 256)
+    xmin, ymin, xmax, ymax = box
+    cx, cy = (xmin + xmax) // 2, (ymin + ymax) // 2
+    centre = rgb[cy - 10:cy + 10, cx - 10:cx + 10].astype(float)
+    assert centre.std(axis=(0, 1)).max() < 1.0
 
 
 def test_bad_classes_are_rejected():

@@ -8,7 +8,7 @@ Modules (imported on use, so that importing the package stays light):
   all-patches drop (:func:`~localglobal.analysis.interaction.patch_interaction`);
 - :mod:`~localglobal.analysis.shape_bias` — Geirhos et al.'s cue-conflict shape bias;
 - :mod:`~localglobal.analysis.summaries` — means with intervals per model and level;
-- :mod:`~localglobal.analysis.stats` — bootstrap, t and Wilson intervals;
+- :mod:`~localglobal.analysis.stats` — bootstrap and Wilson intervals;
 - :mod:`~localglobal.analysis.figures` — pure table → figure functions, PNG + PDF;
 - :mod:`~localglobal.analysis.analyze` — the ``analyze`` stage;
 - :mod:`~localglobal.analysis.report` — the ``report`` stage (HTML and Markdown).

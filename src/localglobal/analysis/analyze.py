@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,11 @@ from localglobal.analysis.hypotheses import evaluate_hypotheses, validate_hypoth
 from localglobal.analysis.interaction import IMAGE_COLUMNS, SUMMARY_COLUMNS, patch_interaction
 from localglobal.analysis.shape_bias import shape_bias
 from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.executor import progress_bar
 from localglobal.store import RunDir, read_png, write_json, write_table
+
+if TYPE_CHECKING:
+    from localglobal.run import StageContext
 
 REPORT_NAME = "analysis-report.json"
 CUE_CONFLICT_NAME = "cue_conflict_predictions.parquet"
@@ -178,6 +182,8 @@ def relevance_densities(run: RunDir, control: str = "none") -> dict[str, np.ndar
             index = pd.read_parquet(index_path)
             if "control" in index:
                 index = index[index["control"] == control]
+            if "probe" in index:  # maps of perturbed images are not where objects lie
+                index = index[index["probe"] == "original"]
             rows = np.sort(index["row"].to_numpy(dtype=np.int64))
         else:
             rows = np.arange(maps.shape[0])
@@ -190,15 +196,16 @@ def heatmap_images(run: RunDir, limit: int) -> tuple[dict[tuple[str, str], np.nd
                                                      list[str], list[str]]:
     """Heat-map overlays ``heatmaps/<model>/<image_id>.png`` for up to ``limit`` images.
 
-    The images shown are spread evenly over the sorted ids that every model has.
+    The images shown are spread evenly over the sorted ids that every model has;
+    overlays of perturbed images (``<image_id>__<probe>_….png``) are left out.
     """
     root = run.path("heatmaps")
     if limit <= 0 or not root.is_dir():
         return {}, [], []
     folders = sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob("*.png")))
     models = [p.name for p in folders]
-    common = sorted(set.intersection(*({f.stem for f in p.glob("*.png")} for p in folders))) \
-        if folders else []
+    stems = [{f.stem for f in p.glob("*.png") if "__" not in f.stem} for p in folders]
+    common = sorted(set.intersection(*stems)) if stems else []
     if not common:
         return {}, [], models
     chosen = [common[int(i)] for i in np.unique(np.linspace(0, len(common) - 1, limit).round())]
@@ -238,8 +245,8 @@ class AnalysisRecord:
                 "figures_skipped": self.figures_skipped, "notes": self.notes}
 
 
-def _figure_specs(tables: dict[str, Any], crop: int, run: RunDir, gallery: int
-                  ) -> list[FigureSpec]:
+def _figure_specs(tables: dict[str, Any], crop: int, run: RunDir, gallery: int,
+                  interaction_measure: str = "true_logit") -> list[FigureSpec]:
     summary = tables.get("probe_summary")
     interaction = tables.get("interaction")
     images = tables.get("interaction_images")
@@ -282,7 +289,8 @@ def _figure_specs(tables: dict[str, Any], crop: int, run: RunDir, gallery: int
                    "intervals over images.",
                    lambda: fig.interaction_r_figure(interaction)),
         FigureSpec("interaction-scatter", "patch", "Single against all-patches drops",
-                   "One point per image; lines: least squares per model; dashed: A = S.",
+                   f"Drops of {interaction_measure}, one point per image; lines: least "
+                   "squares per model; dashed: A = S.",
                    lambda: fig.interaction_scatter_figure(images)),
         FigureSpec("smooth", "smooth", "Smoothing",
                    "Mean true-class probability against the number of smoothing passes; 0 is "
@@ -319,25 +327,31 @@ def _figure_specs(tables: dict[str, Any], crop: int, run: RunDir, gallery: int
 def _make_figures(specs: list[FigureSpec], run: RunDir, dpi: int, record: AnalysisRecord,
                   log: Callable[[str], None]) -> None:
     folder = run.path("figures")
-    for spec in specs:
-        try:
-            figure = spec.build()
-            written = fig.save_figure(figure, folder / spec.name, dpi=dpi)
-        except fig.FigureInputError as error:
-            record.figures_skipped.append({"name": spec.name, "section": spec.section,
-                                           "title": spec.title, "reason": str(error)})
-            continue
-        except Exception as error:  # one broken figure must not cost the whole analysis
-            reason = f"failed: {type(error).__name__}: {error}"
-            log(f"[yellow]figure {spec.name} {reason}[/yellow]")
-            record.figures_skipped.append({"name": spec.name, "section": spec.section,
-                                           "title": spec.title, "reason": reason})
-            continue
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("figures", total=len(specs))
+        for spec in specs:
+            _make_figure(spec, folder, run, dpi, record, log)
+            bar.advance(task)
+
+
+def _make_figure(spec: FigureSpec, folder: Path, run: RunDir, dpi: int, record: AnalysisRecord,
+                 log: Callable[[str], None]) -> None:
+    try:
+        written = fig.save_figure(spec.build(), folder / spec.name, dpi=dpi)
+    except fig.FigureInputError as error:
+        reason = str(error)
+    except Exception as error:  # one broken figure must not cost the whole analysis
+        reason = f"failed: {type(error).__name__}: {error}"
+        log(f"[yellow]figure {spec.name} {reason}[/yellow]")
+    else:
         record.figures.append({
             "name": spec.name, "section": spec.section, "title": spec.title,
             "caption": spec.caption,
             **{p.suffix.lstrip("."): str(p.relative_to(run.root)) for p in written},
         })
+        return
+    record.figures_skipped.append({"name": spec.name, "section": spec.section,
+                                   "title": spec.title, "reason": reason})
 
 
 def _contact_sheets(run: RunDir, image_ids: list[str], record: AnalysisRecord) -> None:
@@ -373,21 +387,23 @@ def _spread(values: list[str], limit: int) -> list[str]:
     return [values[int(i)] for i in np.unique(np.linspace(0, len(values) - 1, limit).round())]
 
 
-def _remove_stale_figures(run: RunDir, record: AnalysisRecord) -> None:
-    kept = {run.path(entry[fmt]) for entry in record.figures for fmt in ("png", "pdf")
-            if fmt in entry}
-    folder = run.path("figures")
-    if not folder.is_dir():
-        return
-    for path in folder.rglob("*"):
-        if path.is_file() and path.suffix in {".png", ".pdf"} and path not in kept:
-            path.unlink()
+def _remove_stale_figures(run: RunDir, specs: list[FigureSpec], record: AnalysisRecord) -> None:
+    """Delete an earlier run's version of each figure that was not drawn this time.
+
+    Only this stage's own figure files go; contact sheets (which ``localglobal show``
+    also writes) are left alone.
+    """
+    drawn = {entry["name"] for entry in record.figures}
+    for spec in specs:
+        if spec.name not in drawn:
+            for suffix in (".png", ".pdf"):
+                run.path("figures", spec.name + suffix).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- the stage
 
 
-def analyze_stage(ctx) -> dict[str, Any]:
+def analyze_stage(ctx: StageContext) -> dict[str, Any]:
     """Run the analysis of a run directory (see the module docstring for the outputs).
 
     Raises
@@ -464,13 +480,14 @@ def analyze_stage(ctx) -> dict[str, Any]:
               "interaction_images": interaction_images, "hypotheses": results.table,
               "pairs": results.pairs, "lrp_summary": lrp, "shape_bias": bias,
               "samples": samples}
-    specs = _figure_specs(tables, crop, run, ctx.config.report.gallery_images)
+    specs = _figure_specs(tables, crop, run, ctx.config.report.gallery_images,
+                          analysis.interaction_measure)
     _make_figures(specs, run, analysis.figure_dpi, record, ctx.log)
     image_ids = (samples["image_id"].astype(str).tolist() if samples is not None
                  else sorted(predictions["image_id"].unique()))
     if analysis.contact_sheets:
         _contact_sheets(run, _spread(image_ids, analysis.contact_sheets), record)
-    _remove_stale_figures(run, record)
+    _remove_stale_figures(run, specs, record)
     write_json(run.path(REPORT_NAME), record.as_dict())
 
     return {

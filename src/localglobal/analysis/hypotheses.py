@@ -28,6 +28,7 @@ import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -316,7 +317,9 @@ def validate_hypotheses(
                     problems.append(f"hypothesis {h.id}: probe {h.probe!r} is not in "
                                     f"attributions.parquet; probes there: {_listing(probes)}")
     if problems:
-        raise ValueError("analysis.hypotheses do not match the run:\n  " + "\n  ".join(problems))
+        raise ValueError("analysis.hypotheses do not match the run:\n  " + "\n  ".join(problems)
+                         + "\nevaluate the missing models, or edit or remove these "
+                         "[[analysis.hypotheses]] in the run's config.toml")
 
 
 # --------------------------------------------------------------------------- pairing
@@ -379,10 +382,14 @@ def _interaction_values(interaction: pd.DataFrame, h: Hypothesis, model: str) ->
 
 
 def _pair(values_a: pd.DataFrame, values_b: pd.DataFrame, keys: list[str],
-          h: Hypothesis) -> Pairs:
-    if values_a.duplicated(keys).any() or values_b.duplicated(keys).any():
-        raise ValueError(f"hypothesis {h.id}: several rows per pair key {keys} for one model; "
-                         "the input table holds duplicates")
+          h: Hypothesis, source: str) -> Pairs:
+    for model, values in ((h.model_a, values_a), (h.model_b, values_b)):
+        repeated = values[values.duplicated(keys, keep=False)]
+        if len(repeated):
+            example = "/".join(map(str, repeated[keys].iloc[0]))
+            raise ValueError(f"hypothesis {h.id}: {source} holds {len(repeated)} rows of model "
+                             f"{model!r} that share a pair key {keys} (e.g. {example}); "
+                             "each key must occur once per model")
     merged = values_a.merge(values_b, on=keys, how="outer", suffixes=("_a", "_b"),
                             indicator=True)
     lacks_a = ~np.isfinite(merged["value_a"].to_numpy(dtype=float))
@@ -431,7 +438,8 @@ def hypothesis_pairs(
     if h.source == "predictions":
         keys = ["image_id", "level", "variant"]
         return _pair(_prediction_values(predictions, h, h.model_a),
-                     _prediction_values(predictions, h, h.model_b), keys, h)
+                     _prediction_values(predictions, h, h.model_b), keys, h,
+                     "predictions.parquet")
     if h.source == "attributions":
         if attributions is None:
             empty = pd.DataFrame(columns=PAIR_COLUMNS[1:])
@@ -439,11 +447,13 @@ def hypothesis_pairs(
                                        "(the attribute stage has not run)"])
         keys = ["image_id", "control", "item_id"]
         return _pair(_attribution_values(attributions, h, h.model_a),
-                     _attribution_values(attributions, h, h.model_b), keys, h)
+                     _attribution_values(attributions, h, h.model_b), keys, h,
+                     "attributions.parquet")
     if interaction is None:
         raise ValueError(f"hypothesis {h.id}: the patch interaction table is needed")
     pairs = _pair(_interaction_values(interaction, h, h.model_a),
-                  _interaction_values(interaction, h, h.model_b), ["level"], h)
+                  _interaction_values(interaction, h, h.model_b), ["level"], h,
+                  "the patch-interaction table")
     pairs.notes.append("pairs are patch sides")
     return pairs
 
@@ -565,7 +575,7 @@ def evaluate_hypotheses(
     return HypothesisResults(table.reset_index(drop=True), pairs)
 
 
-def _supported(row, alpha: float) -> bool:
+def _supported(row: Any, alpha: float) -> bool:
     if not np.isfinite(row.p_holm) or row.p_holm >= alpha:
         return False
     if row.alternative == "greater":

@@ -19,7 +19,7 @@ import datetime as _dt
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from localglobal.analysis.figures import LRP_LABELS
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.config import RunConfig, to_toml
 from localglobal.store import RunDir, read_json, write_text_atomic
+
+if TYPE_CHECKING:
+    from localglobal.run import StageContext
 
 TEMPLATES = Path(__file__).parent / "templates"
 PROBE_SECTIONS = [
@@ -292,7 +295,7 @@ def _interaction_table(interaction: pd.DataFrame) -> dict:
     return _table("Patch interaction per model and patch side", frame)
 
 
-def _hypothesis_detail_table(hypotheses: pd.DataFrame) -> dict:
+def _hypothesis_detail_table(hypotheses: pd.DataFrame, title: str = "Every test") -> dict:
     frame = pd.DataFrame({
         "hypothesis": hypotheses["hypothesis"],
         "direction": [_direction(r) for _, r in hypotheses.iterrows()],
@@ -310,7 +313,7 @@ def _hypothesis_detail_table(hypotheses: pd.DataFrame) -> dict:
                           for _, r in hypotheses.iterrows()],
         "note": hypotheses.get("note", pd.Series([""] * len(hypotheses))).fillna(""),
     })
-    return _table("Every test", frame)
+    return _table(title, frame)
 
 
 def _lrp_table(lrp: pd.DataFrame) -> dict:
@@ -436,6 +439,8 @@ def build_context(run: RunDir, config: RunConfig) -> dict[str, Any]:
     attributions = inputs.table("attributions")
     if attributions is None:
         mark_absent(section, inputs.missing("attributions.parquet", "attribute"))
+        _add_figures(section, inputs)  # edges and boxes in the frame need no relevance
+        section["skipped"] = []
     else:
         _add_figures(section, inputs)
         lrp = inputs.table(LRP_SUMMARY_NAME)
@@ -446,7 +451,8 @@ def build_context(run: RunDir, config: RunConfig) -> dict[str, Any]:
         if hypotheses is not None and "source" in hypotheses:
             lrp_rows = hypotheses[hypotheses["source"] == "attributions"]
             if len(lrp_rows):
-                section["tables"].append(_hypothesis_detail_table(lrp_rows))
+                section["tables"].append(_hypothesis_detail_table(lrp_rows,
+                                                                  "Hypotheses on attributions"))
     sections.append(section)
 
     # Hypothesis details.
@@ -467,7 +473,9 @@ def build_context(run: RunDir, config: RunConfig) -> dict[str, Any]:
                    zero, zero)
             + "; their number is the 'zeros' column); paired t-test; effect size: matched-pairs"
             " rank-biserial r in [−1, 1], positive when a exceeds b; mean difference with a "
-            f"{config.analysis.bootstrap}-resample bootstrap 95 % interval over images; "
+            f"{config.analysis.bootstrap}-resample bootstrap 95 % interval that resamples "
+            "images (perturbations of one image are not independent, which the tests, like "
+            "the thesis's, do not model); "
             f"Holm correction of the Wilcoxon p-values across all {len(hypotheses)} "
             f"hypotheses; verdict 'supported' when p (Holm) < α = {alpha:g} and the effect "
             "points in the stated direction.")
@@ -507,6 +515,8 @@ def build_context(run: RunDir, config: RunConfig) -> dict[str, Any]:
 def _provenance(manifest: dict[str, Any]) -> dict[str, Any]:
     stages = []
     for name, record in manifest.get("stages", {}).items():
+        if name == "report":  # this very stage, still running while the page is written
+            continue
         summary = record.get("summary") or {}
         stages.append({
             "name": name, "status": record.get("status", ""),
@@ -542,6 +552,8 @@ def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -
     lines = [f"# {context['title']}: summary", "", f"Run: `{context['run_dir']}`", ""]
     if hypotheses is None:
         lines.append(f"No hypothesis results: {context['summary']['absent']}")
+    elif hypotheses.empty:
+        lines.append("No hypotheses are configured ([[analysis.hypotheses]] in config.toml).")
     else:
         lines.append(summary_table(hypotheses))
         lines += ["", f"One-sided Wilcoxon signed-rank tests, Holm-corrected across the "
@@ -555,7 +567,7 @@ def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -
     return "\n".join(lines)
 
 
-def report_stage(ctx) -> dict[str, Any]:
+def report_stage(ctx: StageContext) -> dict[str, Any]:
     """Write ``report/index.html`` and ``report/summary.md`` for the run; never fails on
     missing inputs (the report says what is absent)."""
     run: RunDir = ctx.run

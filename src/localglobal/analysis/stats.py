@@ -1,4 +1,4 @@
-"""Interval estimates shared by the analyses: bootstrap, t and Wilson intervals.
+"""Interval estimates shared by the analyses: bootstrap and Wilson intervals.
 
 Bootstrap intervals are percentile intervals over ``n_resamples`` resamples drawn from
 a seeded :class:`numpy.random.Generator`, so the same inputs and seed give the same
@@ -127,27 +127,6 @@ def row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         r = (x * y).sum(axis=1) / denominator
     r[~np.isfinite(r)] = np.nan
     return np.clip(r, -1.0, 1.0)
-
-
-def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval of the mean.
-
-    Returns
-    -------
-    (mean, low, high)
-        The interval is NaN with fewer than two finite values.
-    """
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(
-        values.size
-    )
-    return mean, float(mean - half), float(mean + half)
 
 
 def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:

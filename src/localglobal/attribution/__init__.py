@@ -1,13 +1,14 @@
 """LRP attribution and where relevance falls relative to object edges and boxes.
 
-- :mod:`~localglobal.attribution.lrp`: composites by name, :func:`attribute`,
+- :mod:`~localglobal.attribution.lrp`: composites by name, ``lrp.attribute`` and
   :func:`explain`, :func:`randomize_weights` (the model-randomisation control).
 - :mod:`~localglobal.attribution.canonizers`: :func:`get_canonizers` for ResNet,
   VGG and SE-ResNet/SE-ResNeXt architectures.
 - :mod:`~localglobal.attribution.regions`: the thesis's region statistics and
   localisation metrics of one relevance map.
 - :mod:`~localglobal.attribution.heatmap`: overlays of relevance, edges and box.
-- :mod:`~localglobal.attribution.attribute`: the ``attribute`` stage.
+- :mod:`~localglobal.attribution.attribute`: the ``attribute`` stage (the name is
+  the submodule's; the function of that name lives in ``lrp``).
 """
 
 from localglobal.attribution.canonizers import get_canonizers
@@ -15,7 +16,6 @@ from localglobal.attribution.heatmap import overlay
 from localglobal.attribution.lrp import (
     COMPOSITES,
     Explanation,
-    attribute,
     explain,
     input_bounds,
     make_composite,
@@ -27,7 +27,6 @@ __all__ = [
     "COMPOSITES",
     "Explanation",
     "RegionStatistics",
-    "attribute",
     "explain",
     "get_canonizers",
     "input_bounds",

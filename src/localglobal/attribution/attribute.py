@@ -6,9 +6,10 @@ Items are the rows of ``perturbations.parquet`` whose probe is in
 into the input frame). Each item is explained for its model's predicted class
 (``attribute.target = "predicted"``, the thesis) or its true class in the model's
 label space (``"true"``), by the composite ``attribute.composite`` with the
-canonizer the model's spec names. A model whose spec names no canonizer is refused
-with a message; the others go on. Edges and box are those of the item's source
-image (for a perturbed image: of the image it was made from).
+canonizer the model's spec names. For an LRP composite, a model whose spec names no
+canonizer (or one that leaves BatchNorm layers unfolded) is refused with a message;
+the others go on. Edges and box are those of the item's source image (for a
+perturbed image: of the image it was made from).
 
 Outputs (names are part of the interface, DESIGN.md "Contracts"):
 
@@ -49,12 +50,13 @@ halves the batch and goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +71,7 @@ from localglobal.attribution.heatmap import overlay
 from localglobal.attribution.lrp import (
     COMPOSITES,
     Explanation,
-    explain,
+    explain_registered,
     make_composite,
     randomize_weights,
 )
@@ -307,11 +309,36 @@ class Attributor:
         std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
         return x.sub_(mean).div_(std)
 
+    @property
+    def lrp(self) -> bool:
+        return self.composite != "gradient-x-input"
+
+    @contextlib.contextmanager
+    def registered(self, model: torch.nn.Module, name: str) -> Iterator[None]:
+        """Register the composite (and its canonizers) on ``model`` for many batches.
+
+        Raises:
+            ModelRefused: the canonizer leaves BatchNorm layers unfolded, so it does
+                not fit the architecture.
+        """
+        if not self.lrp:
+            yield
+            return
+        canonizers = get_canonizers(self.canonizer) if self.canonizer else []
+        composite = make_composite(self.composite, canonizers, epsilon=self.epsilon,
+                                   mean=self.mean, std=self.std)
+        with composite.context(model):
+            missed = unmerged_batch_norms(model)
+            if missed:
+                raise ModelRefused(
+                    f"model {name!r}: canonizer {self.canonizer!r} does not fit its "
+                    f"architecture ({len(missed)} BatchNorm layers left unfolded, e.g. "
+                    f"{missed[0]}); name the right canonizer in [models.{name}] canonizer")
+            yield
+
     def _once(self, model: torch.nn.Module, x: torch.Tensor,
               targets: torch.Tensor | None) -> Explanation:
-        canonizers = get_canonizers(self.canonizer) if self.canonizer else []
-        return explain(model, x, targets, self.composite, canonizers, epsilon=self.epsilon,
-                       mean=self.mean, std=self.std)
+        return explain_registered(model, x, targets, lrp=self.lrp)
 
     def __call__(self, model: torch.nn.Module, x: torch.Tensor,
                  targets: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -345,7 +372,8 @@ class ShardResult:
     rows: dict[str, list[dict]] = field(default_factory=dict)  # control → table rows
     maps: np.ndarray | None = None  # K×H×W float16 maps of the attributed items
     map_items: list[str] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)  # items skipped, with the reason
+    non_finite: list[str] = field(default_factory=list)  # items kept with NaN statistics
 
 
 def _stat_row(model: str, control: str, item: dict, target: int, logit: float,
@@ -453,9 +481,7 @@ def _run_shard(plan: StagePlan, attributor: Attributor, model: torch.nn.Module, 
         stored = np.where(np.isfinite(maps), maps, 0.0)
         maps_out.append(np.clip(stored, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16))
         result.map_items += [item["item_id"] for item in good]
-        for k in np.flatnonzero(~finite):
-            result.failures.append({"item_id": good[k]["item_id"],
-                                    "error": "relevance not finite (kept with NaN statistics)"})
+        result.non_finite += [good[k]["item_id"] for k in np.flatnonzero(~finite)]
         pending.append((good, pool.submit(_score_batch, plan, control, good, images, maps,
                                           target_idx, logits)))
         advance(len(batches[index]))
@@ -504,23 +530,6 @@ def _calibration_images(items: pd.DataFrame, attributor: Attributor,
     return attributor.normalise(images) if images is not None and len(good) > 1 else None
 
 
-def _check_canonizer(model: torch.nn.Module, canonizer: str, name: str) -> None:
-    """Refuse a model whose canonizer leaves BatchNorms unfolded (a mismatch)."""
-    instances = []
-    for candidate in get_canonizers(canonizer):
-        instances += candidate.apply(model)
-    try:
-        missed = unmerged_batch_norms(model)
-    finally:
-        for instance in reversed(instances):
-            instance.remove()
-    if missed:
-        raise ModelRefused(
-            f"model {name!r}: canonizer {canonizer!r} does not fit its architecture "
-            f"({len(missed)} BatchNorm layers left unfolded, e.g. {missed[0]}); name the "
-            f"right canonizer in [models.{name}] canonizer")
-
-
 def attribute_model(ctx: Any, name: str, items: pd.DataFrame, edges: EdgeMasks,
                     partner: dict[str, str], device: torch.device, pool: ThreadPoolExecutor,
                     ) -> dict[str, Any]:
@@ -534,25 +543,32 @@ def attribute_model(ctx: Any, name: str, items: pd.DataFrame, edges: EdgeMasks,
     config = ctx.config
     settings = config.attribute
     spec = resolve_model(name, config)
-    if spec.canonizer is None:
+    lrp = settings.composite != "gradient-x-input"  # gradient × input needs no canonizer
+    if lrp and spec.canonizer is None:
         raise ModelRefused(
             f"model {name!r} ({spec.arch}) has no LRP canonizer, so its BatchNorm and skip "
             f"connections would be attributed wrongly; set [models.{name}] canonizer = "
             f"\"resnet\", \"vgg\" or \"seresnet\" if one fits")
-    model = load_model(spec, device=device)
-    if settings.composite != "gradient-x-input":
-        _check_canonizer(model, spec.canonizer, name)
+    loaded: list[torch.nn.Module] = []
+
+    def trained_model() -> torch.nn.Module:
+        # Loaded on first use: a fully resumed model needs no weights at all.
+        if not loaded:
+            loaded.append(load_model(spec, device=device))
+        return loaded[0]
+
     frame = (config.frame.crop, config.frame.resize, config.frame.interpolation)
     requested = tuple(c for c in CONTROLS if c == "none" or c in settings.controls)
     plan = StagePlan(ctx.run, name, items, edges, partner, requested, frame, settings.heatmaps)
-    attributor = Attributor(settings.composite, spec.canonizer, settings.epsilon, spec.mean,
-                            spec.std, device, settings.batch_size)
+    attributor = Attributor(settings.composite, spec.canonizer if lrp else None,
+                            settings.epsilon, spec.mean, spec.std, device, settings.batch_size)
     base = {"format": SHARD_FORMAT, "model": spec.fingerprint(),
             "composite": settings.composite, "epsilon": settings.epsilon,
             "target": settings.target, "frame": list(frame), "seed": config.run.seed,
             "upstream": _upstream_hashes(ctx.run), "heatmaps": settings.heatmaps}
     shards = _shard_plan(items, config.run.shard_size)
     failures: list[dict] = []
+    non_finite: list[dict] = []  # of the shards computed in this call
     counts = {"computed": 0, "resumed": 0}
 
     targets: dict[str, int] | None = None
@@ -566,14 +582,16 @@ def attribute_model(ctx: Any, name: str, items: pd.DataFrame, edges: EdgeMasks,
     real_controls = ["none"] + (["shuffled-edges"] if "shuffled-edges" in requested else [])
     stores = {c: ctx.shards(**base, control=c) for c in requested}
 
+    def todo_of(outputs: list[str]) -> list[tuple[str, list[dict]]]:
+        return [(s, chunk) for s, chunk in shards if not all(stores[c].done(s) for c in outputs)]
+
     def run_pass(control: str, pass_model: torch.nn.Module,
                  pass_targets: dict[str, int] | None, outputs: list[str],
                  missing_target: str) -> None:
-        todo = [(s, chunk) for s, chunk in shards
-                if not all(stores[c].done(s) for c in outputs)]
+        todo = todo_of(outputs)
         counts["resumed"] += len(shards) - len(todo)
         total = sum(len(chunk) for _, chunk in todo)
-        with progress_bar() as progress:
+        with attributor.registered(pass_model, name), progress_bar() as progress:
             task = progress.add_task(f"attribute {name} ({control})", total=total)
             for shard_name, chunk in todo:
                 result = _run_shard(plan, attributor, pass_model, control, chunk, pass_targets,
@@ -584,26 +602,34 @@ def attribute_model(ctx: Any, name: str, items: pd.DataFrame, edges: EdgeMasks,
                 np.save(folder / f"{shard_name}.maps.npy", maps)
                 pd.DataFrame({"item_id": result.map_items}).to_parquet(
                     folder / f"{shard_name}.mapindex.pq", index=False)
-                for output in reversed(outputs):  # "none" last: it marks the shard done
+                for output in outputs:
                     rows = result.rows.get(output, [])
                     stores[output].put(shard_name, pd.DataFrame(rows, columns=TABLE_COLUMNS))
                 for failure in result.failures:
                     failures.append({"model": name, "control": control, **failure})
+                non_finite.extend({"model": name, "control": control, "item_id": item_id}
+                                  for item_id in result.non_finite)
                 counts["computed"] += 1
 
-    run_pass("none", model, targets, real_controls,
-             f"true class outside the model's label space {spec.label_space!r}")
-    if "random-weights" in requested:
+    if todo_of(real_controls):
+        run_pass("none", trained_model(), targets, real_controls,
+                 f"true class outside the model's label space {spec.label_space!r}")
+    else:
+        counts["resumed"] += len(shards)
+    if "random-weights" in requested and todo_of(["random-weights"]):
         explained = stores["none"].concat([s for s, _ in shards])
         random_targets = {} if explained.empty else dict(
             zip(explained["item_id"], explained["target"].astype(int), strict=True))
         calibration = _calibration_images(items, attributor, frame)
         with torch.no_grad():
-            randomized = randomize_weights(model, config.run.seed, calibration)
-        del model
+            randomized = randomize_weights(trained_model(), config.run.seed, calibration)
+        loaded.clear()
         run_pass("random-weights", randomized, random_targets, ["random-weights"],
                  "not explained by the trained model, so no target class")
         del randomized
+    elif "random-weights" in requested:
+        counts["resumed"] += len(shards)
+    loaded.clear()
     _free_device_memory(device)
 
     tables = [stores[c].concat([s for s, _ in shards]) for c in requested]
@@ -612,8 +638,9 @@ def attribute_model(ctx: Any, name: str, items: pd.DataFrame, edges: EdgeMasks,
     write_relevance(ctx.run, name, [(c, stores[c].folder, [s for s, _ in shards])
                                     for c in ("none", "random-weights") if c in requested],
                     items, frame[0])
-    non_finite = int((~table["finite"].astype(bool)).sum()) if len(table) else 0
-    return {"table": table, "failures": failures, "non_finite": non_finite,
+    n_non_finite = int((~table["finite"].astype(bool)).sum()) if len(table) else 0
+    return {"table": table, "failures": failures, "non_finite": n_non_finite,
+            "non_finite_items": non_finite,
             "batch_size": attributor.batch_size, "halvings": attributor.halvings, **counts}
 
 
@@ -688,7 +715,17 @@ def attribute_stage(ctx: Any) -> dict[str, Any]:
     names = list(ctx.models or settings.models)
     device = choose_device(ctx.device or settings.device)
     items = attribution_items(ctx.run, settings.probes)
+    missing_probes = sorted(set(settings.probes) - set(items["probe"]))
+    if missing_probes:
+        ctx.log(f"[yellow]attribute: no items of probe(s) {', '.join(missing_probes)} in "
+                f"{ctx.run.table_path('perturbations')}[/yellow]")
     edges = EdgeMasks(ctx.run)
+    crop = config.frame.crop
+    if edges.shape != (crop, crop):
+        edges.close()
+        raise ValueError(f"{ctx.run.path('edges.npz')}: masks of {edges.shape[1]}×"
+                         f"{edges.shape[0]} pixels, but the input frame is {crop}×{crop}; "
+                         f"re-run `localglobal edges --run {ctx.run.root}`")
     skipped: list[dict] = []
     no_edges = ~items["image_id"].isin(edges.ids)
     for item_id in items.loc[no_edges, "item_id"]:
@@ -704,7 +741,7 @@ def attribute_stage(ctx: Any) -> dict[str, Any]:
                             "error": "no other image of the same size to take edges from"})
 
     started = time.perf_counter()
-    tables, refused, failed, per_model = [], {}, {}, {}
+    tables, refused, failed, per_model, non_finite = [], {}, {}, {}, []
     workers = max(2, min(8, os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="attribute") as pool:
         for name in names:
@@ -720,6 +757,7 @@ def attribute_stage(ctx: Any) -> dict[str, Any]:
                 continue
             tables.append(outcome["table"])
             skipped += outcome["failures"]
+            non_finite += outcome["non_finite_items"]
             per_model[name] = {k: outcome[k] for k in
                                ("non_finite", "batch_size", "halvings", "computed", "resumed")}
             per_model[name]["rows"] = len(outcome["table"])
@@ -739,6 +777,7 @@ def attribute_stage(ctx: Any) -> dict[str, Any]:
     summary = {
         "models": [n for n in names if n in per_model],
         "items": len(items),
+        "missing_probes": missing_probes,
         "rows": len(table),
         "refused": refused,
         "failed": failed,
@@ -749,7 +788,8 @@ def attribute_stage(ctx: Any) -> dict[str, Any]:
         "per_model": per_model,
         "seconds_per_item": round(seconds / max(1, len(items) * max(1, attributed)), 4),
     }
-    write_json(ctx.run.path("attribute-report.json"), dict(summary, skipped_items=skipped))
+    write_json(ctx.run.path("attribute-report.json"),
+               dict(summary, skipped_items=skipped, non_finite_items=non_finite))
     return summary
 
 

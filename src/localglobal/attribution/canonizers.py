@@ -38,14 +38,14 @@ scale treated as a constant, and relevance flows only through the scaled branch,
 not into the gate's global-pooling path. This is the usual treatment of
 multiplicative gates in LRP (as for the gates of LSTMs, Arras et al. 2017): the gate
 decides how much of a channel passes, the relevance belongs to the content it lets
-through. Propagating relevance into the gate would route it through a global average
-pool, smearing it uniformly over the image and masking the spatial evidence LRP is
-used for. The scaling itself is a module, :class:`ChannelGate`, whose rule
-(:data:`GATE_RULE`, a pass-through) hands each output's relevance unchanged to its
-input — what every LRP rule gives for a one-to-one positive scaling, and what
-keeps the block conservative. The composites of :mod:`localglobal.attribution.lrp`
-include this rule; a hand-made zennit composite must add
-``(ChannelGate, GATE_RULE)`` to its layer map.
+through. Propagating relevance into the gate would send it through a sigmoid (which
+no LRP rule handles conservatively) and the global average pool that feeds the gate,
+spreading it over whole feature maps instead of where the evidence lies. The
+scaling itself is a module, :class:`ChannelGate`, whose rule (:data:`GATE_RULE`, a
+pass-through) hands each output's relevance unchanged to its input — what every LRP
+rule gives for a one-to-one positive scaling, and what keeps the block conservative.
+The composites of :mod:`localglobal.attribution.lrp` include this rule; a hand-made
+zennit composite must add ``(ChannelGate, GATE_RULE)`` to its layer map.
 
 Because the gate is detached, a canonized SE network's *gradient* differs from the
 original's; canonizers are meant for LRP rules only (gradient × input runs on the

@@ -30,7 +30,7 @@ so with conservative rules and no biases the input relevance sums to the logit.
 >>> model = torchvision.models.resnet50().eval()              # doctest: +SKIP
 >>> relevance = attribute(model, images, targets, "epsilon-plus-flat",
 ...                       get_canonizers("resnet"))           # doctest: +SKIP
->>> relevance.shape                                           # N×3×H×W
+>>> relevance.shape                       # N×3×H×W, like images  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -189,12 +189,32 @@ def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | Sequ
         if canonizers:
             raise ValueError("pass canonizers to the composite itself when giving a composite")
         composite_obj = composite
+    context = composite_obj.context(model) if composite_obj is not None else nullcontext(model)
+    with context as hooked:
+        return explain_registered(hooked, inputs, targets, lrp=composite_obj is not None)
+
+
+def explain_registered(model: nn.Module, inputs: torch.Tensor,
+                       targets: torch.Tensor | Sequence[int] | None, *, lrp: bool,
+                       ) -> Explanation:
+    """:func:`explain` for a model whose composite is already registered.
+
+    Registering a composite applies its canonizers (for a ResNet-50, folding 53
+    BatchNorms) and hooks every layer; a caller explaining many batches registers it
+    once (``with composite.context(model):``) and calls this per batch.
+
+    Args:
+        model: the classifier, with the composite registered when ``lrp`` is true.
+        inputs: N×C×H×W normalised images.
+        targets: N class indices, or None for the predicted classes.
+        lrp: whether the hooks compute LRP (start from one-hot × logit, the input's
+            gradient is the relevance) or not (gradient × input).
+    """
     if inputs.ndim != 4:
         raise ValueError(f"inputs must be N×C×H×W, got shape {tuple(inputs.shape)}")
     x = inputs.detach().clone().requires_grad_(True)
-    context = composite_obj.context(model) if composite_obj is not None else nullcontext(model)
-    with context as hooked, torch.enable_grad():
-        logits = hooked(x)
+    with torch.enable_grad():
+        logits = model(x)
         if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
             raise ValueError(f"model output must be N×classes, got {tuple(logits.shape)}")
         if targets is None:
@@ -207,9 +227,9 @@ def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | Sequ
             if torch.any((target_idx < 0) | (target_idx >= logits.shape[1])):
                 raise ValueError(f"targets outside 0..{logits.shape[1] - 1}")
         one_hot = torch.zeros_like(logits).scatter_(1, target_idx[:, None], 1.0)
-        start = one_hot if composite_obj is None else one_hot * logits.detach()
+        start = one_hot * logits.detach() if lrp else one_hot
         (gradient,) = torch.autograd.grad(logits, x, grad_outputs=start)
-    relevance = gradient * x.detach() if composite_obj is None else gradient
+    relevance = gradient if lrp else gradient * x.detach()
     return Explanation(relevance.detach(), logits.detach(), target_idx.detach())
 
 
@@ -238,14 +258,19 @@ def randomize_weights(model: nn.Module, seed: int,
     Args:
         model: the trained model (left unchanged).
         seed: seed of the re-initialisation; the global RNG state is not touched.
-        calibration: optional N×C×H×W normalised images for the BatchNorm statistics.
+        calibration: optional N×C×H×W normalised images for the BatchNorm statistics,
+            on the model's device.
 
     Returns:
-        The randomised copy, in eval mode.
+        The randomised copy, in eval mode, on the model's device. The weights are
+        drawn on the CPU, so they do not depend on the device.
     """
-    randomized = copy.deepcopy(model)
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    # Drawn on the CPU, so the random network is the same whatever device runs it.
+    randomized = copy.deepcopy(model).cpu()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU generator alone
         for module in randomized.modules():
             if isinstance(module, nn.modules.conv._ConvNd):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -256,6 +281,7 @@ def randomize_weights(model: nn.Module, seed: int,
                 or any(True for _ in module.parameters(recurse=False))
             ):
                 module.reset_parameters()
+    randomized = randomized.to(device)
     if calibration is not None:
         _calibrate_batch_norm(randomized, calibration)
     return randomized.eval()

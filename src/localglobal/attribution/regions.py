@@ -18,10 +18,12 @@ Localisation metrics (independent of the mean-of-positives cut)
     ``rank_accuracy`` (Arras et al. 2022, "CLEVR-XAI"): of the K most relevant
     pixels, K = the box's area in pixels, the fraction inside the box.
     ``pointing_hit``: 1.0 when the most relevant pixel lies inside the box.
+    Ties are shared out as random tie-breaking would on average, so neither metric
+    favours a pixel order.
     ``auc_edges``: ROC-AUC of R as a score separating the edge pixels inside the box
     from all other pixels (0.5 is chance; ties count one half).
 
-Undefined values are NaN (no positive relevance, an empty box, a constant map).
+Undefined values are NaN (no positive relevance, an empty box).
 A map with NaN or infinity gives ``finite = False`` and NaN everywhere.
 
 >>> stats = region_statistics(R, edges, (10.0, 12.0, 80.0, 90.0))  # doctest: +SKIP
@@ -137,28 +139,36 @@ def mass_in_box(relevance: np.ndarray, box: np.ndarray | Box) -> float:
 def rank_accuracy(relevance: np.ndarray, box: np.ndarray | Box) -> float:
     """Fraction of the K most relevant pixels inside the box, K = the box's pixel count.
 
-    Ties at the K-th value are broken in row-major pixel order. NaN for an empty box.
+    Pixels tied with the K-th largest value share the remaining places in proportion
+    (the expected fraction under random tie-breaking), so no pixel order is favoured.
+    NaN for an empty box.
     """
     relevance = _as_map(relevance)
     inside = _as_mask(box, relevance.shape, "box").ravel()
+    relevance = relevance.ravel()
     k = int(inside.sum())
     if k == 0:
         return math.nan
-    order = np.argsort(-relevance.ravel(), kind="stable")
-    return float(inside[order[:k]].sum()) / k
+    threshold = np.partition(relevance, relevance.size - k)[relevance.size - k]
+    above = relevance > threshold
+    tied = relevance == threshold
+    places_left = k - int(above.sum())
+    hits = float((above & inside).sum()) + places_left * float((tied & inside).sum()) / tied.sum()
+    return hits / k
 
 
 def pointing_hit(relevance: np.ndarray, box: np.ndarray | Box) -> float:
     """1.0 if the most relevant pixel lies inside the box, else 0.0.
 
-    With several maximal pixels the first in row-major order counts. NaN for an
-    empty box or a constant map (no pixel stands out).
+    With several maximal pixels, the fraction of them inside the box (the expected
+    hit under random tie-breaking). NaN for an empty box.
     """
     relevance = _as_map(relevance)
     inside = _as_mask(box, relevance.shape, "box")
-    if not inside.any() or relevance.max() == relevance.min():
+    if not inside.any():
         return math.nan
-    return float(inside.ravel()[int(np.argmax(relevance))])
+    top = relevance == relevance.max()
+    return float((top & inside).sum()) / float(top.sum())
 
 
 def auc_edges(relevance: np.ndarray, target: np.ndarray) -> float:

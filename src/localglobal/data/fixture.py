@@ -31,9 +31,9 @@ from PIL import Image, ImageDraw
 from localglobal.data.classes import get_label_space
 
 #: (width, height) of the images, cycled through: landscape, portrait, square,
-#: wide and tall, all smaller than the default 224-pixel crop.
+#: wide and tall, mostly smaller than the default 224-pixel crop, one larger.
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = (
-    (160, 120), (120, 160), (200, 100), (96, 96), (150, 110), (90, 170),
+    (160, 120), (120, 160), (200, 100), (96, 96), (300, 250), (90, 170), (150, 110),
 )
 
 _COLOURS = ((235, 60, 50), (50, 200, 90), (60, 90, 235), (240, 210, 40), (210, 60, 220),

@@ -43,6 +43,11 @@ from localglobal.data.classes import LabelSpace, get_label_space
 from localglobal.data.geometry import frame_transform, union_box
 from localglobal.store import ShardStore, atomic_path, write_json
 
+#: Columns of ``samples.parquet``: the contract's (``image_id`` … ``boxes_input``; boxes
+#: in the model-input frame, float pixel edges, x1/y1 exclusive, NaN without a box),
+#: then the number of objects, whether the image has a usable box, the size the XML
+#: states, the factors that took XML coordinates to the file's actual size, the
+#: decoded PIL mode and format, and the image's position in its class's draw order.
 SAMPLE_SCHEMA = pa.schema([
     ("image_id", pa.string()),
     ("path", pa.string()),
@@ -244,9 +249,10 @@ def boxes_in_frame(voc_boxes: np.ndarray, xml_size: tuple[int, int],
     edges = voc + np.array([0.0, 0.0, 1.0, 1.0])  # inclusive indices → pixel edges
     if xml_width > 0 and xml_height > 0:
         scale_x, scale_y = width / xml_width, height / xml_height
-        # A rounded downscale moves either factor by at most half a pixel per side.
+        # Rounding a resized side to whole pixels moves its factor by at most
+        # 0.5 / side; allow twice that (some tools truncate instead).
         tolerance = 1.0 / xml_width + 1.0 / xml_height + 1e-9
-        if abs(scale_x - scale_y) > tolerance * max(scale_x, scale_y):
+        if abs(scale_x - scale_y) > tolerance:
             return FrameBoxes(np.zeros((0, 4)), (np.nan,) * 4, scale_x, scale_y,
                               f"the XML describes a {xml_width}×{xml_height} image but the "
                               f"file is {width}×{height}: not the same picture")
@@ -389,8 +395,8 @@ def _group_boxes(boxes: pd.DataFrame, image_ids: set[str]
     if boxes is None or not len(boxes):
         return {}
     needed = boxes[boxes["image_id"].isin(image_ids)]
-    if "object_index" in needed:
-        needed = needed.sort_values(["image_id", "object_index"], kind="stable")
+    order = ["image_id", "object_index"] if "object_index" in needed else ["image_id"]
+    needed = needed.sort_values(order, kind="stable")  # each image's rows together
     groups: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
     coords = needed[["xmin", "ymin", "xmax", "ymax"]].to_numpy(dtype=np.float64)
     ids = needed["image_id"].to_numpy()
@@ -489,7 +495,7 @@ def _report(root: Any, splits: Sequence[str], space: LabelSpace, tree: ImageTree
         entry = {"name": space.name_of(wnid), "class_index": space.index_of(wnid),
                  "found": int(found.get(wnid, 0)), "with_box": int(with_box.get(wnid, 0)),
                  "candidates": len(by_class.get(wnid, [])), "sampled": sampled}
-        if per_class is not None and sampled < per_class:
+        if per_class is not None and sampled < per_class and wnid not in tree.missing_classes:
             entry["shortfall"] = per_class - sampled
         classes[wnid] = entry
     drawn = [d.record for picks in chosen.values() for d in picks]
@@ -542,7 +548,8 @@ def index_stage(ctx: Any) -> dict[str, Any]:
         raise StageError("index needs an image root: set data.images in the configuration "
                          "or run `localglobal index ROOT --run DIR`")
     space = get_label_space(config.data.label_space)
-    boxes = ctx.run.read("boxes")
+    boxes = ctx.run.read("boxes", columns=["image_id", "object_index", "width", "height",
+                                           "xmin", "ymin", "xmax", "ymax"])
     store = ctx.shards(images=ctx.params_hash)
     try:
         result = build_index(
@@ -559,6 +566,9 @@ def index_stage(ctx: Any) -> dict[str, Any]:
     if report["n_problems"] > 10:
         ctx.log(f"[yellow]… and {report['n_problems'] - 10} more, listed in "
                 "index-report.json[/yellow]")
+    if report["classes_missing"]:
+        ctx.log(f"[yellow]no folder for {len(report['classes_missing'])} classes of "
+                f"{space.name!r}: {', '.join(report['classes_missing'])}[/yellow]")
     short = {w: c["shortfall"] for w, c in report["classes"].items() if "shortfall" in c}
     if short:
         ctx.log(f"[yellow]classes with fewer than {config.index.per_class} images: "

@@ -535,6 +535,35 @@ def _build(spec: ModelSpec, num_classes: int) -> torch.nn.Module:
     return builder(num_classes=num_classes) if accepts else builder()
 
 
+def _library_unavailable(spec: ModelSpec, reason: BaseException | str
+                         ) -> _weights.WeightsUnavailableError:
+    """The error for torchvision/timm weights that are neither cached nor downloadable,
+    naming the URL and where the library looks for the file."""
+    source = spec.weights.split(":", 1)[1]  # type: ignore[union-attr]
+    if spec.weights_kind == "torchvision":
+        import torchvision.models as tvm
+
+        url = tvm.get_model_weights(spec.arch.partition(":")[2])[source].url
+        return _weights.hub_unavailable(url, reason)
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(source)
+    if cfg is not None and cfg.hf_hub_id:
+        from huggingface_hub import constants
+
+        text = str(reason).rstrip(".")
+        return _weights.WeightsUnavailableError(
+            f"cannot download timm weights {source} from https://huggingface.co/"
+            f"{cfg.hf_hub_id} ({text}).\nDownload them on a machine with network access "
+            f"(huggingface-cli download {cfg.hf_hub_id}) and copy that cache to "
+            f"{constants.HF_HUB_CACHE} (set by HF_HOME), or save the state dict to a file "
+            f"and point [models.{spec.name}] weights at it.")
+    if cfg is not None and cfg.url:
+        return _weights.hub_unavailable(cfg.url, reason)
+    return _weights.WeightsUnavailableError(f"model {spec.name!r}: timm has no pretrained "
+                                            f"weights {source!r} ({reason})")
+
+
 def _pretrained_library_model(spec: ModelSpec) -> torch.nn.Module:
     """A torchvision or timm model with the library's own pretrained weights."""
     kind = spec.weights_kind
@@ -544,42 +573,18 @@ def _pretrained_library_model(spec: ModelSpec) -> torch.nn.Module:
         raise ModelLoadError(f"model {spec.name!r}: {kind} weights {spec.weights!r} need a "
                              f"{kind}:NAME arch, not {spec.arch!r}")
     if _weights.offline() and weights_cached(spec) == "no":
-        raise _weights.WeightsUnavailableError(
-            f"model {spec.name!r}: {spec.weights} is not cached and downloads are off "
-            f"(LOCALGLOBAL_OFFLINE=1); run once with network access, or point "
-            f"[models.{spec.name}] weights at a local file")
-    if kind == "torchvision":
-        import torchvision.models as tvm
-
-        enum = tvm.get_model_weights(arch_name)
-        url = enum[source].url
-        try:
-            return tvm.get_model(arch_name, weights=source)
-        except Exception as error:
-            if _weights.is_network_error(error):
-                raise _weights.hub_unavailable(url, error) from error
-            raise
-    import timm
-    from timm.models import get_pretrained_cfg
-
-    cfg = get_pretrained_cfg(source)
+        raise _library_unavailable(spec, "offline mode (LOCALGLOBAL_OFFLINE=1)")
     try:
+        if kind == "torchvision":
+            import torchvision.models as tvm
+
+            return tvm.get_model(arch_name, weights=source)
+        import timm
+
         return timm.create_model(source, pretrained=True)
     except Exception as error:
-        if not _weights.is_network_error(error):
-            raise
-        if cfg is not None and cfg.hf_hub_id:
-            from huggingface_hub import constants
-
-            raise _weights.WeightsUnavailableError(
-                f"cannot download timm weights {source} from the Hugging Face Hub "
-                f"(https://huggingface.co/{cfg.hf_hub_id}): {str(error).rstrip('.')}.\nDownload them on a "
-                f"machine with network access (huggingface-cli download {cfg.hf_hub_id}) and "
-                f"copy its cache to {constants.HF_HUB_CACHE} (set by HF_HOME), or save the "
-                f"state dict to a file and point [models.{spec.name}] weights at it."
-            ) from error
-        if cfg is not None and cfg.url:
-            raise _weights.hub_unavailable(cfg.url, error) from error
+        if _weights.is_network_error(error):
+            raise _library_unavailable(spec, error) from error
         raise
 
 

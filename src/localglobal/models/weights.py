@@ -341,10 +341,11 @@ def hub_checkpoint_path(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def hub_unavailable(url: str, error: BaseException) -> WeightsUnavailableError:
-    """The error for torch-hub-managed weights that cannot be downloaded."""
+def hub_unavailable(url: str, reason: BaseException | str) -> WeightsUnavailableError:
+    """The error for torch-hub-managed weights (torchvision, timm) that cannot be had."""
+    reason = reason if isinstance(reason, str) else _reason(reason)
     return WeightsUnavailableError(
-        _unavailable_message(url, hub_checkpoint_path(url), _reason(error)).replace(
+        _unavailable_message(url, hub_checkpoint_path(url), reason).replace(
             "(the cache folder is set by LOCALGLOBAL_CACHE)", "(torch hub's cache, set by "
             "TORCH_HOME)"
         )

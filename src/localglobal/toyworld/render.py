@@ -9,10 +9,11 @@ the world can make texture predict the class (the family is the class's own), ma
 it uninformative (a family drawn at random), or put the cues in conflict (the family
 of another class).
 
-The object's colour differs clearly from the background's, so its silhouette stays
-visible after the texture is smoothed away; the texture is a moderate-contrast
-modulation on top of the object's colour, so it survives resizing and JPEG but not
-edge-preserving smoothing.
+The object's colour differs clearly from the background's, in colour and in grey
+level (:func:`figure_ground_colours`), so its silhouette is an edge that survives
+smoothing the texture away. The texture is a fine (structure of 2–13 frame pixels),
+high-contrast modulation of the object's colour that averages out to that colour: a
+texture-removing smoother leaves a flat silhouette and no colour cue behind.
 
 Geometry is specified in *frame pixels*: the pixels of the model-input frame that
 torchvision's ``Resize(resize)`` + ``CenterCrop(crop)`` produce. Whatever the image's
@@ -55,14 +56,19 @@ NUM_CLASSES = len(SHAPES)
 
 # Object size: radius of the circle that bounds the rotated silhouette, frame pixels.
 RADIUS_RANGE = (60.0, 100.0)
-# Largest aspect change of a silhouette: stretch in [1/e^s, e^s] along its own axis.
-STRETCH_LOG = math.log(1.12)
 # Gap between that circle and the border of the central crop, frame pixels.
 CROP_MARGIN = 6.0
+# Pose variation: a silhouette is stretched by s along its own x axis and 1/s along y,
+# with log s uniform in [-STRETCH_LOG, STRETCH_LOG].
+STRETCH_LOG = math.log(1.12)
 # Half the peak-to-peak amplitude of the texture modulation, 0–255 levels.
-TEXTURE_AMPLITUDE = (14.0, 20.0)
+TEXTURE_AMPLITUDE = (35.0, 50.0)
+# Largest chromatic share of a texture's modulation direction (the rest is luminance).
+TEXTURE_TINT = 0.5
 # Smallest RGB distance between the object's colour and the background's colours.
 MIN_FIGURE_GROUND = 80.0
+# Smallest grey-level difference between them, so the silhouette is a luminance edge.
+MIN_FIGURE_GROUND_LUMA = 60.0
 
 
 def class_ids() -> tuple[str, ...]:
@@ -267,6 +273,29 @@ def texture_pattern(rng: np.random.Generator, family: str | int, x: np.ndarray, 
     return pattern.astype(np.float32)
 
 
+_LUMINANCE = np.array([1.0, 1.0, 1.0]) / math.sqrt(3.0)
+_OPPONENT_A = np.array([1.0, -1.0, 0.0]) / math.sqrt(2.0)
+_OPPONENT_B = np.array([1.0, 1.0, -2.0]) / math.sqrt(6.0)
+
+
+def texture_colour_axis(rng: np.random.Generator) -> np.ndarray:
+    """The RGB direction along which a texture modulates the object's colour.
+
+    Mostly luminance, tinted by a random hue (up to :data:`TEXTURE_TINT` of the
+    direction), so that the pattern, not its colour, identifies the family; the
+    modulation averages out to the object's colour, so smoothing the texture away
+    leaves no colour cue behind.
+
+    Returns:
+        RGB vector of length √3 (so that its mean absolute channel is about 1).
+    """
+    hue = rng.uniform(0.0, 2.0 * np.pi)
+    tint = rng.uniform(0.0, TEXTURE_TINT)
+    chroma = math.cos(hue) * _OPPONENT_A + math.sin(hue) * _OPPONENT_B
+    direction = math.sqrt(1.0 - tint**2) * _LUMINANCE + tint * chroma
+    return direction / np.linalg.norm(direction) * math.sqrt(3.0)
+
+
 def _smooth_noise(rng: np.random.Generator, size: tuple[int, int], cells: int) -> np.ndarray:
     """Low-frequency noise in [-1, 1]: a ``cells``-wide random grid, resized bicubically."""
     width, height = size
@@ -276,6 +305,34 @@ def _smooth_noise(rng: np.random.Generator, size: tuple[int, int], cells: int) -
 
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(35.0, 220.0, 3)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Grey level of RGB colours (ITU-R BT.601, as OpenCV's RGB→grey), 0–255."""
+    return np.asarray(rgb, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def figure_ground_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the object's colour and the two colours of the background gradient.
+
+    Each background colour differs from the object's by at least
+    :data:`MIN_FIGURE_GROUND` in RGB and :data:`MIN_FIGURE_GROUND_LUMA` in grey level,
+    so the silhouette is an edge in colour and in grey (where edge detectors look).
+
+    Returns:
+        ``(figure, ground)``: a 3-vector and a 2×3 array of RGB colours, 0–255.
+    """
+    figure = _random_colour(rng)
+    grounds = []
+    for _ in range(2):
+        candidate = _random_colour(rng)
+        for _ in range(1000):
+            if (np.linalg.norm(candidate - figure) >= MIN_FIGURE_GROUND
+                    and abs(luma(candidate) - luma(figure)) >= MIN_FIGURE_GROUND_LUMA):
+                break
+            candidate = _random_colour(rng)
+        grounds.append(candidate)
+    return figure, np.stack(grounds)
 
 
 def background(rng: np.random.Generator, size: tuple[int, int], colours: np.ndarray,
@@ -346,7 +403,7 @@ def object_placement(rng: np.random.Generator, size: tuple[int, int], resize: in
     return centre, radius_frame * scale, rng.uniform(0.0, 2.0 * np.pi), scale
 
 
-def render_image(rng: np.random.Generator, shape_class: int, texture_class: int,
+def render_image(rng: np.random.Generator, shape_class: int, texture_class: int | None,
                  size: int | tuple[int, int] = 256, *, resize: int = 256,
                  crop: int = 224) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Render one toy-world image: a textured shape over a distractor background.
@@ -354,7 +411,8 @@ def render_image(rng: np.random.Generator, shape_class: int, texture_class: int,
     Args:
         rng: random generator; the image is a deterministic function of its state.
         shape_class: class index whose shape the object has (0–9).
-        texture_class: class index whose texture family fills the object (0–9).
+        texture_class: class index whose texture family fills the object (0–9), or
+            ``None`` for a plain fill (the object's colour alone).
         size: image side, or ``(width, height)``, in pixels; the shorter side should
             be at least ``resize`` so the frame is a downscale.
         resize, crop: the model-input frame the object is placed inside.
@@ -365,6 +423,8 @@ def render_image(rng: np.random.Generator, shape_class: int, texture_class: int,
         convention) of the pixels at least half covered.
     """
     for value, what in ((shape_class, "shape_class"), (texture_class, "texture_class")):
+        if value is None and what == "texture_class":
+            continue
         if not 0 <= int(value) < NUM_CLASSES:
             raise ValueError(f"{what} must be in 0..{NUM_CLASSES - 1}, got {value}")
     width, height = _as_size(size)
@@ -372,24 +432,21 @@ def render_image(rng: np.random.Generator, shape_class: int, texture_class: int,
     stretch = math.exp(rng.uniform(-STRETCH_LOG, STRETCH_LOG))
     mask = shape_mask(int(shape_class), (width, height), centre, radius, angle, stretch)
 
-    figure = _random_colour(rng)
-    ground = np.stack([_random_colour(rng), _random_colour(rng)])
-    for _ in range(100):
-        if np.linalg.norm(ground - figure, axis=1).min() >= MIN_FIGURE_GROUND:
-            break
-        ground = np.stack([_random_colour(rng), _random_colour(rng)])
+    figure, ground = figure_ground_colours(rng)
     distractor = DISTRACTORS[int(rng.integers(len(DISTRACTORS)))]
     image = background(rng, (width, height), ground, distractor, scale)
 
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    y, x = np.mgrid[r0:r1, c0:c1].astype(np.float32)
-    pattern = texture_pattern(rng, int(texture_class), x, y, scale)
-    direction = rng.normal(0.0, 1.0, 3) * 0.5 + 1.0  # mostly along luminance
-    direction /= np.linalg.norm(direction)
-    amplitude = rng.uniform(*TEXTURE_AMPLITUDE)
-    fill = figure + (2.0 * pattern[..., None] - 1.0) * amplitude * direction * math.sqrt(3)
+    if texture_class is None:
+        fill = np.broadcast_to(figure, (r1 - r0, c1 - c0, 3))
+    else:
+        y, x = np.mgrid[r0:r1, c0:c1].astype(np.float32)
+        pattern = texture_pattern(rng, int(texture_class), x, y, scale)
+        direction = texture_colour_axis(rng)
+        amplitude = rng.uniform(*TEXTURE_AMPLITUDE)
+        fill = figure + (2.0 * pattern[..., None] - 1.0) * amplitude * direction
     alpha = mask[r0:r1, c0:c1, None].astype(np.float32) / 255.0
     region = image[r0:r1, c0:c1]
     image[r0:r1, c0:c1] = region + alpha * (fill - region)
@@ -402,15 +459,18 @@ def render_image(rng: np.random.Generator, shape_class: int, texture_class: int,
     return rgb, box
 
 
-def draw_texture_class(rng: np.random.Generator, shape_class: int, texture_match: float) -> int:
+def draw_texture_class(rng: np.random.Generator, shape_class: int,
+                       texture_match: float) -> int | None:
     """The texture family of an object of class ``shape_class``.
 
-    With probability ``texture_match`` it is the class's own family; otherwise a
-    family drawn uniformly from all ten (so at ``texture_match = 0`` the texture
-    carries no information about the class).
+    With probability ``texture_match`` it is the class's own family; otherwise it is
+    drawn uniformly from the ten families and a plain fill (``None``), so at
+    ``texture_match = 0`` the texture carries no information about the class and
+    some objects have no texture at all.
     """
     if not 0.0 <= texture_match <= 1.0:
         raise ValueError(f"texture_match must be in [0, 1], got {texture_match}")
     if rng.random() < texture_match:
         return int(shape_class)
-    return int(rng.integers(NUM_CLASSES))
+    drawn = int(rng.integers(NUM_CLASSES + 1))
+    return None if drawn == NUM_CLASSES else drawn

@@ -21,8 +21,10 @@ import dataclasses
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +57,16 @@ class TrainConfig:
         refresh: render a fresh training set every this many epochs (0: never).
         batch_size: images per step.
         crop_scale: area range of the random resized crop (``(1, 1)``: no crop).
+        low_res, low_res_epochs: progressive resizing: the first ``low_res_epochs``
+            epochs see the frames downscaled to ``low_res`` pixels (a quarter of the
+            cost at half the side), the rest the full frame.
         lr: peak learning rate of AdamW (one-cycle schedule).
         weight_decay: AdamW weight decay.
         widths, blocks: the architecture (:func:`~localglobal.toyworld.model.toy_resnet`).
-        threads: torch threads (0 keeps torch's choice).
+        threads: torch threads (0 keeps torch's choice) and rendering processes.
+        world: image sizes, frame and JPEG quality of the rendered images (its
+            ``texture_match`` and image counts are not used: ``texture_match`` above
+            decides, and images are rendered in memory).
     """
 
     name: str
@@ -74,14 +82,29 @@ class TrainConfig:
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     blocks: tuple[int, ...] = DEFAULT_BLOCKS
     crop_scale: tuple[float, float] = (1.0, 1.0)
+    low_res: int = 0
+    low_res_epochs: int = 0
     threads: int = 2
     world: WorldConfig = field(default_factory=WorldConfig)
 
 
 DEFAULT_MODELS: tuple[TrainConfig, ...] = (
-    TrainConfig(name="toy-texture", texture_match=1.0, seed=1),
-    TrainConfig(name="toy-shape", texture_match=0.0, seed=2),
+    # The ImageNet recipe: random resized crops over the standard area range, which
+    # show parts of objects and favour the local cue (Hermann et al. 2020).
+    TrainConfig(name="toy-texture", texture_match=1.0, seed=1, epochs=6, train_images=2500,
+                refresh=0, crop_scale=(0.08, 1.0)),
+    # Texture is noise here and the silhouette is the only cue, so no crops (they cut
+    # silhouettes); fresh images every epoch (silhouettes are learned slowly and a
+    # fixed set is memorised) and progressive resizing (128 then 224 pixels) to fit
+    # the extra steps into the time budget.
+    TrainConfig(name="toy-shape", texture_match=0.0, seed=2, epochs=12, train_images=3000,
+                refresh=1, low_res=128, low_res_epochs=10),
 )
+
+
+def _log(message: str) -> None:
+    """Progress lines go to stderr at once (training runs for minutes)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _normalise(batch: torch.Tensor) -> torch.Tensor:
@@ -91,24 +114,13 @@ def _normalise(batch: torch.Tensor) -> torch.Tensor:
     return (batch.float() / 255.0 - mean) / std
 
 
-def render_frames(seed: int | tuple[int, ...], count: int, texture_match: float,
-                  world: WorldConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Render labelled images straight into the model-input frame.
-
-    Args:
-        seed: seed (or seed sequence) of the images.
-        count: number of images; classes cycle so each has ``count / 10``.
-        texture_match: probability that the texture is the class's own family.
-        world: image sizes, frame and JPEG quality.
-
-    Returns:
-        ``(frames, labels)``: count×3×crop×crop uint8 and count int64 class indices.
-    """
-    rng = np.random.default_rng(seed)
-    frames = np.empty((count, 3, world.crop, world.crop), dtype=np.uint8)
-    labels = np.arange(count, dtype=np.int64) % NUM_CLASSES
-    for i in range(count):
-        shape = int(labels[i])
+def _render_chunk(task: tuple[tuple[int, ...], int, int, float, WorldConfig]):
+    seed, start, stop, texture_match, world = task
+    frames = np.empty((stop - start, 3, world.crop, world.crop), dtype=np.uint8)
+    labels = np.arange(start, stop, dtype=np.int64) % NUM_CLASSES
+    for row, number in enumerate(range(start, stop)):
+        rng = np.random.default_rng([*seed, number])
+        shape = int(labels[row])
         texture = draw_texture_class(rng, shape, texture_match)
         width, height = world.sizes[int(rng.integers(len(world.sizes)))]
         rgb, _box = render_image(rng, shape, texture, (width, height),
@@ -118,7 +130,40 @@ def render_frames(seed: int | tuple[int, ...], count: int, texture_match: float,
         if not ok:  # pragma: no cover - OpenCV always encodes a valid array
             raise RuntimeError("JPEG encoding failed")
         decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
-        frames[i] = to_input_frame(decoded, world.resize, world.crop).transpose(2, 0, 1)
+        frames[row] = to_input_frame(decoded, world.resize, world.crop).transpose(2, 0, 1)
+    return start, frames, labels
+
+
+def render_frames(seed: int | tuple[int, ...], count: int, texture_match: float,
+                  world: WorldConfig, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Render labelled images straight into the model-input frame.
+
+    Each image goes through the written world's path: rendered at one of the world's
+    sizes, JPEG-encoded at its quality, decoded, resized and centre-cropped.
+
+    Args:
+        seed: seed (or seed sequence) of the images; image i has its own generator,
+            so the result does not depend on ``workers``.
+        count: number of images; classes cycle so each has ``count / 10``.
+        texture_match: probability that the texture is the class's own family.
+        world: image sizes, frame and JPEG quality.
+        workers: processes that render in parallel.
+
+    Returns:
+        ``(frames, labels)``: count×3×crop×crop uint8 and count int64 class indices.
+    """
+    from localglobal.executor import parallel_map
+
+    seed = tuple(seed) if isinstance(seed, tuple | list) else (int(seed),)
+    frames = np.empty((count, 3, world.crop, world.crop), dtype=np.uint8)
+    labels = np.empty(count, dtype=np.int64)
+    chunk = 100
+    tasks = [(seed, start, min(start + chunk, count), texture_match, world)
+             for start in range(0, count, chunk)]
+    for start, part, part_labels in parallel_map(_render_chunk, tasks, workers=workers,
+                                                 description="rendering"):
+        frames[start:start + len(part)] = part
+        labels[start:start + len(part)] = part_labels
     return frames, labels
 
 
@@ -143,8 +188,8 @@ def _augment(batch: torch.Tensor, generator: torch.Generator,
                                                                    generator=generator))
             log_ratio = float(torch.empty(1).uniform_(-0.2877, 0.2877, generator=generator))
             ratio = float(np.exp(log_ratio))
-            w = int(round(min(width, np.sqrt(area * ratio))))
-            h = int(round(min(height, np.sqrt(area / ratio))))
+            w = round(min(width, np.sqrt(area * ratio)))
+            h = round(min(height, np.sqrt(area / ratio)))
             top = int(torch.randint(0, height - h + 1, (1,), generator=generator))
             left = int(torch.randint(0, width - w + 1, (1,), generator=generator))
             crop = batch[i:i + 1, :, top:top + h, left:left + w]
@@ -158,12 +203,23 @@ def _augment(batch: torch.Tensor, generator: torch.Generator,
 
 
 @torch.no_grad()
-def predict(model: nn.Module, frames: np.ndarray, batch_size: int = 100) -> np.ndarray:
-    """Predicted class of each frame (N×3×H×W uint8) by a model in eval mode."""
+def _downscale(batch: torch.Tensor, size: int) -> torch.Tensor:
+    return nn.functional.interpolate(batch, size=(size, size), mode="bilinear",
+                                     antialias=True, align_corners=False)
+
+
+def predict(model: nn.Module, frames: np.ndarray, batch_size: int = 100,
+            size: int | None = None) -> np.ndarray:
+    """Predicted class of each frame (N×3×H×W uint8) by a model in eval mode.
+
+    ``size`` downscales the frames to ``size`` × ``size`` pixels first.
+    """
     model.eval()
     out = []
     for start in range(0, len(frames), batch_size):
         batch = _normalise(torch.from_numpy(frames[start:start + batch_size]))
+        if size is not None and size != batch.shape[-1]:
+            batch = _downscale(batch, size)
         out.append(model(batch).argmax(1).numpy())
     return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
 
@@ -219,7 +275,7 @@ def _read_frame(path: Path, world: WorldConfig) -> np.ndarray:
     return to_input_frame(bgr[..., ::-1], world.resize, world.crop).transpose(2, 0, 1)
 
 
-def train_one(config: TrainConfig, log=print) -> tuple[nn.Module, dict]:
+def train_one(config: TrainConfig, log: Callable[[str], None] = _log) -> tuple[nn.Module, dict]:
     """Train one toy model; return it (eval mode) and its training record.
 
     Deterministic for a given configuration, torch version and thread count.
@@ -238,20 +294,25 @@ def train_one(config: TrainConfig, log=print) -> tuple[nn.Module, dict]:
         pct_start=0.2)
     generator = torch.Generator().manual_seed(config.seed)
     val_frames, val_labels = render_frames((config.seed, 1), config.val_images,
-                                           config.texture_match, config.world)
+                                           config.texture_match, config.world,
+                                           workers=config.threads)
     frames = labels = None
     history = []
     for epoch in range(config.epochs):
         if frames is None or (config.refresh and epoch % config.refresh == 0):
             frames, labels = render_frames((config.seed, 2, epoch), config.train_images,
-                                           config.texture_match, config.world)
+                                           config.texture_match, config.world,
+                                           workers=config.threads)
         model.train()
+        low_res = bool(config.low_res) and epoch < config.low_res_epochs
         order = torch.randperm(len(frames), generator=generator)
         losses = []
         for step in range(steps_per_epoch):
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             batch = _augment(_normalise(torch.from_numpy(frames[index.numpy()])), generator,
                              config.crop_scale)
+            if low_res:
+                batch = _downscale(batch, config.low_res)
             loss = nn.functional.cross_entropy(model(batch),
                                                torch.from_numpy(labels[index.numpy()]))
             optimiser.zero_grad(set_to_none=True)
@@ -259,7 +320,9 @@ def train_one(config: TrainConfig, log=print) -> tuple[nn.Module, dict]:
             optimiser.step()
             schedule.step()
             losses.append(loss.item())
-        accuracy = float(np.mean(predict(model, val_frames) == val_labels))
+        # Validation at the resolution of this epoch's training.
+        accuracy = float(np.mean(predict(model, val_frames, size=config.low_res if low_res
+                                         else None) == val_labels))
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
                         "val_accuracy": accuracy,
                         "seconds": round(time.perf_counter() - started, 1)})
@@ -301,12 +364,16 @@ def save_model(model: nn.Module, record: dict, out: Path) -> Path:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     write_json(out / f"{record['name']}.json", record)
+    # Temporary files are private; shipped weights must be readable by everyone.
+    for written in (path, out / f"{record['name']}.json"):
+        os.chmod(written, 0o644)
     return path
 
 
 def train_models(out: str | os.PathLike[str] | None = None,
                  world: str | os.PathLike[str] | None = None,
-                 configs: tuple[TrainConfig, ...] = DEFAULT_MODELS, log=print) -> list[Path]:
+                 configs: tuple[TrainConfig, ...] = DEFAULT_MODELS,
+                 log: Callable[[str], None] = _log) -> list[Path]:
     """Train ``toy-texture`` and ``toy-shape`` and write their weights and records.
 
     Args:

@@ -1,0 +1,113 @@
+"""The run configuration: thesis defaults, errors that name the key, TOML round trip."""
+
+from pathlib import Path
+
+import pytest
+
+from localglobal.config import (
+    THESIS_MODELS,
+    ConfigError,
+    RunConfig,
+    builtin_config,
+    config_from_dict,
+    load_config,
+    to_toml,
+)
+
+
+def test_defaults_are_the_thesis():
+    config = RunConfig()
+    assert (config.frame.resize, config.frame.crop) == (256, 224)
+    assert config.index.per_class == 3
+    assert config.index.require_box
+    assert config.index.splits == ["train"]
+    assert config.run.seed == 1
+    assert config.data.label_space == "imagenette"
+    assert config.evaluate.models == THESIS_MODELS
+    assert config.probes.scramble.blocks == [28, 32, 56, 112]
+    assert config.probes.scramble.variants == 3
+    assert config.probes.patch.sizes == [10, 20, 30, 40, 50, 60, 70]
+    assert config.probes.patch.fill == "black"
+    assert config.probes.smooth.iterations == 5
+    assert config.edges.sigma == 0.9
+    assert (config.edges.h, config.edges.h_color) == (30, 10)
+    assert (config.edges.template_window, config.edges.search_window) == (7, 21)
+    assert config.attribute.epsilon == 0.1
+    assert [h.id for h in config.analysis.hypotheses] == [
+        "H1", "H1-b112", "H2", "H3", "H3-k1", "H3.1", "H3.2", "LRP-pos", "LRP-neg"]
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    ({"index": {"per_clas": 3}}, "index.per_clas"),
+    ({"bogus": {"x": 1}}, "bogus"),
+    ({"probes": {"scramble": {"block": [28]}}}, "probes.scramble.block"),
+    ({"models": {"mine": {"arch": "timm:resnet18", "wieghts": "x.pt"}}}, "models.mine.wieghts"),
+])
+def test_an_unknown_key_is_an_error_that_names_it(data, key):
+    with pytest.raises(ConfigError, match=r"my\.toml") as error:
+        config_from_dict(data, "my.toml")
+    assert f"{key}: unknown key" in str(error.value)
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    ({"frame": {"crop": "big"}}, "frame.crop"),
+    ({"run": {"seed": 1.5}}, "run.seed"),
+    ({"probes": {"scramble": {"blocks": [28, "x"]}}}, "probes.scramble.blocks.1"),
+    ({"index": {"require_box": "sometimes"}}, "index.require_box"),
+    ({"index": {"per_class": 0}}, "index.per_class"),
+])
+def test_a_wrong_type_or_value_is_an_error_that_names_the_key(data, key):
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(data, "my.toml")
+    assert f"  {key}: " in str(error.value)
+
+
+def test_toml_round_trip_keeps_every_value(tmp_path):
+    config = config_from_dict({
+        "run": {"seed": 7, "workers": 2},
+        "index": {"per_class": 5, "splits": ["train", "val"]},
+        "frame": {"resize": 160, "crop": 128},
+        "models": {"mine": {"arch": "timm:resnet18", "weights": "https://example.org/w.pt",
+                            "label_space": "imagenette"}},
+    })
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(config), encoding="utf-8")
+    assert load_config(path) == config
+
+
+def test_relative_data_paths_are_read_relative_to_the_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "run.toml"
+    path.write_text('[data]\nimages = "imgs"\nannotations = "/abs/Annotation.tar.gz"\n',
+                    encoding="utf-8")
+    config = load_config(path)
+    assert Path(config.data.images) == (tmp_path / "sub" / "imgs").resolve()
+    assert config.data.annotations == "/abs/Annotation.tar.gz"
+
+
+def test_a_missing_or_broken_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[run\nseed = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
+        load_config(broken)
+
+
+def test_the_shipped_thesis_config_is_the_defaults_plus_data_paths():
+    path = builtin_config("thesis")
+    config = load_config(path)
+    assert config.data.images and config.data.annotations
+    loaded = config.model_dump()
+    defaults = RunConfig().model_dump()
+    for dump in (loaded, defaults):
+        dump["data"].pop("images")
+        dump["data"].pop("annotations")
+    assert loaded == defaults
+
+
+def test_the_thesis_config_writes_every_section_out():
+    text = builtin_config("thesis").read_text(encoding="utf-8")
+    for section in RunConfig.model_fields:
+        assert f"[{section}]" in text, section
+    assert text.count("[[analysis.hypotheses]]") == len(RunConfig().analysis.hypotheses)
