@@ -40,6 +40,12 @@ class MissingInputError(FileNotFoundError):
     """A stage needs a file that an earlier stage has not written yet."""
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``destination``; rename it into place on success.
@@ -53,6 +59,9 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp_path = Path(tmp_name)
+    # mkstemp creates the file private to its owner; a result file should get the
+    # same permissions as any other file this user creates.
+    os.chmod(tmp_path, 0o666 & ~_current_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, destination)

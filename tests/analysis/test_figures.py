@@ -121,3 +121,12 @@ def test_model_styles_are_fixed_by_name():
     assert figures.model_styles(["b", "a"]) == figures.model_styles(["a", "b", "a"])
     colours = [c for c, _ in figures.model_styles([f"m{k}" for k in range(6)]).values()]
     assert len(set(colours)) == 6 and set(colours) <= set(figures.OKABE_ITO)
+
+
+def test_a_perfect_shape_bias_draws_its_interval():
+    # A Wilson interval that touches 1.0 gives an upper error a hair below zero.
+    table = pd.DataFrame({"model": ["shape-only", "texture-only"], "shape_bias": [1.0, 0.0],
+                          "ci_low": [0.9, 0.0], "ci_high": [1.0 - 1e-17, 0.1], "n": [40, 40]})
+    figure = figures.shape_bias_figure(table)
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["shape-only",
+                                                                        "texture-only"]

@@ -237,7 +237,7 @@ def removed_detail_figure(summary: pd.DataFrame) -> Figure:
         error = np.vstack([mean - part["ci_low"].to_numpy(dtype=float),
                            part["ci_high"].to_numpy(dtype=float) - mean])
         colour, marker = styles[model]
-        ax.errorbar(x, mean, yerr=np.nan_to_num(error), fmt=marker, color=colour, label=model,
+        ax.errorbar(x, mean, yerr=_error_bars(error), fmt=marker, color=colour, label=model,
                     capsize=3, markersize=5)
     ax.set_xticks(np.arange(len(probes)), [REMOVED_DETAIL[p] for p in probes])
     _probability_axis(ax, _measure_of(summary))
@@ -262,7 +262,7 @@ def interaction_r_figure(interaction: pd.DataFrame) -> Figure:
             error = np.vstack([mean - part[f"{column}_ci_low"].to_numpy(dtype=float),
                                part[f"{column}_ci_high"].to_numpy(dtype=float) - mean])
             colour, marker = styles[model]
-            ax.errorbar(part["size"], mean, yerr=np.nan_to_num(error), color=colour,
+            ax.errorbar(part["size"], mean, yerr=_error_bars(error), color=colour,
                         marker=marker, label=model, capsize=3, markersize=4, linewidth=1.2)
         ax.axhline(1.0 if column == "ratio" else 0.0, color="grey", linewidth=0.8,
                    linestyle="--")
@@ -344,7 +344,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
                                rows["ci_high"].to_numpy(dtype=float) - mean])
             colour, hatch = CONTROL_STYLE.get(control, ("#999999", "xx"))
             ax.bar(x, np.nan_to_num(mean), width=width * 0.95, color=colour, hatch=hatch,
-                   edgecolor="white", label=control, yerr=np.nan_to_num(error), capsize=2)
+                   edgecolor="white", label=control, yerr=_error_bars(error), capsize=2)
         ax.set_xticks(np.arange(len(models)), models, rotation=20, ha="right")
         ax.set_ylabel(LRP_LABELS.get(metric, metric))
         ax.grid(axis="y", alpha=0.3, linewidth=0.5)
@@ -411,6 +411,15 @@ def positive_region_density(maps: np.ndarray, rows: np.ndarray | None = None,
     return total / max(rows.size, 1)
 
 
+def _error_bars(error: np.ndarray) -> np.ndarray:
+    """Error-bar lengths matplotlib accepts: undefined as 0, rounding noise below 0 as 0.
+
+    An interval that touches its estimate (a shape bias of exactly 1.0, say) can come
+    out a hair negative in floating point, and matplotlib refuses negative lengths.
+    """
+    return np.clip(np.nan_to_num(np.asarray(error, dtype=float)), 0.0, None)
+
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -454,7 +463,7 @@ def shape_bias_figure(table: pd.DataFrame) -> Figure:
     low = rows["ci_low"].to_numpy(dtype=float) if "ci_low" in rows else bias
     high = rows["ci_high"].to_numpy(dtype=float) if "ci_high" in rows else bias
     ax.barh(y, np.nan_to_num(bias), color=[styles[m][0] for m in rows["model"]],
-            xerr=np.nan_to_num(np.vstack([bias - low, high - bias])), capsize=3, height=0.6)
+            xerr=_error_bars(np.vstack([bias - low, high - bias])), capsize=3, height=0.6)
     for k, (value, n) in enumerate(zip(bias, rows["n"], strict=True)):
         text = f"{value:.2f} (n={n})" if np.isfinite(value) else f"undefined (n={n})"
         ax.text(1.01, k, text, va="center", fontsize="small", transform=ax.get_yaxis_transform())
