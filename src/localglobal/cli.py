@@ -204,7 +204,11 @@ def models(config: ConfigOption = None) -> None:
             table.add_column(column)
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped into a file or pager: print whole cells rather than fold them to 80 columns.
+        console = Console(width=200)
+    console.print(table)
 
 
 @app.command()
