@@ -435,7 +435,11 @@ def build_context(run: RunDir, config: RunConfig) -> dict[str, Any]:
     section = _section("lrp", "LRP relevance, edges and boxes",
                        "Where the relevance of each model's decision lies, relative to Canny "
                        "edges (the shape proxy) inside the object box; the randomised-weights "
-                       "and shuffled-edges controls show what chance gives.")
+                       "and shuffled-edges controls show what chance gives. Canny marks "
+                       "texture boundaries inside the object as well as its outline, so a "
+                       "share on edges separates shape from texture only where the "
+                       "object's texture yields few edges; read it beside the controls and "
+                       "the box-based metrics.")
     attributions = inputs.table("attributions")
     if attributions is None:
         mark_absent(section, inputs.missing("attributions.parquet", "attribute"))

@@ -2,7 +2,8 @@
 
 Perturbations of one image are not independent, so each image first contributes the
 mean over its variants (the three permutations of a block side, the single patches
-of a patch side); the interval is then the Student-t interval over images.
+of a patch side); the interval is then the Student-t interval over images, clipped to
+the range the measure can take (a probability or a share stays within [0, 1]).
 """
 
 from __future__ import annotations
@@ -17,6 +18,31 @@ LRP_COLUMNS = ["model", "control", "metric", "n", "mean", "ci_low", "ci_high"]
 #: attributions.parquet columns summarised for the LRP section, in display order.
 LRP_METRICS = ["n_pos", "n_neg", "share_pos_on_edges", "share_neg_on_edges", "mass_in_box",
                "pointing_hit", "rank_accuracy", "auc_edges"]
+
+
+_UNIT_MEASURES = {"mass_in_box", "rank_accuracy", "auc_edges", "pointing_hit", "correct",
+                  "subset_correct"}
+
+
+def natural_range(measure: str) -> tuple[float, float]:
+    """The values ``measure`` can take: [0, 1] for probabilities, shares, rates and AUCs,
+    [0, ∞) for pixel counts, unbounded otherwise (logits, differences)."""
+    if (measure in _UNIT_MEASURES or measure.endswith(("_prob", "_hit", "top5"))
+            or measure.startswith("share_")):
+        return 0.0, 1.0
+    if measure.startswith("n_"):
+        return 0.0, np.inf
+    return -np.inf, np.inf
+
+
+def _clip_interval(table: pd.DataFrame, measures: pd.Series | str) -> pd.DataFrame:
+    names = (pd.Series(measures, index=table.index) if isinstance(measures, str)
+             else measures)
+    bounds = np.array([natural_range(str(name)) for name in names]).reshape(-1, 2)
+    table["ci_low"] = np.clip(table["ci_low"].to_numpy(dtype=float), bounds[:, 0], bounds[:, 1])
+    table["ci_high"] = np.clip(table["ci_high"].to_numpy(dtype=float), bounds[:, 0],
+                               bounds[:, 1])
+    return table
 
 
 def _t_columns(grouped: pd.core.groupby.SeriesGroupBy, level: float) -> pd.DataFrame:
@@ -61,6 +87,7 @@ def probe_summary(predictions: pd.DataFrame, measure: str = "true_prob",
     summary["measure"] = measure
     summary["level"] = summary["level"].astype(int)
     summary["n_images"] = summary["n_images"].astype(int)
+    summary = _clip_interval(summary, measure)
     return summary[PROBE_COLUMNS]
 
 
@@ -84,6 +111,7 @@ def lrp_summary(attributions: pd.DataFrame, level: float = 0.95) -> pd.DataFrame
     long = long.dropna(subset=["value"])
     summary = _t_columns(long.groupby(["model", "control", "metric"], sort=True)["value"], level)
     summary = summary.rename(columns={"count": "n"})
+    summary = _clip_interval(summary, summary["metric"])
     summary["metric"] = pd.Categorical(summary["metric"], categories=metrics, ordered=True)
     summary = summary.sort_values(["metric", "model", "control"]).reset_index(drop=True)
     summary["metric"] = summary["metric"].astype(str)
