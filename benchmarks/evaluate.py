@@ -26,7 +26,7 @@ import torch
 
 from localglobal.config import config_from_dict
 from localglobal.data.classes import get_label_space
-from localglobal.evaluate import evaluate_stage, normalize, select_device
+from localglobal.evaluate import evaluate_stage, loader_worker_count, normalize, select_device
 from localglobal.models.registry import load_model, resolve_model
 from localglobal.run import StageContext
 from localglobal.store import RunDir, read_png, write_png
@@ -109,7 +109,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="64 images (a smoke run)")
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader workers (default: the stage's own choice)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", type=int, default=224)
     args = parser.parse_args()
@@ -142,7 +143,8 @@ def main() -> None:
             results[precision] = (max(before, after), stage, before, after)
 
     print(f"evaluate benchmark: ResNet-50 (random weights), {n_images} images "
-          f"{args.size}×{args.size}, batch {args.batch_size}, {args.workers} loader workers, "
+          f"{args.size}×{args.size}, batch {args.batch_size}, "
+          f"{loader_worker_count(args.workers, device)} loader workers, "
           f"device {device}, torch threads {torch.get_num_threads()}")
     for precision, (bare, stage, before, after) in results.items():
         ratio = stage / bare

@@ -18,6 +18,7 @@ from localglobal.evaluate import (
     REPORT,
     evaluate_stage,
     fit_image,
+    loader_worker_count,
     normalize,
     score_logits,
     select_device,
@@ -300,3 +301,9 @@ def test_select_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             select_device("cuda")
+
+
+def test_images_are_decoded_in_process_on_cpu_unless_configured():
+    assert loader_worker_count(None, torch.device("cpu")) == 0
+    assert 1 <= loader_worker_count(None, torch.device("cuda")) <= 4
+    assert loader_worker_count(3, torch.device("cpu")) == 3

@@ -8,7 +8,7 @@ import pytest
 from localglobal.config import RunConfig
 from localglobal.data import annotations as annotations_module
 from localglobal.data.fixture import build_fixture
-from localglobal.run import StageError, prepare_run, run_stage
+from localglobal.run import Manifest, StageError, prepare_run, run_stage, stage_hash
 
 os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
 
@@ -110,3 +110,19 @@ def test_an_interrupted_stage_resumes_without_redoing_finished_shards(run, count
     fresh = run_stage("annotations", run_dir, config, workers=1, force=True)
     assert summary["objects"] == fresh["objects"]
     assert run_dir.read("boxes")["image_id"].nunique() == len(WNIDS) * 3
+
+
+def test_the_analysis_hash_follows_every_table_it_reads(run):
+    # analyze draws density maps from the edges and contact sheets from the samples,
+    # so new edges must make a finished analysis out of date.
+    run_dir, config = run
+    records = Manifest(run_dir)
+    upstream = ["evaluate", "attribute", "edges", "index", "perturb"]
+    for name in upstream:
+        records.set_stage(name, status="done", hash=f"{name}-1")
+    reference = stage_hash("analyze", config, records)
+    for name in upstream:
+        records.set_stage(name, hash=f"{name}-2")
+        assert stage_hash("analyze", config, records) != reference, name
+        records.set_stage(name, hash=f"{name}-1")
+    assert stage_hash("analyze", config, records) == reference

@@ -148,7 +148,9 @@ class EvaluateSection(Section):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     bf16: bool = Field(False, description="bfloat16 autocast on GPU")
     channels_last: bool = True
-    loader_workers: int = Field(2, ge=0)
+    loader_workers: int | None = Field(
+        None, ge=0, description="DataLoader worker processes that decode images; unset: "
+        "none on CPU, where the model needs every core, else up to 4")
 
 
 class AttributeSection(Section):

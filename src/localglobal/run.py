@@ -150,7 +150,8 @@ STAGES: dict[str, Stage] = {
             "analyze",
             "localglobal.analysis.analyze:analyze_stage",
             inputs=("evaluate",),
-            optional=("attribute",),
+            # edges feed the density maps, samples and perturbations the contact sheets
+            optional=("attribute", "edges", "index", "perturb"),
             outputs=("hypotheses.parquet",),
             params=lambda c: {"analysis": _dump(c.analysis), "seed": c.run.seed,
                               "gallery": c.report.gallery_images},
@@ -259,9 +260,11 @@ class Manifest:
         self.data: dict[str, Any] = read_json(path) if path.exists() else {"stages": {}}
 
     def save(self) -> None:
+        """Write ``manifest.json`` (atomically)."""
         write_json(self.run.manifest_path, self.data)
 
     def record_run(self, config: RunConfig) -> None:
+        """Record the configuration, seed, package versions and git commit of this run."""
         self.data.setdefault("created", _now())
         self.data["updated"] = _now()
         self.data["config"] = config.model_dump(mode="json")
@@ -271,9 +274,11 @@ class Manifest:
         self.save()
 
     def stage(self, name: str) -> dict[str, Any]:
+        """The record of stage ``name`` (status, hash, timestamps, summary); empty if never run."""
         return self.data.setdefault("stages", {}).get(name, {})
 
     def set_stage(self, name: str, **values: Any) -> None:
+        """Update the record of stage ``name`` with ``values`` and save the manifest."""
         self.data.setdefault("stages", {}).setdefault(name, {}).update(values)
         self.save()
 
