@@ -158,7 +158,8 @@ def run_command(
             _fail(f"{config}: [data] needs {' and '.join(missing)} for `localglobal run`")
         run_dir_obj, loaded = prepare_run(run_dir, config=loaded)
         run_pipeline(run_dir_obj, loaded, force=force, device=device)
-    except (ConfigError, StageError, MissingInputError, FileNotFoundError, KeyError) as error:
+    except (ConfigError, StageError, MissingInputError, FileNotFoundError, KeyError,
+            ValueError) as error:
         _fail(str(error).strip("'\""))
         return
     _print_final(run_dir_obj)
@@ -196,7 +197,11 @@ def models(config: ConfigOption = None) -> None:
 
     from localglobal.models.registry import describe_models
 
-    loaded = load_config(config) if config else RunConfig()
+    try:
+        loaded = load_config(config) if config else RunConfig()
+    except (ConfigError, FileNotFoundError) as error:
+        _fail(str(error))
+        return
     table = Table(title="localglobal models")
     rows = describe_models(loaded)
     if rows:

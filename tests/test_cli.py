@@ -1,0 +1,76 @@
+"""The command line: each command runs its stage, says where it wrote, and fails clearly."""
+
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from localglobal.cli import app
+from localglobal.config import THESIS_MODELS
+from localglobal.data.fixture import build_fixture
+
+os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
+
+WNIDS = ["n01440764", "n02102040", "n02979186"]
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory):
+    return build_fixture(tmp_path_factory.mktemp("fixture"), wnids=WNIDS, per_class=3,
+                         splits=("train",))
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_models_lists_every_thesis_model():
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    for name in THESIS_MODELS:
+        assert name in result.output
+
+
+def test_stages_print_where_they_wrote(fixture, tmp_path):
+    run = tmp_path / "run"
+    first = invoke("annotations", fixture.annotations, "--run", run, "--workers", 1)
+    assert first.exit_code == 0, first.output
+    assert f"wrote {run / 'boxes.parquet'}" in first.output
+    second = invoke("index", fixture.images, "--run", run, "--workers", 1)
+    assert second.exit_code == 0, second.output
+    assert f"wrote {run / 'samples.parquet'}" in second.output
+    assert (run / "samples.parquet").is_file()
+    # Up to date: the second call skips the work and still says where the output is.
+    again = invoke("annotations", fixture.annotations, "--run", run, "--workers", 1)
+    assert again.exit_code == 0 and "skipped=True" in again.output
+
+
+def test_a_stage_before_its_inputs_names_the_command_to_run_first(tmp_path):
+    result = invoke("edges", "--run", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "localglobal index" in result.output
+
+
+def test_an_unknown_configuration_key_is_named(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[probes.scramble]\nblockz = [56]\n")
+    result = invoke("models", "--config", config)
+    assert result.exit_code == 2
+    assert "blockz" in result.output
+
+
+def test_run_needs_the_data_paths(tmp_path):
+    config = tmp_path / "empty.toml"
+    config.write_text("[run]\nseed = 2\n")
+    result = invoke("run", config, "--run", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "annotations and images" in result.output
+
+
+def test_show_before_perturb_says_which_stage_is_missing(fixture, tmp_path):
+    run = tmp_path / "run"
+    invoke("annotations", fixture.annotations, "--run", run, "--workers", 1)
+    invoke("index", fixture.images, "--run", run, "--workers", 1)
+    result = invoke("show", "n01440764_0", "--run", run)
+    assert result.exit_code == 2
+    assert "perturb" in result.output
