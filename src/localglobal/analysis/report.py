@@ -437,9 +437,9 @@ def build_context(run: RunDir, config: RunConfig) -> dict[str, Any]:
                        "edges (the shape proxy) inside the object box; the randomised-weights "
                        "and shuffled-edges controls show what chance gives. Canny marks "
                        "texture boundaries inside the object as well as its outline, so a "
-                       "share on edges separates shape from texture only where the "
-                       "object's texture yields few edges; read it beside the controls and "
-                       "the box-based metrics.")
+                       "share on edges tells which pixels a decision used, not whether "
+                       "they served as shape or as texture; read it beside the controls, "
+                       "the box-based metrics and the perturbation probes.")
     attributions = inputs.table("attributions")
     if attributions is None:
         mark_absent(section, inputs.missing("attributions.parquet", "attribute"))
