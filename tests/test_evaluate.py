@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torchvision
 
 from localglobal.config import RunConfig, config_from_dict
 from localglobal.data.classes import get_label_space
@@ -24,7 +26,8 @@ from localglobal.evaluate import (
     select_device,
 )
 from localglobal.models.registry import load_model, resolve_model
-from localglobal.run import StageContext, StageError
+from localglobal.run import Manifest, StageContext, StageError
+from localglobal.run import run_stage as run_pipeline_stage
 from localglobal.store import RunDir, read_png, write_png
 
 CROP = 48
@@ -307,3 +310,25 @@ def test_images_are_decoded_in_process_on_cpu_unless_configured():
     assert loader_worker_count(None, torch.device("cpu")) == 0
     assert 1 <= loader_worker_count(None, torch.device("cuda")) <= 4
     assert loader_worker_count(3, torch.device("cpu")) == 3
+
+
+def test_a_model_that_failed_is_retried_once_its_weights_are_there(tmp_path):
+    run = make_run(tmp_path / "run", n_images=1)
+    Manifest(run).set_stage("perturb", status="done", hash="perturbed")
+    later = tmp_path / "later.pth"
+    config = make_config({
+        "tiny": {"arch": "torchvision:resnet18", "weights": "random", "crop": CROP},
+        "late": {"arch": "torchvision:resnet18", "weights": str(later), "crop": CROP,
+                 "label_space": "imagenet-1k"},
+    })
+    first = run_pipeline_stage("evaluate", run, config, workers=1)
+    assert first["models_failed"] == 1
+    torch.save(torchvision.models.resnet18().state_dict(), later)
+    second = run_pipeline_stage("evaluate", run, config, workers=1)
+    assert not second.get("skipped") and second["models_failed"] == 0
+    assert set(run.read("predictions")["model"]) == {"tiny", "late"}
+    # Now complete: the next call is skipped, and replacing the checkpoint redoes it.
+    assert run_pipeline_stage("evaluate", run, config, workers=1)["skipped"]
+    torch.save(torchvision.models.resnet18().state_dict(), later)
+    os.utime(later, ns=(later.stat().st_atime_ns, later.stat().st_mtime_ns + 10**9))
+    assert not run_pipeline_stage("evaluate", run, config, workers=1).get("skipped")

@@ -8,7 +8,14 @@ import pytest
 from localglobal.config import RunConfig
 from localglobal.data import annotations as annotations_module
 from localglobal.data.fixture import build_fixture
-from localglobal.run import Manifest, StageError, prepare_run, run_stage, stage_hash
+from localglobal.run import (
+    Manifest,
+    StageError,
+    prepare_run,
+    run_pipeline,
+    run_stage,
+    stage_hash,
+)
 
 os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
 
@@ -126,3 +133,12 @@ def test_the_analysis_hash_follows_every_table_it_reads(run):
         assert stage_hash("analyze", config, records) != reference, name
         records.set_stage(name, hash=f"{name}-1")
     assert stage_hash("analyze", config, records) == reference
+
+
+def test_a_bad_smoother_stops_the_pipeline_before_the_first_stage(run, tmp_path):
+    run_dir, config = run
+    config.probes.smooth.operator = str(tmp_path / "missing-smoother.pt")
+    with pytest.raises(Exception, match=r"missing-smoother\.pt"):
+        run_pipeline(run_dir, config)
+    # Not even the annotations ran.
+    assert not run_dir.manifest_path.exists() or manifest(run_dir)["stages"] == {}

@@ -81,7 +81,28 @@ def _dump(model: Any) -> Any:
 
 
 def _model_entries(config: RunConfig, names: list[str]) -> dict[str, Any]:
-    return {name: _dump(config.models[name]) for name in names if name in config.models}
+    """Each model's configuration entry and what identifies its weights file.
+
+    A retrained or replaced checkpoint at the same path makes the results out of date.
+    """
+    from localglobal.models.registry import resolve_model
+
+    entries: dict[str, Any] = {}
+    for name in names:
+        try:
+            weights = resolve_model(name, config).fingerprint()
+        except Exception as error:  # the stage itself reports a model it cannot resolve
+            weights = {"unresolved": f"{type(error).__name__}: {error}"}
+        entries[name] = {"entry": _dump(config.models[name]) if name in config.models else None,
+                         "spec": weights}
+    return entries
+
+
+def _smoother_fingerprint(config: RunConfig) -> dict[str, Any] | None:
+    """The TorchScript smoother's file, when the operator is one (a path, not a name)."""
+    operator = config.probes.smooth.operator
+    path = Path(operator).expanduser()
+    return _file_fingerprint(str(path)) if path.suffix or path.exists() else None
 
 
 STAGES: dict[str, Stage] = {
@@ -123,7 +144,7 @@ STAGES: dict[str, Stage] = {
             inputs=("index",),
             outputs=("perturbations.parquet",),
             params=lambda c: {"probes": _dump(c.probes), "frame": _dump(c.frame),
-                              "seed": c.run.seed},
+                              "seed": c.run.seed, "smoother": _smoother_fingerprint(c)},
             description="scrambled, patched and smoothed images",
         ),
         Stage(
@@ -295,11 +316,22 @@ def stage_hash(name: str, config: RunConfig, manifest: Manifest,
                         "extra": extra or {}})
 
 
+def _had_failed_models(summary: dict[str, Any]) -> bool:
+    # evaluate counts them in "models_failed", attribute maps them to reasons in
+    # "failed"; a bad image (an int "failed" count) fails again, so it is not retried.
+    failed = summary.get("failed")
+    return bool(summary.get("models_failed")) or (isinstance(failed, dict) and bool(failed))
+
+
 def is_up_to_date(name: str, run: RunDir, config: RunConfig, manifest: Manifest,
                   extra: dict[str, Any] | None = None) -> bool:
     """Whether a stage finished with the current parameters and its outputs exist."""
     record = manifest.stage(name)
     if record.get("status") != "done":
+        return False
+    if _had_failed_models(record.get("summary", {})):
+        # A model that could not be loaded (weights not yet downloaded, say) is retried;
+        # the finished shards of the others are reused.
         return False
     if record.get("hash") != stage_hash(name, config, manifest, extra):
         return False
@@ -331,8 +363,9 @@ def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
               workers: int | None = None, options: dict[str, Any] | None = None) -> dict:
     """Run one stage unless it is up to date; return its summary.
 
-    ``models`` and ``device`` override the configuration for this call and are part
-    of the stage's hash.
+    ``models`` and ``device`` override the configuration for this call. ``models``
+    is part of the stage's hash; ``device`` is not, since results do not depend on
+    where they were computed (beyond floating-point rounding).
     """
     if name not in STAGES:
         raise StageError(f"unknown stage {name!r}; stages: {', '.join(PIPELINE)}")
@@ -367,7 +400,16 @@ def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
 
 def run_pipeline(run: RunDir, config: RunConfig, *, stages: tuple[str, ...] = PIPELINE,
                  force: bool = False, device: str | None = None) -> dict[str, dict]:
-    """Run the given stages in order, skipping those that are up to date."""
+    """Run the given stages in order, skipping those that are up to date.
+
+    Settings that can be checked without data (a TorchScript smoother's output shape
+    and range) are checked first, so that a mistake stops the run before hours of
+    earlier stages rather than after.
+    """
+    if "perturb" in stages:
+        from localglobal.probes.generate import ProbePlan
+
+        ProbePlan.from_config(config)
     summaries: dict[str, dict] = {}
     for name in stages:
         console.rule(f"[bold]{name}")

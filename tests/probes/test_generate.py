@@ -291,3 +291,27 @@ def test_edges_resume_by_chunk(tmp_path):
     assert first["resumed"] == 0 and again["resumed"] == 3
     pd.testing.assert_frame_equal(run.read("edges"), table)
     assert all(np.array_equal(load_edge_masks(run)[k], v) for k, v in masks.items())
+
+
+def test_small_and_converted_images_are_used_and_reported(tmp_path, image_rows):
+    # 150×120 is below the 224-pixel crop: the resize enlarges it. A greyscale image is
+    # converted to RGB. Both are kept, and the report lists them with their ids.
+    folder = tmp_path / "n00000001"
+    folder.mkdir()
+    small = folder / "n00000001_small.JPEG"
+    Image.new("RGB", (150, 120), (30, 90, 200)).save(small)
+    grey = folder / "n00000001_grey.JPEG"
+    Image.new("L", (300, 240), 128).save(grey)
+    extra = [dict(image_rows[0], image_id="n00000001_small", wnid="n00000001", path=str(small),
+                  width=150, height=120, mode="RGB"),
+             dict(image_rows[0], image_id="n00000001_grey", wnid="n00000001", path=str(grey),
+                  width=300, height=240, mode="L")]
+    rows = [dict(r, mode="RGB") for r in image_rows] + extra
+    run, config = make_run(tmp_path / "run", rows)
+    summary = perturb_stage(context(run, config, "perturb"))
+    assert summary["failed"] == 0 and summary["done"] == len(rows)
+    assert summary["smaller_than_crop"] == 1 and summary["converted_to_rgb"] == 1
+    report = json.loads(run.path("perturb-report.json").read_text())
+    assert report["smaller_than_crop_images"] == [
+        {"image_id": "n00000001_small", "width": 150, "height": 120}]
+    assert report["converted_to_rgb_images"] == [{"image_id": "n00000001_grey", "mode": "L"}]

@@ -9,7 +9,7 @@ probe              level           variant             params (JSON)
 =================  ==============  ==================  ===================================
 original           0               "0"                 ``{}``
 scramble           block side      "0" … "v−1"         ``{"block", "permutation"}``
-patch              patch side      patch index, "all"  ``{"size", "fill", "rects", "colour"}``
+patch              patch side      patch index, "all"  ``{"size", "fill", "rects"}``
 smooth             passes 1 … k    "0"                 ``{"operator", "iterations", "params"}``
 smooth_diff        1               "0"                 as smooth, plus ``"frame"``
 smooth_diff_inv    1               "0"                 as smooth_diff
@@ -366,6 +366,29 @@ def _fail_all(stage: str, failures: list[dict[str, str]]) -> None:
                      f"{failures[0]['image_id']}: {failures[0]['error']}")
 
 
+def input_notes(samples: pd.DataFrame, crop: int
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Sampled images the probes use but a reader should know about.
+
+    Returns:
+        (images whose shorter side is below ``crop`` pixels, so the resize enlarges
+        them: image_id, width, height), (images stored in another colour mode than
+        RGB and converted: image_id, mode). Empty when ``samples`` lacks the columns.
+    """
+    small: list[dict[str, Any]] = []
+    converted: list[dict[str, Any]] = []
+    if {"width", "height"} <= set(samples.columns):
+        shorter = np.minimum(samples["width"].to_numpy(), samples["height"].to_numpy())
+        for row in samples.loc[shorter < crop, ["image_id", "width", "height"]].itertuples():
+            small.append({"image_id": str(row.image_id), "width": int(row.width),
+                          "height": int(row.height)})
+    if "mode" in samples.columns:
+        for row in samples.loc[samples["mode"].astype(str) != "RGB",
+                               ["image_id", "mode"]].itertuples():
+            converted.append({"image_id": str(row.image_id), "mode": str(row.mode)})
+    return small, converted
+
+
 def perturb_stage(ctx: Any) -> dict[str, Any]:
     """The ``perturb`` stage: probe images and ``perturbations.parquet`` for every sample.
 
@@ -374,7 +397,8 @@ def perturb_stage(ctx: Any) -> dict[str, Any]:
 
     Returns:
         Summary: images, done (generated now), resumed (from finished shards), failed,
-        items, and items per probe.
+        items, items per probe, and the counts of :func:`input_notes` (images smaller
+        than the crop, images converted to RGB), listed in ``perturb-report.json``.
     """
     plan = ProbePlan.from_config(ctx.config)
     samples = ctx.run.read("samples")
@@ -405,12 +429,19 @@ def perturb_stage(ctx: Any) -> dict[str, Any]:
     finished = [names[r["image_id"]] for r in records if store.done(names[r["image_id"]])]
     table = _perturbation_table(store.concat(finished))
     by_probe = {str(k): int(v) for k, v in table["probe"].value_counts(sort=False).items()}
+    small, converted = input_notes(samples, ctx.config.frame.crop)
+    for note in small:
+        ctx.log(f"[yellow]perturb: {note['image_id']} is {note['width']}×{note['height']} "
+                f"pixels, smaller than the {ctx.config.frame.crop}-pixel crop: "
+                "enlarged[/yellow]")
     summary = {
         "images": len(records), "done": len(tasks) - len(failures), "resumed": resumed,
         "failed": len(failures), "items": len(table), "by_probe": by_probe,
+        "smaller_than_crop": len(small), "converted_to_rgb": len(converted),
     }
     write_json(ctx.run.path("perturb-report.json"),
-               dict(summary, plan=plan.key(), failures=failures))
+               dict(summary, plan=plan.key(), failures=failures,
+                    smaller_than_crop_images=small, converted_to_rgb_images=converted))
     if records and not finished:
         _fail_all("perturb", failures)
     ctx.run.write("perturbations", table)

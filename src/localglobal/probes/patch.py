@@ -46,14 +46,15 @@ class PatchRecord:
     def params(self) -> dict[str, object]:
         """The record as ``perturbations.parquet`` stores it: ``{"size", "fill", "rects"}``.
 
-        ``colour`` is added so a ``"mean"`` fill can be reproduced.
+        A ``"mean"`` fill is stored by name: its colour is the per-channel mean of the
+        input-frame image, rounded (:func:`fill_colour`), so it is reproduced from the
+        original image.
         """
         fill = self.fill if isinstance(self.fill, str) else [int(v) for v in self.fill]
         return {
             "size": int(self.size),
             "fill": fill,
             "rects": [[int(v) for v in rect] for rect in self.rects],
-            "colour": [int(v) for v in self.colour],
         }
 
 
