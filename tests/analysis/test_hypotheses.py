@@ -8,10 +8,12 @@ from statsmodels.stats.multitest import multipletests
 
 from localglobal.analysis.hypotheses import (
     CONTRACT_COLUMNS,
+    OPPOSITE,
     evaluate_hypotheses,
     holm,
     paired_test,
     rank_biserial,
+    reverse_wilcoxon_p,
     validate_hypotheses,
 )
 from localglobal.config import Hypothesis
@@ -208,3 +210,21 @@ def test_repeated_pair_keys_are_an_error_naming_the_table(fake_run):
 def test_an_empty_family_gives_an_empty_table(fake_run):
     results = evaluate_hypotheses([], fake_run.run.read("predictions"))
     assert results.table.empty and list(results.table.columns[:16]) == CONTRACT_COLUMNS
+
+
+def test_an_effect_against_the_stated_direction_is_named():
+    rng = np.random.default_rng(4)
+    a = rng.normal(0.0, 1.0, 40)
+    predictions = pd.DataFrame({
+        "model": ["x"] * 40 + ["y"] * 40, "image_id": [f"i{k}" for k in range(40)] * 2,
+        "probe": "original", "level": 0, "variant": "0",
+        "true_prob": np.concatenate([a, a + 1.0])})  # y clearly above x
+    hypotheses = [Hypothesis(id="x-above", probe="original", model_a="x", model_b="y"),
+                  Hypothesis(id="y-above", probe="original", model_a="y", model_b="x")]
+    table = evaluate_hypotheses(hypotheses, predictions).table.set_index("hypothesis")
+    assert table.loc["y-above", "verdict"] == "supported"
+    assert table.loc["x-above", "verdict"] == OPPOSITE
+    assert table.loc["x-above", "reverse_p_holm"] < 0.05
+    assert reverse_wilcoxon_p(a, a + 1.0, "greater") == pytest.approx(
+        stats.wilcoxon(a - (a + 1.0), alternative="less").pvalue)
+    assert np.isnan(reverse_wilcoxon_p(a, a + 1.0, "two-sided"))

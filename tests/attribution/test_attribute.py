@@ -250,3 +250,24 @@ def test_perturbed_items_use_the_source_image_edges_and_box(tmp_path):
     assert sorted(table["item_id"]) == sorted(r["item_id"] for r in rows)
     assert run.path("heatmaps", "tiny", "img0__scramble_32_0.png").exists()
     assert run.path("heatmaps", "tiny", "img0.png").exists()
+
+
+def test_a_residual_canonizer_that_finds_no_block_is_refused():
+    # timm's ResNet blocks are not torchvision's: the ResNet canonizer folds their
+    # BatchNorms but finds no residual addition to split, so LRP would not conserve.
+    import timm
+
+    attributor = stage.Attributor(composite="epsilon-plus-flat", canonizer="resnet",
+                                  epsilon=0.1, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2),
+                                  device=torch.device("cpu"), batch_size=2)
+    model = timm.create_model("resnet18", pretrained=False, num_classes=10).eval()
+    with pytest.raises(stage.ModelRefused, match="none of its residual blocks"), \
+            attributor.registered(model, "timm-resnet"):
+        pass
+    # The registry does not hand such a model a canonizer in the first place.
+    assert resolve_model("timm:resnet18").canonizer is None
+    assert resolve_model("timm:legacy_seresnet50").canonizer == "seresnet"
+    # A torchvision ResNet under the same canonizer is accepted.
+    torchvision_model = load_model(resolve_model("torchvision:resnet18:random")).eval()
+    with attributor.registered(torchvision_model, "resnet18"):
+        pass

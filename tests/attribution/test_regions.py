@@ -119,6 +119,17 @@ def test_undefined_values_are_nan():
     assert math.isnan(auc_edges(R, np.zeros((4, 4), bool)))
 
 
+def test_shares_on_edges_are_undefined_when_the_box_has_no_edges():
+    # Relevance exists, but no edge pixel lies in the box: a share of 0 would read as
+    # "relevance avoids the edges", which nothing here measured.
+    no_edges = np.zeros((4, 4), bool)
+    stats = region_statistics(R, no_edges, BOX)
+    assert stats.n_pos > 0 and stats.n_pos_on_edges == 0
+    assert math.isnan(stats.share_pos_on_edges) and math.isnan(stats.share_neg_on_edges)
+    assert math.isnan(stats.auc_edges)
+    assert not math.isnan(stats.mass_in_box)
+
+
 def test_non_finite_maps_give_nan_statistics():
     bad = R.copy()
     bad[0, 0] = np.inf

@@ -17,7 +17,10 @@ the differences ``a − b`` are tested:
 * Holm's step-down correction of the Wilcoxon p-values across the whole family.
 
 A hypothesis is *supported* when its Holm-corrected p is below α and its effect
-points in the stated direction. A pair whose value is missing on one side is
+points in the stated direction. One that is not supported is marked *the opposite
+holds* when the one-sided test in the reverse direction, Holm-corrected across the
+family of reversed tests, is below α: "no effect" and "an effect the other way" are
+different findings. A pair whose value is missing on one side is
 counted (``n_missing_a``/``n_missing_b``) and named in ``note``, never dropped
 silently.
 """
@@ -47,8 +50,10 @@ CONTRACT_COLUMNS = [
 EXTRA_COLUMNS = [
     "description", "source", "probe", "levels", "relative_to", "control", "n_images",
     "n_zero", "n_missing_a", "n_missing_b", "n_missing", "zero_method", "alpha", "verdict",
-    "direction", "note",
+    "direction", "note", "reverse_p_holm",
 ]
+#: The verdict of a one-sided hypothesis whose opposite direction is significant.
+OPPOSITE = "not supported: the opposite holds"
 PAIR_COLUMNS = ["hypothesis", "image_id", "level", "variant", "control", "value_a", "value_b",
                 "diff"]
 
@@ -225,6 +230,27 @@ def paired_test(
     effect = rank_biserial(d, zero_method)
     return PairedResult(n, n_zero, n_clusters, mean_diff, ci_low, ci_high, shapiro_p,
                         wilcoxon_stat, wilcoxon_p, t_p, effect, tuple(notes))
+
+
+def reverse_wilcoxon_p(a: np.ndarray, b: np.ndarray, alternative: str,
+                       zero_method: str = "wilcox") -> float:
+    """One-sided Wilcoxon p of the direction opposite to ``alternative``.
+
+    A hypothesis that is not supported may be so because there is no effect or
+    because the effect runs the other way; this p tells them apart. NaN for a
+    two-sided hypothesis or when the test is undefined.
+    """
+    opposite = {"greater": "less", "less": "greater"}.get(alternative)
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if opposite is None or d.size == 0 or not np.any(d != 0):
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(stats.wilcoxon(d, zero_method=zero_method,
+                                        alternative=opposite).pvalue)
+        except ValueError:
+            return float("nan")
 
 
 # --------------------------------------------------------------------------- validation
@@ -534,6 +560,9 @@ def evaluate_hypotheses(
             rng=_hypothesis_seed(seed, h.id), clusters=pairs.clusters,
         )
         notes = [*pairs.notes, *result.notes]
+        reverse_p = reverse_wilcoxon_p(pairs.table["value_a"].to_numpy(dtype=float),
+                                       pairs.table["value_b"].to_numpy(dtype=float),
+                                       h.alternative, zero_method)
         if h.source == "attributions" and h.levels:
             notes.append("levels do not apply to attributions and were ignored")
         rows.append({
@@ -550,18 +579,23 @@ def evaluate_hypotheses(
             "n_missing_a": pairs.n_missing_a, "n_missing_b": pairs.n_missing_b,
             "n_missing": pairs.n_missing_a + pairs.n_missing_b, "zero_method": zero_method,
             "alpha": alpha, "direction": direction_text(h), "note": "; ".join(notes),
+            "reverse_p": reverse_p,
         })
         if len(pairs.table):
             pair_tables.append(pairs.table.assign(hypothesis=h.id)[PAIR_COLUMNS])
 
     table = pd.DataFrame(rows)
     if table.empty:
-        table = pd.DataFrame(columns=CONTRACT_COLUMNS + EXTRA_COLUMNS)
+        table = pd.DataFrame(columns=[*CONTRACT_COLUMNS, *EXTRA_COLUMNS, "reverse_p"])
     table["p_holm"] = holm(table["wilcoxon_p"].to_numpy(dtype=float))
+    # The reversed directions form a family of their own, corrected the same way.
+    table["reverse_p_holm"] = holm(table["reverse_p"].to_numpy(dtype=float))
     table["supported"] = [_supported(row, alpha) for row in table.itertuples()]
     table["verdict"] = [
         "not tested" if not np.isfinite(row.p_holm) else
-        ("supported" if row.supported else "not supported")
+        "supported" if row.supported else
+        OPPOSITE if np.isfinite(row.reverse_p_holm) and row.reverse_p_holm < alpha else
+        "not supported"
         for row in table.itertuples()
     ]
     table = table[CONTRACT_COLUMNS + EXTRA_COLUMNS]

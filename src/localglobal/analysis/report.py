@@ -105,6 +105,15 @@ def _verdict(row: Any, alpha: float) -> str:
     return "supported" if bool(row.get("supported")) else "not supported"
 
 
+def verdict_class(verdict: str) -> str:
+    """The CSS class of a verdict: supported, not-supported or not-tested."""
+    if verdict == "supported":
+        return "supported"
+    if verdict == "not tested":
+        return "not-tested"
+    return "not-supported"
+
+
 def _alpha(hypotheses: pd.DataFrame, default: float = 0.05) -> float:
     if "alpha" in hypotheses and len(hypotheses) and _finite(hypotheses["alpha"].iloc[0]):
         return float(hypotheses["alpha"].iloc[0])
@@ -133,6 +142,7 @@ def summary_rows(hypotheses: pd.DataFrame) -> list[dict[str, str]]:
             "effect_size": format_effect(row.get("effect_size")),
             "p_holm": format_p(row.get("p_holm")),
             "verdict": _verdict(row, alpha),
+            "verdict_class": verdict_class(_verdict(row, alpha)),
             "note": str(row.get("note", "") or ""),
         })
     return rows
@@ -482,7 +492,9 @@ def build_context(run: RunDir, config: RunConfig) -> dict[str, Any]:
             "the thesis's, do not model); "
             f"Holm correction of the Wilcoxon p-values across all {len(hypotheses)} "
             f"hypotheses; verdict 'supported' when p (Holm) < α = {alpha:g} and the effect "
-            "points in the stated direction.")
+            "points in the stated direction; 'the opposite holds' when the one-sided test "
+            "in the other direction, Holm-corrected across the reversed family, is below "
+            "α.")
         section["tables"].append(_hypothesis_detail_table(hypotheses))
         _add_figures(section, inputs)
     sections.append(section)
@@ -563,7 +575,8 @@ def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -
         lines += ["", f"One-sided Wilcoxon signed-rank tests, Holm-corrected across the "
                   f"{len(hypotheses)} hypotheses; supported when p (Holm) < α = "
                   f"{context['alpha']:g} and the effect (rank-biserial r) points in the "
-                  "stated direction."]
+                  "stated direction; \"the opposite holds\" when the test in the other "
+                  "direction is significant."]
     if context["absent"]:
         lines += ["", "Absent sections:"]
         lines += [f"- {item['title']}: {item['reason']}" for item in context["absent"]]

@@ -66,7 +66,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from localglobal.attribution.canonizers import get_canonizers, unmerged_batch_norms
+from localglobal.attribution.canonizers import (
+    RESIDUAL_CANONIZERS,
+    get_canonizers,
+    residual_sums,
+    unmerged_batch_norms,
+)
 from localglobal.attribution.heatmap import overlay
 from localglobal.attribution.lrp import (
     COMPOSITES,
@@ -318,8 +323,8 @@ class Attributor:
         """Register the composite (and its canonizers) on ``model`` for many batches.
 
         Raises:
-            ModelRefused: the canonizer leaves BatchNorm layers unfolded, so it does
-                not fit the architecture.
+            ModelRefused: the canonizer leaves BatchNorm layers unfolded, or a residual
+                canonizer finds no residual block, so it does not fit the architecture.
         """
         if not self.lrp:
             yield
@@ -334,6 +339,11 @@ class Attributor:
                     f"model {name!r}: canonizer {self.canonizer!r} does not fit its "
                     f"architecture ({len(missed)} BatchNorm layers left unfolded, e.g. "
                     f"{missed[0]}); name the right canonizer in [models.{name}] canonizer")
+            if self.canonizer in RESIDUAL_CANONIZERS and residual_sums(model) == 0:
+                raise ModelRefused(
+                    f"model {name!r}: canonizer {self.canonizer!r} found none of its "
+                    "residual blocks, so their additions would not split relevance; "
+                    f"name the right canonizer in [models.{name}] canonizer")
             yield
 
     def _once(self, model: torch.nn.Module, x: torch.Tensor,

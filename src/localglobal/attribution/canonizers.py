@@ -308,3 +308,19 @@ def unmerged_batch_norms(model: nn.Module) -> list[str]:
         if not identity:
             names.append(name)
     return names
+
+
+#: Canonizers that turn every residual addition into a ``Sum`` module.
+RESIDUAL_CANONIZERS = frozenset({"resnet", "seresnet"})
+
+
+def residual_sums(model: nn.Module) -> int:
+    """How many ``Sum`` modules a canonized model holds.
+
+    A residual canonizer that recognised none of the model's blocks (a timm ResNet
+    under the torchvision ResNet canonizer, say) leaves zero: the additions stay
+    functional and LRP would pass relevance through them unsplit, breaking
+    conservation without any error.
+    """
+    return sum(isinstance(module, Sum) for module in model.modules())
+

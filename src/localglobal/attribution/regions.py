@@ -209,7 +209,8 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
 
     Returns:
         A :class:`RegionStatistics`; all NaN with ``finite=False`` when the map
-        holds NaN or infinity.
+        holds NaN or infinity. The shares on edges (and the edge AUC) are NaN when
+        the box holds no edge pixel.
     """
     relevance = _as_map(relevance)
     edges = _as_mask(np.asarray(edges), relevance.shape, "edge")
@@ -227,6 +228,7 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
     n_pos, n_neg = int(pos_region.sum()), int(neg_region.sum())
     n_pos_edges = int((pos_region & edges_in_box).sum())
     n_neg_edges = int((neg_region & edges_in_box).sum())
+    has_edges = bool(edges_in_box.any())
     return RegionStatistics(
         r_mean=float(relevance.mean()),
         pos_mean=pos_mean,
@@ -235,8 +237,10 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
         n_neg=float(n_neg),
         n_pos_on_edges=float(n_pos_edges),
         n_neg_on_edges=float(n_neg_edges),
-        share_pos_on_edges=_safe_ratio(n_pos_edges, n_pos),
-        share_neg_on_edges=_safe_ratio(n_neg_edges, n_neg),
+        # Without an edge pixel in the box the share measures nothing: undefined, so
+        # that paired tests report the image as missing instead of a tie at 0.
+        share_pos_on_edges=_safe_ratio(n_pos_edges, n_pos) if has_edges else math.nan,
+        share_neg_on_edges=_safe_ratio(n_neg_edges, n_neg) if has_edges else math.nan,
         mass_in_box=mass_in_box(relevance, inside),
         rank_accuracy=rank_accuracy(relevance, inside),
         pointing_hit=pointing_hit(relevance, inside),

@@ -343,6 +343,14 @@ def _canonizer_for(arch_name: str) -> str | None:
     return None
 
 
+def _timm_canonizer_for(arch_name: str) -> str | None:
+    # timm's own ResNet and VGG blocks differ from torchvision's, which zennit's
+    # canonizers are written for; only the legacy SE networks have one here.
+    if arch_name.startswith(("legacy_seresnet", "legacy_seresnext")):
+        return "seresnet"
+    return None
+
+
 def _timm_spec(name: str, full_name: str) -> ModelSpec:
     import timm
     from timm.models import get_pretrained_cfg, split_model_name_tag
@@ -367,7 +375,7 @@ def _timm_spec(name: str, full_name: str) -> ModelSpec:
     return ModelSpec(
         name, f"timm:{arch_name}", weights, label_space=label_space, mean=mean, std=std,
         resize=resize, crop=crop, interpolation=interpolation,
-        canonizer=_canonizer_for(arch_name),
+        canonizer=_timm_canonizer_for(arch_name),
         checkpoint_format="timm" if weights != RANDOM else "random",
         description=f"timm {full_name}")
 
