@@ -27,6 +27,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+
+
+def safe_name(name: str) -> str:
+    """A model or image name made safe as a file name (``timm:x/y`` → ``timm_x_y``)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 class MissingInputError(FileNotFoundError):

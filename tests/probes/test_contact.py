@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from localglobal.probes.contact import LABEL_HEIGHT, contact_sheet, probe_tiles, write_contact_sheet
-from localglobal.store import MissingInputError, RunDir, read_png
+from localglobal.probes.contact import (
+    LABEL_HEIGHT,
+    contact_sheet,
+    heatmap_tiles,
+    probe_tiles,
+    write_contact_sheet,
+)
+from localglobal.store import MissingInputError, RunDir, read_png, write_png
 
 
 def test_tiles_are_laid_out_on_a_grid_with_labels():
@@ -58,3 +64,25 @@ def test_an_unknown_image_id_lists_known_ones(generated_run, image_rows):
 def test_a_run_without_probes_says_which_stage_to_run(tmp_path):
     with pytest.raises(MissingInputError, match="localglobal perturb"):
         write_contact_sheet(RunDir(tmp_path), "n01440764_1")
+
+
+def test_heat_maps_join_the_sheet_once_attributed(generated_run, image_rows, tmp_path):
+    import shutil
+
+    run, _, _, _ = generated_run
+    copy = RunDir(tmp_path / "run")
+    shutil.copytree(run.root, copy.root)
+    image_id = image_rows[0]["image_id"]
+    assert heatmap_tiles(copy, image_id) == []
+    heat = np.zeros((224, 224, 3), np.uint8)
+    heat[:, :112] = (200, 30, 30)
+    write_png(copy.path("heatmaps", "timm_resnet18", f"{image_id}.png"), heat)
+    tiles = heatmap_tiles(copy, image_id)
+    assert [label for label, _ in tiles] == ["LRP timm_resnet18"]
+    assert np.array_equal(tiles[0][1], heat)
+    without = read_png(write_contact_sheet(run, image_id, tmp_path / "without.png"))
+    with_heat = read_png(write_contact_sheet(copy, image_id, tmp_path / "with.png"))
+    def heat_pixels(sheet):
+        return int(np.all(sheet == (200, 30, 30), axis=-1).sum())
+
+    assert heat_pixels(without) == 0 and heat_pixels(with_heat) == 224 * 112

@@ -18,18 +18,13 @@ from localglobal.models.registry import resolve_model
 pytestmark = pytest.mark.slow
 
 
-def _weights_present() -> bool:
-    try:
-        return all(os.path.exists(resolve_model(name).weights)
-                   for name in ("toy-texture", "toy-shape"))
-    except (KeyError, ValueError, FileNotFoundError):
-        return False
+def test_the_toy_models_ship_with_the_package():
+    for name in ("toy-texture", "toy-shape"):
+        assert os.path.isfile(resolve_model(name).weights), name
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    if not _weights_present():
-        pytest.skip("the toy models are not trained (`localglobal toyworld train`)")
     os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
     from localglobal.demo import run_demo
 
@@ -75,5 +70,10 @@ def test_lrp_hypothesis_is_reported_either_way(demo_run):
     row = _hypothesis(demo_run, "lrp-edges")
     assert row["model_a"] == "toy-shape" and row["model_b"] == "toy-texture"
     assert row["n"] > 0
+    # Whatever the outcome, the summary and the page state it on the hypothesis's line.
     summary = demo_run.path("report", "summary.md").read_text(encoding="utf-8")
-    assert "lrp-edges" in summary
+    (line,) = [x for x in summary.splitlines() if x.startswith("| lrp-edges |")]
+    assert line.rstrip(" |").endswith(row["verdict"])
+    assert row["verdict"] in {"supported", "not supported", "not supported: the opposite holds"}
+    page = demo_run.path("report", "index.html").read_text(encoding="utf-8")
+    assert f">{row['verdict']}</td>" in page

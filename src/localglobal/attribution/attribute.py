@@ -53,7 +53,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -86,6 +85,7 @@ from localglobal.store import (
     MissingInputError,
     RunDir,
     atomic_path,
+    safe_name,
     write_json,
     write_png,
     write_table,
@@ -149,11 +149,6 @@ def _free_device_memory(device: torch.device) -> None:
 
 
 # --------------------------------------------------------------------------- items
-
-
-def safe_name(name: str) -> str:
-    """A model or item name made safe as a file name (``timm:x/y`` → ``timm_x_y``)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def heatmap_name(item: pd.Series | dict) -> str:

@@ -3,8 +3,9 @@
 ``localglobal show IMAGE_ID --run DIR`` calls :func:`write_contact_sheet`, which lays
 out the original (with the union box), one scramble per block side, the all-patches
 image per patch side, every smoothing pass, the removed detail and its inversion,
-and the edge mask over the image, each tile labelled. :func:`contact_sheet` is the
-pure layout function, also used by the report.
+and the edge mask over the image, each tile labelled; where the attribute stage has
+run, each model's LRP heat map follows. :func:`contact_sheet` is the pure layout
+function, also used by the report.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from localglobal.store import RunDir, read_png, write_png
+from localglobal.store import RunDir, read_png, safe_name, write_png
 
 LABEL_HEIGHT = 16
 GAP = 4
@@ -173,6 +174,19 @@ def probe_tiles(run: RunDir, image_id: str) -> list[tuple[str, np.ndarray]]:
     return tiles
 
 
+def heatmap_tiles(run: RunDir, image_id: str) -> list[tuple[str, np.ndarray]]:
+    """Each model's LRP heat map of the image, where the attribute stage wrote one."""
+    folder = run.path("heatmaps")
+    if not folder.is_dir():
+        return []
+    tiles = []
+    for model_folder in sorted(p for p in folder.iterdir() if p.is_dir()):
+        path = model_folder / f"{safe_name(image_id)}.png"
+        if path.is_file():
+            tiles.append((f"LRP {model_folder.name}", read_png(path)))
+    return tiles
+
+
 def write_contact_sheet(run: RunDir, image_id: str, out: Path | None = None,
                         columns: int = 6) -> Path:
     """Write one image's contact sheet as a PNG and return its path.
@@ -189,7 +203,7 @@ def write_contact_sheet(run: RunDir, image_id: str, out: Path | None = None,
         KeyError: unknown image id (the message lists a few known ids).
     """
     run = run if isinstance(run, RunDir) else RunDir(run)
-    tiles = probe_tiles(run, image_id)
+    tiles = probe_tiles(run, image_id) + heatmap_tiles(run, image_id)
     path = Path(out) if out is not None else run.path("figures", "contact", f"{image_id}.png")
     write_png(path, contact_sheet(tiles, columns))
     return path
