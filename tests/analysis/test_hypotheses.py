@@ -228,3 +228,18 @@ def test_an_effect_against_the_stated_direction_is_named():
     assert reverse_wilcoxon_p(a, a + 1.0, "greater") == pytest.approx(
         stats.wilcoxon(a - (a + 1.0), alternative="less").pvalue)
     assert np.isnan(reverse_wilcoxon_p(a, a + 1.0, "two-sided"))
+
+
+def test_pairs_missing_on_both_sides_are_named_once():
+    rows = [{"model": m, "control": "none", "image_id": f"i{k}",
+             "item_id": f"i{k}/original/0/0", "share_pos_on_edges": np.nan if k < 2 else v}
+            for m, shift in (("a", 0.1), ("b", 0.0)) for k, v in
+            enumerate(np.linspace(0.1, 0.5, 6) + shift)]
+    h = Hypothesis(id="E", source="attributions", measure="share_pos_on_edges",
+                   model_a="a", model_b="b")
+    row = evaluate_hypotheses([h], _tiny_predictions(), attributions=pd.DataFrame(rows),
+                              n_resamples=200).table.iloc[0]
+    assert row["n"] == 4 and row["n_missing_a"] == 2 and row["n_missing_b"] == 2
+    assert row["note"].startswith("2 pairs lack a value for both models, e.g. "
+                                  "i0/original/0/0, i1/original/0/0")
+    assert "model_a" not in row["note"] and "model_b" not in row["note"]

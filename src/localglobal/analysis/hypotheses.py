@@ -420,13 +420,22 @@ def _pair(values_a: pd.DataFrame, values_b: pd.DataFrame, keys: list[str],
                             indicator=True)
     lacks_a = ~np.isfinite(merged["value_a"].to_numpy(dtype=float))
     lacks_b = ~np.isfinite(merged["value_b"].to_numpy(dtype=float))
+    def examples(lacking: np.ndarray) -> str:
+        # An item id already names image, probe, level and variant; else the whole key.
+        shown = (merged.loc[lacking, "item_id"].astype(str) if "item_id" in keys else
+                 merged.loc[lacking, keys].astype(str).agg("/".join, axis=1))
+        return ", ".join(pd.unique(shown)[:3])
+
     notes = []
-    for side, model, lacking in (("a", h.model_a, lacks_a), ("b", h.model_b, lacks_b)):
-        count = int(lacking.sum())
-        if count:
-            examples = merged.loc[lacking, keys].head(3).astype(str).agg("/".join, axis=1)
-            notes.append(f"{count} pairs lack a value for model_{side} ({model}), e.g. "
-                         + ", ".join(examples))
+    both = lacks_a & lacks_b
+    if both.any():
+        notes.append(f"{int(both.sum())} pairs lack a value for both models, e.g. "
+                     + examples(both))
+    for side, model, lacking in (("a", h.model_a, lacks_a & ~both),
+                                 ("b", h.model_b, lacks_b & ~both)):
+        if lacking.any():
+            notes.append(f"{int(lacking.sum())} pairs lack a value for model_{side} "
+                         f"({model}), e.g. " + examples(lacking))
     complete = merged[~lacks_a & ~lacks_b].sort_values(keys, kind="stable")
     table = pd.DataFrame({
         "image_id": complete.get("image_id", None),
