@@ -158,3 +158,20 @@ def test_a_figure_that_breaks_is_recorded_not_fatal(fake_run):
     assert record.figures == []
     assert record.figures_skipped[0]["reason"] == "failed: RuntimeError: bad axis"
     assert logged and "broken" in logged[0]
+
+
+def test_non_finite_maps_are_left_out_of_the_density(fake_run):
+    run = fake_run.run
+    attributions = run.read("attributions")
+    originals = attributions[(attributions["model"] == "a") & (attributions["control"] == "none")
+                             & (attributions["probe"] == "original")]
+    image_ids = sorted(originals["image_id"].unique())
+    kept = image_ids[0]
+    # Every map of model a but one held NaN: the density is that one map's region.
+    attributions["finite"] = True
+    attributions.loc[attributions["model"].eq("a") & attributions["image_id"].ne(kept)
+                     & attributions["control"].eq("none"), "finite"] = False
+    run.write("attributions", attributions)
+    density = relevance_densities(run)["a"]
+    assert set(np.unique(density)) <= {0.0, 1.0}
+    assert density.mean() > 0

@@ -37,7 +37,7 @@ from localglobal.analysis.interaction import IMAGE_COLUMNS, SUMMARY_COLUMNS, pat
 from localglobal.analysis.shape_bias import shape_bias
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.executor import progress_bar
-from localglobal.store import RunDir, read_png, write_json, write_table
+from localglobal.store import RunDir, read_png, safe_name, write_json, write_table
 
 if TYPE_CHECKING:
     from localglobal.run import StageContext
@@ -171,9 +171,29 @@ def box_density(samples: pd.DataFrame, crop: int) -> np.ndarray | None:
     return total / len(samples)
 
 
+def _non_finite_images(run: RunDir, control: str) -> dict[str, set[str]]:
+    """Per model, the image ids whose relevance map held NaN or infinity."""
+    if not run.has("attributions"):
+        return {}
+    table = run.read("attributions")
+    if "finite" not in table:
+        return {}
+    finite = table["finite"].astype("boolean").fillna(True).astype(bool)
+    bad = table[~finite & (table["control"] == control)]
+    if "probe" in bad:
+        bad = bad[bad["probe"] == "original"]
+    # Keyed like the relevance files, whose names are made safe for the file system.
+    return {safe_name(str(m)): set(g["image_id"].astype(str)) for m, g in bad.groupby("model")}
+
+
 def relevance_densities(run: RunDir, control: str = "none") -> dict[str, np.ndarray]:
-    """Per model: share of images whose positive LRP region covers each pixel."""
+    """Per model: share of images whose positive LRP region covers each pixel.
+
+    Maps that held NaN or infinity (stored as zeros) are left out of the share, as
+    they are left out of every statistic.
+    """
     densities = {}
+    non_finite = _non_finite_images(run, control)
     for path in sorted(run.path("relevance").glob("*.npy")):
         model = path.stem
         index_path = path.with_name(f"{model}.index.parquet")
@@ -184,6 +204,7 @@ def relevance_densities(run: RunDir, control: str = "none") -> dict[str, np.ndar
                 index = index[index["control"] == control]
             if "probe" in index:  # maps of perturbed images are not where objects lie
                 index = index[index["probe"] == "original"]
+            index = index[~index["image_id"].astype(str).isin(non_finite.get(model, set()))]
             rows = np.sort(index["row"].to_numpy(dtype=np.int64))
         else:
             rows = np.arange(maps.shape[0])
