@@ -51,3 +51,27 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(RuntimeError, match=r"localglobal\[ray\]"):
         list(parallel_map(fail_on_three, range(2), executor="ray"))
+
+
+def test_the_annotations_stage_gives_the_same_boxes_on_ray(tmp_path):
+    # Ray is an optional extra (`pip install 'localglobal[ray]'`); where it is
+    # installed, a stage spread over a local Ray instance must match the process pool.
+    ray = pytest.importorskip("ray")
+    from localglobal.config import RunConfig
+    from localglobal.data.fixture import build_fixture
+    from localglobal.run import prepare_run, run_stage
+
+    os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
+    fixture = build_fixture(tmp_path / "fixture", wnids=["n01440764", "n02102040"],
+                            per_class=3, splits=("train",))
+    tables = {}
+    for executor in ("process", "ray"):
+        config = RunConfig()
+        config.data.annotations = str(fixture.annotations)
+        config.run.executor = executor
+        run, config = prepare_run(tmp_path / executor, config=config)
+        run_stage("annotations", run, config, workers=2)
+        tables[executor] = run.read("boxes").sort_values(["image_id", "object_index"])
+    ray.shutdown()
+    assert len(tables["ray"]) > 0
+    assert tables["ray"].reset_index(drop=True).equals(tables["process"].reset_index(drop=True))
