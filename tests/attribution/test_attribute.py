@@ -271,3 +271,21 @@ def test_a_residual_canonizer_that_finds_no_block_is_refused():
     torchvision_model = load_model(resolve_model("torchvision:resnet18:random")).eval()
     with attributor.registered(torchvision_model, "resnet18"):
         pass
+
+
+def test_running_out_of_memory_while_copying_images_halves_the_batch(tmp_path, monkeypatch):
+    run, config = make_run(tmp_path, n_images=4, controls=[], heatmaps=False, batch_size=4)
+    original = stage.Attributor.normalise
+    sizes = []
+
+    def tight(self, images):
+        sizes.append(len(images))
+        if len(images) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory while copying")
+        return original(self, images)
+
+    monkeypatch.setattr(stage.Attributor, "normalise", tight)
+    summary = run_stage(run, config)
+    assert sizes[:2] == [4, 2]
+    assert summary["per_model"]["tiny"]["halvings"] == 1
+    assert len(run.read("attributions")) == 4

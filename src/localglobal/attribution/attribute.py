@@ -345,16 +345,23 @@ class Attributor:
               targets: torch.Tensor | None) -> Explanation:
         return explain_registered(model, x, targets, lrp=self.lrp)
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor,
+    def __call__(self, model: torch.nn.Module, x: torch.Tensor | np.ndarray,
                  targets: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Channel-summed maps (N×H×W float32), targets (N int64), target logits (N)."""
+        """Channel-summed maps (N×H×W float32), targets (N int64), target logits (N).
+
+        ``x`` is a normalised N×3×H×W tensor on the device, or N×H×W×3 uint8 images,
+        which are then moved and normalised one batch at a time, so that running out
+        of memory while copying them halves the batch too.
+        """
         maps, target_out, logits = [], [], []
         start = 0
         while start < x.shape[0]:
             stop = min(start + self.batch_size, x.shape[0])
             part = None if targets is None else targets[start:stop]
             try:
-                result = self._once(model, x[start:stop], part)
+                batch = (self.normalise(x[start:stop]) if isinstance(x, np.ndarray)
+                         else x[start:stop])
+                result = self._once(model, batch, part)
             except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
                 if not is_out_of_memory(error) or self.batch_size == 1:
                     raise
@@ -481,7 +488,7 @@ def _run_shard(plan: StagePlan, attributor: Attributor, model: torch.nn.Module, 
             continue
         wanted = None if targets is None else torch.tensor(
             [targets[item["item_id"]] for item in good], dtype=torch.long)
-        maps, target_idx, logits = attributor(model, attributor.normalise(images), wanted)
+        maps, target_idx, logits = attributor(model, images, wanted)
         finite = np.isfinite(maps.reshape(len(good), -1)).all(axis=1)
         stored = np.where(np.isfinite(maps), maps, 0.0)
         maps_out.append(np.clip(stored, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16))
