@@ -74,3 +74,10 @@ def test_show_before_perturb_says_which_stage_is_missing(fixture, tmp_path):
     result = invoke("show", "n01440764_0", "--run", run)
     assert result.exit_code == 2
     assert "perturb" in result.output
+
+
+def test_version():
+    from localglobal import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"localglobal {__version__}"

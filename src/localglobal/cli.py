@@ -19,6 +19,23 @@ app = typer.Typer(
     help="Measure how much image classifiers rely on local features versus global shape.",
 )
 toyworld_app = typer.Typer(no_args_is_help=True, help="The procedural toy world.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from localglobal import __version__
+
+        typer.echo(f"localglobal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version,
+                                          is_eager=True, help="print the version and exit")]
+    = False,
+) -> None:
+    """Measure how much image classifiers rely on local features versus global shape."""
 app.add_typer(toyworld_app, name="toyworld")
 
 RunOption = Annotated[Path, typer.Option("--run", "-r", help="run directory")]
