@@ -1,7 +1,5 @@
 """The run directory: atomic writes never leave a partial file, shards resume."""
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,11 +76,10 @@ def test_finished_shards_survive_and_concatenate_in_name_order(tmp_path):
     assert reopened.names() == []
 
 
-def test_written_files_get_the_usual_permissions(tmp_path):
-    previous = os.umask(0o022)
-    try:
-        write_json(tmp_path / "record.json", {"a": 1})
-    finally:
-        os.umask(previous)
+def test_written_files_get_the_usual_permissions(tmp_path, monkeypatch):
+    from localglobal import store
+
+    monkeypatch.setattr(store, "_UMASK", 0o022)  # the umask read when the module loaded
+    write_json(tmp_path / "record.json", {"a": 1})
     # Readable by the group and others, like any file the user creates; not 0600.
     assert (tmp_path / "record.json").stat().st_mode & 0o777 == 0o644

@@ -46,10 +46,15 @@ class MissingInputError(FileNotFoundError):
     """A stage needs a file that an earlier stage has not written yet."""
 
 
-def _current_umask() -> int:
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, because it is
+    # process-wide and toggling it while other threads create files would race them.
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 @contextlib.contextmanager
@@ -67,7 +72,7 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp_name)
     # mkstemp creates the file private to its owner; a result file should get the
     # same permissions as any other file this user creates.
-    os.chmod(tmp_path, 0o666 & ~_current_umask())
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, destination)

@@ -171,29 +171,28 @@ def box_density(samples: pd.DataFrame, crop: int) -> np.ndarray | None:
     return total / len(samples)
 
 
-def _non_finite_images(run: RunDir, control: str) -> dict[str, set[str]]:
-    """Per model, the image ids whose relevance map held NaN or infinity."""
-    if not run.has("attributions"):
+def _non_finite_images(attributions: pd.DataFrame | None, control: str
+                       ) -> dict[str, set[str]]:
+    """Per model (keyed like its relevance file), the image ids whose map held NaN or inf."""
+    if attributions is None or "finite" not in attributions:
         return {}
-    table = run.read("attributions")
-    if "finite" not in table:
-        return {}
-    finite = table["finite"].astype("boolean").fillna(True).astype(bool)
-    bad = table[~finite & (table["control"] == control)]
+    finite = attributions["finite"].astype("boolean").fillna(True).astype(bool)
+    bad = attributions[~finite & (attributions["control"] == control)]
     if "probe" in bad:
         bad = bad[bad["probe"] == "original"]
-    # Keyed like the relevance files, whose names are made safe for the file system.
     return {safe_name(str(m)): set(g["image_id"].astype(str)) for m, g in bad.groupby("model")}
 
 
-def relevance_densities(run: RunDir, control: str = "none") -> dict[str, np.ndarray]:
+def relevance_densities(run: RunDir, control: str = "none",
+                        attributions: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """Per model: share of images whose positive LRP region covers each pixel.
 
-    Maps that held NaN or infinity (stored as zeros) are left out of the share, as
-    they are left out of every statistic.
+    Maps that ``attributions`` (the run's ``attributions.parquet``) marks as holding
+    NaN or infinity, stored as zeros, are left out of the share, as they are left out
+    of every statistic.
     """
     densities = {}
-    non_finite = _non_finite_images(run, control)
+    non_finite = _non_finite_images(attributions, control)
     for path in sorted(run.path("relevance").glob("*.npy")):
         model = path.stem
         index_path = path.with_name(f"{model}.index.parquet")
@@ -276,11 +275,12 @@ def _figure_specs(tables: dict[str, Any], crop: int, run: RunDir, gallery: int,
     lrp = tables.get("lrp_summary")
     bias = tables.get("shape_bias")
     samples = tables.get("samples")
+    attributions = tables.get("attributions")
     interval = "shaded: 95 % t-interval over images"
 
     def densities() -> Any:
         panels: dict[str, np.ndarray] = {}
-        for model, density in relevance_densities(run).items():
+        for model, density in relevance_densities(run, attributions=attributions).items():
             panels[f"{model}: positive relevance"] = density
         edges = edge_density(run, crop)
         if edges is not None:
@@ -500,7 +500,7 @@ def analyze_stage(ctx: StageContext) -> dict[str, Any]:
     tables = {"probe_summary": summary, "interaction": interaction_summary,
               "interaction_images": interaction_images, "hypotheses": results.table,
               "pairs": results.pairs, "lrp_summary": lrp, "shape_bias": bias,
-              "samples": samples}
+              "samples": samples, "attributions": attributions}
     specs = _figure_specs(tables, crop, run, ctx.config.report.gallery_images,
                           analysis.interaction_measure)
     _make_figures(specs, run, analysis.figure_dpi, record, ctx.log)

@@ -2,8 +2,9 @@
 
 ImageNet's boxes come in several shapes, and every one of them is read here:
 
-* the official ``Annotation.tar.gz``: an outer tar holding one ``nXXXXXXXX.tar.gz``
-  per synset, each holding ``Annotation/nXXXXXXXX/nXXXXXXXX_NNNN.xml`` files;
+* the official ``Annotation.tar.gz``: an outer tar holding one archive per synset
+  (``n01440764.tar.gz``), each holding XML files such as
+  ``Annotation/n01440764/n01440764_18.xml``;
 * an archive of XML files directly (``ILSVRC2012_bbox_train_v2.tar.gz``,
   ``ILSVRC2012_bbox_val_v3.tgz``) or one per-synset archive;
 * a folder of per-synset archives, or a folder tree of XML files (the ILSVRC
