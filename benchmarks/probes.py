@@ -95,6 +95,14 @@ def stage_seconds(stage, samples: pd.DataFrame, config, root: Path, name: str,
     return wall, summary
 
 
+def one_against_pool(stage, samples: pd.DataFrame, config, root: Path, name: str,
+                     workers: int) -> tuple[float, dict, float, dict]:
+    """Seconds and summary of ``stage`` in one process, then with ``workers``."""
+    t1, single = stage_seconds(stage, samples, config, root, name, 1)
+    tn, pooled = stage_seconds(stage, samples, config, root, name, workers)
+    return t1, single, tn, pooled
+
+
 def per_probe_rates(samples: pd.DataFrame, config) -> dict[str, tuple[int, float]]:
     """(images, seconds) per probe in this process, generation plus PNG encoding."""
     plan = ProbePlan.from_config(config)
@@ -185,9 +193,8 @@ def main() -> None:
         for group, (count, secs) in rates.items():
             print(f"  {group:18s} {count:6d} images  {secs:7.2f} s  {count / secs:8.1f} images/s")
 
-        t1, summary = stage_seconds(perturb_stage, probe_samples, config, root, "perturb", 1)
-        tn, pooled = stage_seconds(perturb_stage, probe_samples, config, root, "perturb",
-                                   args.workers)
+        t1, summary, tn, pooled = one_against_pool(perturb_stage, probe_samples, config, root,
+                                                   "perturb", args.workers)
         items = summary["items"]
         print(f"\nperturb stage: {items} images written ({summary['by_probe']})")
         print(f"  1 process:   {t1:7.2f} s  {items / t1:8.1f} images/s  "
@@ -198,9 +205,8 @@ def main() -> None:
               f"(goal ≥ 1.6× on 2 cores)")
         print_efficiency(t1, summary, tn, pooled, args.workers)
 
-        e1, esum = stage_seconds(edges_stage, edge_samples, config, root, "edges", 1)
-        en, epooled = stage_seconds(edges_stage, edge_samples, config, root, "edges",
-                                    args.workers)
+        e1, esum, en, epooled = one_against_pool(edges_stage, edge_samples, config, root,
+                                                 "edges", args.workers)
         n = esum["edges"]
         print(f"\nedges stage on {n} images (224×224 input frame, NL-means + auto-Canny):")
         print(f"  1 process:   {e1:7.2f} s  {n / e1:8.2f} images/s  "

@@ -562,6 +562,7 @@ def evaluate_stage(ctx: StageContext) -> dict[str, Any]:
     }
     if failed:
         summary["failed"] = failed
+        summary["retry"] = True  # a model that failed to load is tried again next time
     if evaluation.stimuli is not None:
         cue = pd.concat(cue_tables, ignore_index=True) if cue_tables else \
             _empty(CUE_CONFLICT_COLUMNS)

@@ -316,24 +316,17 @@ def stage_hash(name: str, config: RunConfig, manifest: Manifest,
                         "extra": extra or {}})
 
 
-def _had_failed_models(summary: dict[str, Any]) -> bool:
-    # evaluate counts them in "models_failed", attribute maps them to reasons in
-    # "failed"; a bad image (an int "failed" count) fails again, so it is not retried.
-    failed = summary.get("failed")
-    return bool(summary.get("models_failed")) or (isinstance(failed, dict) and bool(failed))
+def is_up_to_date(name: str, run: RunDir, manifest: Manifest, digest: str) -> bool:
+    """Whether a stage finished with parameter hash ``digest`` and its outputs exist.
 
-
-def is_up_to_date(name: str, run: RunDir, config: RunConfig, manifest: Manifest,
-                  extra: dict[str, Any] | None = None) -> bool:
-    """Whether a stage finished with the current parameters and its outputs exist."""
+    A stage whose summary asks for a ``retry`` (a model that could not be loaded, its
+    weights not downloaded yet, say) is not up to date; running it again reuses the
+    finished shards of everything else.
+    """
     record = manifest.stage(name)
-    if record.get("status") != "done":
+    if record.get("status") != "done" or record.get("summary", {}).get("retry"):
         return False
-    if _had_failed_models(record.get("summary", {})):
-        # A model that could not be loaded (weights not yet downloaded, say) is retried;
-        # the finished shards of the others are reused.
-        return False
-    if record.get("hash") != stage_hash(name, config, manifest, extra):
+    if record.get("hash") != digest:
         return False
     return all(run.path(output).exists() for output in STAGES[name].outputs)
 
@@ -373,7 +366,7 @@ def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
     manifest.record_run(config)
     extra = {"models": models} if models else None
     digest = stage_hash(name, config, manifest, extra)
-    if not force and is_up_to_date(name, run, config, manifest, extra):
+    if not force and is_up_to_date(name, run, manifest, digest):
         console.print(f"[dim]{name}: up to date (parameters unchanged), skipped[/dim]")
         return dict(manifest.stage(name).get("summary", {}), skipped=True)
     missing = [dep for dep in STAGES[name].inputs if manifest.stage(dep).get("status") != "done"]

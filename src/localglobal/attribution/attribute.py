@@ -793,6 +793,7 @@ def attribute_stage(ctx: Any) -> dict[str, Any]:
         "rows": len(table),
         "refused": refused,
         "failed": failed,
+        "retry": bool(failed),  # a model that failed to load is tried again next time
         "skipped": len(skipped),
         "non_finite": int(sum(m["non_finite"] for m in per_model.values())),
         "device": str(device),
