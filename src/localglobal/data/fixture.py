@@ -98,7 +98,8 @@ class FixtureInfo:
 
 
 def voc_xml(image_id: str, width: int, height: int, boxes: Iterable[Sequence[object]],
-            *, name: str | None = None, depth: int = 3, folder: str | None = None) -> bytes:
+            *, name: str | None = None, depth: int = 3, folder: str | None = None,
+            database: str = "ILSVRC_2012") -> bytes:
     """A VOC annotation file as ImageNet writes them.
 
     Args:
@@ -109,6 +110,7 @@ def voc_xml(image_id: str, width: int, height: int, boxes: Iterable[Sequence[obj
         name: the objects' ``<name>`` (default: the wnid prefix of ``image_id``).
         depth: colour channels.
         folder: ``<folder>`` (default: the wnid).
+        database: ``<source><database>``.
     """
     wnid = image_id.split("_", 1)[0]
     name = wnid if name is None else name
@@ -123,7 +125,7 @@ def voc_xml(image_id: str, width: int, height: int, boxes: Iterable[Sequence[obj
     return (
         f"<annotation>\n\t<folder>{escape(folder or wnid)}</folder>\n"
         f"\t<filename>{escape(image_id)}</filename>\n"
-        f"\t<source>\n\t\t<database>ILSVRC_2012</database>\n\t</source>\n"
+        f"\t<source>\n\t\t<database>{escape(database)}</database>\n\t</source>\n"
         f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n"
         f"\t\t<depth>{depth}</depth>\n\t</size>\n\t<segmented>0</segmented>\n"
         f"{objects}</annotation>\n"

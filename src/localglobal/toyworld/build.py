@@ -22,20 +22,17 @@ PosixPath('world')
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import shutil
-import tarfile
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import cv2
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from localglobal.data.fixture import tar_bytes, voc_xml
 from localglobal.store import atomic_path, write_bytes_atomic, write_json, write_text_atomic
 from localglobal.toyworld.render import (
     NUM_CLASSES,
@@ -53,6 +50,9 @@ else:  # pragma: no cover - Python 3.10
 _SPLIT_CODES = {"train": 0, "val": 1, "cue-conflict": 2}
 STIMULI_COLUMNS = ("path", "shape_wnid", "texture_wnid")
 
+
+#: ``<source><database>`` of the toy world's VOC files.
+TOY_DATABASE = "localglobal toy world"
 
 class WorldConfig(BaseModel):
     """What a toy world contains.
@@ -123,29 +123,6 @@ def image_rng(world: WorldConfig, split: str, class_index: int, number: int):
     return np.random.default_rng([world.seed, _SPLIT_CODES[split], class_index, number])
 
 
-def voc_xml(wnid: str, stem: str, width: int, height: int,
-            box: tuple[int, int, int, int]) -> str:
-    """A VOC annotation in ImageNet's layout for one object (box inclusive, 0-based)."""
-    xmin, ymin, xmax, ymax = box
-    return (
-        "<annotation>\n"
-        f"\t<folder>{escape(wnid)}</folder>\n"
-        f"\t<filename>{escape(stem)}</filename>\n"
-        "\t<source>\n\t\t<database>localglobal toy world</database>\n\t</source>\n"
-        f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n"
-        "\t\t<depth>3</depth>\n\t</size>\n"
-        "\t<segmented>0</segmented>\n"
-        "\t<object>\n"
-        f"\t\t<name>{escape(wnid)}</name>\n"
-        "\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n"
-        "\t\t<difficult>0</difficult>\n"
-        f"\t\t<bndbox>\n\t\t\t<xmin>{xmin}</xmin>\n\t\t\t<ymin>{ymin}</ymin>\n"
-        f"\t\t\t<xmax>{xmax}</xmax>\n\t\t\t<ymax>{ymax}</ymax>\n\t\t</bndbox>\n"
-        "\t</object>\n"
-        "</annotation>\n"
-    )
-
-
 def _encode(rgb: np.ndarray, suffix: str, quality: int) -> bytes:
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix == ".JPEG" else []
     ok, encoded = cv2.imencode(".jpg" if suffix == ".JPEG" else ".png", rgb[..., ::-1], params)
@@ -160,7 +137,7 @@ def _draw_size(rng: np.random.Generator, world: WorldConfig) -> tuple[int, int]:
 
 
 def _write_class(out: Path, world: WorldConfig, class_index: int) -> list[tuple[str, str]]:
-    """Write one class's train and val images; return (stem, xml) of each."""
+    """Write one class's train and val images; return (stem, VOC XML bytes) of each."""
     wnid = class_ids()[class_index]
     annotations = []
     number = 0
@@ -175,22 +152,10 @@ def _write_class(out: Path, world: WorldConfig, class_index: int) -> list[tuple[
                                     resize=world.resize, crop=world.crop)
             stem = f"{wnid}_{number:05d}"
             write_bytes_atomic(folder / f"{stem}.JPEG", _encode(rgb, ".JPEG", world.jpeg_quality))
-            annotations.append((stem, voc_xml(wnid, stem, width, height, box)))
+            annotations.append((stem, voc_xml(stem, width, height, [box], name=wnid,
+                                              folder=wnid, database=TOY_DATABASE)))
             number += 1
     return annotations
-
-
-def _tar_bytes(members: list[tuple[str, bytes]], compress: bool) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(data))
-    # gzip with a fixed timestamp, so that a rebuilt world is byte-identical.
-    return gzip.compress(buffer.getvalue(), mtime=0) if compress else buffer.getvalue()
 
 
 def _write_cue_conflict(out: Path, world: WorldConfig) -> pd.DataFrame:
@@ -271,13 +236,13 @@ def build_world(out: str | os.PathLike[str], world: WorldConfig | None = None) -
     with progress_bar(transient=True) as progress:
         task = progress.add_task("toy world", total=NUM_CLASSES + 1)
         for class_index, wnid in enumerate(class_ids()):
-            members = [(f"Annotation/{wnid}/{stem}.xml", xml.encode("utf-8"))
+            members = [(f"Annotation/{wnid}/{stem}.xml", xml)
                        for stem, xml in _write_class(out, world, class_index)]
-            inner.append((f"{wnid}.tar.gz", _tar_bytes(members, compress=True)))
+            inner.append((f"{wnid}.tar.gz", tar_bytes(members)))
             progress.advance(task)
         _write_cue_conflict(out, world)
         progress.advance(task)
-    write_bytes_atomic(out / "Annotation.tar.gz", _tar_bytes(inner, compress=True))
+    write_bytes_atomic(out / "Annotation.tar.gz", tar_bytes(inner))
     space_lines = [f"{wnid} {name}" for wnid, name in zip(class_ids(), SHAPES, strict=True)]
     write_text_atomic(out / "labels.txt", "\n".join(space_lines) + "\n")
     write_json(out / "world.json", world.model_dump(mode="json"))
