@@ -1,0 +1,85 @@
+"""Every exception a user can cause, in one place.
+
+A :class:`LocalglobalError` is the tool telling its user something went wrong and
+what to do; the command line prints its message as one ``error:`` line and exits
+non-zero. Anything else that escapes is a bug and is reported as such.
+"""
+
+from __future__ import annotations
+
+import errno
+
+
+class LocalglobalError(Exception):
+    """An error whose message is meant for the user (names the file or key and the fix)."""
+
+    exit_code = 2
+
+
+class ConfigError(LocalglobalError, ValueError):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+class NotARunError(LocalglobalError, FileNotFoundError):
+    """A command that reads a run was pointed at a folder that is not a run directory."""
+
+
+class MissingInputError(LocalglobalError, FileNotFoundError):
+    """A stage needs a file that an earlier stage has not written yet."""
+
+
+class CorruptArtifactError(LocalglobalError, ValueError):
+    """A file of the run directory exists but cannot be read (truncated, garbage)."""
+
+
+class StageError(LocalglobalError, RuntimeError):
+    """A stage could not run, or finished with failures; the message says which and why."""
+
+    exit_code = 1
+
+
+class RunLockedError(LocalglobalError, RuntimeError):
+    """Another command holds the run directory's lock."""
+
+
+class MachineError(LocalglobalError):
+    """The machine failed a write (full disk, read-only folder, no permission, I/O error).
+
+    Never the fault of an input item: the stage stops, is marked failed, and keeps its
+    finished work.
+    """
+
+    exit_code = 1
+
+
+MACHINE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EIO, errno.EDQUOT, errno.EPERM}
+)
+"""``errno`` values that mean the machine, not the data, is at fault."""
+
+
+def is_machine_error(error: BaseException) -> bool:
+    """Whether ``error`` is a failure of the machine rather than of an input item.
+
+    Parameters
+    ----------
+    error : BaseException
+        Any exception raised while working on an item.
+
+    Returns
+    -------
+    bool
+        True for :class:`MachineError` and for an :class:`OSError` whose ``errno`` is in
+        :data:`MACHINE_ERRNOS`.
+    """
+    if isinstance(error, MachineError):
+        return True
+    return isinstance(error, OSError) and error.errno in MACHINE_ERRNOS
+
+
+def as_machine_error(error: OSError, path: object = None) -> MachineError:
+    """A :class:`MachineError` naming the path and the cause of an ``OSError``."""
+    where = path if path is not None else (error.filename or "a file")
+    cause = error.strerror or str(error)
+    return MachineError(f"{where}: {cause}; free space or fix the folder's permissions, "
+                        "then run the command again (finished work is kept)")

@@ -1,0 +1,363 @@
+"""What a stage's body gets: the run, its configuration, and the shared machinery.
+
+:meth:`StageContext.map_shards` cuts the work into shards, skips the finished ones,
+runs the rest on the process pool or Ray, stores each atomically and counts bad and
+failed items; :meth:`StageContext.for_each_model` runs a body per model and reports a
+model that fails while the others go on; :meth:`StageContext.finish` (called by the
+runner) writes the stage report with the same keys for every stage and applies the
+all-failed rule.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from localglobal.config import RunConfig
+from localglobal.console import log
+from localglobal.errors import (
+    LocalglobalError,
+    MachineError,
+    StageError,
+    as_machine_error,
+    is_machine_error,
+)
+from localglobal.io.atomic import write_json
+from localglobal.pipeline.executors import parallel_map
+from localglobal.pipeline.fingerprint import params_hash
+from localglobal.pipeline.rundir import RunDir
+from localglobal.pipeline.shards import ShardResult, ShardStore
+from localglobal.pipeline.stage import Stage
+
+T = TypeVar("T")
+Work = Callable[[list[Any]], ShardResult | pd.DataFrame]
+
+SHOWN_PROBLEMS = 10
+"""Bad or failed items printed to the console; the report lists every one."""
+
+
+@dataclass
+class RunOptions:
+    """Options of one command that do not change what a stage computes.
+
+    Attributes
+    ----------
+    force : bool
+        Redo the stage from scratch, discarding its finished shards.
+    device : str, optional
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` for the model stages.
+    workers : int, optional
+        Processes for the CPU stages (default: the configuration, else one per core).
+    extra : dict
+        Stage-specific options given on the command line.
+    """
+
+    force: bool = False
+    device: str | None = None
+    workers: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageReport:
+    """The running account of a stage: items done, bad, failed; models that failed."""
+
+    items: int = 0
+    done: int = 0
+    resumed: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    failed_models: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "items": {"total": self.items, "done": self.done, "resumed": self.resumed,
+                      "bad": len(self.bad), "failed": len(self.failed)},
+            "bad_items": [{"item": i, "reason": r} for i, r in self.bad],
+            "failed_items": [{"item": i, "reason": r} for i, r in self.failed],
+            "models": {"total": len(self.models),
+                       "failed": [{"model": m, "reason": r} for m, r in self.failed_models]},
+        }
+
+
+def _run_shard(work: Work, items: list[Any]) -> tuple[str, Any]:
+    """Run one shard in a worker; exceptions come back as values, never as tracebacks."""
+    try:
+        result = work(items)
+    except Exception as error:
+        if is_machine_error(error):
+            if isinstance(error, OSError):
+                error = as_machine_error(error)
+            return "machine", str(error)
+        if isinstance(error, LocalglobalError):
+            return "failed", str(error)
+        return "failed", f"{type(error).__name__}: {error}"
+    if isinstance(result, pd.DataFrame):
+        result = ShardResult(result)
+    return "ok", result
+
+
+class StageContext:
+    """The run, the configuration and the machinery every stage body uses.
+
+    Parameters
+    ----------
+    run : RunDir
+        The run directory.
+    config : RunConfig
+        The run's configuration.
+    stage : Stage
+        The declaration of the stage being run.
+    stage_hash : str
+        The stage's hash (parameters, version and upstream runs).
+    options : RunOptions
+        This command's options.
+    """
+
+    def __init__(self, run: RunDir, config: RunConfig, stage: Stage, stage_hash: str,
+                 options: RunOptions | None = None):
+        self.run = run
+        self.config = config
+        self.stage = stage
+        self.stage_hash = stage_hash
+        self.options = options or RunOptions()
+        self.report = StageReport()
+        self.started = time.perf_counter()
+        self._cleared: set[str] = set()
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def n_workers(self) -> int:
+        """Process-pool size: the command's, else the configuration's, else one per core."""
+        chosen = self.options.workers if self.options.workers is not None \
+            else self.config.run.workers
+        return chosen or (os.cpu_count() or 1)
+
+    @property
+    def executor(self) -> str:
+        """``process`` or ``ray``, from the configuration."""
+        return self.config.run.executor
+
+    @property
+    def device(self) -> str | None:
+        """The device given on the command line, if any."""
+        return self.options.device
+
+    def log(self, message: str, *, style: str | None = None) -> None:
+        """Print one line to the console."""
+        log(message, style=style)
+
+    # ------------------------------------------------------------------ shards
+
+    def shards(self, **key: Any) -> ShardStore:
+        """The shard store under a key from the stage, its version and ``key``.
+
+        Pass every parameter that changes a shard's content; shards made under other
+        parameters are kept apart and never mixed in.
+        """
+        digest = params_hash({"stage": self.stage.name, "version": self.stage.version,
+                              "key": key})[:16]
+        store = ShardStore(self.run.shard_dir(self.stage.name, digest))
+        if self.options.force and digest not in self._cleared:
+            store.clear()
+            self._cleared.add(digest)
+        return store
+
+    def map_shards(self, work: Callable[..., ShardResult | pd.DataFrame],
+                   items: Sequence[T], *, key: dict[str, Any],
+                   item_id: Callable[[T], str] = str, params: Any = None,
+                   shard_size: int | None = None, description: str | None = None,
+                   local: bool = False) -> pd.DataFrame:
+        """Do ``work`` on every item, shard by shard, resuming finished shards.
+
+        Parameters
+        ----------
+        work : callable
+            ``work(items)`` (or ``work(params, items)`` when ``params`` is given)
+            returning a :class:`ShardResult` or a data frame for one shard. It must
+            be a top-level function unless ``local``. Bad input items go into
+            ``ShardResult.bad``; an exception fails the shard's items (retried by the
+            next run) and a failure of the machine (full disk) stops the stage.
+        items : sequence
+            The work items (picklable).
+        key : dict
+            Everything besides the items that changes a shard's content.
+        item_id : callable
+            A stable identity of an item; a shard's name is the hash of its items'.
+        params : object, optional
+            Passed to ``work`` first (picklable).
+        shard_size : int, optional
+            Items per shard; default ``run.shard_size``.
+        description : str, optional
+            The progress bar's label; default the stage's name.
+        local : bool
+            Run every shard in this process (model stages: the model is loaded once).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Every finished shard's rows, in the order of ``items``.
+        """
+        size = shard_size or self.config.run.shard_size
+        function = work if params is None else functools.partial(work, params)
+        store = self.shards(**key)
+        chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
+        names = [params_hash([item_id(x) for x in chunk])[:16] for chunk in chunks]
+        results: dict[str, ShardResult] = {}
+        todo: list[int] = []
+        for index, name in enumerate(names):
+            loaded = store.load(name)
+            if loaded is None:
+                todo.append(index)
+            else:
+                results[name] = loaded
+                self.report.resumed += len(chunks[index])
+        self.report.items += len(items)
+        if results:
+            self.log(f"{self.stage.name}: resuming, {len(results)} of {len(chunks)} shards "
+                     "already done", style="dim")
+        ids = [[item_id(x) for x in chunk] for chunk in chunks]
+        self._run_todo(function, chunks, ids, names, todo, store, results, description, local)
+        for name, chunk in zip(names, chunks, strict=True):
+            if name in results:
+                self.report.bad.extend(results[name].bad)
+                self.report.done += len(chunk) - len(results[name].bad)
+        tables = [results[n].table for n in names if n in results and len(results[n].table)]
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+    def _run_todo(self, function: Work, chunks: list[list[Any]], ids: list[list[str]],
+                  names: list[str], todo: list[int], store: ShardStore,
+                  results: dict[str, ShardResult], description: str | None,
+                  local: bool) -> None:
+        if not todo:
+            return
+        tasks = [(index, (function, chunks[index])) for index in todo]
+        # In this process (local) the work may be a closure over a loaded model.
+        outcomes = parallel_map(_shard_task_indexed, tasks,
+                                workers=1 if local else min(self.n_workers, len(tasks)),
+                                executor="process" if local else self.executor,
+                                description=description or self.stage.name, unit="shards")
+        for index, (status, value) in outcomes:
+            if status == "machine":
+                raise MachineError(f"{self.stage.name} stopped: {value}")
+            if status == "failed":
+                self.report.failed.extend((item, value) for item in ids[index])
+                continue
+            store.put(names[index], value)
+            results[names[index]] = value
+
+    # ------------------------------------------------------------------ accounting
+
+    def bad_item(self, item: str, reason: str) -> None:
+        """Count ``item`` as bad input data (reported, skipped, not retried)."""
+        self.report.bad.append((item, reason))
+
+    def failed_item(self, item: str, reason: str) -> None:
+        """Count ``item`` as failed for another reason (retried by the next run)."""
+        self.report.failed.append((item, reason))
+
+    def count_items(self, total: int, done: int) -> None:
+        """Count items a stage handled itself, without :meth:`map_shards`."""
+        self.report.items += total
+        self.report.done += done
+
+    def for_each_model(self, names: Iterable[str], body: Callable[[str], T]) -> dict[str, T]:
+        """Run ``body(name)`` for every model; a model that fails is reported, the rest go on.
+
+        A failure of the machine (full disk) is not a model's fault: it stops the stage.
+
+        Returns
+        -------
+        dict
+            ``{name: body(name)}`` for the models that succeeded.
+        """
+        results: dict[str, T] = {}
+        for name in names:
+            self.report.models.append(name)
+            try:
+                results[name] = body(name)
+            except MachineError:
+                raise
+            except Exception as error:
+                if is_machine_error(error):
+                    raise
+                reason = str(error) if isinstance(error, LocalglobalError) \
+                    else f"{type(error).__name__}: {error}"
+                if not isinstance(error, LocalglobalError | ValueError | KeyError):
+                    reason += "\n" + "".join(traceback.format_exception(error)[-3:])
+                self._model_failed(name, reason)
+        return results
+
+    def _model_failed(self, name: str, reason: str) -> None:
+        self.report.failed_models.append((name, reason))
+        self.log(f"{self.stage.name}: model {name} failed: {reason.splitlines()[0]}",
+                 style="red")
+
+    # ------------------------------------------------------------------ the end
+
+    def finish(self, summary: dict[str, Any] | None = None,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the stage report and decide the outcome.
+
+        Returns
+        -------
+        dict
+            The summary for the manifest, with ``status`` (``done`` or ``failed``)
+            and the counts.
+
+        Raises
+        ------
+        StageError
+            Every item, or every model, failed: there is nothing to go on with.
+        """
+        report = self.report
+        self._show_problems()
+        status = "failed" if report.failed or report.failed_models else "done"
+        record = {"stage": self.stage.name, "status": status, "executor": self.executor,
+                  "workers": self.n_workers,
+                  "seconds": round(time.perf_counter() - self.started, 3),
+                  **report.as_dict(), "summary": summary or {}, "details": details or {}}
+        write_json(self.run.path(self.stage.report_name), record)
+        if report.models and len(report.failed_models) == len(report.models):
+            reasons = "; ".join(f"{m}: {r.splitlines()[0]}" for m, r in report.failed_models)
+            raise StageError(f"{self.stage.name}: every model failed ({reasons})")
+        if report.items and report.done == 0 and not report.models:
+            first_item, first = (report.bad or report.failed)[0]
+            raise StageError(f"{self.stage.name}: every one of the {report.items} items "
+                             f"failed; first: {first_item}: {first}")
+        counts = {"items": report.items, "bad": len(report.bad),
+                  "failed": len(report.failed) + len(report.failed_models)}
+        return {**(summary or {}), **counts, "status": status}
+
+    def failure_message(self) -> str:
+        """What failed, in one paragraph, for the stage's error."""
+        parts = [f"model {m}: {r.splitlines()[0]}" for m, r in self.report.failed_models]
+        if self.report.failed:
+            item, reason = self.report.failed[0]
+            parts.append(f"{len(self.report.failed)} items (first: {item}: {reason})")
+        return (f"{self.stage.name} finished with failures: " + "; ".join(parts)
+                + f"; the tables hold the rest. See {self.run.path(self.stage.report_name)}; "
+                "running the stage again retries what failed")
+
+    def _show_problems(self) -> None:
+        for label, problems in (("bad input", self.report.bad),
+                                ("failed", self.report.failed)):
+            for item, reason in problems[:SHOWN_PROBLEMS]:
+                self.log(f"{self.stage.name}: {label}: {item}: {reason}", style="yellow")
+            if len(problems) > SHOWN_PROBLEMS:
+                self.log(f"{self.stage.name}: … and {len(problems) - SHOWN_PROBLEMS} more "
+                         f"{label} items, listed in {self.stage.report_name}", style="yellow")
+
+
+def _shard_task_indexed(task: tuple[int, tuple[Work, list[Any]]]) -> tuple[int, Any]:
+    index, (work, items) = task
+    return index, _run_shard(work, items)

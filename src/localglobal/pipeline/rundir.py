@@ -1,0 +1,127 @@
+"""The run directory: where every stage reads its inputs and writes its outputs.
+
+File names are part of the interface; the artifact catalog (every stage's
+``writes``) names each one once. ``.shards/<stage>/<key>/`` holds the finished
+shards of long stages, ``manifest.json`` the bookkeeping, ``config.toml`` the
+configuration and ``.lock`` the writer's lock.
+
+>>> run = RunDir("runs/demo")                 # doctest: +SKIP
+>>> run.read("predictions").head()            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from localglobal.errors import MissingInputError, NotARunError
+from localglobal.io.atomic import write_table
+from localglobal.pipeline.manifest import MANIFEST_NAME
+from localglobal.pipeline.stage import REGISTRY, StageRegistry
+
+CONFIG_NAME = "config.toml"
+
+
+class RunDir:
+    """A run directory and the paths of its artifacts.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder.
+    registry : StageRegistry, optional
+        Whose artifact catalog names the files; the pipeline's by default.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], registry: StageRegistry | None = None):
+        self.root = Path(root).expanduser().resolve()
+        self.registry = registry if registry is not None else REGISTRY
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    @classmethod
+    def existing(cls, root: str | os.PathLike[str], registry: StageRegistry | None = None
+                 ) -> RunDir:
+        """Open a run directory that must already exist.
+
+        Raises
+        ------
+        NotARunError
+            ``root`` is missing, a file, or a folder no command has made a run of.
+        """
+        run = cls(root, registry)
+        if not run.root.exists():
+            raise NotARunError(f"{run.root}: no such run directory; check --run, or start "
+                               "a run with `localglobal annotations`, `index` or `run`")
+        if not run.root.is_dir():
+            raise NotARunError(f"{run.root}: is a file, not a run directory")
+        if not run.is_run():
+            raise NotARunError(f"{run.root}: not a run directory (it has no {MANIFEST_NAME} "
+                               f"or {CONFIG_NAME}); check --run")
+        return run
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a run (a manifest or a configuration)."""
+        return self.manifest_path.is_file() or self.config_path.is_file()
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the run directory."""
+        return self.root.joinpath(*parts)
+
+    def ensure(self) -> RunDir:
+        """Create the folder if needed and return the run."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotARunError(f"{self.root}: is a file, not a run directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @property
+    def config_path(self) -> Path:
+        return self.path(CONFIG_NAME)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path(MANIFEST_NAME)
+
+    def artifact_path(self, name: str) -> Path:
+        """Where artifact ``name`` lives (``"samples"`` → ``samples.parquet``)."""
+        return self.path(self.registry.catalog[name].path)
+
+    table_path = artifact_path
+
+    def has(self, name: str) -> bool:
+        """Whether artifact ``name`` exists."""
+        return self.artifact_path(name).exists()
+
+    def read(self, name: str, columns: list[str] | None = None) -> Any:
+        """Read artifact ``name`` with its kind's reader.
+
+        Raises
+        ------
+        MissingInputError
+            It does not exist yet; the message names the command that writes it.
+        CorruptArtifactError
+            It exists but cannot be read.
+        """
+        artifact = self.registry.catalog[name]
+        path = self.path(artifact.path)
+        if not path.exists():
+            producer = self.registry.catalog.producer(name)
+            raise MissingInputError(
+                f"{path}: missing; run `localglobal {producer} --run {self.root}` first"
+            )
+        if columns is not None and artifact.kind == "table":
+            return pd.read_parquet(path, columns=columns)
+        return artifact.read(self.root)
+
+    def write(self, name: str, table: pd.DataFrame) -> Path:
+        """Write table artifact ``name`` atomically."""
+        return write_table(self.artifact_path(name), table)
+
+    def shard_dir(self, stage: str, key: str) -> Path:
+        """The folder of ``stage``'s finished shards under cache key ``key``."""
+        return self.path(".shards", stage, key)

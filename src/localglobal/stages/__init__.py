@@ -1,0 +1,19 @@
+"""The pipeline's stages, one module each; importing this package registers them all.
+
+Each module declares its stage with :func:`localglobal.pipeline.stage.stage` and only
+orchestrates: it reads artifacts, calls the domain packages, writes artifacts.
+"""
+
+from localglobal.stages import (  # noqa: F401 - imported to register the stages
+    annotations,
+    index,
+    edges,
+    perturb,
+    evaluate,
+    attribute,
+    analyze,
+    report,
+)
+from localglobal.pipeline.stage import REGISTRY
+
+__all__ = ["REGISTRY"]
