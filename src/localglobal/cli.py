@@ -1,17 +1,36 @@
-"""The ``localglobal`` command line: argument handling only, the work lives in the stages."""
+"""The ``localglobal`` command line: argument handling only; the work lives in the stages.
+
+Every command turns a user's mistake into one ``error:`` line and a non-zero exit:
+2 for a wrong path, key or configuration, 1 for a stage that failed, 130 when
+interrupted. No traceback reaches the terminal; an unexpected error names the file
+where its traceback was kept.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from localglobal.config import ConfigError, RunConfig, load_config
-from localglobal.run import PIPELINE, STAGES, StageError, prepare_run, run_pipeline, run_stage
-from localglobal.store import MissingInputError, RunDir
+from localglobal import __version__
+from localglobal.config import RunConfig, load_config
+from localglobal.errors import LocalglobalError
+from localglobal.pipeline.rundir import RunDir
+from localglobal.run import (
+    PIPELINE,
+    add_models,
+    open_run,
+    prepare_run,
+    run_pipeline,
+    run_stage,
+    stage_states,
+)
+from localglobal.stages import REGISTRY
 
 app = typer.Typer(
     add_completion=False,
@@ -19,12 +38,13 @@ app = typer.Typer(
     help="Measure how much image classifiers rely on local features versus global shape.",
 )
 toyworld_app = typer.Typer(no_args_is_help=True, help="The procedural toy world.")
+app.add_typer(toyworld_app, name="toyworld")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _print_version(value: bool) -> None:
     if value:
-        from localglobal import __version__
-
         typer.echo(f"localglobal {__version__}")
         raise typer.Exit()
 
@@ -36,54 +56,93 @@ def _main(
     = False,
 ) -> None:
     """Measure how much image classifiers rely on local features versus global shape."""
-app.add_typer(toyworld_app, name="toyworld")
+
 
 RunOption = Annotated[Path, typer.Option("--run", "-r", help="run directory")]
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="configuration TOML (else the run's own)")
+    Path | None,
+    typer.Option("--config", "-c", help="TOML laid over the run's config.toml (tables merged, "
+                 "keys replaced); the changes are printed"),
 ]
-ForceOption = Annotated[bool, typer.Option("--force", help="redo the stage even if up to date")]
+ForceOption = Annotated[bool, typer.Option("--force/--no-force",
+                                           help="redo the stage even if up to date")]
 WorkersOption = Annotated[
-    int | None, typer.Option("--workers", "-j", help="processes (default: one per core)")
+    int | None, typer.Option("--workers", "-j", help="processes [default: run.workers, "
+                             "else one per core]")
 ]
 ModelsOption = Annotated[
-    str | None, typer.Option("--models", "-m", help="comma-separated model names")
+    str | None, typer.Option("--models", "-m", help="comma-separated model names, added to "
+                             "the run's models (only new ones are computed)")
 ]
-DeviceOption = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps")]
+ReplaceOption = Annotated[bool, typer.Option(
+    "--replace/--no-replace", help="make --models the run's whole model list; the tables and "
+    "everything downstream are redone without the others")]
+DeviceOption = Annotated[str | None, typer.Option(
+    "--device", help="auto, cpu, cuda, cuda:N or mps [default: the configuration's, auto]")]
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
 
 
-def _stage(name: str, run_dir: Path, config_path: Path | None, *, force: bool = False,
-           workers: int | None = None, models: str | None = None, device: str | None = None,
-           configure=None) -> None:
-    try:
-        run, config = prepare_run(run_dir, config_path=config_path)
-        if configure is not None:
-            configure(config)
-            run, config = prepare_run(run_dir, config=config)
-        model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
-        summary = run_stage(name, run, config, force=force, workers=workers, models=model_list,
-                            device=device)
-    except (ConfigError, StageError, MissingInputError, FileNotFoundError, KeyError,
-            ValueError) as error:
-        _fail(str(error).strip("'\""))
-        return
+def friendly(command: F) -> F:
+    """Run ``command`` so that errors become one ``error:`` line and an exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LocalglobalError as error:
+            _fail(str(error).strip(), error.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; finished work is kept, run the command again to resume", 130)
+        except OSError as error:
+            _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "), 2)
+        except Exception as error:  # a bug: say so, without a traceback
+            _fail(f"internal error ({type(error).__name__}: {error}); please report it "
+                  "with the command that caused it", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _model_list(models: str | None) -> list[str]:
+    return [m.strip() for m in models.split(",") if m.strip()] if models else []
+
+
+def _stage(name: str, run_dir: Path, config_path: Path | None, *, create: bool = False,
+           configure: Callable[[RunConfig], RunConfig] | None = None, force: bool = False,
+           workers: int | None = None, device: str | None = None) -> None:
+    run, config = prepare_run(run_dir, config_path=config_path, create=create)
+    if configure is not None:
+        run, config = prepare_run(run.root, config=configure(config))
+    summary = run_stage(name, run, config, force=force, workers=workers, device=device)
     _print_summary(summary)
-    for output in STAGES[name].outputs:
-        typer.echo(f"wrote {run.path(output)}")
+    for artifact in REGISTRY.catalog.of_stage(name):
+        if run.path(artifact.path).exists():
+            typer.echo(f"wrote {run.path(artifact.path)}")
 
 
 def _print_summary(summary: dict) -> None:
-    shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
+    shown = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
     if shown:
         typer.echo("  ".join(f"{k}={v}" for k, v in shown.items()))
 
 
+def _with_models(section: str, models: str | None, replace: bool
+                 ) -> Callable[[RunConfig], RunConfig] | None:
+    names = _model_list(models)
+    if not names:
+        if replace:
+            raise LocalglobalError("--replace needs --models: the models to keep")
+        return None
+    return lambda config: add_models(config, section, names, replace=replace)
+
+
 @app.command()
+@friendly
 def annotations(
     source: Annotated[Path, typer.Argument(help="Annotation.tar.gz, or a folder of archives "
                                            "or of VOC XML files")],
@@ -94,32 +153,40 @@ def annotations(
 ) -> None:
     """Read ImageNet bounding boxes into boxes.parquet (one row per object)."""
 
-    def configure(c: RunConfig) -> None:
+    def configure(c: RunConfig) -> RunConfig:
         c.data.annotations = str(source.expanduser().resolve())
+        return c
 
-    _stage("annotations", run, config, force=force, workers=workers, configure=configure)
+    _stage("annotations", run, config, create=True, configure=configure, force=force,
+           workers=workers)
 
 
 @app.command()
+@friendly
 def index(
     root: Annotated[Path, typer.Argument(help="image root with <split>/<wnid>/<image> folders")],
     run: RunOption,
     config: ConfigOption = None,
     force: ForceOption = False,
     workers: WorkersOption = None,
-    label_space: Annotated[str | None, typer.Option(help="imagenette, imagewoof, ...")] = None,
+    label_space: Annotated[str | None, typer.Option(
+        help="imagenette, imagewoof, imagenet-1k, toyworld or a label file "
+             "[default: the configuration's]")] = None,
 ) -> None:
     """Scan images, map their boxes into the model-input frame, draw the sample."""
 
-    def configure(c: RunConfig) -> None:
+    def configure(c: RunConfig) -> RunConfig:
         c.data.images = str(root.expanduser().resolve())
         if label_space:
             c.data.label_space = label_space
+        return c
 
-    _stage("index", run, config, force=force, workers=workers, configure=configure)
+    _stage("index", run, config, create=True, configure=configure, force=force,
+           workers=workers)
 
 
 @app.command()
+@friendly
 def edges(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
           workers: WorkersOption = None) -> None:
     """Canny edges of every sampled image in the model-input frame."""
@@ -127,6 +194,7 @@ def edges(run: RunOption, config: ConfigOption = None, force: ForceOption = Fals
 
 
 @app.command()
+@friendly
 def perturb(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
             workers: WorkersOption = None) -> None:
     """Scrambled, patched and smoothed images (lossless PNG) and their table."""
@@ -134,52 +202,72 @@ def perturb(run: RunOption, config: ConfigOption = None, force: ForceOption = Fa
 
 
 @app.command()
+@friendly
 def evaluate(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-             models: ModelsOption = None, device: DeviceOption = None) -> None:
+             models: ModelsOption = None, replace: ReplaceOption = False,
+             device: DeviceOption = None) -> None:
     """Run every configured model on every perturbed image."""
-    _stage("evaluate", run, config, force=force, models=models, device=device)
+    _stage("evaluate", run, config, configure=_with_models("evaluate", models, replace),
+           force=force, device=device)
 
 
 @app.command()
+@friendly
 def attribute(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-              models: ModelsOption = None, device: DeviceOption = None) -> None:
-    """LRP relevance per model and image, compared with edges and boxes."""
-    _stage("attribute", run, config, force=force, models=models, device=device)
+              models: ModelsOption = None, replace: ReplaceOption = False,
+              device: DeviceOption = None) -> None:
+    """Relevance (LRP or a gradient method) per model and image, against edges and boxes."""
+    _stage("attribute", run, config, configure=_with_models("attribute", models, replace),
+           force=force, device=device)
 
 
 @app.command()
+@friendly
 def analyze(run: RunOption, config: ConfigOption = None, force: ForceOption = False) -> None:
     """Hypothesis tests, the patch-interaction analysis and figures."""
     _stage("analyze", run, config, force=force)
 
 
 @app.command()
+@friendly
 def report(run: RunOption, config: ConfigOption = None, force: ForceOption = False) -> None:
-    """Write report/index.html and report/summary.md."""
+    """Write report/index.html and report/summary.md (refused while a stage is stale)."""
     _stage("report", run, config, force=force)
 
 
+@app.command()
+@friendly
+def stages(run: RunOption) -> None:
+    """List the stages of a run: status (and why), outputs, time."""
+    opened = open_run(run)
+    _, config = prepare_run(opened.root, create=False)
+    for state in stage_states(opened, config):
+        seconds = state.record.get("seconds")
+        timing = f"  {seconds:.1f} s, {state.record.get('finished', '')}" if seconds else ""
+        why = f" ({state.reason})" if state.reason and state.status != "done" else ""
+        typer.echo(f"{state.name:<12} {state.status}{why}{timing}")
+        for artifact in REGISTRY.catalog.of_stage(state.name):
+            present = opened.path(artifact.path).exists()
+            typer.echo(f"    {'✓' if present else '·'} {artifact.path}")
+
+
 @app.command("run")
+@friendly
 def run_command(
-    config: Annotated[Path, typer.Argument(help="run configuration (TOML)")],
-    run: Annotated[Path | None, typer.Option("--run", "-r", help="run directory")] = None,
+    config: Annotated[Path, typer.Argument(help="run configuration (TOML), taken whole")],
+    run: Annotated[Path | None, typer.Option(
+        "--run", "-r", help="run directory [default: runs/<configuration file's stem>]")]
+    = None,
     force: ForceOption = False,
     device: DeviceOption = None,
+    workers: WorkersOption = None,
 ) -> None:
-    """Run the whole pipeline from a configuration file."""
+    """Run the whole pipeline from a configuration file; stop at a stage that fails."""
     run_dir = run or Path("runs") / config.stem
-    try:
-        loaded = load_config(config)
-        missing = [k for k in ("annotations", "images") if not getattr(loaded.data, k)]
-        if missing:
-            _fail(f"{config}: [data] needs {' and '.join(missing)} for `localglobal run`")
-        run_dir_obj, loaded = prepare_run(run_dir, config=loaded)
-        run_pipeline(run_dir_obj, loaded, force=force, device=device)
-    except (ConfigError, StageError, MissingInputError, FileNotFoundError, KeyError,
-            ValueError) as error:
-        _fail(str(error).strip("'\""))
-        return
-    _print_final(run_dir_obj)
+    loaded = load_config(config)
+    run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
+    run_pipeline(run_obj, loaded, force=force, device=device, workers=workers)
+    _print_final(run_obj)
 
 
 def _print_final(run: RunDir) -> None:
@@ -191,41 +279,37 @@ def _print_final(run: RunDir) -> None:
 
 
 @app.command()
+@friendly
 def demo(
     run: Annotated[Path, typer.Option("--run", "-r", help="run directory")] = Path("runs/demo"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="settings [default: the packaged configs/demo.toml]")] = None,
     force: ForceOption = False,
 ) -> None:
     """Run the whole pipeline on the embedded toy world: no network, no downloads."""
     from localglobal.demo import run_demo
 
-    try:
-        run_dir = run_demo(run, force=force)
-    except (ConfigError, StageError, MissingInputError) as error:
-        _fail(str(error))
-        return
-    _print_final(run_dir)
+    _print_final(run_demo(run, force=force, config_path=config))
 
 
 @app.command()
+@friendly
 def models(config: ConfigOption = None) -> None:
     """List the model registry: architecture, weights, cache state, label space, LRP."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from localglobal.models.registry import describe_models
 
-    try:
-        loaded = load_config(config) if config else RunConfig()
-    except (ConfigError, FileNotFoundError) as error:
-        _fail(str(error))
-        return
+    loaded = load_config(config) if config else RunConfig()
     table = Table(title="localglobal models")
     rows = describe_models(loaded)
     if rows:
         for column in rows[0]:
             table.add_column(column)
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(escape(str(v)) for v in row.values()))
     console = Console()
     if not console.is_terminal:
         # Piped into a file or pager: print whole cells rather than fold them to 80 columns.
@@ -234,38 +318,36 @@ def models(config: ConfigOption = None) -> None:
 
 
 @app.command()
+@friendly
 def show(
     image_id: Annotated[str, typer.Argument(help="image id as in samples.parquet")],
     run: RunOption,
-    out: Annotated[Path | None, typer.Option(help="where to write the PNG")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="where to write the PNG [default: <run>/contact/<image id>.png]")] = None,
 ) -> None:
-    """Write a contact sheet of one image's probes, edges and box; print its path."""
-    from localglobal.probes.contact import write_contact_sheet
+    """Write a contact sheet of one image's probes, edges, box and heat maps; print its path."""
+    from localglobal.stages.show import write_contact_sheet
 
-    try:
-        path = write_contact_sheet(RunDir(run), image_id, out)
-    except (MissingInputError, KeyError, ValueError) as error:
-        _fail(str(error).strip("'\""))
-        return
-    typer.echo(str(path))
+    typer.echo(str(write_contact_sheet(open_run(run), image_id, out)))
 
 
 @toyworld_app.command("build")
+@friendly
 def toyworld_build(
     out: Annotated[Path, typer.Argument(help="output folder")],
-    config: ConfigOption = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="world settings TOML")]
+    = None,
 ) -> None:
     """Write the toy world in ImageNet format (images, Annotation.tar.gz, cue conflict)."""
     from localglobal.toyworld.build import build_world, load_world_config
 
-    world = load_world_config(config)
-    path = build_world(out, world)
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {build_world(out, load_world_config(config))}")
 
 
 @toyworld_app.command("train")
+@friendly
 def toyworld_train(
-    out: Annotated[Path | None, typer.Option(help="weights folder (default: the package's)")]
+    out: Annotated[Path | None, typer.Option(help="weights folder [default: the package's]")]
     = None,
     world: Annotated[Path | None, typer.Option(help="an already built world to train on")] = None,
 ) -> None:

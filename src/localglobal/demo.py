@@ -18,8 +18,8 @@ import os
 from pathlib import Path
 
 from localglobal.config import RunConfig, builtin_config, load_config
-from localglobal.run import PIPELINE, prepare_run, run_pipeline
-from localglobal.store import RunDir
+from localglobal.run import PIPELINE, open_run, prepare_run, run_pipeline
+from localglobal.pipeline.rundir import RunDir
 from localglobal.toyworld.build import WorldConfig, build_world
 
 DEMO_WORLD = WorldConfig(seed=2024, train_per_class=3, val_per_class=1, cue_conflict_per_pair=2)
@@ -62,7 +62,7 @@ def run_demo(run_dir: str | os.PathLike[str], force: bool = False,
     Returns:
         The run directory; the report is ``report/index.html`` inside it.
     """
-    run = RunDir(run_dir).ensure()
+    run = open_run(run_dir, create=True)
     world_dir = build_world(run.path("world"), world)
     config = demo_config(world_dir, config_path)
     run, config = prepare_run(run.root, config=config)

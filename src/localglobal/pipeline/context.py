@@ -130,6 +130,8 @@ class StageContext:
         self.stage_hash = stage_hash
         self.options = options or RunOptions()
         self.report = StageReport()
+        self.details: dict[str, Any] = {}
+        """Stage-specific content of the stage report (files skipped and why, …)."""
         self.started = time.perf_counter()
         self._cleared: set[str] = set()
 
@@ -325,7 +327,8 @@ class StageContext:
         record = {"stage": self.stage.name, "status": status, "executor": self.executor,
                   "workers": self.n_workers,
                   "seconds": round(time.perf_counter() - self.started, 3),
-                  **report.as_dict(), "summary": summary or {}, "details": details or {}}
+                  **report.as_dict(), "summary": summary or {},
+                  "details": {**self.details, **(details or {})}}
         write_json(self.run.path(self.stage.report_name), record)
         if report.models and len(report.failed_models) == len(report.models):
             reasons = "; ".join(f"{m}: {r.splitlines()[0]}" for m, r in report.failed_models)
