@@ -9,6 +9,7 @@ real pipeline is untouched.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -239,3 +240,50 @@ def test_a_corrupt_shard_is_recomputed(toy: Runner):
     assert len(Behaviour.computed) == SHARD
     assert len(toy.run.read("squares")) == N_ITEMS - len([n for n in range(N_ITEMS)
                                                           if n % 7 == 3])
+
+
+class Multiplier:
+    """A worker with state built once (as a model would be), multiplying by a factor."""
+
+    def __init__(self, factor: int):
+        self.factor = factor
+
+    def __call__(self, numbers: list[int]) -> pd.DataFrame:
+        return pd.DataFrame({"n": numbers, "product": [n * self.factor for n in numbers]})
+
+
+def make_multiplier(factor: int) -> Multiplier:
+    return Multiplier(factor)
+
+
+def multiply_registry() -> StageRegistry:
+    registry = StageRegistry()
+
+    @stage("multiply", writes=(Artifact("products", "products.parquet"),), registry=registry)
+    def multiply(ctx: StageContext) -> dict:
+        table = ctx.map_with_worker(make_multiplier, 3, list(range(23)), key={"factor": 3},
+                                    shard_size=4)
+        ctx.run.write("products", table)
+        return {}
+
+    return registry
+
+
+def run_multiply(root: Path, executor: str) -> pd.DataFrame:
+    registry = multiply_registry()
+    config = RunConfig.model_validate({"run": {"executor": executor, "workers": 2}})
+    runner = Runner(RunDir(root, registry).ensure(), config, registry)
+    runner.run_stage("multiply")
+    report = read_json(runner.run.path("multiply-report.json"))
+    assert report["executor"] == executor
+    return runner.run.read("products")
+
+
+def test_a_stateful_worker_gives_the_same_table_in_process_and_on_ray(tmp_path: Path):
+    ray = pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
+    # Ray's workers cannot import this test module: send its functions by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    local = run_multiply(tmp_path / "local", "process")
+    assert list(local["product"]) == [3 * n for n in range(23)]
+    on_ray = run_multiply(tmp_path / "ray", "ray")
+    pd.testing.assert_frame_equal(local, on_ray)

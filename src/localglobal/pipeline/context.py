@@ -30,7 +30,7 @@ from localglobal.errors import (
     is_machine_error,
 )
 from localglobal.io.atomic import write_json
-from localglobal.pipeline.executors import parallel_map
+from localglobal.pipeline.executors import actor_map, parallel_map
 from localglobal.pipeline.fingerprint import params_hash
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.shards import ShardResult, ShardStore
@@ -229,12 +229,7 @@ class StageContext:
                      "already done", style="dim")
         ids = [[item_id(x) for x in chunk] for chunk in chunks]
         self._run_todo(function, chunks, ids, names, todo, store, results, description, local)
-        for name, chunk in zip(names, chunks, strict=True):
-            if name in results:
-                self.report.bad.extend(results[name].bad)
-                self.report.done += len(chunk) - len(results[name].bad)
-        tables = [results[n].table for n in names if n in results and len(results[n].table)]
-        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        return self._gather(chunks, names, results)
 
     def _run_todo(self, function: Work, chunks: list[list[Any]], ids: list[list[str]],
                   names: list[str], todo: list[int], store: ShardStore,
@@ -248,6 +243,63 @@ class StageContext:
                                 workers=1 if local else min(self.n_workers, len(tasks)),
                                 executor="process" if local else self.executor,
                                 description=description or self.stage.name, unit="shards")
+        self._collect(outcomes, ids, names, store, results)
+
+    def map_with_worker(self, make_worker: Callable[[Any], Work], worker_args: Any,
+                        items: Sequence[T], *, key: dict[str, Any],
+                        item_id: Callable[[T], str] = str, shard_size: int | None = None,
+                        description: str | None = None) -> pd.DataFrame:
+        """Like :meth:`map_shards`, for work that needs costly state (a loaded model).
+
+        ``make_worker(worker_args)`` builds the worker once — in this process, or, with
+        ``executor = "ray"``, once in each Ray actor (one per GPU) — and the worker then
+        runs shard after shard. Resume, shard keys, failure accounting and the returned
+        table are those of :meth:`map_shards`, whichever executor runs it.
+
+        Parameters
+        ----------
+        make_worker : callable
+            A top-level function ``make_worker(worker_args) -> work`` where
+            ``work(items) -> ShardResult | DataFrame``. An error while building the
+            worker (a model that does not load) propagates, so that
+            :meth:`for_each_model` reports the model.
+        worker_args : object
+            Picklable arguments of ``make_worker``.
+        items, key, item_id, shard_size, description
+            As in :meth:`map_shards`.
+        """
+        size = shard_size or self.config.run.shard_size
+        store = self.shards(**key)
+        chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
+        ids = [[item_id(x) for x in chunk] for chunk in chunks]
+        names = [params_hash(chunk_ids)[:16] for chunk_ids in ids]
+        results: dict[str, ShardResult] = {}
+        todo = []
+        for index, name in enumerate(names):
+            loaded = store.load(name)
+            if loaded is None:
+                todo.append(index)
+            else:
+                results[name] = loaded
+                self.report.resumed += len(chunks[index])
+        self.report.items += len(items)
+        if todo:
+            label = description or self.stage.name
+            if self.executor == "ray":
+                outcomes = actor_map(_guarded_worker, (make_worker, worker_args),
+                                     [chunks[i] for i in todo], description=label,
+                                     actors=self.config.run.workers or 1)
+                outcomes = ((todo[position], value) for position, value in outcomes)
+            else:
+                worker = make_worker(worker_args)
+                outcomes = parallel_map(_shard_task_indexed,
+                                        [(i, (worker, chunks[i])) for i in todo],
+                                        workers=1, description=label, unit="shards")
+            self._collect(outcomes, ids, names, store, results)
+        return self._gather(chunks, names, results)
+
+    def _collect(self, outcomes: Iterable[tuple[int, tuple[str, Any]]], ids: list[list[str]],
+                 names: list[str], store: ShardStore, results: dict[str, ShardResult]) -> None:
         for index, (status, value) in outcomes:
             if status == "machine":
                 raise MachineError(f"{self.stage.name} stopped: {value}")
@@ -256,6 +308,15 @@ class StageContext:
                 continue
             store.put(names[index], value)
             results[names[index]] = value
+
+    def _gather(self, chunks: list[list[Any]], names: list[str],
+                results: dict[str, ShardResult]) -> pd.DataFrame:
+        for name, chunk in zip(names, chunks, strict=True):
+            if name in results:
+                self.report.bad.extend(results[name].bad)
+                self.report.done += len(chunk) - len(results[name].bad)
+        tables = [results[n].table for n in names if n in results and len(results[n].table)]
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
     # ------------------------------------------------------------------ accounting
 
@@ -359,6 +420,14 @@ class StageContext:
             if len(problems) > SHOWN_PROBLEMS:
                 self.log(f"{self.stage.name}: … and {len(problems) - SHOWN_PROBLEMS} more "
                          f"{label} items, listed in {self.stage.report_name}", style="yellow")
+
+
+def _guarded_worker(args: tuple[Callable[[Any], Work], Any]) -> Callable[[list[Any]],
+                                                                       tuple[str, Any]]:
+    """The worker of an actor, whose shard errors come back as values like the pool's."""
+    make_worker, worker_args = args
+    worker = make_worker(worker_args)
+    return functools.partial(_run_shard, worker)
 
 
 def _shard_task_indexed(task: tuple[int, tuple[Work, list[Any]]]) -> tuple[int, Any]:

@@ -157,3 +157,77 @@ def _ray_map(function: Callable[[T], R], items: list[T], description: str) -> It
             done, refs = ray.wait(refs, num_returns=1)
             yield ray.get(done[0])
             progress.advance(task)
+
+
+def _actor_class(ray: Any) -> Any:
+    """A Ray actor that builds its worker once (a loaded model) and runs shards on it."""
+
+    @ray.remote
+    class ShardActor:
+        def __init__(self, make_worker: Callable[[Any], Callable[[T], R]], args: Any,
+                     threads: int) -> None:
+            import torch
+
+            torch.set_num_threads(max(1, threads))
+            self.worker = make_worker(args)
+
+        def run(self, index: int, item: T) -> tuple[int, R]:
+            return index, self.worker(item)
+
+    return ShardActor
+
+
+def actor_map(make_worker: Callable[[Any], Callable[[T], R]], args: Any, items: list[T], *,
+              description: str = "working", unit: str = "shards",
+              actors: int | None = None) -> Iterator[tuple[int, R]]:
+    """Run ``worker(item)`` for every item on Ray actors, each building its worker once.
+
+    One actor per GPU of the cluster (each holding one GPU), or, without GPUs, one per
+    ``actors`` CPU slots; an actor loads its model once and then takes shard after
+    shard, so no model is loaded per task.
+
+    Parameters
+    ----------
+    make_worker : callable
+        ``make_worker(args) -> worker``, a top-level function (it is sent to the actors).
+    args : object
+        Picklable arguments of ``make_worker`` (a model spec, a device name).
+    items : list
+        The shards to run.
+    actors : int, optional
+        Number of CPU actors when the cluster has no GPU (default 1).
+
+    Yields
+    ------
+    (int, object)
+        The item's index in ``items`` and ``worker(item)``, in completion order.
+    """
+    ray = ray_init()
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    cpus = max(1, int(resources.get("CPU", 1)))
+    count = max(1, min(gpus or (actors or 1), len(items)))
+    threads = max(1, cpus // count)
+    options = {"num_gpus": 1} if gpus else {"num_cpus": threads}
+    actor_type = _actor_class(ray)
+    pool = [actor_type.options(**options).remote(make_worker, args, threads)
+            for _ in range(count)]
+    pending: dict[Any, Any] = {}
+    queue = list(enumerate(items))
+    with progress_bar() as progress:
+        task = progress.add_task(f"{description} ({unit}, {count} Ray actors)",
+                                 total=len(items))
+        for actor in pool:
+            if queue:
+                index, item = queue.pop(0)
+                pending[actor.run.remote(index, item)] = actor
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            actor = pending.pop(done[0])
+            yield ray.get(done[0])
+            progress.advance(task)
+            if queue:
+                index, item = queue.pop(0)
+                pending[actor.run.remote(index, item)] = actor
+    for actor in pool:
+        ray.kill(actor)

@@ -174,15 +174,15 @@ class Runner:
             return self._execute(context, manifest)
 
     def _require_upstream(self, name: str, manifest: Manifest) -> None:
-        missing = [dep for dep in self.registry.required_upstream(name)
-                   if manifest.stage(dep).get("status") != "done"]
-        if missing:
+        states = [self.state(dep, manifest) for dep in self.registry.required_upstream(name)]
+        stale = [s for s in states if not s.up_to_date]
+        if stale:
             raise StageError(
-                f"{name} needs {', '.join(missing)} first: "
-                + "; ".join(f"{dep} is {manifest.stage(dep).get('status', 'not run')}"
-                            for dep in missing)
-                + "; run " + " and ".join(f"`localglobal {d} --run {self.run.root}`"
-                                          for d in missing)
+                f"{name} needs {', '.join(s.name for s in stale)} first: "
+                + "; ".join(f"{s.name} is {s.status}" + (f" ({s.reason})" if s.reason else "")
+                            for s in stale)
+                + "; run " + " and ".join(f"`localglobal {s.name} --run {self.run.root}`"
+                                          for s in stale)
             )
 
     def _execute(self, context: StageContext, manifest: Manifest) -> dict[str, Any]:
