@@ -36,7 +36,7 @@ def log(message: str, *, style: str | None = None) -> None:
     style : str, optional
         A rich style for the whole line, e.g. ``"dim"`` or ``"yellow"``.
     """
-    console.print(escape(message), style=style, highlight=False)
+    console.print(escape(message), style=style, highlight=False, soft_wrap=True)
 
 
 def progress_bar(transient: bool = False) -> Progress:

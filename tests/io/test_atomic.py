@@ -1,0 +1,66 @@
+"""Atomic writes: a failed write leaves nothing behind, and a full disk says so."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from localglobal.errors import CorruptArtifactError, MachineError
+from localglobal.io import atomic
+from localglobal.io.atomic import read_json, read_table, write_table, write_text_atomic
+
+
+def test_a_write_replaces_the_file_whole(tmp_path: Path):
+    path = tmp_path / "a" / "t.parquet"
+    write_table(path, pd.DataFrame({"x": [1, 2]}))
+    write_table(path, pd.DataFrame({"x": [3]}))
+    assert list(read_table(path)["x"]) == [3]
+    assert [p.name for p in path.parent.iterdir()] == ["t.parquet"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EIO, errno.EACCES])
+def test_a_failure_of_the_machine_names_the_path_and_keeps_the_old_file(
+        tmp_path: Path, monkeypatch, code: int):
+    path = tmp_path / "note.txt"
+    write_text_atomic(path, "kept")
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(atomic.os, "replace", refuse)
+    with pytest.raises(MachineError, match=str(path)):
+        write_text_atomic(path, "lost")
+    assert path.read_text() == "kept"
+    assert [p.name for p in tmp_path.iterdir()] == ["note.txt"]
+
+
+def test_an_unwritable_folder_is_a_failure_of_the_machine(tmp_path: Path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        with pytest.raises(MachineError, match="Permission denied"):
+            write_text_atomic(folder / "x.txt", "x")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_a_truncated_table_is_a_corrupt_artifact(tmp_path: Path):
+    path = tmp_path / "t.parquet"
+    write_table(path, pd.DataFrame({"x": range(100)}))
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CorruptArtifactError, match=r"t\.parquet"):
+        read_table(path)
+
+
+def test_invalid_json_is_named(tmp_path: Path):
+    path = tmp_path / "r.json"
+    path.write_text("{")
+    with pytest.raises(CorruptArtifactError, match=r"r\.json: not valid JSON"):
+        read_json(path)
