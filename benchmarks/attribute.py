@@ -33,9 +33,14 @@ import pandas as pd
 import torch
 
 from localglobal.config import config_from_dict
+from localglobal.io.atomic import write_npz
+from localglobal.io.images import read_png, write_png
+from localglobal.models import load_model, resolve_model
+from localglobal.models.devices import select_device
+from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.edges import pack_mask
-from localglobal.run import StageContext
-from localglobal.store import RunDir, write_npz, write_png
+from localglobal.stages import REGISTRY
 
 THESIS_SECONDS_PER_IMAGE = (22.0, 120.0)
 MODEL = "bench-resnet50"
@@ -58,14 +63,17 @@ def make_run(root: Path, n: int, size: int, batch_size: int, device: str,
              heatmaps: bool) -> tuple[RunDir, object]:
     rng = np.random.default_rng(0)
     run = RunDir(root / "run").ensure()
-    samples, items, masks = [], [], {}
+    samples, items, masks, edges = [], [], {}, []
     for i in range(n):
         image_id = f"bench_{i:04d}"
         image, box = synthetic_image(rng, size)
         path = f"perturbations/original/n00000000/{image_id}.png"
         write_png(run.path(path), image)
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        masks[image_id] = pack_mask(cv2.Canny(grey, 50, 150) > 0)
+        mask = cv2.Canny(grey, 50, 150) > 0
+        masks[image_id] = pack_mask(mask)
+        edges.append({"image_id": image_id, "lower": 50.0, "upper": 150.0,
+                      "n_edge": int(mask.sum()), "n_edge_in_box": 0, "empty": not mask.any()})
         samples.append({"image_id": image_id, "path": str(run.path(path)), "split": "val",
                         "wnid": "n00000000", "class_index": 0, "class_name": "synthetic",
                         "width": size, "height": size, "box_x0": box[0], "box_y0": box[1],
@@ -75,7 +83,8 @@ def make_run(root: Path, n: int, size: int, batch_size: int, device: str,
                       "params": "{}", "path": path})
     run.write("samples", pd.DataFrame(samples))
     run.write("perturbations", pd.DataFrame(items))
-    write_npz(run.path("edges.npz"), shape=np.array([size, size]), **masks)
+    write_npz(run.artifact_path("edge_masks"), shape=np.array([size, size]), **masks)
+    run.write("edges", pd.DataFrame(edges))
     config = config_from_dict({
         "frame": {"resize": size, "crop": size},
         "models": {MODEL: {"arch": "torchvision:resnet50", "weights": "random",
@@ -135,11 +144,7 @@ def main() -> None:
     size = 64 if args.quick else 224
     os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
 
-    from localglobal.attribution.attribute import attribute_stage, choose_device
-    from localglobal.models.registry import load_model, resolve_model
-    from localglobal.store import read_png
-
-    device = choose_device(args.device)
+    device = select_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         run, config = make_run(Path(tmp), n, size, args.batch_size, str(device),
                                heatmaps=not args.no_heatmaps)
@@ -161,10 +166,12 @@ def main() -> None:
         bare_runs = [bare_zennit(model, x, args.batch_size)]
         stage_runs = []
         for _ in range(args.repeats):
-            ctx = StageContext(run=run, config=config, stage="attribute",
-                               params_hash="bench", force=True)
+            # The stage's body alone, as the runner calls it (no upstream bookkeeping).
+            declared = REGISTRY["attribute"]
+            ctx = StageContext(run, config, declared, "bench",
+                               RunOptions(force=True, device=str(device)))
             started = time.perf_counter()
-            summary = attribute_stage(ctx)
+            summary = ctx.finish(declared.body(ctx))
             synchronize(device)
             stage_runs.append(time.perf_counter() - started)
             assert summary["rows"] == n, summary

@@ -25,11 +25,14 @@ import pandas as pd
 import torch
 
 from localglobal.config import config_from_dict
-from localglobal.data.classes import get_label_space
-from localglobal.evaluate import evaluate_stage, loader_worker_count, normalize, select_device
-from localglobal.models.registry import load_model, resolve_model
-from localglobal.run import StageContext
-from localglobal.store import RunDir, read_png, write_png
+from localglobal.evaluation.loader import loader_worker_count, normalize
+from localglobal.io.images import read_png, write_png
+from localglobal.labels import get_label_space
+from localglobal.models import load_model, resolve_model
+from localglobal.models.devices import select_device
+from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.pipeline.rundir import RunDir
+from localglobal.stages import REGISTRY
 
 THESIS_IMAGES_PER_SECOND = 7.0
 GPU_BF16_GOAL = 2000  # images/s on one current data-centre GPU
@@ -97,11 +100,12 @@ def stage_throughput(run: RunDir, models: dict, settings: dict) -> tuple[float, 
         "run": {"shard_size": 256}, "data": {"label_space": "imagenette"},
         "models": models, "evaluate": {"models": list(models), **settings},
     })
-    ctx = StageContext(run=run, config=config, stage="evaluate", params_hash="bench",
-                       force=True)
+    declared = REGISTRY["evaluate"]
+    # The stage's body alone (not the runner): every repeat computes every shard again.
+    ctx = StageContext(run, config, declared, "bench", RunOptions(force=True))
     n = len(run.read("perturbations"))
     started = time.perf_counter()
-    summary = evaluate_stage(ctx)
+    summary = ctx.finish(declared.body(ctx))
     return n / (time.perf_counter() - started), summary
 
 

@@ -29,15 +29,12 @@ from PIL import Image
 
 from localglobal.config import config_from_dict
 from localglobal.data.geometry import frame_transform, union_box
-from localglobal.probes.generate import (
-    ProbePlan,
-    edges_stage,
-    load_rgb,
-    perturb_stage,
-    probe_images,
-)
-from localglobal.run import StageContext
-from localglobal.store import RunDir, encode_png
+from localglobal.io.images import decode_rgb, encode_png
+from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.pipeline.executors import parallel_map
+from localglobal.pipeline.rundir import RunDir
+from localglobal.probes.plan import ProbePlan, probe_images
+from localglobal.stages import REGISTRY
 
 THESIS_EDGES_PER_S = 1.15
 SIZES = [(500, 375), (375, 500), (500, 333), (500, 400), (640, 480), (400, 300)]
@@ -79,15 +76,16 @@ def make_dataset(folder: Path, n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def stage_seconds(stage, samples: pd.DataFrame, config, root: Path, name: str,
+def stage_seconds(samples: pd.DataFrame, config, root: Path, name: str,
                   workers: int) -> tuple[float, dict]:
+    """Wall seconds of stage ``name``'s body on a fresh run, and its summary."""
     run = RunDir(root / f"{name}-w{workers}").ensure()
     run.write("samples", samples)
-    ctx = StageContext(run=run, config=config, stage=name, params_hash="benchmark",
-                       workers=workers)
+    declared = REGISTRY[name]
+    ctx = StageContext(run, config, declared, "benchmark", RunOptions(workers=workers))
     before = os.times()
     start = time.perf_counter()
-    summary = stage(ctx)
+    summary = ctx.finish(declared.body(ctx))
     wall = time.perf_counter() - start
     after = os.times()
     cpu = sum(after[:4]) - sum(before[:4])  # user + system, this process and its workers
@@ -95,11 +93,11 @@ def stage_seconds(stage, samples: pd.DataFrame, config, root: Path, name: str,
     return wall, summary
 
 
-def one_against_pool(stage, samples: pd.DataFrame, config, root: Path, name: str,
+def one_against_pool(samples: pd.DataFrame, config, root: Path, name: str,
                      workers: int) -> tuple[float, dict, float, dict]:
-    """Seconds and summary of ``stage`` in one process, then with ``workers``."""
-    t1, single = stage_seconds(stage, samples, config, root, name, 1)
-    tn, pooled = stage_seconds(stage, samples, config, root, name, workers)
+    """Seconds and summary of stage ``name`` in one process, then with ``workers``."""
+    t1, single = stage_seconds(samples, config, root, name, 1)
+    tn, pooled = stage_seconds(samples, config, root, name, workers)
     return t1, single, tn, pooled
 
 
@@ -112,10 +110,11 @@ def per_probe_rates(samples: pd.DataFrame, config) -> dict[str, tuple[int, float
     counts: dict[str, int] = defaultdict(int)
     seconds: dict[str, float] = defaultdict(float)
     for row in samples.itertuples():
-        image = load_rgb(row.path)
+        image = decode_rgb(row.path)
         start = time.perf_counter()
-        for probe, _level, _variant, _params, pixels in probe_images(plan, image, row.image_id):
+        for item, pixels in probe_images(plan, image, row.image_id):
             encode_png(pixels)
+            probe = item.probe
             now = time.perf_counter()
             group = "scramble+original" if probe in ("scramble", "original") else probe
             group = "removed detail" if probe.startswith("smooth_diff") else group
@@ -153,8 +152,6 @@ def machine_speedup(workers: int, seconds: float = 1.5) -> float:
     The ceiling for any pool on this machine at this moment: 2.0 on two idle cores,
     about 1.0 when other work already fills them.
     """
-    from localglobal.executor import parallel_map
-
     start = time.perf_counter()
     list(parallel_map(_busy, [seconds] * workers, workers=1))
     single = time.perf_counter() - start
@@ -173,7 +170,9 @@ def main() -> None:
     os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
     n_probe = args.images or (4 if args.quick else 30)
     n_edges = args.edge_images or (24 if args.quick else 300)
-    config = config_from_dict({"probes": {"smooth": {"iterations": 2 if args.quick else 5}}})
+    # Edges work in shards of run.shard_size images: small ones keep the pool busy.
+    config = config_from_dict({"probes": {"smooth": {"iterations": 2 if args.quick else 5}},
+                               "run": {"shard_size": 8}})
 
     root = Path(tempfile.mkdtemp(prefix="localglobal-bench-"))
     try:
@@ -193,9 +192,9 @@ def main() -> None:
         for group, (count, secs) in rates.items():
             print(f"  {group:18s} {count:6d} images  {secs:7.2f} s  {count / secs:8.1f} images/s")
 
-        t1, summary, tn, pooled = one_against_pool(perturb_stage, probe_samples, config, root,
-                                                   "perturb", args.workers)
-        items = summary["items"]
+        t1, summary, tn, pooled = one_against_pool(probe_samples, config, root, "perturb",
+                                                   args.workers)
+        items = summary["probe_images"]
         print(f"\nperturb stage: {items} images written ({summary['by_probe']})")
         print(f"  1 process:   {t1:7.2f} s  {items / t1:8.1f} images/s  "
               f"(CPU obtained: {summary['cores_obtained']:.2f} cores)")
@@ -205,8 +204,8 @@ def main() -> None:
               f"(goal ≥ 1.6× on 2 cores)")
         print_efficiency(t1, summary, tn, pooled, args.workers)
 
-        e1, esum, en, epooled = one_against_pool(edges_stage, edge_samples, config, root,
-                                                 "edges", args.workers)
+        e1, esum, en, epooled = one_against_pool(edge_samples, config, root, "edges",
+                                                 args.workers)
         n = esum["edges"]
         print(f"\nedges stage on {n} images (224×224 input frame, NL-means + auto-Canny):")
         print(f"  1 process:   {e1:7.2f} s  {n / e1:8.2f} images/s  "
@@ -219,7 +218,7 @@ def main() -> None:
 
         from localglobal.probes.edges import auto_canny
 
-        full = [np.asarray(load_rgb(p)) for p in probe_samples["path"]]
+        full = [decode_rgb(p) for p in probe_samples["path"]]
         start = time.perf_counter()
         for image in full:
             auto_canny(image)

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from localglobal.cli import app
 from localglobal.config import THESIS_MODELS
-from localglobal.data.fixture import build_fixture
+from tests.imagenet_fixture import build_fixture
 
 os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
 
@@ -46,8 +46,11 @@ def test_stages_print_where_they_wrote(fixture, tmp_path):
 
 
 def test_a_stage_before_its_inputs_names_the_command_to_run_first(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.toml").write_text("")
     result = invoke("edges", "--run", tmp_path / "run")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
+    assert result.output.startswith("error:")
     assert "localglobal index" in result.output
 
 
@@ -64,7 +67,8 @@ def test_run_needs_the_data_paths(tmp_path):
     config.write_text("[run]\nseed = 2\n")
     result = invoke("run", config, "--run", tmp_path / "run")
     assert result.exit_code == 2
-    assert "annotations and images" in result.output
+    assert result.output.startswith("error:") and "data.images" in result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_show_before_perturb_says_which_stage_is_missing(fixture, tmp_path):

@@ -33,8 +33,40 @@ def test_defaults_are_the_thesis():
     assert (config.edges.h, config.edges.h_color) == (30, 10)
     assert (config.edges.template_window, config.edges.search_window) == (7, 21)
     assert config.attribute.epsilon == 0.1
+    thesis_ids = ["H1", "H1-b112", "H2", "H3", "H3-k1", "H3.1", "H3.2", "LRP-pos", "LRP-neg"]
+    # Each thesis hypothesis as the thesis computed it, followed by its corrected form.
     assert [h.id for h in config.analysis.hypotheses] == [
-        "H1", "H1-b112", "H2", "H3", "H3-k1", "H3.1", "H3.2", "LRP-pos", "LRP-neg"]
+        i for thesis_id in thesis_ids for i in (thesis_id, f"{thesis_id}-img")]
+    assert not config.probes.scramble.derangement
+    assert config.edges.thresholds == "auto" and config.edges.denoise
+    assert config.analysis.interaction_test == "permutation"
+
+
+def test_the_corrected_hypotheses_measure_without_baseline_effects():
+    by_id = {h.id: h for h in RunConfig().analysis.hypotheses}
+    for name in ("H1", "H1-b112", "H3", "H3-k1", "H3.1", "H3.2"):
+        corrected = by_id[f"{name}-img"]
+        assert (corrected.relative_to, corrected.normalize, corrected.subset) == (
+            "original", "ratio", "both-correct")
+        assert corrected.probe == by_id[name].probe and corrected.levels == by_id[name].levels
+    assert by_id["H2-img"].measure == "partial_correlation"
+    assert by_id["LRP-pos-img"].measure == "edge_enrichment_pos"
+    assert by_id["LRP-neg-img"].measure == "edge_enrichment_neg"
+
+
+@pytest.mark.parametrize("name", ["demo", "demo-ci"])
+def test_the_demos_move_every_block_and_carry_both_forms(name):
+    config = load_config(builtin_config(name))
+    assert config.probes.scramble.derangement
+    ids = [h.id for h in config.analysis.hypotheses]
+    assert ids == [i for base in ("scramble", "smooth", "lrp-edges") for i in (base, f"{base}-img")]
+
+
+def test_edge_percentiles_must_be_ordered():
+    with pytest.raises(ConfigError) as error:
+        config_from_dict({"edges": {"thresholds": "percentile", "percentiles": [90, 70]}},
+                         "my.toml")
+    assert "edges.percentiles" in str(error.value) and "lower < upper" in str(error.value)
 
 
 @pytest.mark.parametrize(("data", "key"), [

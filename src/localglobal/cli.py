@@ -24,6 +24,7 @@ from localglobal.pipeline.rundir import RunDir
 from localglobal.run import (
     PIPELINE,
     add_models,
+    check_config,
     open_run,
     prepare_run,
     run_pipeline,
@@ -265,6 +266,7 @@ def run_command(
     """Run the whole pipeline from a configuration file; stop at a stage that fails."""
     run_dir = run or Path("runs") / config.stem
     loaded = load_config(config)
+    check_config(loaded)  # before the run directory is made
     run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
     run_pipeline(run_obj, loaded, force=force, device=device, workers=workers)
     _print_final(run_obj)
@@ -300,7 +302,7 @@ def models(config: ConfigOption = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from localglobal.models.registry import describe_models
+    from localglobal.models.describe import describe_models
 
     loaded = load_config(config) if config else RunConfig()
     table = Table(title="localglobal models")

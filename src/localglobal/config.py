@@ -16,7 +16,16 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from localglobal.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,8 +37,6 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 THESIS_MODELS = ["resnet50", "sin-resnet50", "se-resnet50", "resnext50", "se-resnext50", "vgg16"]
 
 
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the file and the key."""
 
 
 class Section(BaseModel):
@@ -44,6 +51,9 @@ class RunSection(Section):
     seed: int = 1
     workers: int = Field(0, ge=0, description="process-pool size; 0 means one per CPU core")
     executor: Literal["process", "ray"] = "process"
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join (ray.init(address=...)); default RAY_ADDRESS, "
+        "else a local Ray instance")
     shard_size: int = Field(64, ge=1, description="items per shard (unit of resume)")
 
 
@@ -58,6 +68,21 @@ class DataSection(Section):
     cue_conflict: str | None = Field(
         None, description="folder with stimuli.csv (path, shape_wnid, texture_wnid) and images"
     )
+
+
+class AnnotationsSection(Section):
+    """Caps on reading annotation archives: a decompression bomb costs at most these.
+
+    A member past a cap is reported by name and skipped; past the total or the ratio
+    cap, the rest of that archive is not read.
+    """
+
+    max_member_mb: float = Field(256, gt=0, description="largest archive member (and "
+                                 "largest nested archive, decompressed), MiB")
+    max_total_gb: float = Field(64, gt=0, description="most bytes the source's archives "
+                                "may decompress to, GiB")
+    max_ratio: float = Field(250, gt=1, description="most decompressed bytes per compressed "
+                             "byte of a stream (a gzip bomb reaches about 1000)")
 
 
 class FrameSection(Section):
@@ -82,6 +107,10 @@ class IndexSection(Section):
 class ScrambleSection(Section):
     blocks: list[int] = Field(default_factory=lambda: [28, 32, 56, 112])
     variants: int = Field(3, ge=1)
+    derangement: bool = Field(
+        False, description="draw permutations that move every block (uniform over "
+        "derangements); false keeps the thesis's permutations, which may leave blocks in "
+        "place (their count is recorded as fixed_blocks either way)")
 
 
 class PatchSection(Section):
@@ -111,9 +140,22 @@ class ProbesSection(Section):
 
 
 class EdgesSection(Section):
-    """The thesis's auto-Canny: non-local-means denoising, median-based thresholds."""
+    """The thesis's auto-Canny: non-local-means denoising, median-based thresholds.
+
+    ``thresholds`` picks the rule for Canny's thresholds: ``"auto"`` (the thesis: the
+    grey median ± sigma, which saturates at 255 on bright images), ``"otsu"`` (upper =
+    Otsu's grey threshold, lower = ``otsu_ratio`` × upper) or ``"percentile"`` (the
+    ``percentiles`` of the image's non-zero Sobel gradient magnitudes).
+    """
 
     sigma: float = Field(0.9, ge=0)
+    thresholds: Literal["auto", "otsu", "percentile"] = Field(
+        "auto", description="Canny threshold rule: auto (thesis), otsu, percentile")
+    percentiles: tuple[float, float] = Field(
+        (70.0, 90.0), description="lower and upper percentile of the non-zero gradient "
+        "magnitudes (thresholds = 'percentile')")
+    otsu_ratio: float = Field(0.5, gt=0, le=1, description="lower / upper threshold "
+                              "(thresholds = 'otsu')")
     denoise: bool = True
     h: float = 30
     h_color: float = 10
@@ -121,6 +163,15 @@ class EdgesSection(Section):
     search_window: int = 21
     min_side: int = Field(16, ge=1, description="source images whose shorter side is below "
                           "this many pixels are reported as too small and skipped")
+
+    @field_validator("percentiles")
+    @classmethod
+    def _ordered_percentiles(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 <= low < high <= 100:
+            raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got "
+                             f"{list(value)}")
+        return value
 
 
 class ModelEntry(Section):
@@ -176,6 +227,13 @@ class Hypothesis(Section):
     ``relative_to = "original"`` each value is first replaced by its drop from the
     same image's unperturbed value (original − perturbed), so "hurts more" reads as
     a larger drop. ``alternative`` is the direction of the mean of a − b.
+
+    Measures free of baseline and floor effects: ``normalize = "ratio"`` divides the
+    drop by the original ((original − perturbed) / original, the share lost; needs
+    ``relative_to = "original"``); ``measure = "true_logit"`` with ``relative_to``
+    compares logit drops, which have no floor; ``subset = "both-correct"`` keeps only
+    the images both models classify correctly on the original, so that clean
+    accuracy does not pass for robustness.
     """
 
     id: str
@@ -189,40 +247,106 @@ class Hypothesis(Section):
     model_b: str
     alternative: Literal["greater", "less", "two-sided"] = "greater"
     control: str = Field("none", description="attribution rows to use (source=attributions)")
+    normalize: Literal["none", "ratio"] = Field(
+        "none", description="ratio: the drop divided by the original value "
+        "(needs relative_to = 'original')")
+    subset: Literal["all", "both-correct"] = Field(
+        "all", description="both-correct: only images both models classify correctly on "
+        "the original")
+
+    @model_validator(mode="after")
+    def _check_transform(self) -> Hypothesis:
+        if self.normalize == "ratio" and self.relative_to != "original":
+            raise ValueError(f"hypothesis {self.id}: normalize = 'ratio' divides the drop "
+                             "from the original by the original value, so it needs "
+                             "relative_to = 'original'")
+        if self.source == "interaction" and (self.relative_to, self.normalize) != ("none",
+                                                                                   "none"):
+            raise ValueError(f"hypothesis {self.id}: the patch interaction's drops are "
+                             "always taken from the original; relative_to and normalize "
+                             "do not apply to source = 'interaction'")
+        return self
 
 
 def thesis_hypotheses() -> list[Hypothesis]:
-    """The thesis's hypotheses, under the ids of DESIGN.md's contracts."""
+    """The thesis's hypotheses and their corrected forms, under DESIGN.md's ids.
+
+    Each thesis hypothesis (``H1`` … ``LRP-neg``) keeps the thesis's measure; its
+    corrected form ``<id>-img`` measures what the thesis meant without baseline and
+    floor effects: the share of the true-class probability lost relative to the
+    image's original, on the images both models classify correctly; the partial
+    S–A correlation given the original logit for H2; the edge enrichment inside the
+    box for LRP. Every hypothesis is tested on the image level (DESIGN.md,
+    "Statistics").
+    """
     sin, rn = "sin-resnet50", "resnet50"
+    # The corrected prediction measure: relative drop, images both models get right.
+    share_lost = {"relative_to": "original", "normalize": "ratio", "subset": "both-correct"}
     return [
         Hypothesis(id="H1", probe="scramble", relative_to="original", model_a=sin, model_b=rn,
                    alternative="greater",
                    description="scrambling hurts SIN more than ResNet-50 (all block sides)"),
+        Hypothesis(id="H1-img", probe="scramble", **share_lost, model_a=sin, model_b=rn,
+                   alternative="greater",
+                   description="SIN loses a larger share of its true-class probability than "
+                   "ResNet-50 under scrambling (all block sides, images both get right)"),
         Hypothesis(id="H1-b112", probe="scramble", levels=[112], relative_to="original",
                    model_a=sin, model_b=rn, alternative="greater",
                    description="scrambling into 112-pixel blocks hurts SIN more than ResNet-50"),
+        Hypothesis(id="H1-b112-img", probe="scramble", levels=[112], **share_lost,
+                   model_a=sin, model_b=rn, alternative="greater",
+                   description="SIN loses a larger share of its true-class probability than "
+                   "ResNet-50 in 112-pixel blocks (images both get right)"),
         Hypothesis(id="H2", source="interaction", probe="patch", measure="correlation",
                    model_a=rn, model_b=sin, alternative="less",
                    description="single-patch/all-patches correlation is lower for ResNet-50 "
                    "than for SIN, across patch sides"),
+        Hypothesis(id="H2-img", source="interaction", probe="patch",
+                   measure="partial_correlation", model_a=rn, model_b=sin, alternative="less",
+                   description="single-patch/all-patches correlation given the original "
+                   "logit is lower for ResNet-50 than for SIN, across patch sides"),
         Hypothesis(id="H3", probe="smooth", relative_to="original", model_a=sin, model_b=rn,
                    alternative="less",
                    description="SIN loses less than ResNet-50 under smoothing (all iterations)"),
+        Hypothesis(id="H3-img", probe="smooth", **share_lost, model_a=sin, model_b=rn,
+                   alternative="less",
+                   description="SIN loses a smaller share of its true-class probability than "
+                   "ResNet-50 under smoothing (all iterations, images both get right)"),
         Hypothesis(id="H3-k1", probe="smooth", levels=[1], relative_to="original",
                    model_a=sin, model_b=rn, alternative="less",
                    description="SIN loses less than ResNet-50 after one smoothing pass"),
+        Hypothesis(id="H3-k1-img", probe="smooth", levels=[1], **share_lost,
+                   model_a=sin, model_b=rn, alternative="less",
+                   description="SIN loses a smaller share of its true-class probability than "
+                   "ResNet-50 after one smoothing pass (images both get right)"),
         Hypothesis(id="H3.1", probe="smooth", model_a="se-resnet50", model_b=rn,
                    alternative="greater",
                    description="SE-ResNet-50 beats ResNet-50 on smoothed images"),
+        Hypothesis(id="H3.1-img", probe="smooth", **share_lost, model_a="se-resnet50",
+                   model_b=rn, alternative="less",
+                   description="SE-ResNet-50 loses a smaller share of its true-class "
+                   "probability than ResNet-50 under smoothing (images both get right)"),
         Hypothesis(id="H3.2", probe="smooth", model_a="se-resnext50", model_b=sin,
                    alternative="greater",
                    description="SE-ResNeXt-50 beats SIN on smoothed images"),
+        Hypothesis(id="H3.2-img", probe="smooth", **share_lost, model_a="se-resnext50",
+                   model_b=sin, alternative="less",
+                   description="SE-ResNeXt-50 loses a smaller share of its true-class "
+                   "probability than SIN under smoothing (images both get right)"),
         Hypothesis(id="LRP-pos", source="attributions", measure="share_pos_on_edges",
                    model_a=sin, model_b=rn, alternative="greater",
                    description="SIN's positive relevance lies on edges more than ResNet-50's"),
+        Hypothesis(id="LRP-pos-img", source="attributions", measure="edge_enrichment_pos",
+                   model_a=sin, model_b=rn, alternative="greater",
+                   description="SIN's positive region prefers the edges inside the box more "
+                   "than ResNet-50's (enrichment over the box's edge density)"),
         Hypothesis(id="LRP-neg", source="attributions", measure="share_neg_on_edges",
                    model_a=sin, model_b=rn, alternative="less",
                    description="SIN's negative relevance lies on edges less than ResNet-50's"),
+        Hypothesis(id="LRP-neg-img", source="attributions", measure="edge_enrichment_neg",
+                   model_a=sin, model_b=rn, alternative="less",
+                   description="SIN's negative region prefers the edges inside the box less "
+                   "than ResNet-50's (enrichment over the box's edge density)"),
     ]
 
 
@@ -235,6 +359,10 @@ class AnalysisSection(Section):
     )
     interaction_measure: str = Field(
         "true_logit", description="predictions column the patch interaction uses"
+    )
+    interaction_test: Literal["permutation", "bootstrap"] = Field(
+        "permutation", description="p of the image-level patch-interaction test: swap the "
+        "two models' values within images, or bootstrap over images"
     )
     figure_dpi: int = Field(100, ge=30, description="resolution of the PNG figures")
     contact_sheets: int = Field(3, ge=0, description="images shown as probe contact sheets")
@@ -260,6 +388,7 @@ class RunConfig(Section):
 
     run: RunSection = Field(default_factory=RunSection)
     data: DataSection = Field(default_factory=DataSection)
+    annotations: AnnotationsSection = Field(default_factory=AnnotationsSection)
     frame: FrameSection = Field(default_factory=FrameSection)
     index: IndexSection = Field(default_factory=IndexSection)
     probes: ProbesSection = Field(default_factory=ProbesSection)
@@ -296,14 +425,84 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     Relative data paths in the file are taken relative to the file's folder.
     """
     path = Path(path)
+    config = config_from_dict(_read_toml(path), str(path))
+    return _resolve_paths(config, path.parent)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: no such configuration file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: is a folder, not a configuration file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    config = config_from_dict(data, str(path))
-    return _resolve_paths(config, path.parent)
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_changes(before: RunConfig, after: RunConfig) -> list[str]:
+    """The settings that differ between two configurations, one ``key: old → new`` each."""
+    old = _flatten(before.model_dump(mode="json"))
+    new = _flatten(after.model_dump(mode="json"))
+    return [f"{key}: {old.get(key)!r} → {new.get(key)!r}"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+def overlay_config(base: RunConfig, path: str | os.PathLike[str]) -> RunConfig:
+    """Lay the TOML file at ``path`` over ``base``: tables merged, keys replaced.
+
+    A file holding one ``[models.NAME]`` table adds that model and keeps everything
+    else of ``base``; relative paths in the file are taken relative to its folder.
+
+    Parameters
+    ----------
+    base : RunConfig
+        The run's configuration.
+    path : path-like
+        The overlay.
+
+    Returns
+    -------
+    RunConfig
+        The merged, validated configuration.
+    """
+    path = Path(path)
+    overlay = _resolve_paths(config_from_dict(_read_toml(path), str(path)), path.parent)
+    raw = _read_toml(path)
+    resolved = overlay.model_dump(mode="json", exclude_none=True)
+    # Only the keys the file sets are laid over; the rest of ``overlay`` is defaults.
+    picked = _pick(resolved, raw)
+    merged = _merge(base.model_dump(mode="json", exclude_none=True), picked)
+    return config_from_dict(merged, str(path))
+
+
+def _pick(resolved: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    picked: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(resolved.get(key), dict):
+            picked[key] = _pick(resolved[key], value)
+        else:
+            picked[key] = resolved.get(key, value)
+    return picked
 
 
 def _resolve_paths(config: RunConfig, base: Path) -> RunConfig:

@@ -18,8 +18,8 @@ import os
 from pathlib import Path
 
 from localglobal.config import RunConfig, builtin_config, load_config
-from localglobal.run import PIPELINE, open_run, prepare_run, run_pipeline
 from localglobal.pipeline.rundir import RunDir
+from localglobal.run import PIPELINE, open_run, prepare_run, run_pipeline
 from localglobal.toyworld.build import WorldConfig, build_world
 
 DEMO_WORLD = WorldConfig(seed=2024, train_per_class=3, val_per_class=1, cue_conflict_per_pair=2)

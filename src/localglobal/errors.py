@@ -32,6 +32,16 @@ class CorruptArtifactError(LocalglobalError, ValueError):
     """A file of the run directory exists but cannot be read (truncated, garbage)."""
 
 
+class BadInputError(LocalglobalError, ValueError):
+    """One input item cannot be used (an undecodable or too small image); the message
+    names the file. Stages report, count and skip such items; they are not retried."""
+
+
+class UnknownIdError(LocalglobalError, LookupError):
+    """An id asked for (an image id given to ``localglobal show``) is not in the run; the
+    message lists a few known ones."""
+
+
 class StageError(LocalglobalError, RuntimeError):
     """A stage could not run, or finished with failures; the message says which and why."""
 

@@ -109,6 +109,20 @@ def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
     return Runner(run, config, REGISTRY).run_stage(name, options)
 
 
+def check_config(config: RunConfig, stages: tuple[str, ...] | None = None) -> None:
+    """Run every stage's configuration check, so that a mistake stops a run before it starts.
+
+    Raises
+    ------
+    ConfigError
+        A setting that would make a stage fail; the message names the key.
+    """
+    for name in stages or PIPELINE:
+        check = REGISTRY[name].check
+        if check is not None:
+            check(config)
+
+
 def run_pipeline(run: RunDir, config: RunConfig, *, stages: tuple[str, ...] | None = None,
                  force: bool = False, device: str | None = None,
                  workers: int | None = None) -> dict[str, dict[str, Any]]:

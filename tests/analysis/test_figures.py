@@ -106,17 +106,6 @@ def test_save_writes_png_and_pdf(tables, tmp_path):
     assert not list((tmp_path / "sub").glob("*.tmp"))
 
 
-def test_positive_region_density_counts_each_map_once():
-    maps = np.full((3, 4, 4), -1.0, dtype=np.float16)
-    maps[:, 0, 0] = 5.0  # above the mean positive relevance: the positive region
-    maps[:, 2, 2] = 1.0  # positive but below that mean: outside the region
-    maps[0, 1, 1] = 1.0
-    density = figures.positive_region_density(maps, chunk=2)
-    assert density[0, 0] == 1.0 and density[1, 1] == 0.0 and density.sum() == 1.0
-    assert figures.positive_region_density(maps, rows=np.array([0]))[0, 0] == 1.0
-    assert figures.positive_region_density(-np.ones((2, 3, 3))).sum() == 0.0
-
-
 def test_model_styles_are_fixed_by_name():
     assert figures.model_styles(["b", "a"]) == figures.model_styles(["a", "b", "a"])
     colours = [c for c, _ in figures.model_styles([f"m{k}" for k in range(6)]).values()]

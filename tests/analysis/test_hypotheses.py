@@ -1,108 +1,21 @@
-"""Paired hypothesis tests: scipy's statistics, Holm's correction, no silent drops."""
+"""Hypotheses on run tables: image-level tests, the verdict rule, no silent drops."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
+from localglobal.analysis import hypotheses as hypotheses_module
 from localglobal.analysis.hypotheses import (
     CONTRACT_COLUMNS,
     OPPOSITE,
+    VERDICT_RULE,
     evaluate_hypotheses,
-    holm,
-    paired_test,
-    rank_biserial,
-    reverse_wilcoxon_p,
+    family_verdicts,
     validate_hypotheses,
 )
+from localglobal.analysis.statistics import WILCOXON_IMAGES, reverse_wilcoxon_p
 from localglobal.config import Hypothesis
-
-
-@pytest.fixture
-def paired_arrays():
-    rng = np.random.default_rng(3)
-    a = rng.normal(0.3, 1.0, 30)
-    b = rng.normal(0.0, 1.0, 30)
-    b[:3] = a[:3]  # three zero differences
-    return a, b
-
-
-@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
-@pytest.mark.parametrize("zero_method", ["wilcox", "pratt", "zsplit"])
-def test_statistics_equal_scipy_on_the_same_pairs(paired_arrays, alternative, zero_method):
-    a, b = paired_arrays
-    result = paired_test(a, b, alternative, zero_method=zero_method, n_resamples=200)
-    expected = stats.wilcoxon(a - b, zero_method=zero_method, alternative=alternative)
-    assert result.wilcoxon_stat == pytest.approx(expected.statistic)
-    assert result.wilcoxon_p == pytest.approx(expected.pvalue)
-    assert result.t_p == pytest.approx(stats.ttest_rel(a, b, alternative=alternative).pvalue)
-    assert result.shapiro_p == pytest.approx(stats.shapiro(a - b).pvalue)
-    assert result.n == 30 and result.n_zero == 3
-    assert result.mean_diff == pytest.approx(np.mean(a - b))
-
-
-def test_zero_differences_are_counted_and_named(paired_arrays):
-    a, b = paired_arrays
-    result = paired_test(a, b, "greater", zero_method="wilcox", n_resamples=200)
-    assert result.n_zero == 3
-    assert any("3 zero differences dropped" in note for note in result.notes)
-
-
-def test_rank_biserial_is_the_signed_rank_sum_share():
-    rng = np.random.default_rng(0)
-    d = rng.normal(0.2, 1.0, 40)  # continuous: no ties, no zeros
-    t_plus = stats.wilcoxon(d, alternative="greater").statistic
-    total = d.size * (d.size + 1) / 2
-    assert rank_biserial(d) == pytest.approx(2 * t_plus / total - 1)
-    assert rank_biserial(np.array([0.5, 1.0, 2.0])) == 1.0
-    assert rank_biserial(np.array([-0.5, -1.0, 0.0])) == -1.0
-    assert np.isnan(rank_biserial(np.zeros(4)))
-
-
-def test_effect_size_points_the_way_of_the_difference():
-    rng = np.random.default_rng(1)
-    b = rng.normal(0, 1, 50)
-    assert paired_test(b + 1.0, b + rng.normal(0, 0.3, 50), n_resamples=200).effect_size > 0.5
-    assert paired_test(b - 1.0, b, n_resamples=200).effect_size == -1.0
-
-
-def test_holm_on_a_known_family():
-    # Sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → monotone 0.06.
-    adjusted = holm([0.01, 0.04, 0.03, 0.005])
-    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
-    assert holm([0.6, 0.9])[1] == 1.0  # capped at one
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_holm_agrees_with_statsmodels(seed):
-    p = np.random.default_rng(seed).uniform(0, 0.2, 9)
-    np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1])
-
-
-def test_holm_leaves_untested_hypotheses_out_of_the_family():
-    adjusted = holm([0.01, np.nan, 0.02])
-    assert np.isnan(adjusted[1])
-    np.testing.assert_allclose(adjusted[[0, 2]], multipletests([0.01, 0.02], method="holm")[1])
-
-
-def test_too_few_pairs_give_nan_with_a_reason():
-    result = paired_test(np.array([1.0, 2.0]), np.array([0.5, 1.0]), n_resamples=200)
-    assert np.isnan(result.shapiro_p)
-    assert any("at least 3" in note for note in result.notes)
-    empty = paired_test(np.array([]), np.array([]))
-    assert empty.n == 0 and np.isnan(empty.wilcoxon_p)
-
-
-def test_bootstrap_interval_is_seeded_and_brackets_the_mean(paired_arrays):
-    a, b = paired_arrays
-    first = paired_test(a, b, rng=np.random.default_rng(7), n_resamples=500)
-    second = paired_test(a, b, rng=np.random.default_rng(7), n_resamples=500)
-    assert (first.ci_low, first.ci_high) == (second.ci_low, second.ci_high)
-    assert first.ci_low < first.mean_diff < first.ci_high
-
-
-# --------------------------------------------------------------------------- on tables
 
 
 def _tiny_predictions():
@@ -141,7 +54,8 @@ def test_a_missing_pair_is_reported_not_dropped_silently():
     predictions = predictions[~lost]
     h = Hypothesis(id="H", probe="scramble", model_a="a", model_b="b")
     row = evaluate_hypotheses([h], predictions, n_resamples=200).table.iloc[0]
-    assert row["n"] == 5
+    # n counts images (the unit of the test); every image still has a complete pair.
+    assert row["n"] == 3 and row["n_pairs"] == 5
     assert row["n_missing_b"] == 1 and row["n_missing_a"] == 0 and row["n_missing"] == 1
     assert "1 pairs lack a value for model_b (b)" in row["note"]
     assert "i1/8/1" in row["note"]
@@ -153,7 +67,7 @@ def test_a_missing_original_counts_as_missing():
                                 & (predictions["probe"] == "original"))]
     h = Hypothesis(id="H", probe="scramble", relative_to="original", model_a="a", model_b="b")
     row = evaluate_hypotheses([h], predictions, n_resamples=200).table.iloc[0]
-    assert row["n"] == 4 and row["n_missing_a"] == 2
+    assert row["n"] == 2 and row["n_pairs"] == 4 and row["n_missing_a"] == 2
 
 
 @pytest.mark.parametrize(
@@ -190,12 +104,13 @@ def test_the_built_in_effects_of_the_fake_run_are_found(fake_run):
         assert table.loc[hypothesis_id, "supported"], hypothesis_id
     assert table.loc["SCR", "effect_size"] > 0 and table.loc["SMO", "effect_size"] < 0
     assert table.loc["INT", "effect_size"] < 0  # b's correlation is the lower one
-    assert table.loc["INT", "n"] == 5  # one pair per patch side
+    # The interaction is tested over the images; its pairs are the patch sides.
+    assert table.loc["INT", "n"] == 10 and table.loc["INT", "n_pairs"] == 5
     assert not table.loc["NULL", "supported"]
-    assert (table["p_holm"] >= table["wilcoxon_p"]).all()
+    assert (table["p_holm"] >= table["p"]).all()
     # Every test's pairs are kept, with their differences.
     counts = results.pairs.groupby("hypothesis").size()
-    assert (counts.reindex(table.index).fillna(0) == table["n"]).all()
+    assert (counts.reindex(table.index).fillna(0) == table["n_pairs"]).all()
 
 
 def test_repeated_pair_keys_are_an_error_naming_the_table(fake_run):
@@ -243,3 +158,84 @@ def test_pairs_missing_on_both_sides_are_named_once():
     assert row["note"].startswith("2 pairs lack a value for both models, e.g. "
                                   "i0/original/0/0, i1/original/0/0")
     assert "model_a" not in row["note"] and "model_b" not in row["note"]
+
+
+# --------------------------------------------------------------------------- image level
+
+
+def _clustered_predictions(n_images=12, n_variants=3, shift=0.2, seed=5):
+    """Two models, one probe level with several variants per image, image effects."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_images):
+        image_effect = rng.normal(0, 0.5)
+        for variant in range(n_variants):
+            base = rng.normal(0.5, 0.1)
+            rows.append(("x", f"i{k:02d}", "scramble", 8, str(variant), base))
+            rows.append(("y", f"i{k:02d}", "scramble", 8, str(variant),
+                         base - shift - image_effect + rng.normal(0, 0.1)))
+    return pd.DataFrame(rows, columns=["model", "image_id", "probe", "level", "variant",
+                                       "true_prob"])
+
+
+def test_the_primary_test_runs_on_per_image_means():
+    predictions = _clustered_predictions()
+    h = Hypothesis(id="H", probe="scramble", model_a="x", model_b="y")
+    row = evaluate_hypotheses([h], predictions, n_resamples=200).table.iloc[0]
+    wide = predictions.pivot_table(index=["image_id", "variant"], columns="model",
+                                   values="true_prob")
+    diff = wide["x"] - wide["y"]
+    means = diff.groupby(level="image_id").mean().to_numpy()
+    assert row["n"] == row["n_images"] == 12 and row["n_pairs"] == 36
+    assert row["test"] == WILCOXON_IMAGES
+    assert row["p"] == row["wilcoxon_p"] == pytest.approx(
+        stats.wilcoxon(means, alternative="greater").pvalue)
+    assert row["wilcoxon_stat"] == pytest.approx(
+        stats.wilcoxon(means, alternative="greater").statistic)
+    assert row["t_p"] == pytest.approx(stats.ttest_1samp(means, 0, alternative="greater").pvalue)
+    assert row["shapiro_p"] == pytest.approx(stats.shapiro(means).pvalue)
+    assert row["mean_diff"] == pytest.approx(means.mean())
+    assert row["wilcoxon_p_pairs"] == pytest.approx(
+        stats.wilcoxon(diff.to_numpy(), alternative="greater").pvalue)
+    assert row["t_p_pairs"] == pytest.approx(
+        stats.ttest_1samp(diff.to_numpy(), 0, alternative="greater").pvalue)
+
+
+def test_the_table_keeps_the_contract_and_adds_the_new_columns():
+    h = Hypothesis(id="H", probe="scramble", model_a="x", model_b="y")
+    table = evaluate_hypotheses([h], _clustered_predictions(), n_resamples=200).table
+    assert list(table.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
+    assert {"p", "test", "n_pairs", "wilcoxon_p_pairs", "t_p_pairs", "reverse_p",
+            "normalize", "subset"} <= set(table.columns)
+
+
+def test_verdicts_spend_half_of_alpha_on_each_direction():
+    table = pd.DataFrame({
+        "p": [0.02, 0.001, 0.9, 0.03], "reverse_p": [0.98, 0.999, 0.002, np.nan],
+        "effect_size": [0.5, 0.6, -0.7, 0.2],
+        "alternative": ["greater", "greater", "greater", "two-sided"]})
+    verdicts = family_verdicts(table, alpha=0.05)
+    # Holm over p: 0.001·4 = 0.004, 0.02·3 = 0.06, 0.03·2 = 0.06, 0.9; α/2 = 0.025.
+    assert list(verdicts["verdict"]) == ["not supported", "supported", OPPOSITE,
+                                         "not supported"]
+    # Holm over the reversed p: 0.002·3 = 0.006 < 0.025, the opposite holds.
+    assert verdicts.loc[2, "reverse_p_holm"] == pytest.approx(0.006)
+    # The rule the report quotes is the module's own paragraph.
+    assert " ".join(VERDICT_RULE.split()) in " ".join(hypotheses_module.__doc__.split())
+
+
+def test_the_verdict_rule_keeps_the_family_wise_error_at_alpha():
+    # Null families of one-sided tests (exact uniform p, reverse p = 1 − p): how often
+    # does any hypothesis come out "supported" or "the opposite holds"?
+    rng = np.random.default_rng(3)
+    n_families, m, alpha = 1000, 6, 0.05
+    errors = 0
+    for _ in range(n_families):
+        p = rng.uniform(size=m)
+        family = pd.DataFrame({"p": p, "reverse_p": 1 - p, "effect_size": 0.5 - p,
+                               "alternative": "greater"})
+        verdicts = family_verdicts(family, alpha)["verdict"]
+        errors += bool((verdicts != "not supported").any())
+    assert errors / n_families <= stats.binom.ppf(0.999, n_families, alpha) / n_families
+    # Without the split the same families would err at about 2α.
+    assert errors / n_families < 0.07

@@ -6,7 +6,6 @@ import pytest
 import timm
 import torch
 import torchvision
-from lrp_nets import randomise_batch_norm, small_senet, snapshot
 from torch import nn
 
 from localglobal.attribution.canonizers import (
@@ -15,6 +14,7 @@ from localglobal.attribution.canonizers import (
     unmerged_batch_norms,
 )
 from localglobal.toyworld.model import toy_resnet
+from tests.attribution.lrp_nets import randomise_batch_norm, small_senet, snapshot
 
 
 def apply(model: nn.Module, name: str) -> list:

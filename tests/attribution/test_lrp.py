@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from lrp_nets import randomise_batch_norm, small_senet, snapshot
 from torch import nn
 from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlusFlat
 
@@ -20,6 +19,7 @@ from localglobal.attribution.lrp import (
     make_composite,
 )
 from localglobal.toyworld.model import toy_resnet
+from tests.attribution.lrp_nets import randomise_batch_norm, small_senet, snapshot
 
 
 def without_biases(model: nn.Module) -> nn.Module:

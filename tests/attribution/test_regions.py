@@ -10,7 +10,9 @@ from localglobal.attribution.regions import (
     STAT_COLUMNS,
     RegionStatistics,
     auc_edges,
+    auc_edges_in_box,
     box_mask_hw,
+    edge_enrichment,
     mass_in_box,
     pointing_hit,
     rank_accuracy,
@@ -145,3 +147,44 @@ def test_channels_are_summed_and_shapes_checked():
     assert region_statistics(chw, EDGES, BOX).r_mean == pytest.approx(2 * 9 / 16)
     with pytest.raises(ValueError, match="edge mask"):
         region_statistics(R, EDGES[:3], BOX)
+
+
+def test_in_box_auc_compares_edges_with_the_rest_of_the_box_only():
+    # In the box: edges (1,1)=8, (1,2)=2, (2,2)=−4; the one non-edge pixel (2,1)=6.
+    # Only 8 beats 6: AUC 1/3 — though the whole-frame AUC rewards the box's high values.
+    assert auc_edges_in_box(R, EDGES, BOX) == pytest.approx(1 / 3)
+    assert region_statistics(R, EDGES, BOX).auc_edges_in_box == pytest.approx(1 / 3)
+
+    rng = np.random.default_rng(1)
+    relevance = np.round(rng.normal(size=(20, 20)), 1)
+    edges = rng.random((20, 20)) < 0.3
+    box = (3.0, 4.0, 15.0, 18.0)
+    inside = box_mask_hw(box, relevance.shape)
+    on, off = relevance[inside & edges], relevance[inside & ~edges]
+    u = mannwhitneyu(on, off).statistic
+    assert auc_edges_in_box(relevance, edges, box) == pytest.approx(u / (on.size * off.size))
+    # Undefined without edge pixels, or without non-edge pixels, in the box.
+    assert math.isnan(auc_edges_in_box(R, np.zeros((4, 4), bool), BOX))
+    assert math.isnan(auc_edges_in_box(R, np.ones((4, 4), bool), BOX))
+
+
+def test_edge_enrichment_by_hand():
+    # Box edge density 3/4. Positive region (R > 22/6) in the box: (1,1) edge and (2,1)
+    # not: share 1/2, enrichment (1/2)/(3/4) = 2/3. Negative region (R < −13/4) in the
+    # box: (2,2), an edge: share 1, enrichment 4/3; (3,3) is outside and does not count.
+    stats = region_statistics(R, EDGES, BOX)
+    assert stats.edge_enrichment_pos == pytest.approx(2 / 3)
+    assert stats.edge_enrichment_neg == pytest.approx(4 / 3)
+    region = R > 22 / 6
+    assert edge_enrichment(region, EDGES, BOX) == pytest.approx(2 / 3)
+    # A region spread evenly over the box has no preference: 1.
+    assert edge_enrichment(box_mask_hw(BOX, R.shape), EDGES, BOX) == pytest.approx(1.0)
+
+
+def test_edge_enrichment_is_undefined_without_region_or_edges_in_the_box():
+    outside = np.zeros((4, 4), bool)
+    outside[3, 3] = True
+    assert math.isnan(edge_enrichment(outside, EDGES, BOX))
+    assert math.isnan(edge_enrichment(R > 0, np.zeros((4, 4), bool), BOX))
+    stats = region_statistics(np.zeros((4, 4)), EDGES, BOX)
+    assert math.isnan(stats.edge_enrichment_pos) and math.isnan(stats.edge_enrichment_neg)

@@ -64,3 +64,42 @@ def test_invalid_json_is_named(tmp_path: Path):
     path.write_text("{")
     with pytest.raises(CorruptArtifactError, match=r"r\.json: not valid JSON"):
         read_json(path)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files an interrupted write would leave behind."""
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_failing_write_leaves_no_file_and_no_temporary(tmp_path: Path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError, match="interrupted"), atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(b"half of the data")
+        raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failing_write_keeps_the_previous_version(tmp_path: Path):
+    target = tmp_path / "record.json"
+    atomic.write_json(target, {"version": 1})
+    with pytest.raises(TypeError):
+        atomic.write_json(target, {"version": 2, "bad": object()})
+    assert read_json(target) == {"version": 1}
+    assert leftovers(tmp_path) == []
+
+
+def test_a_table_that_cannot_be_written_leaves_nothing(tmp_path: Path):
+    target = tmp_path / "table.parquet"
+    unwritable = pd.DataFrame({"mixed": [1, "two", 3.0]})  # no Parquet type fits
+    with pytest.raises(Exception):  # noqa: B017 - pyarrow's error type varies by version
+        write_table(target, unwritable)
+    assert not target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(atomic, "_UMASK", 0o022)  # the umask read when the module loaded
+    atomic.write_json(tmp_path / "record.json", {"a": 1})
+    # Readable by the group and others, like any file the user creates; not 0600.
+    assert (tmp_path / "record.json").stat().st_mode & 0o777 == 0o644

@@ -9,20 +9,26 @@ import re
 import socket
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from localglobal.errors import LocalglobalError
+from localglobal.models import weights
 from localglobal.models.weights import (
     CheckpointMismatchError,
     ChecksumError,
     WeightsError,
+    WeightsNotFoundError,
     WeightsUnavailableError,
     cached_path,
     fetch_weights,
+    hub_dir,
     hub_hash_prefix,
     is_cached,
+    known_sha256,
     load_checkpoint,
     load_state_dict_strict,
 )
@@ -123,8 +129,41 @@ def test_local_paths_are_used_where_they_are(tmp_path):
     assert fetch_weights(str(path), sha256=hashlib.sha256(b"tensors").hexdigest()[:10]) == path
     with pytest.raises(ChecksumError, match=re.escape(str(path))):
         fetch_weights(str(path), sha256="ffffffff")
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.pth"):
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.pth") as error:
         fetch_weights(str(tmp_path / "nowhere.pth"))
+    assert isinstance(error.value, WeightsNotFoundError | LocalglobalError)
+
+
+def test_a_cached_download_is_verified_before_use(server, monkeypatch):
+    folder, base = server
+    name, data, digest = _serve_blob(folder)
+    url = f"{base}/{name}"
+    path = fetch_weights(url, sha256=digest[:8])
+    path.write_bytes(data[:-1] + b"!")  # damaged in the cache since
+    with pytest.raises(ChecksumError, match="delete a cached download") as error:
+        fetch_weights(url, sha256=digest[:8])
+    assert str(path) in str(error.value) and digest[:8] in str(error.value)
+    assert fetch_weights(url) == path  # without a configured checksum nothing is checked
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"tensors")
+    calls = []
+    original = weights.sha256_file
+    monkeypatch.setattr(weights, "sha256_file", lambda p: calls.append(p) or original(p))
+    expected = hashlib.sha256(b"tensors").hexdigest()
+    assert known_sha256(path) == expected and known_sha256(path) == expected
+    assert fetch_weights(str(path), sha256=expected[:8]) == path
+    assert len(calls) == 1  # remembered by size and mtime
+    path.write_bytes(b"other tensors")
+    assert known_sha256(path) == hashlib.sha256(b"other tensors").hexdigest()
+    assert len(calls) == 2
+
+
+def test_hub_dir_follows_torch_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    assert hub_dir() == tmp_path / "th" / "hub" == Path(torch.hub.get_dir())
 
 
 def test_cache_names_keep_hub_hashes_and_never_collide():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from localglobal.errors import NotARunError
+from localglobal.errors import MissingInputError, NotARunError
 from localglobal.pipeline.rundir import RunDir
 
 
@@ -30,3 +31,20 @@ def test_an_empty_folder_is_not_a_run(tmp_path: Path):
 def test_a_folder_with_a_configuration_is_a_run(tmp_path: Path):
     (tmp_path / "config.toml").write_text("")
     assert RunDir.existing(tmp_path).root == tmp_path.resolve()
+
+
+def test_tables_round_trip_through_the_catalog(tmp_path: Path):
+    from localglobal.stages import REGISTRY
+
+    run = RunDir(tmp_path / "run", REGISTRY).ensure()
+    table = pd.DataFrame({"image_id": ["a", "b"], "value": [1.5, 2.5]})
+    run.write("samples", table)
+    assert run.artifact_path("samples").name == "samples.parquet"
+    pd.testing.assert_frame_equal(run.read("samples"), table)
+
+
+def test_a_missing_table_says_which_stage_writes_it(tmp_path: Path):
+    from localglobal.stages import REGISTRY
+
+    with pytest.raises(MissingInputError, match="localglobal index"):
+        RunDir(tmp_path, REGISTRY).read("samples")

@@ -1,16 +1,21 @@
-"""Contact sheets: one page per image with every probe, the edges and the box."""
+"""Contact sheets: the layout, and one image's probes, edges and box drawn from arrays."""
+
+import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from localglobal.probes.contact import (
+    BOX_COLOUR,
+    EDGE_COLOUR,
     LABEL_HEIGHT,
     contact_sheet,
-    heatmap_tiles,
+    draw_box,
+    image_sheet,
     probe_tiles,
-    write_contact_sheet,
+    sheet_items,
 )
-from localglobal.store import MissingInputError, RunDir, read_png, write_png
 
 
 def test_tiles_are_laid_out_on_a_grid_with_labels():
@@ -35,54 +40,63 @@ def test_masks_and_grey_images_are_shown_too():
         contact_sheet([], 3)
 
 
-def test_a_run_gets_a_contact_sheet_per_image(generated_run, image_rows):
-    run, _, _, _ = generated_run
-    image_id = image_rows[1]["image_id"]
-    labels = [label for label, _ in probe_tiles(run, image_id)]
-    assert labels[0] == "original + box"
-    assert {"scramble b=56", "scramble b=112", "patch p=70 (all)", "smooth k=1 (l0)",
-            "smooth k=2 (l0)", "removed detail", "removed detail, inverted"} <= set(labels)
-    assert labels[-1].startswith("edges")
-    path = write_contact_sheet(run, image_id)
-    assert path == run.path("figures", "contact", f"{image_id}.png")
-    sheet = read_png(path)
-    assert sheet.shape[0] >= 224 and sheet.shape[1] >= 6 * 224
+def test_a_box_is_outlined_and_a_missing_one_changes_nothing():
+    image = np.zeros((20, 20, 3), np.uint8)
+    boxed = draw_box(image, (2, 3, 12, 15), width=1)
+    assert (boxed[3, 2:12] == BOX_COLOUR).all() and (boxed[14, 2:12] == BOX_COLOUR).all()
+    assert (boxed[4:14, 3:11] == 0).all()
+    assert np.array_equal(draw_box(image, (np.nan,) * 4), image)
 
 
-def test_the_output_path_can_be_chosen(generated_run, image_rows, tmp_path):
-    run, _, _, _ = generated_run
-    out = write_contact_sheet(run, image_rows[0]["image_id"], tmp_path / "sheet.png")
-    assert out == tmp_path / "sheet.png" and out.exists()
+def rows_of(image_id="img", operator="/models/zhu.pt"):
+    """The perturbations rows of one image: one of each probe the sheet shows, and more."""
+    smooth = json.dumps({"operator": operator, "iterations": 1})
+    spec = [("original", 0, "0", "{}"), ("scramble", 112, "0", "{}"), ("scramble", 56, "0", "{}"),
+            ("scramble", 56, "1", "{}"), ("patch", 70, "0", "{}"), ("patch", 70, "all", "{}"),
+            ("smooth", 1, "0", smooth), ("smooth", 2, "0", smooth),
+            ("smooth_diff", 1, "0", smooth), ("smooth_diff_inv", 1, "0", smooth)]
+    return pd.DataFrame([{"item_id": f"{image_id}/{p}/{lv}/{v}", "image_id": image_id,
+                          "probe": p, "level": lv, "variant": v, "params": params}
+                         for p, lv, v, params in spec])
 
 
-def test_an_unknown_image_id_lists_known_ones(generated_run, image_rows):
-    run, _, _, _ = generated_run
-    with pytest.raises(KeyError, match=rf"unknown image id 'nope'.*{image_rows[0]['image_id']}"):
-        write_contact_sheet(run, "nope")
+def test_the_sheet_shows_one_image_per_level_in_a_fixed_order():
+    labels = [label for label, _ in sheet_items(rows_of())]
+    assert labels == ["original", "scramble b=56", "scramble b=112", "patch p=70 (all)",
+                      "smooth k=1 (zhu.pt)", "smooth k=2 (zhu.pt)", "removed detail",
+                      "removed detail, inverted"]
+    items = [item for _, item in sheet_items(rows_of())]
+    assert items[1] == "img/scramble/56/0" and items[3] == "img/patch/70/all"
+    only = rows_of()[lambda t: t["probe"].isin(["original", "patch"])]
+    assert [label for label, _ in sheet_items(only)] == ["original", "patch p=70 (all)"]
 
 
-def test_a_run_without_probes_says_which_stage_to_run(tmp_path):
-    with pytest.raises(MissingInputError, match="localglobal perturb"):
-        write_contact_sheet(RunDir(tmp_path), "n01440764_1")
+def test_tiles_come_from_the_arrays_given():
+    rows = rows_of()
+    images = {item: np.full((16, 16, 3), 10 * k, np.uint8)
+              for k, (_, item) in enumerate(sheet_items(rows))}
+    mask = np.zeros((16, 16), bool)
+    mask[5, :] = True
+    tiles = probe_tiles(rows, images, box=(2, 2, 14, 14), edge_mask=mask)
+    assert tiles[0][0] == "original + box" and tiles[-1][0] == "edges (16 px) + box"
+    assert (tiles[0][1][2, 2:14] == BOX_COLOUR).all()
+    assert (tiles[-1][1][5] == EDGE_COLOUR).all()
+    assert np.array_equal(tiles[1][1], images["img/scramble/56/0"])
+    # Without a mask there is no edges tile; a missing image leaves its tile out.
+    del images["img/smooth/2/0"]
+    labels = [label for label, _ in probe_tiles(rows, images)]
+    assert "smooth k=2 (zhu.pt)" not in labels and not labels[-1].startswith("edges")
 
 
-def test_heat_maps_join_the_sheet_once_attributed(generated_run, image_rows, tmp_path):
-    import shutil
+def test_heat_maps_follow_the_probes():
+    rows = rows_of()
+    images = {item: np.zeros((16, 16, 3), np.uint8) for _, item in sheet_items(rows)}
+    heat = np.zeros((16, 16, 3), np.uint8)
+    heat[:, :8] = (200, 30, 30)
+    without = image_sheet(rows, images, columns=4)
+    with_heat = image_sheet(rows, images, heatmaps=[("resnet", heat)], columns=4)
 
-    run, _, _, _ = generated_run
-    copy = RunDir(tmp_path / "run")
-    shutil.copytree(run.root, copy.root)
-    image_id = image_rows[0]["image_id"]
-    assert heatmap_tiles(copy, image_id) == []
-    heat = np.zeros((224, 224, 3), np.uint8)
-    heat[:, :112] = (200, 30, 30)
-    write_png(copy.path("heatmaps", "timm_resnet18", f"{image_id}.png"), heat)
-    tiles = heatmap_tiles(copy, image_id)
-    assert [label for label, _ in tiles] == ["LRP timm_resnet18"]
-    assert np.array_equal(tiles[0][1], heat)
-    without = read_png(write_contact_sheet(run, image_id, tmp_path / "without.png"))
-    with_heat = read_png(write_contact_sheet(copy, image_id, tmp_path / "with.png"))
     def heat_pixels(sheet):
         return int(np.all(sheet == (200, 30, 30), axis=-1).sum())
 
-    assert heat_pixels(without) == 0 and heat_pixels(with_heat) == 224 * 112
+    assert heat_pixels(without) == 0 and heat_pixels(with_heat) == 16 * 8

@@ -9,7 +9,11 @@ from localglobal.probes.edges import (
     auto_canny,
     canny_thresholds,
     edge_counts,
+    empty_mask,
+    gradient_magnitude,
+    otsu_thresholds,
     pack_mask,
+    percentile_thresholds,
     unpack_mask,
 )
 
@@ -101,3 +105,75 @@ def test_masks_pack_and_unpack_exactly(shape):
 def test_only_rgb_uint8_images_are_accepted():
     with pytest.raises(ValueError, match="H×W×3 uint8"):
         auto_canny(np.zeros((8, 8), np.uint8))
+
+
+# --------------------------------------------------------------------------- other rules
+
+
+def test_percentile_thresholds_are_percentiles_of_cannys_gradient():
+    image = noisy((64, 80, 3), 120, seed=3)
+    _, record = auto_canny(image, denoise=False, thresholds="percentile",
+                           percentiles=(60.0, 95.0))
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)
+    dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)
+    magnitude = np.abs(dx) + np.abs(dy)
+    np.testing.assert_allclose(gradient_magnitude(grey), magnitude)
+    expected = np.percentile(magnitude[magnitude > 0], [60, 95])
+    assert (record.lower, record.upper) == pytest.approx(tuple(expected))
+    assert record.rule == "percentile"
+    assert percentile_thresholds(np.full((8, 8), 77, np.uint8)) == (0.0, 0.0)
+
+
+def test_otsu_thresholds_are_otsus_grey_level_and_a_ratio_of_it():
+    image = noisy((64, 80, 3), 60, seed=4)
+    image[20:40, 30:60] = 200
+    _, record = auto_canny(image, denoise=False, thresholds="otsu", otsu_ratio=0.4)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    otsu, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    assert record.upper == otsu and record.lower == pytest.approx(0.4 * otsu)
+    assert otsu_thresholds(grey, 0.4) == (pytest.approx(0.4 * otsu), otsu)
+
+
+def test_the_percentile_rule_follows_contrast_not_brightness():
+    # The same scene, 100 grey levels brighter: the median rule's thresholds move (and
+    # the upper one saturates at 255); the gradient percentiles do not move at all.
+    rng = np.random.default_rng(5)
+    dark = np.clip(rng.normal(40, 5, (64, 64, 3)), 0, 255).astype(np.uint8)
+    dark[16:48, 16:48] = np.clip(dark[16:48, 16:48].astype(int) + 60, 0, 255)
+    bright = (dark.astype(int) + 100).clip(0, 255).astype(np.uint8)
+    assert bright.max() < 255, "no clipping, so gradients are identical"
+    _, dark_auto = auto_canny(dark, denoise=False)
+    _, bright_auto = auto_canny(bright, denoise=False)
+    assert bright_auto.upper == 255.0 and dark_auto.upper < 255.0
+    masks = [auto_canny(image, denoise=False, thresholds="percentile")
+             for image in (dark, bright)]
+    assert masks[0][1].upper == masks[1][1].upper
+    assert np.array_equal(masks[0][0], masks[1][0])
+
+
+@pytest.mark.parametrize("rule", ["otsu", "percentile"])
+def test_a_rendered_rectangles_edges_fall_on_its_border_by_every_rule(rule):
+    rng = np.random.default_rng(2)
+    image = np.clip(rng.normal(70, 8, (224, 224, 3)), 0, 255).astype(np.uint8)
+    image[60:170, 50:150] = np.clip(rng.normal(190, 8, (110, 100, 3)), 0, 255)
+    mask, _ = auto_canny(image, thresholds=rule)
+    box = (50.0, 60.0, 150.0, 170.0)
+    assert (mask & border(box, 224)).sum() / mask.sum() > 0.9
+    assert min(side_coverage(mask, box)) > 0.9
+
+
+def test_an_empty_mask_is_flagged_overall_and_in_the_box():
+    flat = np.full((32, 32, 3), 128, np.uint8)
+    mask, _ = auto_canny(flat, denoise=False)
+    assert empty_mask(mask)
+    mask = np.zeros((10, 10), bool)
+    mask[8, 8] = True
+    assert not empty_mask(mask)
+    assert empty_mask(mask, (1.0, 1.0, 5.0, 5.0)) and not empty_mask(mask, (6.0, 6.0, 10.0, 10.0))
+    assert empty_mask(mask, (np.nan,) * 4)
+
+
+def test_an_unknown_threshold_rule_is_an_error_naming_the_rules():
+    with pytest.raises(ValueError, match="auto, otsu, percentile"):
+        auto_canny(np.zeros((8, 8, 3), np.uint8), thresholds="median")

@@ -1,14 +1,18 @@
-"""Block scrambling: exact, invertible, seeded per image, never the identity."""
+"""Block scrambling: exact, invertible, seeded per image, never the identity; derangements."""
 
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from localglobal.probes.scramble import (
     apply_permutation,
+    derangement_count,
+    fixed_points,
     image_seed,
+    random_permutation,
     scramble,
     scramble_variants,
     unscramble,
@@ -67,8 +71,9 @@ def test_a_single_block_cannot_be_scrambled(image):
 def test_params_follow_the_contract(image):
     _, record = scramble(image, 112, rng=0)
     params = record.params()
-    assert set(params) == {"block", "permutation"}
+    assert set(params) == {"block", "permutation", "fixed_blocks"}
     assert params["block"] == 112 and sorted(params["permutation"]) == [0, 1, 2, 3]
+    assert params["fixed_blocks"] == fixed_points(params["permutation"])
 
 
 def test_apply_then_unscramble_with_any_permutation_is_the_identity(image):
@@ -106,3 +111,49 @@ def test_image_seeds_are_stable_across_processes():
         for salt in (1, 2)
     }
     assert outputs == {str(image_seed(1, "n01440764_10026", "scramble", 56, 0))}
+
+
+# --------------------------------------------------------------------------- derangements
+
+
+def test_the_thesis_permutations_are_unchanged_and_may_leave_blocks_in_place(image):
+    # Drawn by the code before derangements existed: the default must not move them.
+    records = [r for _, r in scramble_variants(image, 112, 3, 1, "n01440764_10026")]
+    assert [r.permutation for r in records] == [(1, 0, 2, 3), (0, 2, 3, 1), (2, 0, 3, 1)]
+    # The first keeps half the image in place, and says so.
+    assert [r.fixed_blocks for r in records] == [2, 1, 0]
+    assert [r.params()["fixed_blocks"] for r in records] == [2, 1, 0]
+
+
+@pytest.mark.parametrize("block", [28, 32, 56, 112])
+def test_derangements_move_every_block_at_every_thesis_block_side(image, block):
+    for image_id in map(str, range(25)):
+        variants = scramble_variants(image, block, 3, 1, image_id, derangement=True)
+        for scrambled, record in variants:
+            perm = np.asarray(record.permutation)
+            assert not np.any(perm == np.arange(perm.size))
+            assert record.fixed_blocks == 0 and record.params()["fixed_blocks"] == 0
+            assert np.array_equal(unscramble(scrambled, record.permutation, block), image)
+        assert len({r.permutation for _, r in variants}) == 3
+
+
+def test_derangements_are_seeded_and_reproducible(image):
+    first = scramble_variants(image, 56, 3, 1, "a", derangement=True)
+    again = scramble_variants(image, 56, 3, 1, "a", derangement=True)
+    assert [r.permutation for _, r in first] == [r.permutation for _, r in again]
+
+
+def test_derangements_are_drawn_uniformly():
+    # 4 blocks have 9 derangements; 1,800 draws should hit each about 200 times.
+    rng = np.random.default_rng(0)
+    counts: dict[tuple[int, ...], int] = {}
+    for _ in range(1800):
+        perm = tuple(int(k) for k in random_permutation(4, rng, derangement=True))
+        counts[perm] = counts.get(perm, 0) + 1
+    assert len(counts) == derangement_count(4) == 9
+    assert stats.chisquare(list(counts.values())).pvalue > 0.001
+
+
+def test_subfactorials():
+    assert [derangement_count(n) for n in range(7)] == [1, 0, 1, 2, 9, 44, 265]
+    assert fixed_points([0, 2, 1, 3]) == 2

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from localglobal.data.classes import load_label_space_file
+from localglobal.labels import load_label_space_file
 from localglobal.toyworld.build import (
     WorldConfig,
     build_world,

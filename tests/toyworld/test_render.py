@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from localglobal.data.classes import get_label_space
 from localglobal.data.geometry import frame_transform, voc_to_edges
+from localglobal.labels import get_label_space
 from localglobal.toyworld.render import (
     NUM_CLASSES,
     SHAPES,

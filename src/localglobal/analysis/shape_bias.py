@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from localglobal.analysis.stats import wilson_interval
+from localglobal.analysis.statistics import wilson_interval
 
 INPUT_COLUMNS = ["model", "shape_wnid", "texture_wnid", "pred_wnid"]
 COLUMNS = ["model", "n", "n_shape", "n_texture", "shape_bias", "n_other", "n_excluded",

@@ -10,7 +10,7 @@ not modules of their own and need rewriting for the duration of an attribution:
   module over the stacked summands, to which the composite gives a rule that splits
   relevance in proportion to the summands' contributions.
 
-Canonizers by name (a model spec names its canonizer):
+Canonizers by name (:data:`CANONIZERS`; a model spec names its canonizer):
 
 ``"resnet"``
     :class:`ResNetCanonizer`, zennit's ``ResNetCanonizer``: torchvision ResNet and
@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -78,7 +78,7 @@ from zennit.torchvision import ResNetCanonizer as ZennitResNetCanonizer
 from zennit.torchvision import VGGCanonizer as ZennitVGGCanonizer
 from zennit.types import BatchNorm, Linear
 
-CANONIZERS: tuple[str, ...] = ("resnet", "vgg", "seresnet")
+from localglobal.attribution.registry import lookup
 
 #: The rule the composites give :class:`ChannelGate`: relevance passes unchanged.
 GATE_RULE = Pass()
@@ -266,26 +266,34 @@ class SEResNetCanonizer(CompositeCanonizer):
         super().__init__((SENetMergeBatchNorm(), SEBlockCanonizer()))
 
 
+CANONIZERS: dict[str, Callable[[], Canonizer]] = {
+    "resnet": ResNetCanonizer,
+    "vgg": VGGCanonizer,
+    "seresnet": SEResNetCanonizer,
+}
+"""Canonizer factories by the name a model spec gives (see the module docstring)."""
+
+
 def get_canonizers(name: str) -> list[Canonizer]:
     """Fresh canonizer instances for an architecture family.
 
-    Args:
-        name: ``"resnet"``, ``"vgg"`` or ``"seresnet"`` (see the module docstring).
+    Parameters
+    ----------
+    name : str
+        A key of :data:`CANONIZERS`: ``"resnet"``, ``"vgg"`` or ``"seresnet"``.
 
-    Returns:
-        A list of zennit canonizers, to pass as ``canonizers=`` to a composite. New
-        instances on every call: one composite, one model.
+    Returns
+    -------
+    list of zennit.canonizers.Canonizer
+        To pass as ``canonizers=`` to a composite. New instances on every call: one
+        composite, one model.
 
-    Raises:
-        ValueError: for an unknown name (the message lists the known ones).
+    Raises
+    ------
+    UnknownNameError
+        An unknown name (a ``ValueError``; the message lists the known ones).
     """
-    if name == "resnet":
-        return [ResNetCanonizer()]
-    if name == "vgg":
-        return [VGGCanonizer()]
-    if name == "seresnet":
-        return [SEResNetCanonizer()]
-    raise ValueError(f"unknown canonizer {name!r}; known: {', '.join(CANONIZERS)}")
+    return [lookup(CANONIZERS, name, "canonizer")()]
 
 
 def unmerged_batch_norms(model: nn.Module) -> list[str]:

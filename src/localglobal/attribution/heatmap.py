@@ -7,6 +7,8 @@ grey version of the image with an opacity that grows with |R|, so the object sta
 visible where relevance is small. Edge pixels are drawn over it and the box is
 outlined.
 
+Heat maps are stored as ``heatmaps/<model>/<name>.png`` (:func:`heatmap_name`).
+
 >>> rgb = overlay(image_rgb, relevance, edges=edge_mask, box=(10, 12, 80, 90))  # doctest: +SKIP
 >>> rgb.shape, rgb.dtype                                                         # doctest: +SKIP
 ((224, 224, 3), dtype('uint8'))
@@ -16,9 +18,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
+from localglobal.io.atomic import safe_name
 
 EDGE_COLOUR = (0, 0, 0)
 BOX_COLOUR = (0, 200, 0)
@@ -119,3 +124,22 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
     if box is not None:
         _draw_box(out, box, box_colour, box_thickness)
     return out
+
+
+def heatmap_name(item: Mapping[str, Any]) -> str:
+    """File stem of an item's heat map.
+
+    Parameters
+    ----------
+    item : mapping
+        ``image_id``, ``probe``, ``level`` and ``variant`` of the item.
+
+    Returns
+    -------
+    str
+        The image id for originals, else ``<image_id>__<probe>_<level>_<variant>``,
+        made safe for a file name.
+    """
+    if item["probe"] == "original":
+        return safe_name(str(item["image_id"]))
+    return safe_name(f"{item['image_id']}__{item['probe']}_{item['level']}_{item['variant']}")

@@ -1,4 +1,4 @@
-"""Layer-wise relevance propagation with zennit: composites by name, attribution, controls.
+"""Layer-wise relevance propagation with zennit: composites by name, and attribution.
 
 The thesis ran iNNvestigate's ``lrp.sequential_preset_a_flat`` after converting its
 PyTorch models to Keras. Its PyTorch equivalent is zennit's ``EpsilonPlusFlat``
@@ -7,7 +7,7 @@ convolutions, ε on the dense layers, BatchNorm folded into the convolutions and
 residual sums split in proportion to their summands (both by a canonizer, see
 :mod:`localglobal.attribution.canonizers`).
 
-Composites by name (:data:`COMPOSITES`):
+Composites by name (:data:`COMPOSITES`, name → factory):
 
 ``"epsilon-plus-flat"`` (default)
     flat / z⁺ / ε — the thesis's preset.
@@ -35,9 +35,8 @@ so with conservative rules and no biases the input relevance sums to the logit.
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -56,28 +55,25 @@ from zennit.rules import Epsilon
 from zennit.types import Convolution
 
 from localglobal.attribution.canonizers import GATE_RULE, ChannelGate
+from localglobal.attribution.registry import lookup
+from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
-COMPOSITES: tuple[str, ...] = (
-    "epsilon-plus-flat",
-    "epsilon-gamma-box",
-    "epsilon-alpha2-beta1-flat",
-    "epsilon",
-    "gradient-x-input",
-)
-
-#: ImageNet normalisation, the default when no mean/std is given.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+GRADIENT_X_INPUT = "gradient-x-input"
+"""The one method without LRP rules (and so without canonizers)."""
 
 
 def input_bounds(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """The range of a normalised image, per channel.
 
-    Args:
-        mean, std: the per-channel normalisation of images with values in [0, 1].
+    Parameters
+    ----------
+    mean, std : sequence of float
+        The per-channel normalisation of images with values in [0, 1].
 
-    Returns:
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
         ``(low, high)``, each 1×C×1×1 float64: ``(0 − mean) / std`` and
         ``(1 − mean) / std``, the values of black and white after normalisation.
     """
@@ -88,61 +84,135 @@ def input_bounds(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = I
     return (0.0 - mean_t) / std_t, (1.0 - mean_t) / std_t
 
 
+@dataclass(frozen=True)
+class CompositeSettings:
+    """The numbers a composite factory needs (see :func:`make_composite`)."""
+
+    canonizers: list[Canonizer]
+    epsilon: float
+    gamma: float
+    stabilizer: float
+    mean: Sequence[float]
+    std: Sequence[float]
+    zero_params: list[str] | None
+
+    @property
+    def common(self) -> dict:
+        """Keyword arguments every zennit preset takes; every composite gives the SE
+        canonizer's gate its pass-through rule."""
+        return {"stabilizer": self.stabilizer, "layer_map": [(ChannelGate, GATE_RULE)],
+                "zero_params": self.zero_params, "canonizers": self.canonizers}
+
+
+def _epsilon_plus_flat(s: CompositeSettings) -> Composite:
+    return EpsilonPlusFlat(epsilon=s.epsilon, **s.common)
+
+
+def _epsilon_alpha2_beta1_flat(s: CompositeSettings) -> Composite:
+    return EpsilonAlpha2Beta1Flat(epsilon=s.epsilon, **s.common)
+
+
+def _epsilon_gamma_box(s: CompositeSettings) -> Composite:
+    low, high = input_bounds(s.mean, s.std)
+    return EpsilonGammaBox(low=low, high=high, epsilon=s.epsilon, gamma=s.gamma, **s.common)
+
+
+def _epsilon(s: CompositeSettings) -> Composite:
+    layer_map = [(ChannelGate, GATE_RULE), *layer_map_base(s.stabilizer),
+                 (Convolution, Epsilon(epsilon=s.epsilon, zero_params=s.zero_params)),
+                 (nn.Linear, Epsilon(epsilon=s.epsilon, zero_params=s.zero_params))]
+    return LayerMapComposite(layer_map=layer_map, canonizers=s.canonizers)
+
+
+def _no_rules(s: CompositeSettings) -> None:
+    return None
+
+
+COMPOSITES: dict[str, Callable[[CompositeSettings], Composite | None]] = {
+    "epsilon-plus-flat": _epsilon_plus_flat,
+    "epsilon-gamma-box": _epsilon_gamma_box,
+    "epsilon-alpha2-beta1-flat": _epsilon_alpha2_beta1_flat,
+    "epsilon": _epsilon,
+    GRADIENT_X_INPUT: _no_rules,
+}
+"""Composite factories by name (see the module docstring)."""
+
+
+def is_lrp(name: str) -> bool:
+    """Whether composite ``name`` applies LRP rules (and so needs a canonizer).
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown composite name.
+    """
+    lookup(COMPOSITES, name, "composite")
+    return name != GRADIENT_X_INPUT
+
+
+def method_name(name: str) -> str:
+    """The ``method`` column of ``attributions.parquet`` for composite ``name``.
+
+    ``lrp-<composite>`` for LRP composites (``lrp-epsilon-plus-flat``), the plain name
+    for ``gradient-x-input``.
+    """
+    return f"lrp-{name}" if is_lrp(name) else name
+
+
 def make_composite(name: str, canonizers: Sequence[Canonizer] | None = None, *,
                    epsilon: float = 0.1, gamma: float = 0.25, stabilizer: float = 1e-6,
                    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                    zero_params: Sequence[str] | None = None) -> Composite | None:
     """A zennit composite by name.
 
-    Args:
-        name: one of :data:`COMPOSITES`.
-        canonizers: canonizers to apply while the composite is registered (fresh
-            instances, e.g. from :func:`~localglobal.attribution.canonizers.get_canonizers`).
-        epsilon: ε of the dense layers' rule (of every layer for ``"epsilon"``).
-        gamma: γ of ``"epsilon-gamma-box"``.
-        stabilizer: the small number keeping the other rules' denominators away from
-            zero (sum and average-pool layers, z⁺, α2β1, γ, flat).
-        mean, std: the input normalisation, for the box of ``"epsilon-gamma-box"``.
-        zero_params: parameter names the rules treat as zero (``["bias"]``).
+    Parameters
+    ----------
+    name : str
+        A key of :data:`COMPOSITES`.
+    canonizers : sequence of Canonizer, optional
+        Canonizers to apply while the composite is registered (fresh instances, e.g.
+        from :func:`~localglobal.attribution.canonizers.get_canonizers`).
+    epsilon : float
+        ε of the dense layers' rule (of every layer for ``"epsilon"``).
+    gamma : float
+        γ of ``"epsilon-gamma-box"``.
+    stabilizer : float
+        The small number keeping the other rules' denominators away from zero (sum
+        and average-pool layers, z⁺, α2β1, γ, flat).
+    mean, std : sequence of float
+        The input normalisation, for the box of ``"epsilon-gamma-box"``.
+    zero_params : sequence of str, optional
+        Parameter names the rules treat as zero (``["bias"]``).
 
-    Returns:
+    Returns
+    -------
+    zennit.core.Composite or None
         The composite, or None for ``"gradient-x-input"`` (no rules).
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown name (a ``ValueError``; the message lists the known ones).
     """
-    canonizers = list(canonizers or [])
-    zero = list(zero_params) if zero_params else None
-    # Every composite gives the SE canonizer's gate its pass-through rule.
-    gate_map = [(ChannelGate, GATE_RULE)]
-    if name == "epsilon-plus-flat":
-        return EpsilonPlusFlat(epsilon=epsilon, stabilizer=stabilizer, layer_map=gate_map,
-                               zero_params=zero, canonizers=canonizers)
-    if name == "epsilon-alpha2-beta1-flat":
-        return EpsilonAlpha2Beta1Flat(epsilon=epsilon, stabilizer=stabilizer,
-                                      layer_map=gate_map, zero_params=zero,
-                                      canonizers=canonizers)
-    if name == "epsilon-gamma-box":
-        low, high = input_bounds(mean, std)
-        return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma,
-                               stabilizer=stabilizer, layer_map=gate_map, zero_params=zero,
-                               canonizers=canonizers)
-    if name == "epsilon":
-        layer_map = gate_map + layer_map_base(stabilizer) + [
-            (Convolution, Epsilon(epsilon=epsilon, zero_params=zero)),
-            (nn.Linear, Epsilon(epsilon=epsilon, zero_params=zero)),
-        ]
-        return LayerMapComposite(layer_map=layer_map, canonizers=canonizers)
-    if name == "gradient-x-input":
-        return None
-    raise ValueError(f"unknown composite {name!r}; known: {', '.join(COMPOSITES)}")
+    factory = lookup(COMPOSITES, name, "composite")
+    return factory(CompositeSettings(
+        canonizers=list(canonizers or []), epsilon=epsilon, gamma=gamma,
+        stabilizer=stabilizer, mean=mean, std=std,
+        zero_params=list(zero_params) if zero_params else None))
 
 
 @dataclass
 class Explanation:
     """The result of :func:`explain`.
 
-    Attributes:
-        relevance: N×C×H×W input relevance (detached, the input's dtype and device).
-        logits: N×K model outputs of the attributed forward pass (detached).
-        targets: N explained class indices (int64).
+    Attributes
+    ----------
+    relevance : torch.Tensor
+        N×C×H×W input relevance (detached, the input's dtype and device).
+    logits : torch.Tensor
+        N×K model outputs of the attributed forward pass (detached).
+    targets : torch.Tensor
+        N explained class indices (int64).
     """
 
     relevance: torch.Tensor
@@ -162,29 +232,34 @@ def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | Sequ
             std: Sequence[float] = IMAGENET_STD) -> Explanation:
     """Relevance of each input pixel for one class per sample, and the logits.
 
-    Args:
-        model: a classifier in eval mode, on the inputs' device and dtype.
-        inputs: N×C×H×W normalised images.
-        targets: N class indices (one per sample), or None for each sample's
-            predicted class (argmax of the logits of the same forward pass).
-        composite: a name from :data:`COMPOSITES`, a zennit composite (which then
-            carries its own canonizers; ``canonizers`` must be empty), or None for
-            gradient × input.
-        canonizers: canonizers for a composite given by name.
-        epsilon, stabilizer, mean, std: see :func:`make_composite`.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier in eval mode, on the inputs' device and dtype.
+    inputs : torch.Tensor
+        N×C×H×W normalised images.
+    targets : tensor or sequence of int, optional
+        N class indices (one per sample), or None for each sample's predicted class
+        (argmax of the logits of the same forward pass).
+    composite : str, zennit Composite or None
+        A key of :data:`COMPOSITES`, a zennit composite (which then carries its own
+        canonizers; ``canonizers`` must be empty), or None for gradient × input.
+    canonizers : sequence of Canonizer, optional
+        Canonizers for a composite given by name (ignored by gradient × input).
+    epsilon, stabilizer, mean, std
+        See :func:`make_composite`.
 
-    Returns:
-        An :class:`Explanation`. For LRP composites the output relevance is the
-        one-hot target times its logit, so a conservative pass gives maps summing to
-        the logit; for gradient × input the gradient of the target logit is used.
-        The model is left exactly as it was (hooks and canonizers are removed).
+    Returns
+    -------
+    Explanation
+        For LRP composites the output relevance is the one-hot target times its
+        logit, so a conservative pass gives maps summing to the logit; for gradient ×
+        input the gradient of the target logit is used. The model is left exactly as
+        it was (hooks and canonizers are removed).
     """
     if isinstance(composite, str):
-        if composite == "gradient-x-input":
-            composite_obj = None
-        else:
-            composite_obj = make_composite(composite, canonizers, epsilon=epsilon,
-                                           stabilizer=stabilizer, mean=mean, std=std)
+        composite_obj = make_composite(composite, canonizers, epsilon=epsilon,
+                                       stabilizer=stabilizer, mean=mean, std=std)
     else:
         if canonizers:
             raise ValueError("pass canonizers to the composite itself when giving a composite")
@@ -203,12 +278,22 @@ def explain_registered(model: nn.Module, inputs: torch.Tensor,
     BatchNorms) and hooks every layer; a caller explaining many batches registers it
     once (``with composite.context(model):``) and calls this per batch.
 
-    Args:
-        model: the classifier, with the composite registered when ``lrp`` is true.
-        inputs: N×C×H×W normalised images.
-        targets: N class indices, or None for the predicted classes.
-        lrp: whether the hooks compute LRP (start from one-hot × logit, the input's
-            gradient is the relevance) or not (gradient × input).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier, with the composite registered when ``lrp`` is true.
+    inputs : torch.Tensor
+        N×C×H×W normalised images.
+    targets : tensor or sequence of int, optional
+        N class indices, or None for the predicted classes.
+    lrp : bool
+        Whether the hooks compute LRP (start from one-hot × logit, the input's
+        gradient is the relevance) or not (gradient × input).
+
+    Returns
+    -------
+    Explanation
+        The relevance, the logits and the explained classes.
     """
     if inputs.ndim != 4:
         raise ValueError(f"inputs must be N×C×H×W, got shape {tuple(inputs.shape)}")
@@ -238,71 +323,6 @@ def attribute(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | Se
               canonizers: Sequence[Canonizer] | None = None, **kwargs) -> torch.Tensor:
     """N×C×H×W input relevance for one target class per sample (see :func:`explain`)."""
     return explain(model, inputs, targets, composite, canonizers, **kwargs).relevance
-
-
-def randomize_weights(model: nn.Module, seed: int,
-                      calibration: torch.Tensor | None = None) -> nn.Module:
-    """A copy of ``model`` with every layer re-initialised: the model-randomisation control.
-
-    Adebayo et al. (2018, "Sanity checks for saliency maps") compare explanations of
-    a trained network with those of the same architecture with random weights: a
-    method whose maps barely change reflects the image, not the model.
-
-    Convolutions get the He-normal (fan-out) initialisation torchvision and timm
-    ResNets use, keeping activations at a usable scale through deep networks;
-    every other module with parameters calls its own ``reset_parameters``.
-    BatchNorm's affine parameters become (1, 0); its running statistics are
-    re-estimated from ``calibration`` images when given (so the random network
-    normalises its own activations, as a trained one does), else reset to (0, 1).
-
-    Args:
-        model: the trained model (left unchanged).
-        seed: seed of the re-initialisation; the global RNG state is not touched.
-        calibration: optional N×C×H×W normalised images for the BatchNorm statistics,
-            on the model's device.
-
-    Returns:
-        The randomised copy, in eval mode, on the model's device. The weights are
-        drawn on the CPU, so they do not depend on the device.
-    """
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    # Drawn on the CPU, so the random network is the same whatever device runs it.
-    randomized = copy.deepcopy(model).cpu()
-    with torch.random.fork_rng(devices=[]):
-        torch.random.default_generator.manual_seed(seed)  # the CPU generator alone
-        for module in randomized.modules():
-            if isinstance(module, nn.modules.conv._ConvNd):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif hasattr(module, "reset_parameters") and (
-                isinstance(module, nn.modules.batchnorm._NormBase)
-                or any(True for _ in module.parameters(recurse=False))
-            ):
-                module.reset_parameters()
-    randomized = randomized.to(device)
-    if calibration is not None:
-        _calibrate_batch_norm(randomized, calibration)
-    return randomized.eval()
-
-
-@torch.no_grad()
-def _calibrate_batch_norm(model: nn.Module, images: torch.Tensor) -> None:
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
-    if not norms:
-        return
-    saved = {m: m.momentum for m in norms}
-    for module in norms:
-        module.reset_running_stats()
-        module.momentum = None  # cumulative average over the calibration batch
-    model.train()
-    try:
-        model(images)
-    finally:
-        for module, momentum in saved.items():
-            module.momentum = momentum
-        model.eval()
 
 
 def finite_per_sample(relevance: torch.Tensor) -> torch.Tensor:

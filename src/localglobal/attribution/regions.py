@@ -23,6 +23,16 @@ Localisation metrics (independent of the mean-of-positives cut)
     ``auc_edges``: ROC-AUC of R as a score separating the edge pixels inside the box
     from all other pixels (0.5 is chance; ties count one half).
 
+Edge measures that isolate edges from the box
+    ``auc_edges`` and the shares on edges reward relevance that merely falls inside
+    the box, where the edges are. These compare edges with the rest of the box only:
+    ``auc_edges_in_box``: ROC-AUC of R separating the box's edge pixels from the box's
+    non-edge pixels (NaN when either set is empty).
+    ``edge_enrichment_pos`` / ``edge_enrichment_neg``: the share of the region's
+    in-box pixels that are edges, divided by the share of the box's pixels that are
+    edges. 1 means no preference for edges, above 1 a preference; NaN when the region
+    has no pixel in the box or the box has no edge pixel.
+
 Undefined values are NaN (no positive relevance, an empty box).
 A map with NaN or infinity gives ``finite = False`` and NaN everywhere.
 
@@ -43,7 +53,8 @@ Box = tuple[float, float, float, float]
 STAT_COLUMNS: tuple[str, ...] = (
     "r_mean", "pos_mean", "neg_mean", "n_pos", "n_neg", "n_pos_on_edges", "n_neg_on_edges",
     "share_pos_on_edges", "share_neg_on_edges", "mass_in_box", "rank_accuracy",
-    "pointing_hit", "auc_edges", "finite",
+    "pointing_hit", "auc_edges", "auc_edges_in_box", "edge_enrichment_pos",
+    "edge_enrichment_neg", "finite",
 )
 
 
@@ -67,6 +78,9 @@ class RegionStatistics:
     rank_accuracy: float
     pointing_hit: float
     auc_edges: float
+    auc_edges_in_box: float
+    edge_enrichment_pos: float
+    edge_enrichment_neg: float
     finite: bool
 
     def as_dict(self) -> dict[str, float | bool]:
@@ -198,6 +212,53 @@ def auc_edges(relevance: np.ndarray, target: np.ndarray) -> float:
     return float(u / (n1 * n0))
 
 
+def auc_edges_in_box(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray | Box) -> float:
+    """ROC-AUC of relevance separating the box's edge pixels from its other pixels.
+
+    Unlike :func:`auc_edges`, pixels outside the box take no part, so relevance that
+    merely concentrates on the object does not count as a preference for its edges.
+
+    Args:
+        relevance: H×W map.
+        edges: H×W boolean edge mask.
+        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+
+    Returns:
+        AUC in [0, 1] (0.5: no preference; ties count one half); NaN when the box has
+        no edge pixel or no non-edge pixel.
+    """
+    relevance = _as_map(relevance)
+    inside = _as_mask(box, relevance.shape, "box")
+    edges = _as_mask(np.asarray(edges), relevance.shape, "edge")
+    # auc_edges over the box's pixels alone: the edge pixels against the rest of the box.
+    return auc_edges(relevance[inside][None, :], edges[inside][None, :])
+
+
+def edge_enrichment(region: np.ndarray, edges: np.ndarray, box: np.ndarray | Box) -> float:
+    """How much a region prefers edges inside the box, over the box's edge density.
+
+    ``(|region ∩ box ∩ edges| / |region ∩ box|) / (|box ∩ edges| / |box|)``.
+
+    Args:
+        region: H×W boolean mask (e.g. the positive region R > pos_mean).
+        edges: H×W boolean edge mask.
+        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+
+    Returns:
+        1 for no preference, above 1 for a preference for edges, 0 for none on edges;
+        NaN when the region has no pixel in the box or the box has no edge pixel.
+    """
+    region = np.asarray(region, dtype=bool)
+    inside = _as_mask(box, region.shape, "box")
+    edges = _as_mask(np.asarray(edges), region.shape, "edge")
+    region_in_box = region & inside
+    box_edges = edges & inside
+    n_region, n_box, n_box_edges = (int(m.sum()) for m in (region_in_box, inside, box_edges))
+    if n_region == 0 or n_box_edges == 0:
+        return math.nan
+    return (int((region_in_box & edges).sum()) / n_region) / (n_box_edges / n_box)
+
+
 def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray | Box,
                       ) -> RegionStatistics:
     """The thesis statistics and the localisation metrics of one relevance map.
@@ -209,8 +270,8 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
 
     Returns:
         A :class:`RegionStatistics`; all NaN with ``finite=False`` when the map
-        holds NaN or infinity. The shares on edges (and the edge AUC) are NaN when
-        the box holds no edge pixel.
+        holds NaN or infinity. The shares on edges, the edge AUCs and the
+        enrichments are NaN when the box holds no edge pixel.
     """
     relevance = _as_map(relevance)
     edges = _as_mask(np.asarray(edges), relevance.shape, "edge")
@@ -245,5 +306,8 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
         rank_accuracy=rank_accuracy(relevance, inside),
         pointing_hit=pointing_hit(relevance, inside),
         auc_edges=auc_edges(relevance, edges_in_box),
+        auc_edges_in_box=auc_edges_in_box(relevance, edges, inside),
+        edge_enrichment_pos=edge_enrichment(pos_region, edges, inside),
+        edge_enrichment_neg=edge_enrichment(neg_region, edges, inside),
         finite=True,
     )

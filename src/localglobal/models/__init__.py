@@ -1,4 +1,16 @@
-"""Models: the registry of model specs, and their weights (download, cache, verify, load).
+"""Models: specs, the built-in catalog, resolving names, building, weights, devices.
+
+- :mod:`~localglobal.models.spec`: :class:`ModelSpec`, weights sources, the errors;
+- :mod:`~localglobal.models.catalog`: the built-in models and :func:`register_model`;
+- :mod:`~localglobal.models.resolve`: names, ``timm:``/``torchvision:`` forms,
+  ``[models.NAME]`` entries and user modules → specs;
+- :mod:`~localglobal.models.build`: the architecture with its weights;
+- :mod:`~localglobal.models.weights`: checkpoint files (cache, checksums, loading);
+- :mod:`~localglobal.models.describe`: the ``localglobal models`` table;
+- :mod:`~localglobal.models.devices`: the device a model runs on;
+- :mod:`~localglobal.models.preprocessing`: the ImageNet normalisation constants.
+
+Importing the package imports neither torch nor timm.
 
 >>> from localglobal.models import load_model, resolve_model
 >>> spec = resolve_model("resnet50")
@@ -6,20 +18,16 @@
 ('torchvision:IMAGENET1K_V1', 'resnet')
 """
 
-from localglobal.models.registry import (
-    ModelLoadError,
-    ModelSpec,
-    UnknownModelError,
-    describe_models,
-    list_models,
-    load_model,
-    register_model,
-    resolve_model,
-)
+from localglobal.models.build import load_model, weights_cached, weights_path
+from localglobal.models.catalog import list_models, register_model
+from localglobal.models.describe import describe_models
+from localglobal.models.resolve import model_fingerprints, resolve_model
+from localglobal.models.spec import ModelLoadError, ModelSpec, UnknownModelError
 from localglobal.models.weights import (
     CheckpointMismatchError,
     ChecksumError,
     WeightsError,
+    WeightsNotFoundError,
     WeightsUnavailableError,
     cache_dir,
     fetch_weights,
@@ -33,6 +41,7 @@ __all__ = [
     "ModelSpec",
     "UnknownModelError",
     "WeightsError",
+    "WeightsNotFoundError",
     "WeightsUnavailableError",
     "cache_dir",
     "describe_models",
@@ -40,6 +49,9 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "load_model",
+    "model_fingerprints",
     "register_model",
     "resolve_model",
+    "weights_cached",
+    "weights_path",
 ]

@@ -4,7 +4,10 @@ Weights named by URL are downloaded once into the cache folder
 (``$LOCALGLOBAL_CACHE/weights``, else the platform's user cache folder, e.g.
 ``~/.cache/localglobal/weights``), through a temporary file that is renamed into
 place only after its SHA-256 checks out, so the cache never holds a partial or
-corrupt file. A cached file is used without touching the network. Setting
+corrupt file. A cached file is used without touching the network, after its
+checksum is verified against the configured one; a file's SHA-256 is remembered by
+its size and modification time (``weights-sha256.json`` in the cache folder), so the
+check costs one hash per new or changed file, not one per use. Setting
 ``LOCALGLOBAL_OFFLINE=1`` forbids downloads altogether.
 
 Checksums follow two conventions: a full 64-digit SHA-256, or the torch hub
@@ -23,33 +26,82 @@ prefixes (``module.``, ``features.module.``) are removed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import socket
-import tempfile
+import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-CHUNK_BYTES = 1 << 20
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+from localglobal.errors import LocalglobalError
+from localglobal.io import download as _download
+from localglobal.io.atomic import read_json, write_json
+from localglobal.io.download import (  # re-exported: the generic pieces live in io.download
+    CHUNK_BYTES,
+    cache_dir,
+    normalise_sha256,
+    offline,
+    sha256_file,
+    sha256_matches,
+)
+
+__all__ = [
+    "CHUNK_BYTES",
+    "CheckpointMismatchError",
+    "ChecksumError",
+    "WeightsError",
+    "WeightsNotFoundError",
+    "WeightsUnavailableError",
+    "cache_dir",
+    "cached_path",
+    "download",
+    "fetch_weights",
+    "hub_checkpoint_path",
+    "hub_dir",
+    "hub_hash_prefix",
+    "hub_unavailable",
+    "is_cached",
+    "is_network_error",
+    "is_url",
+    "known_sha256",
+    "load_checkpoint",
+    "load_state_dict_strict",
+    "normalise_sha256",
+    "offline",
+    "sha256_file",
+    "sha256_matches",
+    "unwrap_state_dict",
+    "verify_cached",
+    "verify_file",
+    "weights_fingerprint",
+]
+
 # torch hub file names end in "-<sha256 prefix>.<ext>"
 _HUB_HASH = re.compile(r"-([0-9a-f]{8,64})\.")
 
 
-class WeightsError(RuntimeError):
+HASHES_FILE = "weights-sha256.json"
+"""The cache folder's record of weights files' SHA-256 by path, size and mtime."""
+
+
+class WeightsError(LocalglobalError, RuntimeError):
     """Weights could not be provided; the message says what to do."""
 
 
-class WeightsUnavailableError(WeightsError):
+class WeightsNotFoundError(LocalglobalError, FileNotFoundError):
+    """A weights file named by a path does not exist."""
+
+
+class WeightsUnavailableError(WeightsError, _download.DownloadUnavailableError):
     """Weights are not cached and cannot be downloaded (offline, or the server refused)."""
 
 
-class ChecksumError(WeightsError):
+class ChecksumError(WeightsError, _download.ChecksumError):
     """A file's SHA-256 does not match the expected value."""
 
 
@@ -58,21 +110,6 @@ class CheckpointMismatchError(WeightsError):
 
 
 # --------------------------------------------------------------------------- cache
-
-
-def cache_dir() -> Path:
-    """The localglobal cache folder: ``$LOCALGLOBAL_CACHE``, else the user cache folder."""
-    configured = os.environ.get("LOCALGLOBAL_CACHE")
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("localglobal"))
-
-
-def offline() -> bool:
-    """Whether downloads are forbidden (``LOCALGLOBAL_OFFLINE=1``)."""
-    return os.environ.get("LOCALGLOBAL_OFFLINE", "").lower() in {"1", "true", "yes"}
 
 
 def is_url(source: str) -> bool:
@@ -101,190 +138,173 @@ def hub_hash_prefix(filename: str) -> str | None:
 # --------------------------------------------------------------------------- checksums
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def normalise_sha256(expected: str | None) -> str | None:
-    """Lower-case an expected checksum; ``None``/empty means "not checked".
-
-    Raises ``ValueError`` for something that is not hex or is longer than 64 digits.
-    """
-    if not expected:
-        return None
-    expected = expected.strip().lower()
-    if not _HEX.match(expected) or len(expected) > 64:
-        raise ValueError(f"sha256 {expected!r}: expected up to 64 hex digits")
-    return expected
-
-
-def sha256_matches(actual: str, expected: str | None) -> bool:
-    """Whether a full hex digest matches ``expected`` (a full digest or a leading prefix)."""
-    expected = normalise_sha256(expected)
-    return expected is None or actual.lower().startswith(expected)
-
-
 def verify_file(path: str | os.PathLike[str], expected: str | None) -> str:
     """Check a file's SHA-256 against ``expected``; return the full digest.
 
-    Raises:
-        ChecksumError: naming the file, the expected and the actual value.
+    Raises
+    ------
+    ChecksumError
+        Naming the file, the expected and the actual value.
     """
-    actual = sha256_file(path)
+    try:
+        return _download.verify_file(path, expected)
+    except _download.ChecksumError as error:
+        raise ChecksumError(str(error)) from None
+
+
+def _hashes_path() -> Path:
+    return cache_dir() / HASHES_FILE
+
+
+def known_sha256(path: str | os.PathLike[str]) -> str:
+    """A file's full SHA-256, hashed only when the file is new or changed.
+
+    Digests are remembered in :data:`HASHES_FILE` in the cache folder under the
+    file's absolute path, with its size and modification time; a file whose size or
+    mtime changed is hashed again. The record is a convenience: when it cannot be
+    read it is rebuilt, when it cannot be written the digest is still returned.
+
+    Parameters
+    ----------
+    path : path-like
+        An existing file.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    target = Path(path).expanduser().resolve()
+    stat = target.stat()
+    record = _hashes_path()
+    try:
+        known = read_json(record) if record.is_file() else {}
+    except (LocalglobalError, OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    entry = known.get(str(target))
+    if isinstance(entry, dict) and entry.get("size") == stat.st_size \
+            and entry.get("mtime_ns") == stat.st_mtime_ns and entry.get("sha256"):
+        return str(entry["sha256"])
+    digest = sha256_file(target)
+    known[str(target)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+    # best effort: a read-only cache only costs the next use one more hash
+    with contextlib.suppress(OSError, LocalglobalError):
+        write_json(record, known)
+    return digest
+
+
+def verify_cached(path: str | os.PathLike[str], expected: str | None) -> Path:
+    """Check a file on disk against ``expected`` before it is used.
+
+    Parameters
+    ----------
+    path : path-like
+        A cached download or a local checkpoint.
+    expected : str or None
+        A full SHA-256 or a leading prefix; ``None`` checks nothing.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ChecksumError
+        The file's digest does not match (naming the file, both values and the fix).
+    """
+    target = Path(path)
+    if normalise_sha256(expected) is None:
+        return target
+    actual = known_sha256(target)
     if not sha256_matches(actual, expected):
-        kind = "full hash" if len(expected or "") == 64 else "prefix"
+        kind = "full hash" if len(normalise_sha256(expected) or "") == 64 else "prefix"
         raise ChecksumError(
-            f"{path}: SHA-256 is {actual}, expected {kind} {normalise_sha256(expected)}"
-        )
-    return actual
+            f"{target}: SHA-256 is {actual}, expected {kind} {normalise_sha256(expected)}; "
+            "the file is damaged or not the one configured: delete a cached download to "
+            "fetch it again, or correct the model's sha256")
+    return target
 
 
 # --------------------------------------------------------------------------- download
 
 
-def _progress_bar(enabled: bool):
-    """A transient byte-count progress bar on stderr."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    from localglobal.run import console
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not enabled or os.environ.get("LOCALGLOBAL_NO_PROGRESS") == "1",
-    )
+_WEIGHTS_HINT = ("(the cache folder is set by LOCALGLOBAL_CACHE), or point the model's "
+                 "`weights` at a local copy in the configuration.")
 
 
 def download(url: str, destination: str | os.PathLike[str], sha256: str | None = None,
              *, timeout: float = 30.0, progress: bool = True) -> Path:
     """Download ``url`` to ``destination``, verifying its SHA-256 before it appears there.
 
-    The bytes go to a temporary file in the destination folder, hashed as they
-    arrive; only a file whose checksum matches is renamed to ``destination``.
+    :func:`localglobal.io.download.download`, with the weights' errors and advice.
 
-    Args:
-        url: ``http(s)://`` or ``file://`` address.
-        destination: final path of the file.
-        sha256: full hex digest or leading prefix; ``None`` skips the check.
-        timeout: seconds to wait for the server to answer or send more data.
-        progress: show a progress bar (bytes, speed, time left).
-
-    Raises:
-        ChecksumError: the downloaded file does not match; it has been deleted.
-        WeightsUnavailableError: offline, or the server could not be reached.
+    Raises
+    ------
+    ChecksumError
+        The downloaded file does not match; it has been deleted.
+    WeightsUnavailableError
+        Offline, or the server could not be reached.
     """
-    destination = Path(destination)
-    expected = normalise_sha256(sha256)
-    if offline():
-        raise WeightsUnavailableError(_unavailable_message(url, destination, "offline mode "
-                                                           "(LOCALGLOBAL_OFFLINE=1)"))
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
-                                    dir=destination.parent)
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                request = urllib.request.Request(url, headers={"User-Agent": "localglobal"})
-                response = urllib.request.urlopen(request, timeout=timeout)
-            except (urllib.error.URLError, OSError) as error:
-                raise WeightsUnavailableError(
-                    _unavailable_message(url, destination, _reason(error))
-                ) from error
-            with response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                with _progress_bar(progress) as bar:
-                    task = bar.add_task(f"downloading {destination.name}", total=total)
-                    try:
-                        while chunk := response.read(CHUNK_BYTES):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            bar.advance(task, len(chunk))
-                    except (urllib.error.URLError, OSError) as error:
-                        raise WeightsUnavailableError(_unavailable_message(
-                            url, destination, f"the download broke off: {_reason(error)}"
-                        )) from error
-                if total is not None and tmp.stat().st_size != total:
-                    raise WeightsUnavailableError(_unavailable_message(
-                        url, destination,
-                        f"the download ended after {tmp.stat().st_size} of {total} bytes"))
-        actual = digest.hexdigest()
-        if not sha256_matches(actual, expected):
-            raise ChecksumError(
-                f"{url}: the downloaded file's SHA-256 is {actual}, expected "
-                f"{'full hash' if len(expected or '') == 64 else 'prefix'} {expected}; "
-                f"the download was deleted and {destination} was not written"
-            )
-        os.replace(tmp, destination)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return destination
+        return _download.download(url, destination, sha256, timeout=timeout,
+                                  progress=progress, hint=_WEIGHTS_HINT)
+    except _download.ChecksumError as error:
+        raise ChecksumError(str(error)) from error.__cause__
+    except _download.DownloadUnavailableError as error:
+        raise WeightsUnavailableError(str(error), error.url, error.path,
+                                      error.reason) from error.__cause__
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}"
-    if isinstance(error, urllib.error.URLError):
-        return str(error.reason)
-    return f"{type(error).__name__}: {error}"
+    return _download.network_reason(error)
 
 
 def _unavailable_message(url: str, path: Path, reason: str) -> str:
-    return (
-        f"cannot download {url} ({reason}).\n"
-        f"Download it on a machine with network access and put the file at:\n  {path}\n"
-        f"(the cache folder is set by LOCALGLOBAL_CACHE), or point the model's "
-        f"`weights` at a local copy in the configuration."
-    )
+    return _download.unavailable_message(url, path, reason, _WEIGHTS_HINT)
 
 
 def fetch_weights(source: str, sha256: str | None = None, *, progress: bool = True) -> Path:
     """The local path of a weights file, downloading it into the cache if needed.
 
-    Args:
-        source: a URL (downloaded once into :func:`cache_dir`), or a local path,
-            used where it is (``~`` is expanded).
-        sha256: expected checksum (full digest or prefix). A download is always
-            checked; a local path is checked when a checksum is given; a file already
-            in the cache was checked when it was downloaded and is used as is.
-        progress: show a progress bar while downloading.
+    Parameters
+    ----------
+    source : str
+        A URL (downloaded once into :func:`cache_dir`), or a local path, used where
+        it is (``~`` is expanded).
+    sha256 : str, optional
+        Expected checksum (full digest or prefix). A download is checked as it
+        arrives; a file already in the cache, and a local path, are checked before
+        use when a checksum is given (:func:`verify_cached`).
+    progress : bool
+        Show a progress bar while downloading.
 
-    Raises:
-        FileNotFoundError: a local path that does not exist.
-        WeightsUnavailableError: a URL not cached, and no network (the message names
-            the URL and the exact path to put the file at).
-        ChecksumError: the download or the local file does not match ``sha256``.
+    Returns
+    -------
+    Path
+        The file.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        A local path that does not exist.
+    WeightsUnavailableError
+        A URL not cached, and no network (the message names the URL and the exact
+        path to put the file at).
+    ChecksumError
+        The download or the file does not match ``sha256``.
     """
     if is_url(source):
         path = cached_path(source)
         if path.is_file():
-            return path
+            return verify_cached(path, sha256)
         return download(source, path, sha256, progress=progress)
     path = Path(source).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    if sha256:
-        verify_file(path, sha256)
-    return path
+        raise WeightsNotFoundError(f"weights file {path} does not exist")
+    return verify_cached(path, sha256)
 
 
 def is_cached(source: str) -> bool:
@@ -333,12 +353,21 @@ def is_network_error(error: BaseException) -> bool:
     return False
 
 
+def hub_dir() -> Path:
+    """torch hub's folder (``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else
+    ``~/.cache/torch/hub``), found without importing torch when it is not loaded yet."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "hub"):
+        return Path(torch.hub.get_dir())  # honours torch.hub.set_dir
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+    return Path(os.path.expanduser(home)) / "hub"
+
+
 def hub_checkpoint_path(url: str) -> Path:
     """Where torch hub (used by torchvision and timm) caches the file at ``url``."""
-    import torch.hub
-
     name = Path(urllib.parse.urlparse(url).path).name
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
+    return hub_dir() / "checkpoints" / name
 
 
 def hub_unavailable(url: str, reason: BaseException | str) -> WeightsUnavailableError:
@@ -364,8 +393,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     where only the ``features`` part was wrapped, as in the Stylized-ImageNet VGG-16
     and AlexNet). The file is read with ``weights_only=True``.
 
-    Raises:
-        WeightsError: the file is not a tensor checkpoint (naming the file).
+    Raises
+    ------
+    WeightsError
+        The file is not a tensor checkpoint (naming the file).
     """
     import pickle
 
@@ -421,9 +452,11 @@ def _listing(keys: list[str], limit: int = 8) -> str:
 def load_state_dict_strict(model: Any, state: Mapping[str, Any], source: str) -> None:
     """Load ``state`` into ``model``, requiring every key and shape to fit.
 
-    Raises:
-        CheckpointMismatchError: naming the missing keys, the unexpected keys and
-            the keys whose shapes differ, with ``source`` (the file or URL).
+    Raises
+    ------
+    CheckpointMismatchError
+        Naming the missing keys, the unexpected keys and the keys whose shapes
+        differ, with ``source`` (the file or URL).
     """
     expected = model.state_dict()
     missing = [key for key in expected if key not in state]

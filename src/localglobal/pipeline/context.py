@@ -30,7 +30,7 @@ from localglobal.errors import (
     is_machine_error,
 )
 from localglobal.io.atomic import write_json
-from localglobal.pipeline.executors import actor_map, parallel_map
+from localglobal.pipeline.executors import actor_map, parallel_map, ray_init
 from localglobal.pipeline.fingerprint import params_hash
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.shards import ShardResult, ShardStore
@@ -146,7 +146,9 @@ class StageContext:
 
     @property
     def executor(self) -> str:
-        """``process`` or ``ray``, from the configuration."""
+        """``process`` or ``ray``, from the configuration (Ray joined on first use)."""
+        if self.config.run.executor == "ray":
+            ray_init(self.config.run.ray_address)
         return self.config.run.executor
 
     @property

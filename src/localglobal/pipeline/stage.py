@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from localglobal.config import RunConfig
 from localglobal.pipeline.artifacts import Artifact, Catalog
 
-if TYPE_CHECKING:
-    from localglobal.pipeline.context import StageContext
-
-StageBody = Callable[["StageContext"], dict[str, Any]]
+# The body takes a StageContext, which is built on this module: naming it here would
+# make the two import each other.
+StageBody = Callable[[Any], dict[str, Any]]
 ParamsFunction = Callable[[RunConfig], dict[str, Any]]
 
 

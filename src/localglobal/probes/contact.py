@@ -1,29 +1,33 @@
 """Contact sheets: every probe of one image on one page, to check probes by eye.
 
-``localglobal show IMAGE_ID --run DIR`` calls :func:`write_contact_sheet`, which lays
-out the original (with the union box), one scramble per block side, the all-patches
-image per patch side, every smoothing pass, the removed detail and its inversion,
-and the edge mask over the image, each tile labelled; where the attribute stage has
-run, each model's LRP heat map follows. :func:`contact_sheet` is the pure layout
-function, also used by the report.
+Pure drawing: arrays and tables in, an image out. :func:`image_sheet` lays out the
+original (with the union box), one scramble per block side, the all-patches image per
+patch side, every smoothing pass, the removed detail and its inversion, the edge mask
+over the image, and any LRP heat maps given, each tile labelled; :func:`sheet_items`
+says which stored probe images that takes, so that a caller reads only those.
+:func:`contact_sheet` is the layout alone, also used by the report. Reading a run
+and writing the PNG is :func:`localglobal.stages.show.write_contact_sheet`
+(``localglobal show IMAGE_ID --run DIR``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
-
-from localglobal.store import RunDir, read_png, safe_name, write_png
 
 LABEL_HEIGHT = 16
 GAP = 4
 BACKGROUND = (255, 255, 255)
 BOX_COLOUR = (255, 215, 0)
 EDGE_COLOUR = (255, 0, 64)
+
+Box = tuple[float, float, float, float]
+NO_BOX: Box = (np.nan, np.nan, np.nan, np.nan)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -100,110 +104,115 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray,
     return out
 
 
-def _edge_mask(run: RunDir, image_id: str, original: np.ndarray) -> np.ndarray:
-    """The stored edge mask, or one computed from the stored original if edges did not run."""
-    from localglobal.probes.generate import EdgePlan, load_edge_masks
-
-    if run.path("edges.npz").exists():
-        try:
-            return load_edge_masks(run, [image_id])[image_id]
-        except KeyError:
-            pass
-    from localglobal.config import RunConfig, load_config
-
-    config = load_config(run.config_path) if run.config_path.exists() else RunConfig()
-    return EdgePlan.from_config(config).canny(original)[0]
 
 
-def _unknown(image_id: str, known: Sequence[str]) -> KeyError:
-    shown = ", ".join(list(known)[:5])
-    more = f" (and {len(known) - 5} more)" if len(known) > 5 else ""
-    return KeyError(f"unknown image id {image_id!r}; known ids include {shown}{more}")
+def _smooth_operator(rows: pd.DataFrame) -> str:
+    """The smoothing operator's short name (a TorchScript path shows as its file name)."""
+    smooth = rows[rows["probe"] == "smooth"]
+    if smooth.empty:
+        return ""
+    return Path(str(json.loads(smooth.iloc[0]["params"])["operator"])).name
 
 
-def probe_tiles(run: RunDir, image_id: str) -> list[tuple[str, np.ndarray]]:
-    """The labelled tiles of one image's contact sheet (see module docstring).
+def sheet_items(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """The stored probe images one image's contact sheet shows, in order.
 
-    Raises:
-        MissingInputError: the perturb stage has not run.
-        KeyError: the image id has no probes; the message lists a few known ids.
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The image's rows of ``perturbations.parquet``.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(label, item_id)``: the original first (labelled ``"original"``), then
+        scramble variant 0 per block side, the all-patches image per patch side, every
+        smoothing pass, the removed detail and its inversion, as far as stored.
     """
-    table = run.read("perturbations")
-    rows = table[table["image_id"] == image_id]
-    if rows.empty:
-        raise _unknown(image_id, list(dict.fromkeys(table["image_id"].tolist())))
-    box = (np.nan, np.nan, np.nan, np.nan)
-    if run.has("samples"):
-        samples = run.read("samples")
-        match = samples[samples["image_id"] == image_id]
-        if not match.empty and "box_x0" in match:
-            first = match.iloc[0]
-            box = tuple(float(first[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
-
-    def load(probe: str, level: int, variant: str) -> np.ndarray | None:
+    def find(probe: str, level: int, variant: str) -> str | None:
         hit = rows[(rows["probe"] == probe) & (rows["level"] == level)
                    & (rows["variant"] == variant)]
-        return None if hit.empty else read_png(run.path(hit.iloc[0]["path"]))
+        return None if hit.empty else str(hit.iloc[0]["item_id"])
 
-    tiles: list[tuple[str, np.ndarray]] = []
-    original = load("original", 0, "0")
-    if original is not None:
-        tiles.append(("original + box", draw_box(original, box)))
-    smooth_rows = rows[rows["probe"] == "smooth"]
-    operator = ""
-    if not smooth_rows.empty:
-        operator = Path(str(json.loads(smooth_rows.iloc[0]["params"])["operator"])).name
+    found: list[tuple[str, str | None]] = [("original", find("original", 0, "0"))]
+    operator = _smooth_operator(rows)
     for probe, variant, label in (("scramble", "0", "scramble b={}"),
                                   ("patch", "all", "patch p={} (all)"),
                                   ("smooth", "0", "smooth k={} (" + operator + ")")):
         for level in sorted(rows.loc[rows["probe"] == probe, "level"].unique()):
-            image = load(probe, int(level), variant)
-            if image is not None:
-                tiles.append((label.format(int(level)), image))
+            found.append((label.format(int(level)), find(probe, int(level), variant)))
     for probe, label in (("smooth_diff", "removed detail"),
                          ("smooth_diff_inv", "removed detail, inverted")):
-        image = load(probe, 1, "0")
-        if image is not None:
-            tiles.append((label, image))
-    if original is not None:
-        mask = _edge_mask(run, image_id, original)
-        # The box goes under the edges so that edges along the box stay visible.
-        edges_tile = draw_box(overlay_mask(original, mask), box, width=1)
-        edges_tile[mask] = EDGE_COLOUR
-        tiles.append((f"edges ({int(mask.sum())} px) + box", edges_tile))
-    return tiles
+        found.append((label, find(probe, 1, "0")))
+    return [(label, item) for label, item in found if item is not None]
 
 
-def heatmap_tiles(run: RunDir, image_id: str) -> list[tuple[str, np.ndarray]]:
-    """Each model's LRP heat map of the image, where the attribute stage wrote one."""
-    folder = run.path("heatmaps")
-    if not folder.is_dir():
-        return []
-    tiles = []
-    for model_folder in sorted(p for p in folder.iterdir() if p.is_dir()):
-        path = model_folder / f"{safe_name(image_id)}.png"
-        if path.is_file():
-            tiles.append((f"LRP {model_folder.name}", read_png(path)))
-    return tiles
+def edges_tile(original: np.ndarray, mask: np.ndarray, box: Box = NO_BOX) -> np.ndarray:
+    """The original dimmed, the box outlined and the edge pixels on top."""
+    mask = np.asarray(mask, dtype=bool)
+    # The box goes under the edges so that edges along the box stay visible.
+    tile = draw_box(overlay_mask(original, mask), box, width=1)
+    tile[mask] = EDGE_COLOUR
+    return tile
 
 
-def write_contact_sheet(run: RunDir, image_id: str, out: Path | None = None,
-                        columns: int = 6) -> Path:
-    """Write one image's contact sheet as a PNG and return its path.
+def probe_tiles(rows: pd.DataFrame, images: Mapping[str, np.ndarray], box: Box = NO_BOX,
+                edge_mask: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+    """The labelled tiles of one image's probes (see :func:`sheet_items`).
 
-    Args:
-        run: a run directory where the perturb stage has run (edges are used when
-            present, else computed from the stored original with the run's settings).
-        image_id: an id from ``samples.parquet``.
-        out: the PNG to write; default ``<run>/figures/contact/<image_id>.png``.
-        columns: tiles per row.
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The image's rows of ``perturbations.parquet``.
+    images : mapping
+        item_id → the stored image, for (at least) the items of :func:`sheet_items`.
+    box : tuple of float
+        The union box in the input frame, drawn on the original; NaN for none.
+    edge_mask : numpy.ndarray, optional
+        The image's edge mask; its tile follows the probes.
 
-    Raises:
-        MissingInputError: the perturb stage has not run.
-        KeyError: unknown image id (the message lists a few known ids).
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        ``"original + box"`` first, the probes, ``"edges (N px) + box"`` last.
     """
-    run = run if isinstance(run, RunDir) else RunDir(run)
-    tiles = probe_tiles(run, image_id) + heatmap_tiles(run, image_id)
-    path = Path(out) if out is not None else run.path("figures", "contact", f"{image_id}.png")
-    write_png(path, contact_sheet(tiles, columns))
-    return path
+    tiles: list[tuple[str, np.ndarray]] = []
+    original: np.ndarray | None = None
+    for label, item in sheet_items(rows):
+        image = images.get(item)
+        if image is None:
+            continue
+        if label == "original":
+            original = image
+            tiles.append(("original + box", draw_box(image, box)))
+        else:
+            tiles.append((label, image))
+    if original is not None and edge_mask is not None:
+        mask = np.asarray(edge_mask, dtype=bool)
+        tiles.append((f"edges ({int(mask.sum())} px) + box", edges_tile(original, mask, box)))
+    return tiles
+
+
+def image_sheet(rows: pd.DataFrame, images: Mapping[str, np.ndarray], *, box: Box = NO_BOX,
+                edge_mask: np.ndarray | None = None,
+                heatmaps: Sequence[tuple[str, np.ndarray]] = (), columns: int = 6
+                ) -> np.ndarray:
+    """One image's contact sheet: its probes, edges and box, then LRP heat maps.
+
+    Parameters
+    ----------
+    rows, images, box, edge_mask
+        As :func:`probe_tiles`.
+    heatmaps : sequence of (str, numpy.ndarray)
+        ``(model, heat map)`` pairs, each shown as ``"LRP <model>"``.
+    columns : int
+        Tiles per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        The sheet, RGB uint8 (see :func:`contact_sheet`).
+    """
+    tiles = probe_tiles(rows, images, box, edge_mask)
+    tiles += [(f"LRP {model}", heat) for model, heat in heatmaps]
+    return contact_sheet(tiles, columns)

@@ -5,6 +5,13 @@ then top to bottom). Output block ``k`` is input block ``permutation[k]``; the
 permutation is drawn at random, is never the identity, and is returned in a
 :class:`ScrambleRecord` so the scramble can be undone exactly.
 
+A uniform random permutation leaves about one block in place on average (a block
+with π(k) = k keeps its position and its neighbours' context), so with few blocks
+(4 at a block side of 112 on 224) a scramble can keep a quarter or half of the image
+intact. ``derangement=True`` draws uniformly among the permutations that move every
+block instead; the thesis's draws are the default. The record's ``fixed_blocks``
+counts the blocks left in place either way.
+
 Seeds are derived per image from the run seed, the image id and the level with
 :func:`image_seed` (a SHA-256 digest, stable across processes and Python
 versions), so one image's permutations do not depend on which other images are
@@ -38,9 +45,35 @@ class ScrambleRecord:
     block: int
     permutation: tuple[int, ...]
 
+    @property
+    def fixed_blocks(self) -> int:
+        """The number of blocks left in place (k with ``permutation[k] == k``)."""
+        return fixed_points(self.permutation)
+
     def params(self) -> dict[str, object]:
-        """The record as ``perturbations.parquet`` stores it: ``{"block", "permutation"}``."""
-        return {"block": int(self.block), "permutation": [int(k) for k in self.permutation]}
+        """The record as ``perturbations.parquet`` stores it.
+
+        ``{"block", "permutation", "fixed_blocks"}``.
+        """
+        return {"block": int(self.block), "permutation": [int(k) for k in self.permutation],
+                "fixed_blocks": self.fixed_blocks}
+
+
+def fixed_points(permutation: Sequence[int]) -> int:
+    """The number of k with ``permutation[k] == k``."""
+    perm = np.asarray(permutation, dtype=np.int64)
+    return int(np.count_nonzero(perm == np.arange(perm.size)))
+
+
+def derangement_count(n: int) -> int:
+    """The number of permutations of ``n`` items that move every item (subfactorial !n)."""
+    if n == 0:
+        return 1
+    current, previous = 0, 1  # !1 and !0
+    for k in range(2, n + 1):
+        # !k = (k − 1)(!(k − 1) + !(k − 2))
+        current, previous = (k - 1) * (current + previous), current
+    return current
 
 
 def image_seed(run_seed: int, image_id: str, *parts: object) -> int:
@@ -124,11 +157,15 @@ def unscramble(image: np.ndarray, permutation: Sequence[int], block: int) -> np.
 
 
 def random_permutation(n_blocks: int, rng: np.random.Generator,
-                       exclude: Sequence[Sequence[int]] = ()) -> np.ndarray:
+                       exclude: Sequence[Sequence[int]] = (), *,
+                       derangement: bool = False) -> np.ndarray:
     """A random permutation of ``n_blocks`` that is not the identity nor in ``exclude``.
 
-    ``exclude`` is honoured only while enough permutations remain (n! − 1 of them are
-    not the identity); past that, repeats are allowed.
+    Permutations are drawn uniformly and redrawn until they qualify, so the result is
+    uniform over the qualifying ones: with ``derangement`` those that move every
+    block (about 1/e of all, so a few draws on average), else every non-identity
+    permutation. ``exclude`` is honoured only while enough permutations remain (n! − 1
+    non-identity ones, !n derangements); past that, repeats are allowed.
 
     Raises:
         ValueError: fewer than two blocks, so no permutation differs from the identity.
@@ -141,11 +178,20 @@ def random_permutation(n_blocks: int, rng: np.random.Generator,
     identity = np.arange(n_blocks)
     banned = {tuple(int(k) for k in p) for p in exclude}
     # A huge factorial is never exhausted; only small grids (2×2 = 4 blocks) can run out.
-    available = math.factorial(n_blocks) - 1 if n_blocks <= 12 else None
-    honour_exclude = available is None or len(banned - {tuple(identity)}) < available
+    if n_blocks > 12:
+        available = None
+    elif derangement:
+        available = derangement_count(n_blocks)
+        banned = {p for p in banned if fixed_points(p) == 0}
+    else:
+        available = math.factorial(n_blocks) - 1
+        banned = banned - {tuple(identity)}
+    honour_exclude = available is None or len(banned) < available
     while True:
         perm = rng.permutation(n_blocks)
         if np.array_equal(perm, identity):
+            continue
+        if derangement and np.any(perm == identity):
             continue
         if honour_exclude and tuple(int(k) for k in perm) in banned:
             continue
@@ -154,7 +200,8 @@ def random_permutation(n_blocks: int, rng: np.random.Generator,
 
 def scramble(image: np.ndarray, block: int,
              rng: np.random.Generator | int | None = None, *,
-             exclude: Sequence[Sequence[int]] = ()) -> tuple[np.ndarray, ScrambleRecord]:
+             exclude: Sequence[Sequence[int]] = (),
+             derangement: bool = False) -> tuple[np.ndarray, ScrambleRecord]:
     """Shuffle the ``block``-sided blocks of an image with a random non-identity permutation.
 
     Args:
@@ -162,6 +209,7 @@ def scramble(image: np.ndarray, block: int,
         block: block side, pixels.
         rng: a generator, or a seed for one (e.g. from :func:`image_seed`).
         exclude: permutations not to draw (e.g. other variants of the same image).
+        derangement: move every block (uniform over derangements).
 
     Returns:
         The scrambled image (same shape and dtype) and its :class:`ScrambleRecord`.
@@ -173,22 +221,25 @@ def scramble(image: np.ndarray, block: int,
     image = np.asarray(image)
     rows, cols = block_grid(image.shape[0], image.shape[1], block)
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    perm = random_permutation(rows * cols, generator, exclude)
+    perm = random_permutation(rows * cols, generator, exclude, derangement=derangement)
     record = ScrambleRecord(block=int(block), permutation=tuple(int(k) for k in perm))
     return apply_permutation(image, perm, block), record
 
 
 def scramble_variants(image: np.ndarray, block: int, variants: int, run_seed: int,
-                      image_id: str) -> list[tuple[np.ndarray, ScrambleRecord]]:
+                      image_id: str, *, derangement: bool = False,
+                      ) -> list[tuple[np.ndarray, ScrambleRecord]]:
     """The ``variants`` scrambles of one image at one block side, all different if possible.
 
     Variant ``v`` draws from its own seed, ``image_seed(run_seed, image_id, "scramble",
     block, v)``, and avoids the permutations of variants ``0 … v−1`` (possible unless the
-    grid has too few blocks, as 2×2 blocks have only 23 non-identity orders).
+    grid has too few blocks, as 2×2 blocks have only 23 non-identity orders and 9
+    derangements). ``derangement`` moves every block; without it the draws are the
+    thesis's and do not change.
     """
     out: list[tuple[np.ndarray, ScrambleRecord]] = []
     for variant in range(variants):
         seed = image_seed(run_seed, image_id, "scramble", block, variant)
         previous = [record.permutation for _, record in out]
-        out.append(scramble(image, block, seed, exclude=previous))
+        out.append(scramble(image, block, seed, exclude=previous, derangement=derangement))
     return out

@@ -4,16 +4,16 @@ Each module declares its stage with :func:`localglobal.pipeline.stage.stage` and
 orchestrates: it reads artifacts, calls the domain packages, writes artifacts.
 """
 
+from localglobal.pipeline.stage import REGISTRY
 from localglobal.stages import (  # noqa: F401 - imported to register the stages
-    annotations,
-    index,
-    edges,
-    perturb,
-    evaluate,
-    attribute,
     analyze,
+    annotations,
+    attribute,
+    edges,
+    evaluate,
+    index,
+    perturb,
     report,
 )
-from localglobal.pipeline.stage import REGISTRY
 
 __all__ = ["REGISTRY"]

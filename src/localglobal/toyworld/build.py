@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from localglobal.data.fixture import tar_bytes, voc_xml
-from localglobal.store import atomic_path, write_bytes_atomic, write_json, write_text_atomic
+from localglobal.io.tar import tar_bytes
+from localglobal.io.voc import voc_xml
+from localglobal.io.atomic import atomic_path, write_bytes_atomic, write_json, write_text_atomic
 from localglobal.toyworld.render import (
     NUM_CLASSES,
     SHAPES,
@@ -221,7 +222,7 @@ def build_world(out: str | os.PathLike[str], world: WorldConfig | None = None) -
         ``out`` as a :class:`~pathlib.Path`. A folder already holding a world with the
         same configuration is returned untouched; one holding another world is rebuilt.
     """
-    from localglobal.executor import progress_bar
+    from localglobal.console import progress_bar
 
     world = world or WorldConfig()
     out = Path(out)

@@ -35,12 +35,9 @@ import math
 import cv2
 import numpy as np
 
-from localglobal.data.classes import LabelSpace
+from localglobal.labels import TOYWORLD_IDS, TOYWORLD_SHAPES, LabelSpace, get_label_space
 
-SHAPES: tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "cross",
-    "crescent", "heart", "ring", "arrow", "lshape",
-)
+SHAPES: tuple[str, ...] = TOYWORLD_SHAPES
 """Class names in output order; class k is shape ``SHAPES[k]`` with texture ``TEXTURES[k]``."""
 
 TEXTURES: tuple[str, ...] = (
@@ -73,12 +70,12 @@ MIN_FIGURE_GROUND_LUMA = 60.0
 
 def class_ids() -> tuple[str, ...]:
     """Class ids (``"t00_circle"`` …), which sort in class order like ImageNet wnids."""
-    return tuple(f"t{k:02d}_{name}" for k, name in enumerate(SHAPES))
+    return TOYWORLD_IDS
 
 
 def toyworld_label_space() -> LabelSpace:
-    """The toy world's ten classes as a :class:`~localglobal.data.classes.LabelSpace`."""
-    return LabelSpace("toyworld", class_ids(), SHAPES)
+    """The toy world's ten classes: the built-in label space ``toyworld``."""
+    return get_label_space("toyworld")
 
 
 # --------------------------------------------------------------------------- shapes

@@ -34,13 +34,12 @@ import torch
 from torch import nn
 
 from localglobal.data.geometry import to_input_frame
+from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from localglobal.toyworld.build import WorldConfig, build_world, read_stimuli
 from localglobal.toyworld.model import DEFAULT_BLOCKS, DEFAULT_WIDTHS, toy_resnet
 from localglobal.toyworld.render import NUM_CLASSES, draw_texture_class, render_image
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def render_frames(seed: int | tuple[int, ...], count: int, texture_match: float,
     Returns:
         ``(frames, labels)``: count×3×crop×crop uint8 and count int64 class indices.
     """
-    from localglobal.executor import parallel_map
+    from localglobal.pipeline.executors import parallel_map
 
     seed = tuple(seed) if isinstance(seed, tuple | list) else (int(seed),)
     frames = np.empty((count, 3, world.crop, world.crop), dtype=np.uint8)
@@ -356,7 +355,7 @@ def _jsonable(value):
 
 def save_model(model: nn.Module, record: dict, out: Path) -> Path:
     """Write ``<out>/<name>.pt`` (float32 state dict) and ``<name>.json``; return the .pt."""
-    from localglobal.store import atomic_path, write_json
+    from localglobal.io.atomic import atomic_path, write_json
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{record['name']}.pt"

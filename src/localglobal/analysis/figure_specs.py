@@ -1,0 +1,279 @@
+"""The analysis's figures: what each shows and where in the report, drawn one by one.
+
+:func:`figure_specs` lists every figure of a run with its report section, title and
+caption, and a function that builds it from :class:`FigureInputs`. :func:`draw_figures`
+draws and saves them; a figure whose input is absent, or that breaks, is recorded as
+skipped with the reason, and never costs the rest of the analysis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from localglobal.analysis import figures as fig
+from localglobal.analysis.densities import (
+    box_density,
+    edge_density,
+    edge_masks_from_npz,
+    relevance_densities,
+)
+from localglobal.analysis.gallery import heatmap_images
+from localglobal.analysis.record import AnalysisRecord
+from localglobal.console import progress_bar
+from localglobal.errors import is_machine_error
+
+_INTERVAL = "shaded: 95 % t-interval over images"
+CONTACT_CAPTION = "The original, every probe at every level, the edge mask and the box."
+
+
+@dataclass
+class FigureInputs:
+    """Everything the figures draw from; absent inputs are None.
+
+    Attributes
+    ----------
+    probe_summary, interaction, interaction_images, hypotheses, pairs, lrp_summary,
+    shape_bias, samples, attributions : pandas.DataFrame or None
+        The analysis's tables and the run's samples and attributions.
+    edges_npz : Path or None
+        ``edges.npz``, when the edges stage has run.
+    relevance : Path or None
+        The ``relevance/`` folder, when the attribute stage wrote one.
+    heatmaps : Path or None
+        The ``heatmaps/`` folder, when the attribute stage wrote one.
+    crop : int
+        Side of the model-input frame.
+    gallery : int
+        Images in the heat-map gallery.
+    interaction_measure : str
+        The predictions column of the patch interaction.
+    """
+
+    probe_summary: pd.DataFrame | None = None
+    interaction: pd.DataFrame | None = None
+    interaction_images: pd.DataFrame | None = None
+    hypotheses: pd.DataFrame | None = None
+    pairs: pd.DataFrame | None = None
+    lrp_summary: pd.DataFrame | None = None
+    shape_bias: pd.DataFrame | None = None
+    samples: pd.DataFrame | None = None
+    attributions: pd.DataFrame | None = None
+    edges_npz: Path | None = None
+    relevance: Path | None = None
+    heatmaps: Path | None = None
+    crop: int = 224
+    gallery: int = 6
+    interaction_measure: str = "true_logit"
+
+
+@dataclass
+class FigureSpec:
+    """A figure to make: where it goes in the report and how to build it."""
+
+    name: str
+    section: str
+    title: str
+    caption: str
+    build: Callable[[], Any]
+
+
+def density_panels(inputs: FigureInputs) -> dict[str, np.ndarray]:
+    """The panels of the density figure: each model's positive relevance, edges, boxes."""
+    panels: dict[str, np.ndarray] = {}
+    if inputs.relevance is not None:
+        for model, density in relevance_densities(inputs.relevance,
+                                                  attributions=inputs.attributions).items():
+            panels[f"{model}: positive relevance"] = density
+    if inputs.edges_npz is not None and inputs.edges_npz.exists():
+        with np.load(inputs.edges_npz, allow_pickle=False) as arrays:
+            edges = edge_density(edge_masks_from_npz(arrays, inputs.crop))
+        if edges is not None:
+            panels["edges (Canny)"] = edges
+    boxes = box_density(inputs.samples, inputs.crop)
+    if boxes is not None:
+        panels["object boxes"] = boxes
+    return panels
+
+
+def _gallery(inputs: FigureInputs) -> Any:
+    if inputs.heatmaps is None:
+        raise fig.FigureInputError("no heat maps")
+    found, ids, models = heatmap_images(inputs.heatmaps, inputs.gallery)
+    return fig.heatmap_gallery_figure(found, ids, models)
+
+
+def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
+    return [
+        FigureSpec("scramble", "scramble", "Scrambling",
+                   "Mean true-class probability against block side; each image is first "
+                   "averaged over its permutations. The original image is the largest side "
+                   f"({t.crop} px); {_INTERVAL}.",
+                   lambda: fig.scramble_figure(t.probe_summary, t.crop)),
+        FigureSpec("patch", "patch", "Patches",
+                   "Mean true-class probability against patch side, for the image with every "
+                   f"patch and for the mean over single patches; 0 is the original; {_INTERVAL}.",
+                   lambda: fig.patch_figure(t.probe_summary)),
+        FigureSpec("interaction-r", "patch", "Patch interaction by patch side",
+                   "Left: Pearson correlation over images of S (sum of single-patch drops) and "
+                   "A (all-patches drop); right: mean(A)/mean(S). Whiskers: 95 % bootstrap "
+                   "intervals over images.",
+                   lambda: fig.interaction_r_figure(t.interaction)),
+        FigureSpec("interaction-scatter", "patch", "Single against all-patches drops",
+                   f"Drops of {t.interaction_measure}, one point per image; lines: least "
+                   "squares per model; dashed: A = S.",
+                   lambda: fig.interaction_scatter_figure(t.interaction_images)),
+        FigureSpec("smooth", "smooth", "Smoothing",
+                   "Mean true-class probability against the number of smoothing passes; 0 is "
+                   f"the original; {_INTERVAL}.",
+                   lambda: fig.smooth_figure(t.probe_summary)),
+        FigureSpec("removed-detail", "removed_detail", "Removed detail",
+                   "Mean true-class probability on the detail one smoothing pass removes "
+                   "(|original − smoothed|) and on its inversion, beside the original; "
+                   "whiskers: 95 % t-interval over images.",
+                   lambda: fig.removed_detail_figure(t.probe_summary)),
+    ]
+
+
+def _result_specs(t: FigureInputs) -> list[FigureSpec]:
+    return [
+        FigureSpec("shape-bias", "shape_bias", "Shape bias",
+                   "Share of shape decisions among shape and texture decisions on cue-conflict "
+                   "stimuli (Geirhos et al. 2019); whiskers: 95 % Wilson interval.",
+                   lambda: fig.shape_bias_figure(t.shape_bias)),
+        FigureSpec("lrp-regions", "lrp", "LRP regions and edges",
+                   "Size of the positive (R > mean of R > 0) and negative regions and their "
+                   "share on Canny edges inside the box, per model, with the controls "
+                   "(randomised weights, shuffled edges) beside them.",
+                   lambda: fig.lrp_regions_figure(t.lrp_summary)),
+        FigureSpec("density", "lrp", "Where relevance, edges and objects lie",
+                   "Share of images whose positive LRP region, Canny edges or object box "
+                   "covers each pixel of the model-input frame.",
+                   lambda: fig.density_figure(density_panels(t))),
+        FigureSpec("heatmaps", "lrp", "LRP heat maps",
+                   "Relevance overlays for a few images (rows) and models (columns).",
+                   lambda: _gallery(t)),
+        FigureSpec("qq", "hypotheses", "Q-Q plots of the paired differences",
+                   "Normal quantile plots of each hypothesis's differences a − b; departures "
+                   "from the line argue for the Wilcoxon test over the t-test.",
+                   lambda: fig.qq_figure(t.pairs, t.hypotheses)),
+    ]
+
+
+def figure_specs(inputs: FigureInputs) -> list[FigureSpec]:
+    """Every figure of the analysis, in report order.
+
+    Parameters
+    ----------
+    inputs : FigureInputs
+        What the figures draw from.
+
+    Returns
+    -------
+    list of FigureSpec
+        Each builds its figure only when called.
+    """
+    return [*_probe_specs(inputs), *_result_specs(inputs)]
+
+
+def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: AnalysisRecord,
+                log: Callable[[str], None]) -> None:
+    """Draw one figure into ``folder`` as PNG and PDF and record it, or why it was skipped.
+
+    Parameters
+    ----------
+    spec : FigureSpec
+        The figure.
+    folder : Path
+        Where its files go (``figures/``).
+    root : Path
+        The run directory: recorded paths are relative to it.
+    dpi : int
+        PNG resolution.
+    record : AnalysisRecord
+        Receives the figure or the reason it is absent.
+    log : callable
+        Prints a warning for a figure that broke.
+    """
+    try:
+        written = fig.save_figure(spec.build(), folder / spec.name, dpi=dpi)
+    except fig.FigureInputError as error:
+        reason = str(error)
+    except Exception as error:  # one broken figure must not cost the whole analysis
+        if is_machine_error(error):  # a full disk is not the figure's fault
+            raise
+        reason = f"failed: {type(error).__name__}: {error}"
+        log(f"figure {spec.name} {reason}")
+    else:
+        record.figures.append({
+            "name": spec.name, "section": spec.section, "title": spec.title,
+            "caption": spec.caption,
+            **{p.suffix.lstrip("."): str(p.relative_to(root)) for p in written},
+        })
+        return
+    record.skipped(spec.name, spec.section, spec.title, reason)
+
+
+def draw_figures(specs: Sequence[FigureSpec], folder: Path, root: Path, dpi: int,
+                 record: AnalysisRecord, log: Callable[[str], None]) -> None:
+    """Draw every figure (see :func:`draw_figure`) with a progress bar."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("figures", total=len(specs))
+        for spec in specs:
+            draw_figure(spec, folder, root, dpi, record, log)
+            bar.advance(task)
+
+
+def remove_stale_figures(folder: Path, specs: Sequence[FigureSpec],
+                         record: AnalysisRecord) -> None:
+    """Delete an earlier run's version of each figure that was not drawn this time.
+
+    Only the analysis's own figure files go; contact sheets (which ``localglobal show``
+    also writes) are left alone.
+    """
+    drawn = {entry["name"] for entry in record.figures}
+    for spec in specs:
+        if spec.name not in drawn:
+            for suffix in (".png", ".pdf"):
+                (folder / (spec.name + suffix)).unlink(missing_ok=True)
+
+
+def contact_sheets(write: Callable[[str, Path], Path], image_ids: Sequence[str],
+                   folder: Path, root: Path, record: AnalysisRecord) -> None:
+    """Write a probe contact sheet per image and record each, or why it failed.
+
+    Parameters
+    ----------
+    write : callable
+        ``write(image_id, out) -> path`` (the run's
+        :func:`localglobal.probes.contact.write_contact_sheet`).
+    image_ids : sequence of str
+        The images.
+    folder : Path
+        Where the sheets go (``figures/contact/``).
+    root : Path
+        The run directory: recorded paths are relative to it.
+    record : AnalysisRecord
+        Receives each sheet or the reason it is absent.
+    """
+    for image_id in image_ids:
+        name = f"contact-{image_id}"
+        try:
+            path = Path(write(image_id, folder / f"{image_id}.png")).resolve()
+        except Exception as error:  # a missing perturbation should not stop the analysis
+            if is_machine_error(error):
+                raise
+            record.skipped(name, "probes", f"Contact sheet {image_id}",
+                           f"failed: {type(error).__name__}: {error}")
+            continue
+        record.figures.append({
+            "name": name, "section": "probes", "title": f"Probes of {image_id}",
+            "caption": CONTACT_CAPTION,
+            "png": str(path.relative_to(root) if path.is_relative_to(root) else path),
+        })

@@ -1,0 +1,89 @@
+"""Patch-interaction figures: do the single-patch drops add up to the all-patches drop?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from localglobal.analysis.figures.style import error_bars, model_styles, new_figure, require
+
+
+def interaction_r_figure(interaction: pd.DataFrame) -> Figure:
+    """Correlation of single-patch and all-patches drops, and their ratio, by patch side.
+
+    Parameters
+    ----------
+    interaction : pandas.DataFrame
+        ``interaction.parquet`` (one row per model and patch side, with intervals).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    table = require(interaction, "patch-interaction results")
+    fig, axes = new_figure(2, panel=(4.2, 3.2))
+    styles = model_styles(table["model"])
+    panels = (("r", "Pearson r of S and A"), ("ratio", "mean(A) / mean(S)"))
+    for ax, (column, label) in zip(axes, panels, strict=True):
+        for model in sorted(table["model"].unique()):
+            part = table[table["model"] == model].sort_values("size")
+            mean = part[column].to_numpy(dtype=float)
+            error = np.vstack([mean - part[f"{column}_ci_low"].to_numpy(dtype=float),
+                               part[f"{column}_ci_high"].to_numpy(dtype=float) - mean])
+            colour, marker = styles[model]
+            ax.errorbar(part["size"], mean, yerr=error_bars(error), color=colour,
+                        marker=marker, label=model, capsize=3, markersize=4, linewidth=1.2)
+        ax.axhline(1.0 if column == "ratio" else 0.0, color="grey", linewidth=0.8,
+                   linestyle="--")
+        ax.set_xlabel("patch side (pixels)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, linewidth=0.5)
+    axes[0].set_title("Do single-patch drops predict the all-patches drop?")
+    axes[1].set_title("All-patches drop relative to the sum")
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+def interaction_scatter_figure(images: pd.DataFrame) -> Figure:
+    """Summed single-patch drop S against all-patches drop A, one panel per patch side.
+
+    Each model's images are points with its least-squares line; the dashed diagonal
+    is A = S (drops that add up exactly).
+
+    Parameters
+    ----------
+    images : pandas.DataFrame
+        ``interaction-images.parquet`` (S and A per model, patch side and image).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    table = require(images, "per-image interaction values")
+    table = require(table[table["status"] == "ok"], "image with both S and A")
+    sizes = sorted(table["size"].unique())
+    fig, axes = new_figure(len(sizes), ncols=4, panel=(3.0, 2.8))
+    styles = model_styles(images["model"])
+    for ax, size in zip(axes, sizes, strict=True):
+        part = table[table["size"] == size]
+        for model in sorted(part["model"].unique()):
+            rows = part[part["model"] == model]
+            s = rows["single_drop_sum"].to_numpy(dtype=float)
+            a = rows["all_drop"].to_numpy(dtype=float)
+            colour, marker = styles[model]
+            ax.scatter(s, a, s=10, color=colour, marker=marker, alpha=0.6, label=model,
+                       linewidths=0)
+            if s.size >= 2 and np.ptp(s) > 0:
+                slope, intercept = np.polyfit(s, a, 1)
+                grid = np.linspace(s.min(), s.max(), 20)
+                ax.plot(grid, slope * grid + intercept, color=colour, linewidth=1.3)
+        low = float(np.nanmin(part[["single_drop_sum", "all_drop"]].to_numpy()))
+        high = float(np.nanmax(part[["single_drop_sum", "all_drop"]].to_numpy()))
+        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(f"patch side {size}", fontsize="medium")
+        ax.set_xlabel("S: sum of single-patch drops")
+        ax.set_ylabel("A: all-patches drop")
+        ax.grid(alpha=0.3, linewidth=0.5)
+    axes[0].legend(fontsize="small")
+    return fig

@@ -1,0 +1,126 @@
+"""LRP figures: region statistics with their controls, frame densities, heat-map galleries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from localglobal.analysis.figures.style import (
+    CONTROL_STYLE,
+    LRP_LABELS,
+    FigureInputError,
+    error_bars,
+    new_figure,
+    require,
+)
+
+
+def lrp_regions_figure(lrp: pd.DataFrame,
+                       metrics: Sequence[str] = ("n_pos", "n_neg", "share_pos_on_edges",
+                                                 "share_neg_on_edges")) -> Figure:
+    """LRP region sizes and edge overlaps per model, the controls beside each model.
+
+    Parameters
+    ----------
+    lrp : pandas.DataFrame
+        :func:`localglobal.analysis.summaries.lrp_summary` output.
+    metrics : sequence of str
+        Which statistics to show, one panel each (those absent are left out).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    table = require(lrp, "attribution statistics")
+    metrics = [m for m in metrics if m in set(table["metric"])]
+    if not metrics:
+        raise FigureInputError("no LRP region statistics in the attributions")
+    fig, axes = new_figure(len(metrics), ncols=2, panel=(4.2, 3.0))
+    models = sorted(table["model"].unique())
+    controls = [c for c in CONTROL_STYLE if c in set(table["control"])]
+    controls += sorted(set(table["control"]) - set(controls))
+    width = 0.8 / max(len(controls), 1)
+    for ax, metric in zip(axes, metrics, strict=True):
+        part = table[table["metric"] == metric]
+        for k, control in enumerate(controls):
+            rows = part[part["control"] == control].set_index("model").reindex(models)
+            x = np.arange(len(models)) + (k - (len(controls) - 1) / 2) * width
+            mean = rows["mean"].to_numpy(dtype=float)
+            error = np.vstack([mean - rows["ci_low"].to_numpy(dtype=float),
+                               rows["ci_high"].to_numpy(dtype=float) - mean])
+            colour, hatch = CONTROL_STYLE.get(control, ("#999999", "xx"))
+            ax.bar(x, np.nan_to_num(mean), width=width * 0.95, color=colour, hatch=hatch,
+                   edgecolor="white", label=control, yerr=error_bars(error), capsize=2)
+        ax.set_xticks(np.arange(len(models)), models, rotation=20, ha="right")
+        ax.set_ylabel(LRP_LABELS.get(metric, metric))
+        ax.grid(axis="y", alpha=0.3, linewidth=0.5)
+    axes[0].legend(title="control", fontsize="small", title_fontsize="small")
+    fig.suptitle("LRP regions and edges (bars: mean, whiskers: 95 % interval)")
+    return fig
+
+
+def density_figure(densities: Mapping[str, np.ndarray]) -> Figure:
+    """Where in the frame positive relevance, edges and boxes fall.
+
+    Parameters
+    ----------
+    densities : mapping
+        Panel title → H×W array of the share of images (0…1) whose region covers each
+        pixel (e.g. ``"toy-shape: positive relevance"``, ``"edges"``, ``"boxes"``); see
+        :mod:`localglobal.analysis.densities`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    panels = {name: np.asarray(d, dtype=float) for name, d in densities.items()
+              if d is not None and np.asarray(d).ndim == 2}
+    if not panels:
+        raise FigureInputError("no relevance, edge or box maps")
+    fig, axes = new_figure(len(panels), ncols=4, panel=(3.0, 2.7))
+    for ax, (name, density) in zip(axes, panels.items(), strict=True):
+        image = ax.imshow(density, cmap="viridis", vmin=0, interpolation="nearest")
+        ax.set_title(name, fontsize="medium")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(image, ax=ax, shrink=0.8, label="share of images")
+    return fig
+
+
+def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
+                           image_ids: Sequence[str], models: Sequence[str]) -> Figure:
+    """A grid of heat-map overlays: one row per image, one column per model.
+
+    Parameters
+    ----------
+    images : mapping
+        (image_id, model) → H×W×3 uint8 RGB overlay; missing cells stay blank.
+    image_ids : sequence of str
+        The rows.
+    models : sequence of str
+        The columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not images or not image_ids or not models:
+        raise FigureInputError("no heat maps")
+    fig = Figure(figsize=(2.0 * len(models) + 0.6, 2.0 * len(image_ids)), layout="constrained")
+    axes = fig.subplots(len(image_ids), len(models), squeeze=False)
+    for r, image_id in enumerate(image_ids):
+        for c, model in enumerate(models):
+            ax = axes[r, c]
+            picture = images.get((image_id, model))
+            if picture is not None:
+                ax.imshow(picture, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(model, fontsize="medium")
+            if c == 0:
+                ax.set_ylabel(image_id, fontsize="x-small")
+    return fig

@@ -1,0 +1,157 @@
+"""What every figure shares: colours, markers, labels, panel layout, and saving.
+
+Colours come from the Okabe–Ito palette, which stays distinguishable under the
+common colour-vision deficiencies; each model also gets its own marker, so the
+figures read in black and white.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from localglobal.io.atomic import write_bytes_atomic
+
+#: Okabe & Ito (2008), ordered so that the first colours contrast most on white.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+             "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+CONTROL_STYLE = {  # colour and hatch of the attribution controls
+    "none": ("#0072B2", ""),
+    "random-weights": ("#E69F00", "//"),
+    "shuffled-edges": ("#CC79A7", ".."),
+}
+MEASURE_LABELS = {
+    "true_prob": "true-class probability",
+    "true_logit": "true-class logit",
+    "subset_true_prob": "true-class probability (dataset classes)",
+    "pred_prob": "top-1 probability",
+}
+LRP_LABELS = {
+    "n_pos": "positive region (pixels)",
+    "n_neg": "negative region (pixels)",
+    "share_pos_on_edges": "share of positive region on edges",
+    "share_neg_on_edges": "share of negative region on edges",
+    "mass_in_box": "relevance mass in box",
+    "pointing_hit": "pointing-game hit rate",
+    "rank_accuracy": "relevance rank accuracy",
+    "auc_edges": "AUC of relevance for edges",
+}
+
+
+class FigureInputError(ValueError):
+    """The figure cannot be drawn: its input is missing or empty (the message says which)."""
+
+
+def model_styles(models: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """A fixed (colour, marker) per model, in sorted-name order so that runs agree.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Model names (repeats are fine).
+
+    Returns
+    -------
+    dict
+        Model name → (colour, marker).
+    """
+    names = sorted({str(m) for m in models})
+    return {name: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)])
+            for i, name in enumerate(names)}
+
+
+def new_figure(n_panels: int, ncols: int | None = None,
+               panel: tuple[float, float] = (3.6, 2.9)) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n_panels`` axes on a grid of ``ncols`` columns; spare cells hidden."""
+    ncols = max(1, min(ncols or n_panels, n_panels))
+    nrows = int(np.ceil(n_panels / ncols))
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def measure_label(measure: str) -> str:
+    """The axis label of a predictions column."""
+    return MEASURE_LABELS.get(measure, measure)
+
+
+def curve(ax: Axes, x: np.ndarray, rows: pd.DataFrame, style: tuple[str, str],
+          label: str) -> None:
+    """A mean line with its shaded interval (``mean``, ``ci_low``, ``ci_high``)."""
+    order = np.argsort(x)
+    x = np.asarray(x, dtype=float)[order]
+    mean = rows["mean"].to_numpy(dtype=float)[order]
+    low = rows["ci_low"].to_numpy(dtype=float)[order]
+    high = rows["ci_high"].to_numpy(dtype=float)[order]
+    colour, marker = style
+    ax.plot(x, mean, marker=marker, color=colour, label=label, linewidth=1.5, markersize=4)
+    ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
+
+
+def probability_axis(ax: Axes, measure: str) -> None:
+    """Label the y axis with the measure; probabilities span [0, 1]."""
+    ax.set_ylabel(measure_label(measure))
+    if "prob" in measure:
+        ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3, linewidth=0.5)
+
+
+def require(table: pd.DataFrame | None, what: str) -> pd.DataFrame:
+    """``table`` itself, or :class:`FigureInputError` ("no <what>") when it is empty."""
+    if table is None or len(table) == 0:
+        raise FigureInputError(f"no {what}")
+    return table
+
+
+def measure_of(summary: pd.DataFrame) -> str:
+    """The measure a probe summary holds (its ``measure`` column)."""
+    return str(summary["measure"].iloc[0]) if "measure" in summary and len(summary) else ""
+
+
+def error_bars(error: np.ndarray) -> np.ndarray:
+    """Error-bar lengths matplotlib accepts: undefined as 0, rounding noise below 0 as 0.
+
+    An interval that touches its estimate (a shape bias of exactly 1.0, say) can come
+    out a hair negative in floating point, and matplotlib refuses negative lengths.
+    """
+    return np.clip(np.nan_to_num(np.asarray(error, dtype=float)), 0.0, None)
+
+
+def save_figure(fig: Figure, stem: str | Path, dpi: int = 120) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` and ``<stem>.pdf`` atomically.
+
+    The figure's layout is fixed after the first rendering (its layout engine is
+    switched off), so both files have the same layout.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    stem : path-like
+        The path without suffix.
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    list of Path
+        The two paths written.
+    """
+    stem = Path(stem)
+    written = []
+    for fmt, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+        written.append(write_bytes_atomic(stem.with_suffix(f".{fmt}"), buffer.getvalue()))
+        # The layout solved for the PNG is kept for the PDF: same look, half the work.
+        fig.set_layout_engine("none")
+    return written

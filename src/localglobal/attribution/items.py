@@ -1,0 +1,209 @@
+"""What the attribute stage explains: its items, their images, edge masks and target classes.
+
+Items are the rows of ``perturbations.parquet`` whose probe is asked for (default only
+``original``); without a perturbations table the ``original`` items come straight from
+``samples.parquet`` (source images brought into the input frame). Edges and box of an
+item are those of its source image (for a perturbed image: of the image it was made
+from).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from localglobal.errors import CorruptArtifactError, MissingInputError, is_machine_error
+from localglobal.io.images import load_input_frame, read_png
+from localglobal.labels import get_label_space
+from localglobal.probes.edges import unpack_mask
+
+BOX_COLUMNS: tuple[str, ...] = ("box_x0", "box_y0", "box_x1", "box_y1")
+ITEM_COLUMNS: tuple[str, ...] = ("item_id", "image_id", "wnid", "probe", "level", "variant",
+                                 "path", "in_frame", *BOX_COLUMNS)
+"""The columns of :func:`attribution_items`."""
+
+
+def attribution_items(samples: pd.DataFrame, perturbations: pd.DataFrame | None,
+                      probes: Sequence[str], root: Path) -> pd.DataFrame:
+    """The items to attribute, with their image path, box and class.
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+        ``samples.parquet``.
+    perturbations : pandas.DataFrame or None
+        ``perturbations.parquet`` when the run has one.
+    probes : sequence of str
+        Probe names to include.
+    root : Path
+        The run directory (perturbation paths are relative to it; messages name it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per item with :data:`ITEM_COLUMNS`: the absolute ``path``,
+        ``in_frame`` (the file is already an input-frame PNG) and the source image's
+        box (input frame), in the perturbations table's order.
+
+    Raises
+    ------
+    CorruptArtifactError
+        The samples table lacks a needed column.
+    MissingInputError
+        Probes other than ``original`` are asked for and there are no perturbations.
+    """
+    box_columns = list(BOX_COLUMNS)
+    missing = [c for c in ["image_id", "wnid", "path", *box_columns] if c not in samples]
+    if missing:
+        raise CorruptArtifactError(f"{root / 'samples.parquet'}: missing columns {missing}; "
+                                   "run `localglobal index` again")
+    boxes = samples.drop_duplicates("image_id").set_index("image_id")
+    if perturbations is not None:
+        table = perturbations[perturbations["probe"].isin(list(probes))].copy()
+        table["path"] = [str(root / p) for p in table["path"]]
+        table["in_frame"] = True
+    elif list(probes) == ["original"]:
+        table = pd.DataFrame({
+            "item_id": [f"{i}/original/0/0" for i in samples["image_id"]],
+            "image_id": samples["image_id"].astype(str),
+            "wnid": samples["wnid"].astype(str),
+            "probe": "original", "level": 0, "variant": "0",
+            "path": samples["path"].astype(str), "in_frame": False,
+        })
+    else:
+        raise MissingInputError(
+            f"{root / 'perturbations.parquet'}: missing, and probes {list(probes)} need it; "
+            f"run `localglobal perturb --run {root}` first")
+    table = table.drop(columns=[c for c in box_columns if c in table])
+    table = table.join(boxes[box_columns], on="image_id")
+    if "wnid" not in table:
+        table["wnid"] = boxes["wnid"].reindex(table["image_id"]).to_numpy()
+    table = table[list(ITEM_COLUMNS)].reset_index(drop=True)
+    table["level"] = table["level"].astype("int64")
+    table["variant"] = table["variant"].astype(str)
+    return table
+
+
+def item_box(item: dict[str, Any]) -> tuple[float, float, float, float]:
+    """An item's box ``(x0, y0, x1, y1)`` in the input frame."""
+    return tuple(float(item[k]) for k in BOX_COLUMNS)  # type: ignore[return-value]
+
+
+def load_item_image(item: dict[str, Any], crop: int, resize: int,
+                    interpolation: str) -> np.ndarray:
+    """An item's image as crop×crop×3 uint8 RGB in the input frame.
+
+    Raises
+    ------
+    ValueError
+        Unreadable file (a ``BadInputError``), or an input-frame PNG of the wrong size.
+    OSError
+        The file cannot be read (missing: bad input; a machine failure: see
+        :func:`localglobal.errors.is_machine_error`).
+    """
+    if not item["in_frame"]:
+        return load_input_frame(item["path"], resize, crop, interpolation)
+    image = read_png(item["path"])
+    if image.shape != (crop, crop, 3):
+        raise ValueError(f"{item['path']}: {image.shape[1]}×{image.shape[0]} pixels, "
+                         f"expected the {crop}×{crop} input frame")
+    return image
+
+
+def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str],
+               ) -> tuple[list[dict[str, Any]], np.ndarray | None, list[tuple[str, str]]]:
+    """Load the images of ``items``; an unreadable one is bad input, the rest are stacked.
+
+    Parameters
+    ----------
+    items : list of dict
+        Rows of :func:`attribution_items`.
+    frame : (int, int, str)
+        ``(crop, resize, interpolation)``.
+
+    Returns
+    -------
+    (list of dict, numpy.ndarray or None, list of (str, str))
+        The items that loaded, their N×H×W×3 images (None if none loaded), and
+        ``(item_id, reason)`` for each that did not.
+
+    Raises
+    ------
+    OSError
+        A failure of the machine, never blamed on an image.
+    """
+    crop, resize, interpolation = frame
+    good, images, bad = [], [], []
+    for item in items:
+        try:
+            images.append(load_item_image(item, crop, resize, interpolation))
+        except (OSError, ValueError) as error:
+            if is_machine_error(error):
+                raise
+            bad.append((item["item_id"], f"{type(error).__name__}: {error}"))
+            continue
+        good.append(item)
+    return good, (np.stack(images) if images else None), bad
+
+
+class EdgeMasks:
+    """The run's edge masks, unpacked on demand (``edges.npz`` stays on disk).
+
+    Parameters
+    ----------
+    archive : numpy.lib.npyio.NpzFile
+        ``edges.npz`` as opened by the run (a ``shape`` entry and one packed mask per
+        image id).
+    """
+
+    def __init__(self, archive: Any):
+        self._lock = threading.Lock()  # batches are scored in worker threads
+        self._data = archive
+        self.shape = tuple(int(v) for v in archive["shape"])
+        self.ids = frozenset(k for k in archive.files if k != "shape")
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self.ids
+
+    def get(self, image_id: str) -> np.ndarray:
+        """The H×W boolean mask of one image (``KeyError`` if it has none)."""
+        if image_id not in self.ids:
+            raise KeyError(f"no edge mask for {image_id!r}")
+        with self._lock:
+            packed = self._data[image_id]
+        return unpack_mask(packed, self.shape)
+
+    def close(self) -> None:
+        """Close the archive."""
+        self._data.close()
+
+
+def with_edge_masks(items: pd.DataFrame, edges: EdgeMasks) -> tuple[pd.DataFrame, list[str]]:
+    """The items whose source image has an edge mask, and the ids of those without one."""
+    missing = ~items["image_id"].isin(edges.ids)
+    return (items[~missing].reset_index(drop=True),
+            items.loc[missing, "item_id"].astype(str).tolist())
+
+
+def empty_edge_images(edges_table: pd.DataFrame, image_ids: Sequence[str]) -> list[str]:
+    """The images among ``image_ids`` whose mask ``edges.parquet`` flags ``empty``.
+
+    Their edge-based statistics are undefined (NaN); the list is empty for a table
+    without the ``empty`` column.
+    """
+    if "empty" not in edges_table:
+        return []
+    flagged = set(edges_table.loc[edges_table["empty"].astype(bool), "image_id"].astype(str))
+    return sorted(flagged & set(image_ids))
+
+
+def true_targets(items: pd.DataFrame, label_space: str) -> dict[str, int]:
+    """item_id → the index of the item's class in ``label_space`` (items outside it left out)."""
+    space = get_label_space(label_space)
+    return {row.item_id: space.index_of(row.wnid) for row in items.itertuples()
+            if row.wnid in space}

@@ -1,0 +1,193 @@
+"""One shard of one pass: load the images, explain them, score the maps, store them.
+
+A *pass* explains every item with one model (``none``: as trained;
+``random-weights``: its randomised copy). Each explained map is scored by
+:func:`~localglobal.attribution.regions.region_statistics` against its image's edges
+and box — every statistic the function returns becomes a column — and, in the
+``none`` pass, against the edges of its partner image (the ``shuffled-edges``
+control) and drawn as a heat map. Images of the next batch are read, and finished
+batches scored, in worker threads while the device works.
+
+A map holding NaN or infinity keeps its row, with ``finite = False`` and NaN
+statistics; its NaN and infinite values are stored as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from localglobal.attribution.attributor import Attributor
+from localglobal.attribution.heatmap import heatmap_name, overlay
+from localglobal.attribution.items import EdgeMasks, item_box, load_batch
+from localglobal.attribution.regions import region_statistics
+from localglobal.attribution.relevance_store import (
+    MAP_ROW_COLUMN,
+    MAPS_COLUMN,
+    to_float16,
+    write_shard_maps,
+)
+from localglobal.attribution.table import stat_row
+from localglobal.io.images import write_png
+
+
+@dataclass
+class PassPlan:
+    """What every shard of one pass shares.
+
+    Attributes
+    ----------
+    model_name, method, control : str
+        The model, the ``method`` column and the pass's control.
+    model : callable
+        ``model()`` -> the model with its composite registered (built on first use).
+    attributor : Attributor
+        Explains batches; its batch size shrinks on running out of memory.
+    targets : dict or None
+        item_id → class to explain; None for the predicted classes.
+    edges : EdgeMasks
+        The run's edge masks.
+    partner : dict
+        image_id → the image whose edges the ``shuffled-edges`` control uses.
+    shuffled : bool
+        Whether to score the ``shuffled-edges`` control too (``none`` pass only).
+    frame : (int, int, str)
+        ``(crop, resize, interpolation)``.
+    maps_folder : Path
+        Where shard maps go (the pass's shard folder).
+    heatmap_folder : Path or None
+        ``heatmaps/<model>`` when heat maps are drawn (``none`` pass only).
+    pool : ThreadPoolExecutor
+        Threads that read images and score maps.
+    attempted, computed : int
+        Shards started and finished in this process.
+    """
+
+    model_name: str
+    method: str
+    control: str
+    model: Callable[[], torch.nn.Module]
+    attributor: Attributor
+    targets: dict[str, int] | None
+    edges: EdgeMasks
+    partner: dict[str, str]
+    shuffled: bool
+    frame: tuple[int, int, str]
+    maps_folder: Path
+    heatmap_folder: Path | None
+    pool: ThreadPoolExecutor
+    attempted: int = 0
+    computed: int = 0
+
+
+@dataclass
+class _Batch:
+    items: list[dict[str, Any]]
+    rows: Future
+    maps: np.ndarray = field(repr=False)
+
+
+def score_batch(plan: PassPlan, items: list[dict[str, Any]], images: np.ndarray,
+                maps: np.ndarray, targets: np.ndarray, logits: np.ndarray,
+                ) -> list[dict[str, Any]]:
+    """Rows of one explained batch (run in a worker thread); draws the heat maps.
+
+    Returns
+    -------
+    list of dict
+        The pass's rows in item order, then the ``shuffled-edges`` rows.
+    """
+    rows, shuffled = [], []
+    for k, item in enumerate(items):
+        relevance, box = maps[k], item_box(item)
+        edges = plan.edges.get(item["image_id"])
+        stats = region_statistics(relevance, edges, box)
+        rows.append(stat_row(plan.model_name, plan.control, plan.method, item, targets[k],
+                             logits[k], stats))
+        partner = plan.partner.get(item["image_id"]) if plan.shuffled else None
+        if partner is not None:
+            other = region_statistics(relevance, plan.edges.get(partner), box)
+            shuffled.append(stat_row(plan.model_name, "shuffled-edges", plan.method, item,
+                                     targets[k], logits[k], other))
+        if plan.heatmap_folder is not None and stats.finite:
+            write_png(plan.heatmap_folder / f"{heatmap_name(item)}.png",
+                      overlay(images[k], relevance, edges=edges, box=box))
+    return rows + shuffled
+
+
+def _with_targets(plan: PassPlan, good: list[dict[str, Any]], images: np.ndarray | None,
+                  bad: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], np.ndarray | None]:
+    """Keep the items that have a target class; the others are bad for this pass."""
+    if plan.targets is None or not good:
+        return good, images
+    keep = np.asarray([item["item_id"] in plan.targets for item in good])
+    bad.extend((item["item_id"], f"{plan.model_name}: no target class")
+               for item, kept in zip(good, keep, strict=True) if not kept)
+    kept_items = [item for item, kept in zip(good, keep, strict=True) if kept]
+    return kept_items, (images[keep] if kept_items else None)  # type: ignore[index]
+
+
+def attribute_shard(plan: PassPlan, items: list[dict[str, Any]],
+                    ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Explain and score one shard of items.
+
+    Parameters
+    ----------
+    plan : PassPlan
+        The pass.
+    items : list of dict
+        Rows of :func:`~localglobal.attribution.items.attribution_items`.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of (str, str))
+        The shard's rows (with :data:`MAPS_COLUMN` and :data:`MAP_ROW_COLUMN`), and
+        ``(item_id, reason)`` for every item skipped as bad input.
+    """
+    plan.attempted += 1
+    size = plan.attributor.batch_size
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    bad: list[tuple[str, str]] = []
+    batches: list[_Batch] = []
+    loading = plan.pool.submit(load_batch, chunks[0], plan.frame) if chunks else None
+    for index in range(len(chunks)):
+        good, images, unreadable = loading.result()  # type: ignore[union-attr]
+        if index + 1 < len(chunks):
+            loading = plan.pool.submit(load_batch, chunks[index + 1], plan.frame)
+        bad.extend(unreadable)
+        good, images = _with_targets(plan, good, images, bad)
+        if not good or images is None:
+            continue
+        wanted = None if plan.targets is None else torch.tensor(
+            [plan.targets[item["item_id"]] for item in good], dtype=torch.long)
+        maps, targets, logits = plan.attributor(plan.model(), images, wanted)
+        rows = plan.pool.submit(score_batch, plan, good, images, maps, targets, logits)
+        batches.append(_Batch(good, rows, to_float16(maps)))
+    table = _shard_table(plan, batches)
+    plan.computed += 1
+    return table, bad
+
+
+def _shard_table(plan: PassPlan, batches: list[_Batch]) -> pd.DataFrame:
+    """The shard's rows; its maps stored first, so a finished shard has them."""
+    rows = [row for batch in batches for row in batch.rows.result()]
+    if not rows:
+        return pd.DataFrame()
+    explained = [item["item_id"] for batch in batches for item in batch.items]
+    name = write_shard_maps(plan.maps_folder, explained,
+                            np.concatenate([batch.maps for batch in batches]))
+    position = {item_id: row for row, item_id in enumerate(explained)}
+    table = pd.DataFrame(rows)
+    own = table["control"] == plan.control
+    table[MAPS_COLUMN] = np.where(own, name, "")
+    table[MAP_ROW_COLUMN] = [position[i] if o else -1
+                             for i, o in zip(table["item_id"], own, strict=True)]
+    # The pass's rows first, then the shuffled-edges rows, each in item order.
+    return pd.concat([table[own], table[~own]], ignore_index=True)

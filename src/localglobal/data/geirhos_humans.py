@@ -1,0 +1,178 @@
+"""The human observers' trials of the Geirhos benchmark (bethgelab/model-vs-human raw data).
+
+The raw data are one CSV per observer and session,
+``<experiment>/<experiment>_subject-NN_session_1.csv``, with columns
+``subj, session, trial, rt, object_response, category, condition, imagename``
+(:data:`TRIAL_COLUMNS`); the experiments read are ``cue-conflict``, ``edge`` and
+``silhouette``. :func:`read_human_trials` turns them into the
+``geirhos_decisions.parquet`` contract
+(:data:`~localglobal.data.geirhos.DECISION_COLUMNS`): ``imagename`` ends in the
+stimulus's file name after its last ``_``, ``category`` is the shape, and
+``object_response`` ``na`` is a trial without a decision (None). Bad files and rows
+are reported as problems naming them, never raised; a missing folder raises
+:class:`~localglobal.data.geirhos.GeirhosDataError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from localglobal.data.geirhos import (
+    DATASETS,
+    DECISION_COLUMNS,
+    GeirhosDataError,
+    Loaded,
+    stimulus_name,
+    texture_of,
+)
+
+RAW_DATA_FOLDERS: tuple[str, ...] = ("raw-data", "human-raw-data")
+"""Folder names of model-vs-human's raw data (the repository's, the sample's)."""
+
+HUMAN_COLUMNS = [*DECISION_COLUMNS, "session", "trial", "rt", "source"]
+"""Columns of :func:`read_human_trials`' table: the contract plus the trial's details."""
+TRIAL_COLUMNS = ("subj", "session", "trial", "rt", "object_response", "category",
+                 "condition", "imagename")
+"""Columns of a model-vs-human raw-data CSV."""
+_NEEDED_TRIAL_COLUMNS = ("subj", "object_response", "category", "imagename")
+NO_RESPONSE = frozenset({"na", "nan", "none", ""})
+"""``object_response`` values that mean the observer gave no decision (lower case)."""
+
+
+def find_raw_data_folder(root: str | Path) -> Path:
+    """The folder that holds the experiment folders (``cue-conflict/``, ``edge/`` …).
+
+    Accepts a folder holding ``raw-data/`` or ``human-raw-data/`` (a model-vs-human
+    checkout, the shared sample), the folder holding an unpacked
+    ``model-vs-human-<commit>/``, or the raw-data folder itself; an experiment
+    folder counts only when it holds CSV files (a stimuli folder is also named
+    ``cue-conflict/``).
+
+    Raises
+    ------
+    GeirhosDataError
+        ``root`` does not exist or holds no experiment folder.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise GeirhosDataError(f"{root}: no such folder of human raw data")
+    candidates = [root / name for name in RAW_DATA_FOLDERS]
+    for top in sorted(root.glob("model-vs-human-*")):
+        candidates += [top / name for name in RAW_DATA_FOLDERS]
+    for candidate in [*candidates, root]:
+        # A folder of stimuli has a cue-conflict/ folder too, but no CSV files in it.
+        if any(any((candidate / d).glob("*.csv")) for d in DATASETS):
+            return candidate
+    raise GeirhosDataError(
+        f"{root}: no human raw data found; expected experiment folders "
+        f"({', '.join(DATASETS)}) in it, in raw-data/ or human-raw-data/ below it, or in "
+        f"model-vs-human-<commit>/raw-data/")
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return np.nan
+
+
+def read_trials_file(path: str | Path, dataset: str) -> Loaded:
+    """One raw-data CSV as decision rows.
+
+    Parameters
+    ----------
+    path : path
+        A model-vs-human raw-data CSV (:data:`TRIAL_COLUMNS`).
+    dataset : str
+        The experiment it belongs to (its folder's name).
+
+    Returns
+    -------
+    Loaded
+        Rows with :data:`HUMAN_COLUMNS`; problems name the file (unreadable, a
+        needed column missing: no rows) or ``file:line`` (a row without subject,
+        category or image name: skipped).
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as error:
+        return Loaded(pd.DataFrame(columns=HUMAN_COLUMNS), [f"{path}: unreadable: {error}"])
+    missing = [c for c in _NEEDED_TRIAL_COLUMNS if c not in raw.columns]
+    if missing:
+        return Loaded(pd.DataFrame(columns=HUMAN_COLUMNS),
+                      [f"{path}: missing column(s) {', '.join(missing)}; file skipped"])
+    rows, problems = [], []
+    for line, record in enumerate(raw.to_dict("records"), start=2):
+        subject = record["subj"].strip()
+        category = record["category"].strip()
+        image = stimulus_name(record["imagename"])
+        if not subject or not category or not image:
+            problems.append(f"{path}:{line}: empty subj, category or imagename; row skipped")
+            continue
+        response = record["object_response"].strip()
+        rows.append({
+            "observer": subject, "kind": "human", "dataset": dataset, "image": image,
+            "category": category,
+            "texture": texture_of(image) if dataset == "cue-conflict" else None,
+            "decision": None if response.lower() in NO_RESPONSE else response,
+            "session": record.get("session", "").strip() or None,
+            "trial": _number(record.get("trial", "")), "rt": _number(record.get("rt", "")),
+            "source": path.name,
+        })
+    return Loaded(pd.DataFrame(rows, columns=HUMAN_COLUMNS), problems)
+
+
+def read_human_trials(root: str | Path, datasets: Sequence[str] | None = None) -> Loaded:
+    """Every human trial under ``root``, as ``geirhos_decisions`` rows.
+
+    Parameters
+    ----------
+    root : path
+        See :func:`find_raw_data_folder`.
+    datasets : sequence of str, optional
+        Only these experiments (default: every one of :data:`DATASETS` present).
+
+    Returns
+    -------
+    Loaded
+        ``table`` with :data:`DECISION_COLUMNS` (``observer`` = ``subj``, e.g.
+        ``subject-01``; ``kind`` "human"; ``image`` the stimulus file name;
+        ``texture`` for cue-conflict; ``decision`` None for ``na``) plus ``session``,
+        ``trial``, ``rt`` (seconds) and ``source`` (the CSV's name); ``problems``
+        names unreadable files, bad rows (file:line) and repeated trials (an
+        observer judging the same stimulus twice: the first is kept).
+
+    Raises
+    ------
+    GeirhosDataError
+        ``root`` is missing, or an experiment asked for has no folder.
+    """
+    folder = find_raw_data_folder(root)
+    wanted = [d for d in DATASETS if (folder / d).is_dir()] if datasets is None else datasets
+    absent = [d for d in wanted if d not in DATASETS or not (folder / d).is_dir()]
+    if absent:
+        raise GeirhosDataError(f"{folder}: no experiment folder for {absent}; known "
+                               f"experiments: {', '.join(DATASETS)}")
+    tables, problems = [], []
+    for dataset in wanted:
+        files = sorted((folder / dataset).glob("*.csv"))
+        if not files:
+            problems.append(f"{folder / dataset}: no CSV files")
+        for path in files:
+            loaded = read_trials_file(path, dataset)
+            tables.append(loaded.table)
+            problems += loaded.problems
+    nonempty = [t for t in tables if len(t)]
+    table = (pd.concat(nonempty, ignore_index=True) if nonempty
+             else pd.DataFrame(columns=HUMAN_COLUMNS))
+    repeated = table.duplicated(["observer", "dataset", "image"], keep="first")
+    for _, row in table[repeated].iterrows():
+        problems.append(f"{row['source']}: {row['observer']} judged {row['dataset']} stimulus "
+                        f"{row['image']!r} again (trial {row['trial']:g}); the first is kept")
+    return Loaded(table[~repeated].reset_index(drop=True), problems)

@@ -1,0 +1,169 @@
+"""A model on its device, classifying uint8 image batches into logits.
+
+:class:`Classifier` loads its model on first use (a model whose every shard is
+already finished is never loaded), puts it in eval mode and channels-last memory on
+the device, checks once that it outputs one logit per class of its label space, and
+then turns N×H×W×3 uint8 batches into N×C float32 logits under
+``torch.inference_mode`` (bfloat16 autocast on CUDA when asked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from localglobal.errors import LocalglobalError
+from localglobal.evaluation.loader import normalize
+from localglobal.models.build import load_model
+from localglobal.models.spec import ModelSpec
+
+
+class ModelOutputError(LocalglobalError, ValueError):
+    """A model's outputs do not match its label space (the configuration names the wrong one)."""
+
+
+def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast on CUDA when ``bf16``; otherwise nothing changes."""
+    if bf16 and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_model(model: torch.nn.Module, device: torch.device, *,
+                  channels_last: bool = True) -> torch.nn.Module:
+    """``model`` in eval mode on ``device``, in channels-last memory when asked."""
+    model = model.to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
+    return model
+
+
+def check_outputs(spec: ModelSpec, logits: torch.Tensor, n_classes: int, space: str) -> None:
+    """Refuse logits whose number is not the size of the model's label space.
+
+    Raises
+    ------
+    ModelOutputError
+        Naming the model, both numbers and the key to set.
+    """
+    if logits.numel() and logits.shape[1] != n_classes:
+        raise ModelOutputError(
+            f"model {spec.name!r} outputs {logits.shape[1]} logits but its label space "
+            f"{space!r} has {n_classes} classes; set label_space in [models.{spec.name}] "
+            "to the space its outputs are in")
+
+
+class Classifier:
+    """One model, loaded when first asked for logits, on one device.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    device : torch.device
+        Where it runs.
+    n_classes : int
+        The size of its label space (its outputs are checked against it).
+    space : str
+        The label space's name, for messages.
+    channels_last, bf16 : bool
+        Memory layout and autocast (bf16 applies on CUDA only).
+    load : callable, optional
+        ``load(spec) -> torch.nn.Module`` on the CPU; default
+        :func:`~localglobal.models.build.load_model`.
+
+    Attributes
+    ----------
+    images : int
+        Images classified so far.
+    """
+
+    def __init__(self, spec: ModelSpec, device: torch.device, *, n_classes: int, space: str,
+                 channels_last: bool = True, bf16: bool = False,
+                 load: Callable[[ModelSpec], torch.nn.Module] | None = None):
+        self.spec, self.device = spec, device
+        self.n_classes, self.space = n_classes, space
+        self.channels_last = channels_last
+        self.bf16 = bool(bf16 and device.type == "cuda")
+        self._load = load or (lambda s: load_model(s, device="cpu"))
+        self._model: torch.nn.Module | None = None
+        self.images = 0
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded."""
+        return self._model is not None
+
+    def model(self) -> torch.nn.Module:
+        """The model on its device, loaded and checked on the first call.
+
+        Raises
+        ------
+        ModelOutputError
+            Its outputs are not one logit per class of its label space.
+        LocalglobalError
+            It could not be built or given its weights (see
+            :func:`~localglobal.models.build.load_model`).
+        """
+        if self._model is None:
+            model = prepare_model(self._load(self.spec), self.device,
+                                  channels_last=self.channels_last)
+            side = self.spec.crop
+            probe = torch.zeros((1, side, side, 3), dtype=torch.uint8)
+            check_outputs(self.spec, self._forward(model, probe), self.n_classes, self.space)
+            self._model = model
+        return self._model
+
+    def _forward(self, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+        x = normalize(images.to(self.device, non_blocking=True), self.spec.mean, self.spec.std,
+                      channels_last=self.channels_last)
+        with torch.inference_mode(), autocast(self.device, self.bf16):
+            return model(x).float()
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """N×C float32 logits (on the device) of an N×H×W×3 uint8 batch."""
+        logits = self._forward(self.model(), images)
+        check_outputs(self.spec, logits, self.n_classes, self.space)
+        self.images += len(images)
+        return logits
+
+    def release(self) -> None:
+        """Drop the model and return the device memory it held."""
+        self._model = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+_SHARED: dict[tuple[Any, ...], Classifier] = {}
+
+
+def shared_classifier(spec: ModelSpec, device: str, *, n_classes: int, space: str,
+                      channels_last: bool = True, bf16: bool = False) -> Classifier:
+    """The :class:`Classifier` of these settings, kept until another one is asked for.
+
+    One model at a time stays in memory (in this process, or in one Ray actor), so
+    that the passes of one model load it once; :func:`release_classifiers` drops it.
+    Parameters as :class:`Classifier` (``device`` by name).
+    """
+    key = (spec, device, n_classes, space, channels_last, bf16)
+    if key not in _SHARED:
+        release_classifiers()
+        _SHARED[key] = Classifier(spec, torch.device(device), n_classes=n_classes,
+                                  space=space, channels_last=channels_last, bf16=bf16)
+    return _SHARED[key]
+
+
+def release_classifiers() -> None:
+    """Drop the shared classifier and return its device memory."""
+    for classifier in _SHARED.values():
+        classifier.release()
+    _SHARED.clear()
+
+
+__all__ = ["Classifier", "ModelOutputError", "autocast", "check_outputs", "prepare_model",
+           "release_classifiers", "shared_classifier"]

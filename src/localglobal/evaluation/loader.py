@@ -1,0 +1,346 @@
+"""Images for the model, batch by batch: decoding, fitting, normalising, prefetching.
+
+Image files are decoded by the one decoder (:func:`localglobal.io.images.decode_rgb`)
+in :class:`torch.utils.data.DataLoader` worker processes and arrive as uint8 H×W×3
+batches; :func:`normalize` turns them into the model's input on the device, where
+uint8 batches are four times cheaper to move than float ones.
+
+The evaluate stage asks for its images shard by shard (the unit of resume). A
+:class:`BatchFeeder` is told every shard of a pass beforehand, so that its workers
+decode the next shard while the model works on this one; a shard the stage skips
+(already finished) costs at most the few batches decoded ahead.
+
+>>> dataset = ImageDataset(paths, 224)                        # doctest: +SKIP
+>>> feeder = BatchFeeder(dataset, workers=4, device=device)   # doctest: +SKIP
+>>> feeder.plan(shards, batch_size=64)                        # doctest: +SKIP
+>>> for batch in feeder.batches(shards[0]): ...               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from localglobal.errors import BadInputError, MachineError, is_machine_error
+from localglobal.io.images import decode_rgb
+
+MAX_WORKERS = 4
+"""Decoding processes on an accelerator; more only take cores from the rest."""
+
+PREFETCH_BATCHES = 4
+"""Batches each worker decodes ahead."""
+
+
+def fit_image(image: np.ndarray, size: int, *, mode: str = "resize", resize: int | None = None,
+              interpolation: str = "bilinear") -> np.ndarray:
+    """Bring an RGB image to ``size`` × ``size`` pixels.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8.
+    size : int
+        Output side, pixels.
+    mode : {"resize", "frame"}
+        ``resize`` for images already in an input frame (a square whose side merely
+        differs from the model's: resampled as a whole, nothing cut); ``frame`` for
+        raw images (shorter side to ``resize``, centre crop, as torchvision does). An
+        image already ``size`` × ``size`` is kept as it is.
+    resize : int, optional
+        Shorter side before the crop in ``frame`` mode (default ``size``).
+    interpolation : str
+        ``bilinear``, ``bicubic`` or ``nearest``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``size`` × ``size`` × 3 uint8.
+    """
+    from localglobal.data.geometry import to_input_frame
+
+    height, width = image.shape[:2]
+    if height == size and width == size:
+        return image
+    # torchvision's antialiased resize (PIL: no thread pool, safe in forked workers); in
+    # resize mode a square is resampled whole, since it already is an input frame
+    shorter = resize if mode == "frame" and resize else size
+    return to_input_frame(image, resize=shorter, crop=size, interpolation=interpolation)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Image files as ``size`` × ``size`` × 3 uint8 tensors (H×W×C), by row number.
+
+    An index is a row number or a ``(tag, row)`` pair (the feeder tags each row with
+    its batch). Items are ``(tag, row, image, error, machine)``: a file that cannot be
+    decoded gives a zero image and the decoder's message, so that one bad file does
+    not stop a batch; ``machine`` marks a failure of the machine (an I/O error),
+    which the feeder raises rather than blame the image.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        One file per row.
+    size : int
+        The model's input side.
+    mode, resize, interpolation
+        How an image of another size is fitted (see :func:`fit_image`).
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], size: int, *,
+                 mode: str = "resize", resize: int | None = None,
+                 interpolation: str = "bilinear"):
+        self.paths = [str(p) for p in paths]
+        self.size = int(size)
+        self.mode = mode
+        self.resize = resize
+        self.interpolation = interpolation
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[int, int, torch.Tensor, str,
+                                                                   bool]:
+        tag, row = index if isinstance(index, tuple) else (-1, index)
+        try:
+            image = fit_image(decode_rgb(self.paths[row]), self.size, mode=self.mode,
+                              resize=self.resize, interpolation=self.interpolation)
+        except BadInputError as error:
+            return tag, row, self._blank(), str(error), False
+        except OSError as error:
+            if not is_machine_error(error):
+                raise
+            # The errno would be lost on the way out of a worker process: say it here.
+            return tag, row, self._blank(), f"{self.paths[row]}: {error}", True
+        return tag, row, torch.from_numpy(np.require(image, requirements=["C", "W"])), "", False
+
+    def _blank(self) -> torch.Tensor:
+        return torch.zeros((self.size, self.size, 3), dtype=torch.uint8)
+
+
+def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float], *,
+              channels_last: bool = True) -> torch.Tensor:
+    """Turn an N×H×W×3 uint8 batch into the model's N×3×H×W float input.
+
+    Computes ``(x / 255 - mean) / std`` per channel in float32 on the batch's device.
+    With ``channels_last`` the result keeps the NHWC memory layout (a view of the
+    order the images arrived in), which convolutions prefer.
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N×H×W×3 uint8.
+    mean, std : sequence of float
+        The model's per-channel normalisation of [0, 1] images.
+    channels_last : bool
+        Keep the NHWC memory layout; else make the result NCHW-contiguous.
+
+    Returns
+    -------
+    torch.Tensor
+        N×3×H×W float32.
+    """
+    x = batch.permute(0, 3, 1, 2).float()
+    if not channels_last:
+        x = x.contiguous()
+    mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return x.div_(255.0).sub_(mean_t).div_(std_t)
+
+
+def loader_worker_count(configured: int | None, device: torch.device) -> int:
+    """How many processes decode images for the model.
+
+    Decoding a 224-pixel PNG takes about a millisecond, a CPU forward pass of a
+    ResNet-50 about a hundred: on the CPU, worker processes only take cores from the
+    model, so images are decoded in the main process. An accelerator leaves the cores
+    free, and then up to :data:`MAX_WORKERS` workers keep it fed.
+
+    Parameters
+    ----------
+    configured : int or None
+        ``evaluate.loader_workers``; used as it is when set.
+    device : torch.device
+        Where the model runs.
+    """
+    if configured is not None:
+        return configured
+    if device.type == "cpu":
+        return 0
+    return min(MAX_WORKERS, os.cpu_count() or 1)
+
+
+def _worker_init(_: int) -> None:
+    # The workers are the parallelism: one torch thread each.
+    torch.set_num_threads(1)
+
+
+class Batch(NamedTuple):
+    """Decoded images of one batch.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        The dataset rows whose images were decoded (int64).
+    images : torch.Tensor
+        Their N×H×W×3 uint8 images (pinned on CUDA).
+    bad : list of (int, str)
+        ``(row, reason)`` for the rows that could not be decoded.
+    """
+
+    rows: np.ndarray
+    images: torch.Tensor
+    bad: list[tuple[int, str]]
+
+
+class _PlanSampler(torch.utils.data.Sampler):
+    """Yields the planned batches from a cursor the feeder may move forward."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.next = 0
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        while self.next < len(self.batches):
+            index = self.next
+            self.next += 1
+            yield [(index, row) for row in self.batches[index]]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class BatchFeeder:
+    """One DataLoader (and its persistent workers) serving shard after shard.
+
+    Call :meth:`plan` with every shard of a pass, in the order they will be asked
+    for, then :meth:`batches` for each shard that is actually needed. Workers decode
+    ahead across shard boundaries, so the device does not wait at each one.
+
+    Parameters
+    ----------
+    dataset : ImageDataset
+        The images, by row.
+    workers : int
+        Decoding processes (0: in this process, nothing decoded ahead).
+    device : torch.device
+        The model's device (batches are pinned for CUDA).
+    persistent : bool
+        Keep the workers alive between passes (one pass per model).
+    """
+
+    def __init__(self, dataset: ImageDataset, *, workers: int, device: torch.device,
+                 persistent: bool = True):
+        self._sampler = _PlanSampler()
+        options: dict[str, Any] = {}
+        if workers > 0:
+            options = {"worker_init_fn": _worker_init, "persistent_workers": persistent,
+                       "prefetch_factor": PREFETCH_BATCHES}
+        self._loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=self._sampler, num_workers=workers,
+            pin_memory=device.type == "cuda", **options)
+        self._starts: dict[int, tuple[int, list[int]]] = {}
+        self._stream: Iterator[Any] | None = None
+        self._pending: tuple[int, Batch] | None = None
+        self._batch_size = 1
+
+    def plan(self, shards: Sequence[Sequence[int]], batch_size: int) -> None:
+        """Announce a pass: its shards (lists of rows) in the order they will be asked for.
+
+        Parameters
+        ----------
+        shards : sequence of sequence of int
+            Dataset rows, shard by shard.
+        batch_size : int
+            Images per batch; a batch never spans two shards.
+        """
+        batches: list[list[int]] = []
+        self._starts = {}
+        for shard in shards:
+            rows = [int(r) for r in shard]
+            if rows:
+                self._starts[rows[0]] = (len(batches), rows)
+                batches += [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+        self._sampler.batches = batches
+        self._sampler.next = 0
+        self._stream, self._pending = None, None
+        self._batch_size = batch_size
+
+    def batches(self, rows: Sequence[int]) -> Iterator[Batch]:
+        """The batches of one planned shard, in order.
+
+        Raises
+        ------
+        MachineError
+            The machine failed a read (not an image's fault).
+        """
+        rows = [int(r) for r in rows]
+        if not rows:
+            return
+        planned = self._starts.get(rows[0])
+        if planned is None or planned[1] != rows:
+            self.plan([rows], self._batch_size)  # a shard that was not announced
+            planned = self._starts[rows[0]]
+        first = planned[0]
+        count = -(-len(rows) // self._batch_size)
+        # Nothing of this shard dispatched yet: skip the shards in between.
+        self._sampler.next = max(self._sampler.next, first)
+        for index in range(first, first + count):
+            yield self._take(index)
+
+    def _take(self, index: int) -> Batch:
+        """Batch ``index`` of the plan, dropping batches of shards that were skipped."""
+        restarted = False
+        while True:
+            if self._pending is None:
+                try:
+                    self._pending = self._pull()
+                except StopIteration:
+                    if restarted:
+                        raise RuntimeError(f"batch {index} of the plan never arrived") from None
+                    self._restart(index)
+                    restarted = True
+                    continue
+            tag, batch = self._pending
+            if tag == index:
+                self._pending = None
+                return batch
+            if tag < index:  # decoded ahead for a shard that was not needed
+                self._pending = None
+                continue
+            self._restart(index)  # asked for a batch the stream has gone past
+            restarted = True
+
+    def _restart(self, index: int) -> None:
+        self._sampler.next = index
+        self._stream, self._pending = iter(self._loader), None
+
+    def _pull(self) -> tuple[int, Batch]:
+        if self._stream is None:
+            self._stream = iter(self._loader)
+        tags, rows, images, errors, machine = next(self._stream)
+        machine_errors = [e for e, m in zip(errors, machine.tolist(), strict=True) if m]
+        if machine_errors:
+            raise MachineError(f"reading images failed: {machine_errors[0]}")
+        rows_np = rows.numpy()
+        bad = [(int(r), e) for r, e in zip(rows_np, errors, strict=True) if e]
+        if bad:
+            keep = np.array([not e for e in errors])
+            rows_np, images = rows_np[keep], images[torch.from_numpy(keep)]
+        return int(tags[0]), Batch(rows_np, images, bad)
+
+    def close(self) -> None:
+        """Stop the workers now (they also stop when the feeder is garbage-collected)."""
+        self._stream, self._pending = None, None
+        iterator = getattr(self._loader, "_iterator", None)  # the persistent workers' one
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        self._loader._iterator = None
+
+
+__all__ = ["Batch", "BatchFeeder", "ImageDataset", "fit_image",
+           "loader_worker_count", "normalize"]

@@ -1,0 +1,113 @@
+"""One model's pass over a set of images, as the kernel's stateful worker runs it.
+
+:class:`ClassificationPass` (picklable) says everything a worker needs: the model,
+the device, the images by row, how to fit them, how to turn logits into rows.
+:func:`make_worker` builds the worker once — loading the model (an error there fails
+the model, not its shards) and starting the image feeder — in this process or in a
+Ray actor; the worker then classifies shard after shard.
+
+>>> work = make_worker(task)                     # doctest: +SKIP
+>>> work([0, 1, 2, 3]).table                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from localglobal.evaluation.inference import shared_classifier
+from localglobal.evaluation.loader import BatchFeeder, ImageDataset
+from localglobal.models.devices import select_device
+from localglobal.models.spec import ModelSpec
+from localglobal.pipeline.shards import ShardResult
+
+Rows = Callable[[np.ndarray, torch.Tensor], pd.DataFrame]
+"""``rows(row_numbers, logits) -> table``: a :class:`~localglobal.evaluation.scoring.Scorer`'s
+or a :class:`~localglobal.evaluation.cue_conflict.CueConflictDecider`'s ``frame``."""
+
+
+@dataclass(frozen=True)
+class ClassificationPass:
+    """One model over one set of images.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The model.
+    n_classes, space : int, str
+        Its label space's size and name (its outputs are checked against them).
+    device : str
+        Where it runs (``cuda``, ``cpu``, …).
+    paths : tuple of str
+        The image files, by row.
+    ids : tuple of str
+        Each row's item id (bad items are named by it).
+    rows : callable
+        Logits → table rows (see :data:`Rows`).
+    fit : str
+        ``resize`` (input-frame images) or ``frame`` (raw images; the model's own
+        resize, crop and interpolation).
+    batch_size, loader_workers : int
+        Images per batch; decoding processes.
+    channels_last, bf16 : bool
+        Memory layout; bfloat16 autocast (CUDA only).
+    shards : tuple of tuple of int, optional
+        Every shard of the pass in the order they will be asked for, so the feeder
+        decodes ahead across shards; ``None`` where the order is not known (Ray actors
+        sharing the shards).
+    """
+
+    spec: ModelSpec
+    n_classes: int
+    space: str
+    device: str
+    paths: tuple[str, ...]
+    ids: tuple[str, ...]
+    rows: Rows
+    fit: str = "resize"
+    batch_size: int = 64
+    loader_workers: int = 0
+    channels_last: bool = True
+    bf16: bool = False
+    shards: tuple[tuple[int, ...], ...] | None = None
+
+
+def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
+    """Load the model and start the feeder; return ``work(rows) -> ShardResult``.
+
+    Raises
+    ------
+    LocalglobalError
+        The model cannot be loaded, or its outputs do not fit its label space.
+    """
+    device = select_device(task.device)
+    classifier = shared_classifier(task.spec, str(device), n_classes=task.n_classes,
+                                   space=task.space, channels_last=task.channels_last,
+                                   bf16=task.bf16)
+    classifier.model()  # load now: a model that does not load fails as a model
+    spec = task.spec
+    dataset = ImageDataset(task.paths, spec.crop, mode=task.fit, resize=spec.resize,
+                           interpolation=spec.interpolation)
+    feeder = BatchFeeder(dataset, workers=task.loader_workers, device=device)
+    if task.shards is not None:
+        feeder.plan(task.shards, task.batch_size)
+
+    def work(rows: list[int]) -> ShardResult:
+        if task.shards is None:
+            feeder.plan([rows], task.batch_size)
+        tables, bad = [], []
+        for batch in feeder.batches(rows):
+            bad += [(task.ids[row], reason) for row, reason in batch.bad]
+            if len(batch.rows):
+                tables.append(task.rows(batch.rows, classifier.logits(batch.images)))
+        return ShardResult(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(),
+                           bad)
+
+    return work
+
+
+__all__ = ["ClassificationPass", "Rows", "make_worker"]

@@ -1,0 +1,131 @@
+"""Extract the chosen files of a (compressed) tar archive, refusing what could harm the disk.
+
+A downloaded archive is untrusted. :func:`extract_tar` streams it once through
+:mod:`localglobal.io.tar` (which meters decompression: total size and compression
+ratio caps stop a decompression bomb with an
+:class:`~localglobal.io.tar.ArchiveLimitError`) and
+
+- refuses the **whole** archive when any member's path is absolute or climbs out
+  with ``..`` (chosen or not: such an archive is not what it claims to be);
+- refuses links, devices and FIFOs, and members over the per-member cap, among the
+  members it is asked to extract (elsewhere they are skipped, never written);
+- writes each file through a temporary name in its folder, hashing it on the way,
+  and checks that every target lies inside the destination folder.
+
+Which members to extract, and where, is the caller's ``target`` function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from localglobal.io.tar import ArchiveError, TarLimits, is_unsafe_member, iter_tar, open_archive
+
+CHUNK_BYTES = 1 << 20
+
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive holds a member that could escape its folder, a link, or a too large file.
+
+    Raised as ``UnsafeArchiveError(archive, reason)``, like every
+    :class:`~localglobal.io.tar.ArchiveError`.
+    """
+
+
+@dataclass(frozen=True)
+class ExtractedFile:
+    """One extracted member: its name in the archive, where it went, its SHA-256 and size."""
+
+    name: PurePosixPath
+    path: Path
+    sha256: str
+    size: int
+
+
+def _copy(source: IO[bytes], target: Path) -> tuple[str, int]:
+    """Stream ``source`` into ``target`` through a temporary file; (sha256, bytes)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                    dir=target.parent)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK_BYTES):
+                size += len(chunk)
+                out.write(chunk)
+                digest.update(chunk)
+        os.replace(tmp_name, target)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return digest.hexdigest(), size
+
+
+def _inside(root: Path, target: Path) -> bool:
+    try:
+        target.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def extract_tar(archive: str | os.PathLike[str], root: str | os.PathLike[str],
+                target: Callable[[PurePosixPath], Path | None],
+                limits: TarLimits | None = None) -> list[ExtractedFile]:
+    """Extract the members ``target`` chooses from a tar (plain, gz, bz2 or xz) archive.
+
+    Parameters
+    ----------
+    archive : path
+        The archive, read once as a stream.
+    root : path
+        Folder every extracted file must lie inside.
+    target : callable
+        Called with each member's (safe, relative) path; returns the path to write
+        the member to, inside ``root``, or None to skip it.
+    limits : TarLimits, optional
+        Per-member, total and ratio caps (default :class:`~localglobal.io.tar.TarLimits`).
+
+    Returns
+    -------
+    list of ExtractedFile
+        The files written, in archive order.
+
+    Raises
+    ------
+    UnsafeArchiveError
+        A member breaks a rule of the module docstring. Files written before stay:
+        extract into a staging folder and discard it on error.
+    ArchiveLimitError
+        The archive decompresses past the total or ratio cap.
+    ArchiveError
+        Not a readable tar archive.
+    """
+    archive, root = Path(archive), Path(root)
+    limits = limits or TarLimits()
+    extracted: list[ExtractedFile] = []
+    with open_archive(archive, limits=limits) as stream:
+        for member in iter_tar(stream, str(archive), limits):
+            if is_unsafe_member(member.name):
+                raise UnsafeArchiveError(str(archive), f"member {member.name!r} is absolute or "
+                                         "climbs out of its folder (..); archive refused")
+            name = PurePosixPath(member.name)
+            destination = target(name)
+            if destination is None or member.kind == "dir":
+                continue
+            if member.kind != "file":
+                raise UnsafeArchiveError(str(archive), f"member {member.name!r} is a link or "
+                                         "special file; refused")
+            if member.problem:
+                raise UnsafeArchiveError(str(archive), f"member {member.name!r}: {member.problem}")
+            if not _inside(root, destination):
+                raise UnsafeArchiveError(str(archive), f"member {member.name!r} would be "
+                                         f"written outside {root}")
+            sha, size = _copy(member.open(), destination)
+            extracted.append(ExtractedFile(name, destination, sha, size))
+    return extracted

@@ -1,0 +1,100 @@
+"""The report as files: the self-contained HTML page and the Markdown summary.
+
+``index.html`` opens offline: figures are embedded as ``data:`` URIs, the style sheet
+is inline, and nothing is fetched. ``summary.md`` holds the hypothesis summary for a
+terminal (the command line prints it after a run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from localglobal.analysis.hypotheses import VERDICT_RULE
+from localglobal.report.formatting import alpha_of, summary_rows
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def render_html(context: dict[str, Any]) -> str:
+    """Render the report template.
+
+    Parameters
+    ----------
+    context : dict
+        From :func:`localglobal.report.sections.build_context`.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    environment = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                              autoescape=select_autoescape(["html", "j2"]),
+                              trim_blocks=True, lstrip_blocks=True)
+    return environment.get_template("report.html.j2").render(**context)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def summary_table(hypotheses: pd.DataFrame) -> str:
+    """The hypotheses as a Markdown table: what the command line prints after a run.
+
+    Parameters
+    ----------
+    hypotheses : pandas.DataFrame
+        ``hypotheses.parquet`` (the contract columns; ``description``, ``direction``
+        and ``verdict`` are used when present).
+
+    Returns
+    -------
+    str
+        A Markdown table, one line per hypothesis, with the direction, the effect size
+        (matched-pairs rank-biserial r), the Holm-corrected p and the verdict at α.
+    """
+    alpha = alpha_of(hypotheses)
+    header = ["hypothesis", "description", "direction", "n", "effect size r",
+              "p (Holm)", f"verdict at α = {alpha:g}"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in summary_rows(hypotheses):
+        cells = [row["hypothesis"], row["description"], row["direction"], row["n"],
+                 row["effect_size"], row["p_holm"], row["verdict"]]
+        lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -> str:
+    """``report/summary.md``: the hypothesis summary and the absent sections.
+
+    Parameters
+    ----------
+    context : dict
+        From :func:`localglobal.report.sections.build_context`.
+    hypotheses : pandas.DataFrame, optional
+        ``hypotheses.parquet``; None when the analyze stage has not written it.
+
+    Returns
+    -------
+    str
+        The Markdown text.
+    """
+    lines = [f"# {context['title']}: summary", "", f"Run: `{context['run_dir']}`", ""]
+    if hypotheses is None:
+        lines.append(f"No hypothesis results: {context['summary']['absent']}")
+    elif hypotheses.empty:
+        lines.append("No hypotheses are configured ([[analysis.hypotheses]] in config.toml).")
+    else:
+        lines.append(summary_table(hypotheses))
+        lines += ["", f"n counts images; p is each hypothesis's one-sided test on the image "
+                  f"level, Holm-corrected across the {len(hypotheses)} hypotheses "
+                  f"(α = {context['alpha']:g}). {VERDICT_RULE}"]
+    if context["absent"]:
+        lines += ["", "Absent sections:"]
+        lines += [f"- {item['title']}: {item['reason']}" for item in context["absent"]]
+    lines += ["", "Full report: report/index.html", ""]
+    return "\n".join(lines)

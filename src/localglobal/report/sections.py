@@ -1,0 +1,284 @@
+"""The report's sections, one function each, and the context the template renders.
+
+Every section is a dict (``key, title, intro, figures, skipped, tables, absent,
+notes``); a section whose inputs are missing says why in ``absent`` instead of
+failing. :func:`build_context` puts them together with the configuration and the
+provenance.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any
+
+import pandas as pd
+
+from localglobal.analysis.hypotheses import VERDICT_RULE
+from localglobal.analysis.predictions import clean_predictions
+from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.report.formatting import alpha_of, format_number, summary_rows
+from localglobal.report.inputs import ReportInputs
+from localglobal.report.tables import (
+    hypothesis_detail_table,
+    interaction_table,
+    lrp_table,
+    probe_tables,
+    shape_bias_table,
+)
+
+Section = dict[str, Any]
+
+PROBE_SECTIONS = [
+    ("scramble", "Scrambling",
+     "The image is cut into square blocks that are put back in a random order: local "
+     "texture survives, global shape does not. A model that relies on shape loses more."),
+    ("patch", "Patches",
+     "Black patches on a regular grid occlude parts of the image, one at a time and all "
+     "at once. The patch interaction asks whether the drops of single patches add up to "
+     "the drop of all of them (S = Σ single drops, A = all-patches drop)."),
+    ("smooth", "Smoothing",
+     "Edge-preserving smoothing, applied repeatedly, removes texture and keeps shape: a "
+     "model that relies on shape loses less."),
+    ("removed_detail", "Removed detail",
+     "What one smoothing pass removes, |original − smoothed|, and its inversion: texture "
+     "without the shape that smoothing keeps."),
+]
+LRP_INTRO = (
+    "Where the relevance of each model's decision lies, relative to Canny edges (the shape "
+    "proxy) inside the object box; the randomised-weights and shuffled-edges controls show "
+    "what chance gives. Canny marks texture boundaries inside the object as well as its "
+    "outline, so a share on edges tells which pixels a decision used, not whether they "
+    "served as shape or as texture; read it beside the controls, the box-based metrics and "
+    "the perturbation probes.")
+SHAPE_BIAS_INTRO = (
+    "Geirhos et al.'s measure: on images whose shape and texture come from different "
+    "classes, the share of shape decisions among shape and texture decisions.")
+HYPOTHESES_INTRO = (
+    "Differences a − b are paired by image, level and variant and averaged per image "
+    "(attributions: by image; patch interaction: by image and patch side). Tests are "
+    "one-sided in the stated direction.")
+ZERO_METHODS = {"wilcox": "zero differences are dropped before ranking",
+                "pratt": "zero differences are ranked, then dropped",
+                "zsplit": "the ranks of zero differences are split between the signs"}
+
+
+def new_section(key: str, title: str, intro: str = "") -> Section:
+    """An empty section."""
+    return {"key": key, "title": title, "intro": intro, "figures": [], "skipped": [],
+            "tables": [], "absent": "", "notes": []}
+
+
+def add_figures(section: Section, inputs: ReportInputs) -> None:
+    """Put the analysis's figures of ``section`` (and those it skipped) into it."""
+    shown, skipped = inputs.figures(section["key"])
+    section["figures"].extend(shown)
+    section["skipped"].extend(skipped)
+
+
+def clean_inputs(inputs: ReportInputs) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The cleaned predictions and the probe summary (computed when analyze wrote none)."""
+    predictions = inputs.table("predictions")
+    if predictions is not None:
+        try:
+            predictions, _ = clean_predictions(predictions)
+        except ValueError as error:
+            inputs.errors.append(str(error))
+            predictions = None
+    summary = inputs.table("probe_summary")
+    if summary is None and predictions is not None and "true_prob" in predictions:
+        summary = probe_summary(predictions, "true_prob")
+    return predictions, summary
+
+
+def summary_section(inputs: ReportInputs) -> Section:
+    """One line per hypothesis; notes on configured hypotheses the analysis lacks."""
+    section = new_section("summary", "Summary")
+    hypotheses = inputs.table("hypotheses")
+    if hypotheses is None:
+        section["absent"] = inputs.missing("hypotheses")
+    else:
+        section["rows"] = summary_rows(hypotheses)
+        stale = {h.id for h in inputs.config.analysis.hypotheses} - set(hypotheses["hypothesis"])
+        if stale:
+            section["notes"].append("configured but not in hypotheses.parquet (re-run "
+                                    "analyze): " + ", ".join(sorted(stale)))
+    section["notes"].extend((inputs.analysis or {}).get("notes", []))
+    return section
+
+
+def _patch_extras(section: Section, inputs: ReportInputs) -> None:
+    interaction = inputs.table("interaction")
+    if interaction is not None and len(interaction):
+        section["tables"].append(interaction_table(interaction))
+    else:
+        section["notes"].append(
+            "patch-interaction table absent: "
+            + (inputs.missing("interaction") if interaction is None
+               else "no complete patch images"))
+
+
+def probe_section(key: str, title: str, intro: str, inputs: ReportInputs,
+                  predictions: pd.DataFrame | None, summary: pd.DataFrame | None) -> Section:
+    """A probe's curves and tables, or why they are absent."""
+    section = new_section(key, title, intro)
+    probes = inputs.config.probes
+    names = ["smooth_diff", "smooth_diff_inv"] if key == "removed_detail" else [key]
+    if predictions is None:
+        section["absent"] = inputs.missing("predictions")
+        return section
+    if not set(predictions["probe"]).intersection(names):
+        section["absent"] = (f"no {' or '.join(names)} images were evaluated in this run "
+                             f"(probes.probes = {probes.probes}, probes.smooth.removed_detail"
+                             f" = {probes.smooth.removed_detail})")
+        return section
+    add_figures(section, inputs)
+    if inputs.analysis_reason():
+        section["notes"].append(f"figures absent: {inputs.analysis_reason()}")
+    if summary is not None:
+        section["tables"].extend(probe_tables(summary, key))
+    if key == "patch":
+        _patch_extras(section, inputs)
+    return section
+
+
+def shape_bias_section(inputs: ReportInputs) -> Section:
+    """The cue-conflict shape bias per model, or why it is absent."""
+    section = new_section("shape_bias", "Shape bias (cue conflict)", SHAPE_BIAS_INTRO)
+    bias = inputs.table("shape_bias")
+    if bias is None:
+        recorded = (inputs.analysis or {}).get("sections", {}).get("shape_bias", {})
+        section["absent"] = recorded.get("reason") or inputs.missing("shape_bias")
+        return section
+    add_figures(section, inputs)
+    section["tables"].append(shape_bias_table(bias))
+    return section
+
+
+def lrp_section(inputs: ReportInputs) -> Section:
+    """LRP statistics and figures, or why they are absent (the frame densities of edges
+    and boxes are shown even without relevance)."""
+    section = new_section("lrp", "LRP relevance, edges and boxes", LRP_INTRO)
+    attributions = inputs.table("attributions")
+    add_figures(section, inputs)
+    if attributions is None:
+        section["absent"] = inputs.missing("attributions")
+        section["skipped"] = []  # the absent note says it for every figure
+        return section
+    lrp = inputs.table("lrp_summary")
+    if lrp is None:
+        lrp = lrp_summary(attributions)
+    if len(lrp):
+        section["tables"].append(lrp_table(lrp))
+    hypotheses = inputs.table("hypotheses")
+    if hypotheses is not None and "source" in hypotheses:
+        rows = hypotheses[hypotheses["source"] == "attributions"]
+        if len(rows):
+            section["tables"].append(hypothesis_detail_table(rows, "Hypotheses on attributions"))
+    return section
+
+
+def method_text(hypotheses: pd.DataFrame, inputs: ReportInputs) -> str:
+    """How the hypotheses were tested, in one paragraph."""
+    analysis = inputs.config.analysis
+    zero = (str(hypotheses["zero_method"].iloc[0])
+            if "zero_method" in hypotheses and len(hypotheses) else analysis.zero_method)
+    return (
+        "The unit of inference is the image: each hypothesis's test (the 'test' column) "
+        "runs on per-image means of the differences, n counts images. Wilcoxon signed-rank "
+        f"(scipy, zero_method = {zero!r}: {ZERO_METHODS.get(zero, zero)}; their number is "
+        "the 'zeros' column), with Shapiro–Wilk and the paired t-test beside it; the patch "
+        "interaction compares Fisher-z correlations with a within-image permutation or an "
+        "image bootstrap. Effect size: matched-pairs rank-biserial r in [−1, 1], positive "
+        f"when a exceeds b; mean difference with a {analysis.bootstrap}-resample bootstrap "
+        "95 % interval that resamples images. The thesis's test on every pair is kept "
+        "beside it ('Wilcoxon p, pairs', 't-test p, pairs') only to reproduce its numbers. "
+        f"Holm correction of p across all {len(hypotheses)} hypotheses. " + VERDICT_RULE)
+
+
+def hypotheses_section(inputs: ReportInputs) -> Section:
+    """Every statistic of every test, the method, and the Q-Q plots."""
+    section = new_section("hypotheses", "Hypothesis tests in detail", HYPOTHESES_INTRO)
+    hypotheses = inputs.table("hypotheses")
+    if hypotheses is None:
+        section["absent"] = inputs.missing("hypotheses")
+        return section
+    section["method"] = method_text(hypotheses, inputs)
+    section["tables"].append(hypothesis_detail_table(hypotheses))
+    add_figures(section, inputs)
+    return section
+
+
+def contact_section(inputs: ReportInputs) -> Section:
+    """The probe contact sheets, or why there are none."""
+    section = new_section("probes", "The probes on a few images")
+    add_figures(section, inputs)
+    if not section["figures"]:
+        section["absent"] = (inputs.analysis_reason()
+                             or "; ".join(s["reason"] for s in section["skipped"])
+                             or "no contact sheets were made (analysis.contact_sheets = 0)")
+        section["skipped"] = []
+    return section
+
+
+def provenance(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Versions, commit, seed and every stage's status and time, from the manifest."""
+    stages = []
+    for name, record in manifest.get("stages", {}).items():
+        if name == "report":  # this very stage, still running while the page is written
+            continue
+        summary = record.get("summary") or {}
+        stages.append({
+            "name": name, "status": record.get("status", ""),
+            "seconds": format_number(record.get("seconds"), 4),
+            "finished": record.get("finished", ""),
+            "summary": json.dumps(summary, default=str)[:300] if summary else "",
+            "error": record.get("error") or "",
+        })
+    return {
+        "present": bool(manifest),
+        "versions": manifest.get("versions", {}),
+        "git_commit": manifest.get("git_commit") or "unknown",
+        "seed": manifest.get("seed", ""),
+        "created": manifest.get("created", ""),
+        "updated": manifest.get("updated", ""),
+        "stages": stages,
+    }
+
+
+def build_context(inputs: ReportInputs) -> dict[str, Any]:
+    """Everything the HTML template shows, gathered from the run's inputs.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        The run's tables, the analysis's record, the manifest and the configuration.
+
+    Returns
+    -------
+    dict
+        ``title, run_dir, generated, alpha, summary, sections, absent, errors,
+        config_text, provenance``.
+    """
+    predictions, summary = clean_inputs(inputs)
+    hypotheses = inputs.table("hypotheses")
+    alpha = (alpha_of(hypotheses, inputs.config.analysis.alpha) if hypotheses is not None
+             else inputs.config.analysis.alpha)
+    head = summary_section(inputs)
+    sections = [probe_section(*spec, inputs, predictions, summary) for spec in PROBE_SECTIONS]
+    sections += [shape_bias_section(inputs), lrp_section(inputs), hypotheses_section(inputs),
+                 contact_section(inputs)]
+    absent = [{"key": s["key"], "title": s["title"], "reason": s["absent"]}
+              for s in [head, *sections] if s["absent"]]
+    return {
+        "title": inputs.config.report.title,
+        "run_dir": str(inputs.root),
+        "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "alpha": alpha,
+        "summary": head,
+        "sections": sections,
+        "absent": absent,
+        "errors": inputs.errors,
+        "config_text": inputs.config_text,
+        "provenance": provenance(inputs.manifest),
+    }

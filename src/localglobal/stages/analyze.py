@@ -1,0 +1,201 @@
+"""The ``analyze`` stage: hypothesis tests, patch interaction, shape bias and figures.
+
+Reads the predictions (required) and, when present, the attributions, the
+cue-conflict predictions, the samples, the edge masks, the relevance maps and the
+heat maps; every file it writes is declared below. What it did — sections done or
+skipped, figures drawn or skipped and why — goes into ``analyze-report.json``
+(``details``), which the report reads. A figure whose input is absent is skipped with
+the reason; nothing downstream of a missing optional input fails the stage.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pandas as pd
+
+from localglobal.analysis.figure_specs import (
+    FigureInputs,
+    contact_sheets,
+    draw_figures,
+    figure_specs,
+    remove_stale_figures,
+)
+from localglobal.analysis.gallery import spread
+from localglobal.analysis.hypotheses import evaluate_hypotheses, validate_hypotheses
+from localglobal.analysis.interaction import Interaction, patch_interaction
+from localglobal.analysis.predictions import clean_predictions
+from localglobal.analysis.record import AnalysisRecord
+from localglobal.analysis.shape_bias import shape_bias
+from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.errors import ConfigError, CorruptArtifactError
+from localglobal.pipeline.artifacts import Artifact
+from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.rundir import RunDir
+from localglobal.pipeline.stage import stage
+from localglobal.stages.show import write_contact_sheet
+
+OPTIONAL_READS = ("attributions", "cue_conflict_predictions", "samples", "edge_masks",
+                  "relevance", "heatmaps", "perturbations", "perturbation_images")
+"""Read when present: attributions and relevance for the LRP section, edges and samples
+for the frame densities, heat maps for the gallery, the probe images for the contact
+sheets."""
+
+WRITES = (
+    Artifact("hypotheses", "hypotheses.parquet", "table",
+             "one row per configured hypothesis: the test, its effect and the verdict"),
+    Artifact("hypothesis_pairs", "hypothesis-pairs.parquet", "table",
+             "every paired value behind the hypothesis tests"),
+    Artifact("interaction", "interaction.parquet", "table",
+             "patch interaction per (model, patch side): r of S and A, A/S"),
+    Artifact("interaction_images", "interaction-images.parquet", "table",
+             "single-patch drop sum S and all-patches drop A per (model, side, image)"),
+    Artifact("probe_summary", "probe-summary.parquet", "table",
+             "mean true-class probability with its interval per model, probe and level"),
+    Artifact("lrp_summary", "lrp-summary.parquet", "table",
+             "LRP region statistics per model and control (when attributions exist)",
+             always=False),
+    Artifact("shape_bias", "shape_bias.parquet", "table",
+             "shape bias per model (when cue-conflict stimuli were evaluated)", always=False),
+    Artifact("figures", "figures", "folder", "every figure as PNG and PDF"),
+    Artifact("contact_sheets", "figures/contact", "folder",
+             "probe contact sheets of a few images (analysis.contact_sheets > 0)",
+             always=False),
+)
+
+
+def _optional(run: RunDir, name: str) -> Any:
+    return run.read(name) if run.has(name) else None
+
+
+def _predictions(run: RunDir, record: AnalysisRecord) -> pd.DataFrame:
+    try:
+        predictions, notes = clean_predictions(run.read("predictions"))
+    except ValueError as error:
+        raise CorruptArtifactError(f"{run.artifact_path('predictions')}: {error}; run "
+                                   f"`localglobal evaluate --run {run.root} --force`") from None
+    record.notes.extend(notes)
+    return predictions
+
+
+def _interaction(predictions: pd.DataFrame, ctx: StageContext, record: AnalysisRecord
+                 ) -> Interaction:
+    analysis = ctx.config.analysis
+    interaction = patch_interaction(predictions, measure=analysis.interaction_measure,
+                                    n_resamples=analysis.bootstrap, seed=ctx.config.run.seed)
+    if (predictions["probe"] == "patch").any():
+        record.section("interaction", "done",
+                       models=int(interaction.summary["model"].nunique()),
+                       sizes=int(interaction.summary["size"].nunique()))
+    else:
+        record.section("interaction", "skipped", "no patch predictions in this run")
+    record.notes.extend(interaction.notes)
+    return interaction
+
+
+def _shape_bias(run: RunDir, record: AnalysisRecord) -> pd.DataFrame | None:
+    if not run.has("cue_conflict_predictions"):
+        run.artifact_path("shape_bias").unlink(missing_ok=True)  # no stale result
+        record.section("shape_bias", "skipped",
+                       f"{run.registry.catalog['cue_conflict_predictions'].path} is missing: "
+                       "no cue-conflict stimuli were evaluated (data.cue_conflict unset, or "
+                       "no model's label space holds their classes)")
+        return None
+    bias = shape_bias(run.read("cue_conflict_predictions"))
+    run.write("shape_bias", bias)
+    record.section("shape_bias", "done", models=len(bias))
+    return bias
+
+
+def _lrp(run: RunDir, attributions: pd.DataFrame | None, record: AnalysisRecord
+         ) -> pd.DataFrame | None:
+    if attributions is None:
+        run.artifact_path("lrp_summary").unlink(missing_ok=True)
+        record.section("lrp", "skipped",
+                       "attributions.parquet is missing: the attribute stage has not run")
+        return None
+    lrp = lrp_summary(attributions)
+    run.write("lrp_summary", lrp)
+    record.section("lrp", "done", models=int(attributions["model"].nunique()))
+    return lrp
+
+
+def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
+             image_ids: list[str]) -> None:
+    """Every figure, the contact sheets, and no stale figure of an earlier run."""
+    run, analysis = ctx.run, ctx.config.analysis
+    specs = figure_specs(inputs)
+    folder = run.artifact_path("figures")
+    draw_figures(specs, folder, run.root, analysis.figure_dpi, record,
+                 lambda message: ctx.log(message, style="yellow"))
+    if analysis.contact_sheets:
+        contact_sheets(functools.partial(write_contact_sheet, run),
+                       spread(image_ids, analysis.contact_sheets),
+                       run.artifact_path("contact_sheets"), run.root, record)
+    remove_stale_figures(folder, specs, record)
+
+
+@stage("analyze", reads=("predictions",), optional_reads=OPTIONAL_READS, writes=WRITES,
+       params=lambda c: {"analysis": c.analysis.model_dump(mode="json"), "seed": c.run.seed,
+                         "gallery": c.report.gallery_images, "crop": c.frame.crop},
+       version=2, description="hypothesis tests, patch interaction, shape bias, figures")
+def analyze(ctx: StageContext) -> dict[str, Any]:
+    """Test the hypotheses, measure the patch interaction and draw every figure.
+
+    Raises
+    ------
+    MissingInputError
+        Without ``predictions.parquet``.
+    ConfigError
+        A configured hypothesis names a model, probe, level, control or measure that
+        the run does not hold (before anything is written).
+    CorruptArtifactError
+        The predictions lack ``model`` or ``item_id``, or their item ids cannot be parsed.
+    """
+    run, analysis, record = ctx.run, ctx.config.analysis, AnalysisRecord()
+    predictions = _predictions(run, record)
+    attributions = _optional(run, "attributions")
+    try:
+        validate_hypotheses(analysis.hypotheses, predictions, attributions)
+    except ValueError as error:  # the configuration does not fit the run: the user's to fix
+        raise ConfigError(f"{run.config_path}: {error}") from None
+    samples = _optional(run, "samples")
+
+    interaction = _interaction(predictions, ctx, record)
+    run.write("interaction", interaction.summary)
+    run.write("interaction_images", interaction.images)
+    results = evaluate_hypotheses(
+        analysis.hypotheses, predictions, attributions, interaction.summary,
+        interaction_images=interaction.images, interaction_measure=analysis.interaction_measure,
+        interaction_method=analysis.interaction_test, alpha=analysis.alpha,
+        zero_method=analysis.zero_method, n_resamples=analysis.bootstrap,
+        seed=ctx.config.run.seed)
+    run.write("hypotheses", results.table)
+    run.write("hypothesis_pairs", results.pairs)
+    record.section("hypotheses", "done", n=len(results.table),
+                   verdicts=results.table["verdict"].value_counts().to_dict())
+    summary = probe_summary(predictions, "true_prob")
+    run.write("probe_summary", summary)
+    bias = _shape_bias(run, record)
+    lrp = _lrp(run, attributions, record)
+
+    _figures(ctx, record, FigureInputs(
+        probe_summary=summary, interaction=interaction.summary,
+        interaction_images=interaction.images, hypotheses=results.table, pairs=results.pairs,
+        lrp_summary=lrp, shape_bias=bias, samples=samples, attributions=attributions,
+        edges_npz=run.artifact_path("edge_masks") if run.has("edge_masks") else None,
+        relevance=_optional(run, "relevance"), heatmaps=_optional(run, "heatmaps"),
+        crop=ctx.config.frame.crop, gallery=ctx.config.report.gallery_images,
+        interaction_measure=analysis.interaction_measure),
+        image_ids=(samples["image_id"].astype(str).tolist() if samples is not None
+                   else sorted(predictions["image_id"].unique())))
+    ctx.details.update(record.as_dict())
+    return {
+        "hypotheses": len(results.table),
+        "supported": int(results.table["supported"].sum()),
+        "not_tested": int((results.table["verdict"] == "not tested").sum()),
+        "figures": len(record.figures),
+        "figures_skipped": len(record.figures_skipped),
+        "shape_bias_models": 0 if bias is None else len(bias),
+    }

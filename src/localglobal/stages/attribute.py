@@ -1,0 +1,162 @@
+"""The ``attribute`` stage: LRP relevance of every model for every item, versus edges and box.
+
+Each item (:mod:`localglobal.attribution.items`) is explained for its model's predicted
+class (``attribute.target = "predicted"``, the thesis) or its true class (``"true"``)
+by the composite ``attribute.composite`` with the canonizer the model's spec names; a
+model that LRP would attribute wrongly is refused and reported, the others go on.
+Controls (``attribute.controls``): :mod:`localglobal.attribution.controls`.
+
+Writes ``attributions.parquet`` (:mod:`localglobal.attribution.table`),
+``relevance/<model>.npy`` and its index (:mod:`localglobal.attribution.relevance_store`;
+maps of ``none`` and ``random-weights``) and, with ``attribute.heatmaps``,
+``heatmaps/<model>/<name>.png`` overlays of the trained model's relevance. Work resumes
+per (model, control, shard of ``run.shard_size`` items); running out of device memory
+halves the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from localglobal.attribution.attributor import free_device_memory
+from localglobal.attribution.controls import derangement
+from localglobal.attribution.items import (
+    EdgeMasks,
+    attribution_items,
+    empty_edge_images,
+    with_edge_masks,
+)
+from localglobal.attribution.lrp import make_composite, method_name
+from localglobal.attribution.model_run import AttributeInputs, ModelRun
+from localglobal.attribution.relevance_store import RELEVANCE_FOLDER
+from localglobal.attribution.shard import PassPlan, attribute_shard
+from localglobal.attribution.table import attributions_table, non_finite_maps
+from localglobal.config import RunConfig
+from localglobal.errors import StageError
+from localglobal.models import model_fingerprints, resolve_model
+from localglobal.models.devices import select_device
+from localglobal.pipeline.artifacts import Artifact
+from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.manifest import Manifest
+from localglobal.pipeline.shards import ShardResult
+from localglobal.pipeline.stage import stage
+
+
+def _params(config: RunConfig) -> dict[str, Any]:
+    return {"attribute": config.attribute.model_dump(mode="json"),
+            "frame": config.frame.model_dump(mode="json"), "seed": config.run.seed,
+            "models": model_fingerprints(config, list(config.attribute.models))}
+
+
+def _check(config: RunConfig) -> None:
+    """Refuse an unknown composite (or bad settings) before any stage runs."""
+    make_composite(config.attribute.composite, epsilon=config.attribute.epsilon)
+
+
+def attribute_work(plan: PassPlan, items: list[dict[str, Any]]) -> ShardResult:
+    """One shard of one pass (in this process: the model is loaded once)."""
+    table, bad = attribute_shard(plan, items)
+    return ShardResult(table, bad)
+
+
+def _inputs(ctx: StageContext, pool: ThreadPoolExecutor) -> AttributeInputs:
+    """The items that have an edge mask, the masks, the shuffled-edges partners."""
+    settings, crop = ctx.config.attribute, ctx.config.frame.crop
+    perturbations = ctx.run.read("perturbations") if ctx.run.has("perturbations") else None
+    items = attribution_items(ctx.run.read("samples"), perturbations, settings.probes,
+                              ctx.run.root)
+    missing = sorted(set(settings.probes) - set(items["probe"]))
+    if missing:
+        ctx.log(f"attribute: no items of probe(s) {', '.join(missing)}", style="yellow")
+    edges = EdgeMasks(ctx.run.read("edge_masks"))
+    if edges.shape != (crop, crop):
+        edges.close()
+        raise StageError(f"{ctx.run.artifact_path('edge_masks')}: masks of {edges.shape[1]}×"
+                         f"{edges.shape[0]} pixels, but the input frame is {crop}×{crop}; "
+                         f"re-run `localglobal edges --run {ctx.run.root}`")
+    items, no_mask = with_edge_masks(items, edges)
+    for item_id in no_mask:
+        ctx.bad_item(item_id, "no edge mask (the edges stage skipped its image)")
+    images = items["image_id"].unique().tolist()
+    partner = derangement(images, {i: edges.shape for i in images}, ctx.config.run.seed)
+    ctx.details.update(missing_probes=missing,
+                       empty_edge_masks=empty_edge_images(ctx.run.read("edges"), images),
+                       no_shuffled_partner=sorted(set(images) - set(partner))
+                       if "shuffled-edges" in settings.controls else [])
+    manifest = Manifest(ctx.run.root)
+    # Shards are kept apart per upstream run: new images or edges redo them.
+    upstream = {dep: manifest.stage(dep).get("run_id")
+                for dep in ctx.run.registry.upstream(ctx.stage.name)}
+    device = select_device(ctx.device or settings.device)
+    return AttributeInputs(items, edges, partner, upstream, device, pool)
+
+
+def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> pd.DataFrame:
+    """Every control of one model: its rows; its maps go to ``relevance/``."""
+    heatmaps = ctx.run.artifact_path("heatmaps") if ctx.config.attribute.heatmaps else None
+    model = ModelRun(name, resolve_model(name, ctx.config), ctx.config, inputs, heatmaps)
+    tables: dict[str, pd.DataFrame] = {}
+    counts: dict[str, int] = {}
+    for control in model.controls:
+        records, targets, bad = model.pass_items(control, tables)
+        for item_id, reason in bad:
+            ctx.bad_item(item_id, reason)
+        key = model.key(control)
+        with model.pass_model(control) as pass_model:
+            plan = model.plan(control, pass_model, targets, ctx.shards(**key).folder)
+            tables[control] = ctx.map_shards(
+                attribute_work, records, key=key, item_id=lambda r: r["item_id"],
+                params=plan, shard_size=ctx.config.run.shard_size, local=True,
+                description=f"attribute {name} ({control})")
+            pass_model.raise_failure()  # a model that failed to load fails as a model
+        counts[control] = len(records)
+    table, details = model.finish(ctx.run.root, tables, counts)
+    if details["non_finite"]:
+        ctx.log(f"attribute {name}: {details['non_finite']} maps with NaN or infinite "
+                "relevance, kept with NaN statistics", style="yellow")
+    ctx.details.setdefault("per_model", {})[name] = details
+    return table
+
+
+@stage("attribute",
+       reads=("samples", "edges", "edge_masks"),
+       optional_reads=("perturbations",),
+       writes=(Artifact("attributions", "attributions.parquet", "table",
+                        "per (model, control, item): target, logit, relevance statistics "
+                        "and localisation metrics versus edges and box"),
+               Artifact("relevance", RELEVANCE_FOLDER, "folder",
+                        "<model>.npy: N×H×W float16 channel-summed relevance; "
+                        "<model>.index.parquet: its rows (image_id, control, row, …)"),
+               Artifact("heatmaps", "heatmaps", "folder",
+                        "<model>/<item>.png: relevance over the image, with edges and box",
+                        always=False)),
+       params=_params, version=2, check=_check,
+       description="LRP relevance versus edges and boxes")
+def attribute(ctx: StageContext) -> dict[str, Any]:
+    """``attributions.parquet``, ``relevance/`` and heat maps for every model."""
+    settings = ctx.config.attribute
+    _check(ctx.config)
+    names = list(dict.fromkeys(ctx.options.extra.get("models") or settings.models))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)),
+                            thread_name_prefix="attribute") as pool:
+        inputs = _inputs(ctx, pool)
+        try:
+            tables = ctx.for_each_model(names, lambda n: _attribute_model(ctx, n, inputs))
+        finally:
+            inputs.edges.close()
+            free_device_memory(inputs.device)
+    table = attributions_table([tables[n] for n in names if n in tables])
+    ctx.run.write("attributions", table)
+    ctx.run.artifact_path("relevance").mkdir(parents=True, exist_ok=True)
+    non_finite = non_finite_maps(table)
+    ctx.details["non_finite_items"] = non_finite.to_dict("records")
+    per_item = (time.perf_counter() - started) / max(1, len(inputs.items) * len(tables))
+    return {"models": [n for n in names if n in tables], "items_per_model": len(inputs.items),
+            "rows": len(table), "non_finite": len(non_finite), "device": str(inputs.device),
+            "method": method_name(settings.composite), "seconds_per_item": round(per_item, 4)}

@@ -1,0 +1,70 @@
+"""The ``edges`` stage: Canny edges (the shape proxy) of every sample, in the input frame.
+
+Reads ``samples.parquet``; writes ``edges.parquet`` (image_id, the thresholds, edge
+pixels in all, inside and outside the box, ``empty``, and the edge record's further
+fields such as the threshold ``rule``) and ``edges.npz`` (one packed mask per image;
+read it with :func:`localglobal.probes.edge_masks.unpack_masks`). Work resumes shard
+by shard (``run.shard_size`` images); an image that cannot be used is reported and
+skipped; masks without a single edge pixel are counted and listed in the report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from localglobal.config import RunConfig
+from localglobal.data.geometry import to_input_frame
+from localglobal.io.atomic import write_npz
+from localglobal.pipeline.artifacts import Artifact
+from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.shards import ShardResult
+from localglobal.pipeline.stage import stage
+from localglobal.probes.edge_masks import EdgePlan, edge_outputs, edge_rows
+from localglobal.probes.sources import SourceImage, source_images
+
+
+def _params(config: RunConfig) -> dict[str, Any]:
+    return {"edges": config.edges.model_dump(mode="json"),
+            "frame": config.frame.model_dump(mode="json")}
+
+
+def edges_work(plan: EdgePlan, sources: list[SourceImage]) -> ShardResult:
+    """One shard of the stage (top-level, so the process pool and Ray can send it)."""
+    table, bad = edge_rows(plan, sources)
+    return ShardResult(table, bad)
+
+
+@stage("edges",
+       reads=("samples",),
+       writes=(Artifact("edges", "edges.parquet", "table",
+                        "per image: Canny thresholds, edge pixels in all, in and outside "
+                        "the box, empty (no edge pixel)"),
+               Artifact("edge_masks", "edges.npz", "arrays",
+                        "one packed boolean edge mask per image id (rows, cols in the "
+                        "input frame), and their shape")),
+       params=_params, version=2,
+       description="Canny edges (the shape proxy) in the model-input frame")
+def edges(ctx: StageContext) -> dict[str, Any]:
+    """``edges.parquet`` and ``edges.npz`` for every sample."""
+    plan = EdgePlan.from_config(ctx.config)
+    samples = ctx.run.read("samples")
+    sources = source_images(samples, str(ctx.run.artifact_path("samples")))
+    # The first resize imports torchvision; do it before forking so workers share it.
+    to_input_frame(np.zeros((2, 2, 3), np.uint8), 2, 2)
+    # A new box changes the counts, so it is part of an item's identity.
+    rows = ctx.map_shards(edges_work, sources, key={"plan": plan.key()},
+                          item_id=lambda s: s.item_id(with_box=True), params=plan,
+                          description="edges")
+    table, arrays = edge_outputs(rows, plan.crop)
+    empty = table.loc[table["empty"], "image_id"].astype(str).tolist()
+    if empty:
+        ctx.log(f"edges: {len(empty)} of {len(table)} masks have no edge pixel (the shape "
+                "proxy failed there; listed in edges-report.json)", style="yellow")
+    ctx.details.update(plan=plan.key(), empty_masks=empty)
+    write_npz(ctx.run.artifact_path("edge_masks"), **arrays)
+    ctx.run.write("edges", table)
+    return {"images": len(sources), "edges": len(table), "empty": len(empty),
+            "empty_in_box": int((table["n_edge_in_box"] == 0).sum())}
+

@@ -1,0 +1,124 @@
+"""The ``index`` stage: find the images, attach their boxes, draw the sample.
+
+Images are found under ``data.images`` (``<root>/<split>/<wnid>/<image>``); boxes come
+from ``boxes.parquet`` when the run has one. It is an optional input: with
+``index.require_box = false`` the stage works without any annotations (the box
+columns are then NaN). The drawn images are opened on shards (see
+:mod:`localglobal.data.sampling`); one that cannot be used is a bad item, reported by
+its path and replaced by its class's next candidate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from localglobal.config import RunConfig
+from localglobal.data.frame_boxes import BOX_READ_COLUMNS
+from localglobal.data.image_tree import ImageIndexError, ImageRef, check_images, image_ref
+from localglobal.data.sampling import build_index
+from localglobal.errors import ConfigError, MissingInputError, StageError
+from localglobal.io.atomic import atomic_path
+from localglobal.labels import get_label_space
+from localglobal.pipeline.artifacts import Artifact
+from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.fingerprint import input_fingerprint
+from localglobal.pipeline.shards import ShardResult
+from localglobal.pipeline.stage import stage
+
+CHECK_VERSION = 1
+"""Bump when :func:`~localglobal.data.image_tree.check_image` decides differently."""
+
+SHOWN = 10
+
+
+def _params(config: RunConfig) -> dict[str, Any]:
+    return {"images": input_fingerprint(config.data.images),
+            "label_space": config.data.label_space,
+            "frame": config.frame.model_dump(mode="json"),
+            "index": config.index.model_dump(mode="json"), "seed": config.run.seed}
+
+
+def check_config(config: RunConfig) -> None:
+    """Refuse a configuration without an image root before any stage runs."""
+    if not config.data.images:
+        raise ConfigError("data.images is not set: index needs the image root "
+                          "(<root>/<split>/<wnid>/<image>); run `localglobal index ROOT --run "
+                          "DIR`, or set data.images in the configuration")
+    if config.index.require_box and not config.data.annotations:
+        raise ConfigError("data.annotations is not set but index.require_box = true: set "
+                          "data.annotations to Annotation.tar.gz or a folder of VOC XML files, "
+                          "or set index.require_box = false to use images without boxes")
+
+
+def _check_shard(refs: list[ImageRef]) -> ShardResult:
+    """Open one shard's images: every image's record; the unusable ones as bad items."""
+    table, bad = check_images(refs)
+    return ShardResult(table, bad)
+
+
+def _read_boxes(ctx: StageContext) -> pd.DataFrame | None:
+    """The run's boxes, or None; without them a required box is a message naming the fix."""
+    boxes = ctx.run.read("boxes", columns=BOX_READ_COLUMNS) if ctx.run.has("boxes") else None
+    if ctx.config.index.require_box and (boxes is None or not len(boxes)):
+        state = "has no boxes.parquet" if boxes is None else "has an empty boxes.parquet"
+        raise MissingInputError(
+            f"index.require_box = true but the run {state}: run `localglobal annotations "
+            f"SOURCE --run {ctx.run.root}` first (SOURCE: Annotation.tar.gz or a folder of "
+            "VOC XML files), or set index.require_box = false to draw images without boxes")
+    return boxes
+
+
+@stage("index", optional_reads=("boxes",),
+       writes=(Artifact("samples", "samples.parquet", "table",
+                        "the drawn images: path, class, size, the boxes in the model-input "
+                        "frame and their union"),),
+       params=_params, version=2, check=check_config,
+       description="scan images, map boxes into the input frame, draw the sample")
+def index(ctx: StageContext) -> dict[str, Any]:
+    """Write ``samples.parquet`` for ``data.images``; the report says what was drawn."""
+    config = ctx.config
+    check_config(config)
+    space = get_label_space(config.data.label_space)
+    boxes = _read_boxes(ctx)
+
+    def check(paths: list[str]) -> dict[str, dict[str, Any]]:
+        refs = [image_ref(path) for path in paths]
+        table = ctx.map_shards(_check_shard, refs, key={"check": CHECK_VERSION},
+                               item_id=lambda ref: ref.key, description="index: decoding")
+        return {r["path"]: r for r in table.to_dict("records")}
+
+    try:
+        result = build_index(
+            config.data.images, boxes, space, splits=config.index.splits,
+            extensions=config.index.extensions, per_class=config.index.per_class,
+            require_box=config.index.require_box, seed=config.run.seed,
+            resize=config.frame.resize, crop=config.frame.crop, check=check)
+    except ImageIndexError as error:
+        raise StageError(f"index: {error}") from None
+    report = result.report
+    _log(ctx, report, space.name)
+    ctx.details.update(report)
+    with atomic_path(ctx.run.artifact_path("samples")) as tmp:
+        pq.write_table(result.samples, tmp)
+    return {"images_found": report["images_found"],
+            "images_with_box": report["images_with_box"], "sampled": report["sampled"],
+            "problems": report["n_problems"], "classes": len(report["classes"])}
+
+
+def _log(ctx: StageContext, report: dict[str, Any], space: str) -> None:
+    boxes_problems = [p for p in report["problems"] if p["reason"].startswith("box unusable")]
+    for problem in boxes_problems[:SHOWN]:
+        ctx.log(f"index: {problem['path']}: {problem['reason']}", style="yellow")
+    if len(boxes_problems) > SHOWN:
+        ctx.log(f"index: … and {len(boxes_problems) - SHOWN} more, listed in "
+                f"{ctx.stage.report_name}", style="yellow")
+    if report["classes_missing"]:
+        ctx.log(f"index: no folder for {len(report['classes_missing'])} classes of {space!r}: "
+                f"{', '.join(report['classes_missing'])}", style="yellow")
+    short = {w: c["shortfall"] for w, c in report["classes"].items() if "shortfall" in c}
+    if short:
+        ctx.log(f"index: classes with fewer than {ctx.config.index.per_class} images: "
+                f"{short}", style="yellow")

@@ -1,0 +1,100 @@
+"""The ``perturb`` stage: scrambled, patched and smoothed images of every sample.
+
+Reads ``samples.parquet``; writes lossless PNGs in the model-input frame under
+``perturbations/<probe>/<wnid>/`` and one row per probe image in
+``perturbations.parquet`` (see :mod:`localglobal.probes.plan` for the probes and their
+params). Each source image is one shard, so an interrupted run resumes image by image;
+an image that cannot be used is reported and skipped; images smaller than the crop
+(enlarged) and images converted to RGB are counted and listed in the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from localglobal.config import RunConfig
+from localglobal.data.geometry import to_input_frame
+from localglobal.pipeline.artifacts import Artifact
+from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.fingerprint import input_fingerprint
+from localglobal.pipeline.shards import ShardResult
+from localglobal.pipeline.stage import stage
+from localglobal.probes.plan import ProbePlan
+from localglobal.probes.render import RenderJob, perturbation_table, render_samples
+from localglobal.probes.sources import SourceImage, input_notes, source_images
+
+SHOWN_NOTES = 5
+"""Enlarged images named on the console; the report lists every one."""
+
+
+def _smoother_file(config: RunConfig) -> dict[str, Any] | None:
+    """What identifies a TorchScript smoother's file (a replaced model redoes the stage)."""
+    path = Path(config.probes.smooth.operator).expanduser()
+    return input_fingerprint(path) if path.suffix or path.exists() else None
+
+
+def _params(config: RunConfig) -> dict[str, Any]:
+    return {"probes": config.probes.model_dump(mode="json"),
+            "frame": config.frame.model_dump(mode="json"), "seed": config.run.seed,
+            "smoother": _smoother_file(config)}
+
+
+def check_probes(config: RunConfig) -> None:
+    """Refuse probe settings that would fail (a bad TorchScript smoother) before any stage.
+
+    Raises
+    ------
+    ConfigError
+        As :meth:`ProbePlan.from_config`.
+    """
+    ProbePlan.from_config(config)
+
+
+def perturb_work(job: RenderJob, sources: list[SourceImage]) -> ShardResult:
+    """One shard of the stage (top-level, so the process pool and Ray can send it)."""
+    table, bad = render_samples(job, sources)
+    return ShardResult(table, bad)
+
+
+@stage("perturb",
+       reads=("samples",),
+       writes=(Artifact("perturbations", "perturbations.parquet", "table",
+                        "one row per probe image: item_id, image_id, wnid, probe, level, "
+                        "variant, params (JSON), path"),
+               Artifact("perturbation_images", "perturbations", "folder",
+                        "the probe images, lossless PNG in the model-input frame, under "
+                        "<probe>/<wnid>/")),
+       params=_params, version=2, check=check_probes,
+       description="scrambled, patched and smoothed images")
+def perturb(ctx: StageContext) -> dict[str, Any]:
+    """Probe images and ``perturbations.parquet`` for every sample."""
+    plan = ProbePlan.from_config(ctx.config)
+    samples = ctx.run.read("samples")
+    sources = source_images(samples, str(ctx.run.artifact_path("samples")))
+    # The first resize imports torchvision; do it before forking so workers share it.
+    to_input_frame(np.zeros((2, 2, 3), np.uint8), 2, 2)
+    # One image per shard: the unit of resume is the image (some 200 PNGs).
+    rows = ctx.map_shards(perturb_work, sources, key={"plan": plan.key()},
+                          item_id=lambda s: s.item_id(),
+                          params=RenderJob(plan, str(ctx.run.root)), shard_size=1,
+                          description="perturb")
+    table = perturbation_table(rows)
+    ctx.run.artifact_path("perturbation_images").mkdir(parents=True, exist_ok=True)
+
+    crop = ctx.config.frame.crop
+    small, converted = input_notes(samples, crop)
+    for note in small[:SHOWN_NOTES]:
+        ctx.log(f"perturb: {note['image_id']} is {note['width']}×{note['height']} pixels, "
+                f"smaller than the {crop}-pixel crop: enlarged", style="yellow")
+    if len(small) > SHOWN_NOTES:
+        ctx.log(f"perturb: … and {len(small) - SHOWN_NOTES} more images smaller than the "
+                "crop, listed in perturb-report.json", style="yellow")
+    ctx.details.update(plan=plan.key(), smaller_than_crop_images=small,
+                       converted_to_rgb_images=converted)
+    ctx.run.write("perturbations", table)
+    by_probe = {str(k): int(v) for k, v in table["probe"].value_counts(sort=False).items()}
+    return {"images": len(sources), "probe_images": len(table), "by_probe": by_probe,
+            "smaller_than_crop": len(small), "converted_to_rgb": len(converted)}

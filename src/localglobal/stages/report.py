@@ -1,0 +1,113 @@
+"""The ``report`` stage: ``report/index.html`` (self-contained) and ``report/summary.md``.
+
+Every input is optional: a stage that never ran leaves its sections explained as
+absent. A stage the report reads that failed or is out of date makes the report
+refuse, naming the stage and why, so that a page never shows stale or partial
+results as if they were current.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from localglobal.config import to_toml
+from localglobal.errors import CorruptArtifactError, StageError
+from localglobal.io.atomic import write_text_atomic
+from localglobal.pipeline.artifacts import Artifact
+from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.manifest import Manifest
+from localglobal.pipeline.runner import Runner
+from localglobal.pipeline.stage import stage
+from localglobal.report import ReportInputs, build_context, render_html, summary_markdown
+
+TABLES = ("predictions", "attributions", "hypotheses", "interaction", "probe_summary",
+          "lrp_summary", "shape_bias")
+"""The tables the report shows."""
+
+OPTIONAL_READS = (*TABLES, "figures", "contact_sheets", "analyze_report")
+"""Every artifact the report shows: the tables, the figures and the analysis's record."""
+
+WRITES = (
+    Artifact("report_html", "report/index.html", "text",
+             "the report: one self-contained HTML page that opens offline"),
+    Artifact("report_summary", "report/summary.md", "text",
+             "the hypothesis summary and the absent sections, in Markdown"),
+)
+
+
+def refuse_stale_upstream(ctx: StageContext) -> None:
+    """Refuse to report on an upstream stage that failed or is out of date.
+
+    Raises
+    ------
+    StageError
+        Naming each such stage, why, and the command that brings it up to date.
+    """
+    runner = Runner(ctx.run, ctx.config)
+    problems, commands = [], []
+    for name in ctx.run.registry.upstream(ctx.stage.name):
+        state = runner.state(name)
+        if state.status in ("done", "not run"):
+            continue
+        # This command holds the run's lock, so a stage still marked running was
+        # interrupted, not running now.
+        status, reason = ("interrupted", "it did not finish") if state.status == "running" \
+            else (state.status, state.reason or "no reason recorded")
+        problems.append(f"{name} is {status} ({reason})")
+        commands.append(f"`localglobal {name} --run {ctx.run.root}`")
+    if problems:
+        raise StageError(f"{ctx.stage.name}: refusing to report on results that are not "
+                         f"current: {'; '.join(problems)}; run {' and '.join(commands)} "
+                         "first (or the whole pipeline with `localglobal run`)")
+
+
+def read_inputs(ctx: StageContext) -> ReportInputs:
+    """The report's inputs from the run directory, as far as they exist."""
+    run, catalog = ctx.run, ctx.run.registry.catalog
+    inputs = ReportInputs(
+        root=run.root, config=ctx.config,
+        config_text=(run.config_path.read_text(encoding="utf-8") if run.config_path.exists()
+                     else to_toml(ctx.config)),
+        sources={name: (catalog[name].path, catalog.producer(name)) for name in OPTIONAL_READS},
+        manifest=Manifest(run.root).data)
+    for name in TABLES:
+        try:
+            inputs.tables[name] = run.read(name) if run.has(name) else None
+        except CorruptArtifactError as error:  # an unreadable table is reported, not fatal
+            inputs.errors.append(str(error))
+            inputs.tables[name] = None
+    if run.has("analyze_report"):
+        inputs.analysis = run.read("analyze_report").get("details")
+    return inputs
+
+
+@stage("report", optional_reads=OPTIONAL_READS, writes=WRITES,
+       params=lambda c: {"config": c.model_dump(mode="json")}, version=2,
+       description="HTML and Markdown report")
+def report(ctx: StageContext) -> dict[str, Any]:
+    """Write the report of the run; a missing input is explained in its section.
+
+    Raises
+    ------
+    StageError
+        A stage whose results the report shows failed or is out of date.
+    """
+    refuse_stale_upstream(ctx)
+    inputs = read_inputs(ctx)
+    context = build_context(inputs)
+    html = render_html(context)
+    index = write_text_atomic(ctx.run.artifact_path("report_html"), html)
+    hypotheses = inputs.table("hypotheses")
+    write_text_atomic(ctx.run.artifact_path("report_summary"),
+                      summary_markdown(context, hypotheses))
+    ctx.log(f"report: {index}")
+    return {
+        "sections": len(context["sections"]) - len(context["absent"]),
+        "absent": [item["title"] for item in context["absent"]],
+        "figures": sum(len(s["figures"]) for s in context["sections"]),
+        "hypotheses": 0 if hypotheses is None else len(hypotheses),
+        "html_bytes": len(html.encode("utf-8")),
+        "supported": 0 if hypotheses is None else int(np.sum(hypotheses["supported"])),
+    }

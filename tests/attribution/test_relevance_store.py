@@ -1,0 +1,76 @@
+"""Relevance maps: float16 per shard, then one memory-mapped array and its index per model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from localglobal.attribution.relevance_store import (
+    FLOAT16_MAX,
+    INDEX_COLUMNS,
+    MAP_ROW_COLUMN,
+    MAPS_COLUMN,
+    load_relevance,
+    shard_map_parts,
+    to_float16,
+    write_relevance,
+    write_shard_maps,
+)
+from localglobal.errors import CorruptArtifactError, MissingInputError
+
+
+def test_float16_storage_saturates_and_zeroes_nan_and_infinity():
+    maps = np.array([[[1.5, np.nan], [np.inf, -1e9]]], dtype=np.float32)
+    stored = to_float16(maps)
+    assert stored.dtype == np.float16
+    assert stored.tolist() == [[[1.5, 0.0], [0.0, -FLOAT16_MAX]]]
+
+
+def test_shard_maps_are_assembled_into_one_array_and_an_index(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / ".shards" / "x"
+    first, second = (rng.normal(size=(n, 4, 4)).astype(np.float16) for n in (2, 1))
+    name_a = write_shard_maps(folder, ["a/original/0/0", "b/scramble/28/1"], first)
+    name_b = write_shard_maps(folder, ["c/original/0/0"], second)
+    assert name_a != name_b and name_a.endswith(".maps.npy")
+    parts = [("none", folder / name_a, ["a/original/0/0", "b/scramble/28/1"]),
+             ("random-weights", folder / name_b, ["c/original/0/0"])]
+    where = {"a/original/0/0": ("a", "original"), "b/scramble/28/1": ("b", "scramble"),
+             "c/original/0/0": ("c", "original")}
+    write_relevance(tmp_path, "timm:x", parts, where, 4)
+    maps, index = load_relevance(tmp_path, "timm:x")
+    assert (tmp_path / "relevance" / "timm_x.npy").exists()
+    assert isinstance(maps, np.memmap) and maps.dtype == np.float16 and maps.shape == (3, 4, 4)
+    np.testing.assert_array_equal(maps[:2], first)
+    np.testing.assert_array_equal(maps[2], second[0])
+    assert list(index.columns) == INDEX_COLUMNS
+    assert index.to_dict("records") == [
+        {"image_id": "a", "control": "none", "row": 0, "item_id": "a/original/0/0",
+         "probe": "original"},
+        {"image_id": "b", "control": "none", "row": 1, "item_id": "b/scramble/28/1",
+         "probe": "scramble"},
+        {"image_id": "c", "control": "random-weights", "row": 2, "item_id": "c/original/0/0",
+         "probe": "original"}]
+
+
+def test_missing_or_mismatched_shard_maps_are_errors(tmp_path):
+    with pytest.raises(MissingInputError, match="attribute --force"):
+        write_relevance(tmp_path, "m", [("none", tmp_path / "gone.maps.npy", ["a"])], {}, 4)
+    name = write_shard_maps(tmp_path, ["a"], np.zeros((1, 4, 4), np.float16))
+    with pytest.raises(CorruptArtifactError, match="1 maps for 2 items"):
+        write_relevance(tmp_path, "m", [("none", tmp_path / name, ["a", "b"])], {}, 4)
+    with pytest.raises(MissingInputError, match="localglobal attribute"):
+        load_relevance(tmp_path, "never")
+
+
+def test_shard_map_parts_follow_the_table_and_skip_rows_without_maps(tmp_path):
+    table = pd.DataFrame({
+        "item_id": ["b", "a", "c", "a"],
+        "control": ["none", "none", "none", "shuffled-edges"],
+        MAPS_COLUMN: ["s1.maps.npy", "s1.maps.npy", "s2.maps.npy", ""],
+        MAP_ROW_COLUMN: [1, 0, 0, -1]})
+    assert shard_map_parts(table, "none", tmp_path) == [
+        ("none", tmp_path / "s1.maps.npy", ["a", "b"]),
+        ("none", tmp_path / "s2.maps.npy", ["c"])]
+    assert shard_map_parts(pd.DataFrame(), "none", tmp_path) == []

@@ -1,0 +1,117 @@
+"""Images for the model: decoding, fitting, normalising, and the feeder across shards."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+import torch
+
+from localglobal.errors import MachineError
+from localglobal.evaluation import loader
+from localglobal.evaluation.loader import (
+    BatchFeeder,
+    ImageDataset,
+    fit_image,
+    loader_worker_count,
+    normalize,
+)
+from localglobal.io.images import write_png
+
+SIZE = 16
+
+
+@pytest.fixture
+def images(tmp_path) -> tuple[list[str], list[np.ndarray]]:
+    """Twenty-two small PNGs whose first pixel holds their row number."""
+    rng = np.random.default_rng(0)
+    paths, arrays = [], []
+    for row in range(22):
+        image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        image[0, 0] = row
+        path = tmp_path / f"{row:02d}.png"
+        write_png(path, image)
+        paths.append(str(path))
+        arrays.append(image)
+    return paths, arrays
+
+
+def shards_of(n: int, size: int) -> list[list[int]]:
+    rows = list(range(n))
+    return [rows[i:i + size] for i in range(0, n, size)]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_feeder_serves_the_shards_asked_for_and_skips_the_others(images, workers):
+    paths, arrays = images
+    shards = shards_of(len(paths), 5)  # 5 shards: 5, 5, 5, 5, 2 rows
+    feeder = BatchFeeder(ImageDataset(paths, SIZE), workers=workers,
+                         device=torch.device("cpu"))
+    try:
+        for _ in range(2):  # a second pass (another model) on the same workers
+            feeder.plan(shards, batch_size=2)
+            for shard in (shards[0], shards[2], shards[3], shards[4]):  # shard 1 was done
+                batches = list(feeder.batches(shard))
+                assert [len(b.rows) for b in batches] == [2] * (len(shard) // 2) + \
+                    [1] * (len(shard) % 2)
+                rows = np.concatenate([b.rows for b in batches])
+                assert rows.tolist() == shard
+                for batch in batches:
+                    for row, image in zip(batch.rows, batch.images, strict=True):
+                        assert np.array_equal(image.numpy(), arrays[row])
+        # asked for out of order, or for rows never announced: still right
+        assert np.concatenate([b.rows for b in feeder.batches(shards[1])]).tolist() == \
+            shards[1]
+        assert np.concatenate([b.rows for b in feeder.batches([7, 8])]).tolist() == [7, 8]
+    finally:
+        feeder.close()
+
+
+def test_an_undecodable_image_is_a_bad_row_not_an_error(images, tmp_path):
+    paths, _ = images
+    (tmp_path / "03.png").write_bytes(b"not a png")
+    feeder = BatchFeeder(ImageDataset(paths, SIZE), workers=0, device=torch.device("cpu"))
+    feeder.plan([[2, 3, 4]], batch_size=3)
+    (batch,) = feeder.batches([2, 3, 4])
+    assert batch.rows.tolist() == [2, 4] and len(batch.images) == 2
+    assert [row for row, _ in batch.bad] == [3]
+    assert "not a decodable image" in batch.bad[0][1]
+
+
+def test_a_failing_disk_is_a_machine_error(images, monkeypatch):
+    paths, _ = images
+
+    def broken(path, **_):
+        raise OSError(errno.EIO, "Input/output error", path)
+
+    monkeypatch.setattr(loader, "decode_rgb", broken)
+    feeder = BatchFeeder(ImageDataset(paths, SIZE), workers=0, device=torch.device("cpu"))
+    feeder.plan([[0, 1]], batch_size=2)
+    with pytest.raises(MachineError, match="Input/output error"):
+        list(feeder.batches([0, 1]))
+
+
+def test_fit_image_resamples_squares_whole_and_frames_raw_images():
+    square = np.zeros((32, 32, 3), np.uint8)
+    square[:, :16] = 255
+    resized = fit_image(square, 16)
+    assert resized.shape == (16, 16, 3) and resized[:, :7].min() == 255  # nothing cut
+    raw = np.zeros((40, 20, 3), np.uint8)
+    assert fit_image(raw, 16, mode="frame", resize=20).shape == (16, 16, 3)
+    assert fit_image(square, 32) is square
+
+
+def test_normalize_matches_the_textbook_formula_and_keeps_channels_last():
+    batch = torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
+    x = normalize(batch, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    expected = (batch.permute(0, 3, 1, 2).float() / 255 - torch.tensor([0.5, 0.4, 0.3]).view(
+        1, 3, 1, 1)) / torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    assert torch.allclose(x, expected)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_images_are_decoded_in_process_on_cpu_unless_configured():
+    assert loader_worker_count(None, torch.device("cpu")) == 0
+    assert 1 <= loader_worker_count(None, torch.device("cuda")) <= 4
+    assert loader_worker_count(3, torch.device("cpu")) == 3

@@ -1,0 +1,83 @@
+"""Logits → prediction rows: ranks, probabilities, the dataset's class subset."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from localglobal.evaluation.scoring import (
+    EXTRA_COLUMNS,
+    PREDICTION_COLUMNS,
+    LabelSpaceMismatch,
+    Scorer,
+    check_label_space,
+    empty_predictions,
+    score_logits,
+)
+from localglobal.labels import get_label_space
+
+IMAGENET = get_label_space("imagenet-1k")
+IMAGENETTE = get_label_space("imagenette")
+
+
+def test_subset_decisions_on_a_hand_made_logit_vector():
+    logits = torch.tensor([[5.0, 2.0, 0.0, 3.0, 1.0, -1.0],
+                           [0.0, 0.0, 9.0, 0.0, 0.0, 0.0]])
+    subset = torch.tensor([4, 1, 3])  # the dataset's classes 0, 1, 2 in the model's space
+    scores = score_logits(logits, torch.tensor([1, 2]), subset)
+
+    # item 0: true class 1 (logit 2) is beaten by classes 0 (5) and 3 (3) overall
+    assert scores["pred_index"][0] == 0 and scores["true_rank"][0] == 3
+    assert scores["top5"][0]
+    assert scores["true_prob"][0] == pytest.approx(
+        math.exp(2) / sum(math.exp(v) for v in logits[0].tolist()))
+    # within the subset (logits 1, 2, 3 for classes 4, 1, 3) class 3 wins: position 2
+    assert scores["subset_pred_index"][0] == 2
+    assert scores["subset_true_rank"][0] == 2
+    expected = math.exp(2) / (math.exp(1) + math.exp(2) + math.exp(3))
+    assert scores["subset_true_prob"][0] == pytest.approx(expected)
+    assert scores["subset_pred_prob"][0] == pytest.approx(
+        math.exp(3) / (math.exp(1) + math.exp(2) + math.exp(3)))
+    # item 1: true class 2 is the overall winner but not one of the dataset's classes
+    assert scores["pred_index"][1] == 2 and scores["true_rank"][1] == 1
+    assert math.isnan(scores["subset_true_prob"][1])
+    assert scores["subset_pred_index"][1] == 0  # ties go to the first dataset class
+
+
+def items_of(wnids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "item_id": [f"i{k}" for k in range(len(wnids))], "image_id": [f"m{k}" for k in
+                                                                      range(len(wnids))],
+        "wnid": wnids, "probe": "original", "level": 0, "variant": "0",
+        "path": [f"p{k}.png" for k in range(len(wnids))]})
+
+
+def test_the_scorer_writes_the_contract_columns_in_both_label_spaces():
+    items = items_of([IMAGENETTE.wnids[0], IMAGENETTE.wnids[3], IMAGENETTE.wnids[3]])
+    scorer = Scorer("net", items, IMAGENET, IMAGENETTE)
+    logits = torch.zeros((2, 1000))
+    logits[0, IMAGENET.index_of(IMAGENETTE.wnids[5])] = 4.0  # an Imagenette class wins
+    logits[1, 7] = 9.0  # a class outside Imagenette wins overall
+    logits[1, IMAGENET.index_of(IMAGENETTE.wnids[3])] = 2.0  # and the true one in the subset
+    frame = scorer.frame(np.array([0, 2]), logits)
+    assert list(frame.columns) == PREDICTION_COLUMNS + EXTRA_COLUMNS
+    assert frame["item_id"].tolist() == ["i0", "i2"] and set(frame["model"]) == {"net"}
+    assert frame["subset_pred_index"].tolist() == [5, 3]
+    assert frame["subset_correct"].tolist() == [False, True]
+    assert frame["pred_index"].tolist() == [IMAGENET.index_of(IMAGENETTE.wnids[5]), 7]
+    assert frame["correct"].tolist() == [False, False]
+    assert frame["true_rank"].tolist() == [2, 2]
+    assert frame.dtypes["level"] == np.int64 and frame.dtypes["top5"] == np.dtype(bool)
+    assert list(empty_predictions().columns) == PREDICTION_COLUMNS + EXTRA_COLUMNS
+
+
+def test_classes_outside_the_model_label_space_are_refused_with_counts():
+    toy = get_label_space("toyworld")
+    with pytest.raises(LabelSpaceMismatch, match=r"cannot score 2 item\(s\)") as error:
+        check_label_space("toy", toy, [IMAGENETTE.wnids[0]] * 2 + [toy.wnids[0]])
+    assert IMAGENETTE.wnids[0] in str(error.value)
+    check_label_space("net", IMAGENET, list(IMAGENETTE.wnids))
