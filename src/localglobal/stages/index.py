@@ -47,6 +47,11 @@ def check_config(config: RunConfig) -> None:
         raise ConfigError("data.images is not set: index needs the image root "
                           "(<root>/<split>/<wnid>/<image>); run `localglobal index ROOT --run "
                           "DIR`, or set data.images in the configuration")
+
+
+def check_pipeline(config: RunConfig) -> None:
+    """Before a whole run: an image root, and an annotation source when boxes are required."""
+    check_config(config)
     if config.index.require_box and not config.data.annotations:
         raise ConfigError("data.annotations is not set but index.require_box = true: set "
                           "data.annotations to Annotation.tar.gz or a folder of VOC XML files, "
@@ -75,7 +80,7 @@ def _read_boxes(ctx: StageContext) -> pd.DataFrame | None:
        writes=(Artifact("samples", "samples.parquet", "table",
                         "the drawn images: path, class, size, the boxes in the model-input "
                         "frame and their union"),),
-       params=_params, version=2, check=check_config,
+       params=_params, version=2, check=check_pipeline,
        description="scan images, map boxes into the input frame, draw the sample")
 def index(ctx: StageContext) -> dict[str, Any]:
     """Write ``samples.parquet`` for ``data.images``; the report says what was drawn."""

@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from localglobal.io.atomic import atomic_path, write_bytes_atomic, write_json, write_text_atomic
 from localglobal.io.tar import tar_bytes
 from localglobal.io.voc import voc_xml
-from localglobal.io.atomic import atomic_path, write_bytes_atomic, write_json, write_text_atomic
 from localglobal.toyworld.render import (
     NUM_CLASSES,
     SHAPES,
