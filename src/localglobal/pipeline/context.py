@@ -57,12 +57,16 @@ class RunOptions:
         Processes for the CPU stages (default: the configuration, else one per core).
     extra : dict
         Stage-specific options given on the command line.
+    trusted : bool
+        Whether Python code the configuration names (a model's ``module``) may run:
+        the configuration came from the user on this command line.
     """
 
     force: bool = False
     device: str | None = None
     workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    trusted: bool = False
 
 
 @dataclass
@@ -120,15 +124,20 @@ class StageContext:
         The stage's hash (parameters, version and upstream runs).
     options : RunOptions
         This command's options.
+    upstream_runs : dict, optional
+        The run id of every stage this one reads, as the manifest records them: work
+        keyed by them is redone when an upstream stage runs again.
     """
 
     def __init__(self, run: RunDir, config: RunConfig, stage: Stage, stage_hash: str,
-                 options: RunOptions | None = None):
+                 options: RunOptions | None = None,
+                 upstream_runs: dict[str, str | None] | None = None):
         self.run = run
         self.config = config
         self.stage = stage
         self.stage_hash = stage_hash
         self.options = options or RunOptions()
+        self.upstream_runs = dict(upstream_runs or {})
         self.report = StageReport()
         self.details: dict[str, Any] = {}
         """Stage-specific content of the stage report (files skipped and why, …)."""
@@ -211,11 +220,22 @@ class StageContext:
         pandas.DataFrame
             Every finished shard's rows, in the order of ``items``.
         """
-        size = shard_size or self.config.run.shard_size
         function = work if params is None else functools.partial(work, params)
+        store, chunks, ids, names, results, todo = self._plan_shards(items, key, item_id,
+                                                                     shard_size)
+        self._run_todo(function, chunks, ids, names, todo, store, results, description, local)
+        return self._gather(chunks, names, results)
+
+    def _plan_shards(self, items: Sequence[T], key: dict[str, Any],
+                     item_id: Callable[[T], str], shard_size: int | None) -> tuple[
+            ShardStore, list[list[Any]], list[list[str]], list[str],
+            dict[str, ShardResult], list[int]]:
+        """Cut ``items`` into shards, load the finished ones, and list those still to do."""
+        size = shard_size or self.config.run.shard_size
         store = self.shards(**key)
         chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
-        names = [params_hash([item_id(x) for x in chunk])[:16] for chunk in chunks]
+        ids = [[item_id(x) for x in chunk] for chunk in chunks]
+        names = [params_hash(chunk_ids)[:16] for chunk_ids in ids]
         results: dict[str, ShardResult] = {}
         todo: list[int] = []
         for index, name in enumerate(names):
@@ -229,9 +249,7 @@ class StageContext:
         if results:
             self.log(f"{self.stage.name}: resuming, {len(results)} of {len(chunks)} shards "
                      "already done", style="dim")
-        ids = [[item_id(x) for x in chunk] for chunk in chunks]
-        self._run_todo(function, chunks, ids, names, todo, store, results, description, local)
-        return self._gather(chunks, names, results)
+        return store, chunks, ids, names, results, todo
 
     def _run_todo(self, function: Work, chunks: list[list[Any]], ids: list[list[str]],
                   names: list[str], todo: list[int], store: ShardStore,
@@ -270,21 +288,8 @@ class StageContext:
         items, key, item_id, shard_size, description
             As in :meth:`map_shards`.
         """
-        size = shard_size or self.config.run.shard_size
-        store = self.shards(**key)
-        chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
-        ids = [[item_id(x) for x in chunk] for chunk in chunks]
-        names = [params_hash(chunk_ids)[:16] for chunk_ids in ids]
-        results: dict[str, ShardResult] = {}
-        todo = []
-        for index, name in enumerate(names):
-            loaded = store.load(name)
-            if loaded is None:
-                todo.append(index)
-            else:
-                results[name] = loaded
-                self.report.resumed += len(chunks[index])
-        self.report.items += len(items)
+        store, chunks, ids, names, results, todo = self._plan_shards(items, key, item_id,
+                                                                     shard_size)
         if todo:
             label = description or self.stage.name
             if self.executor == "ray":

@@ -168,7 +168,8 @@ class Runner:
                 log(f"{name}: {state.status}: {state.reason}" if not options.force
                     else f"{name}: forced", style="dim")
             digest, parts = self.stage_hash(name, manifest)
-            context = StageContext(self.run, self.config, declared, digest, options)
+            context = StageContext(self.run, self.config, declared, digest, options,
+                                   upstream_runs=parts["upstream"])
             manifest.set_stage(name, status="running", hash=digest, parts=parts,
                                started=now(), error=None)
             return self._execute(context, manifest)

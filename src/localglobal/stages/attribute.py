@@ -4,7 +4,9 @@ Each item (:mod:`localglobal.attribution.items`) is explained for its model's pr
 class (``attribute.target = "predicted"``, the thesis) or its true class (``"true"``)
 by the composite ``attribute.composite`` with the canonizer the model's spec names; a
 model that LRP would attribute wrongly is refused and reported, the others go on.
-Controls (``attribute.controls``): :mod:`localglobal.attribution.controls`.
+Controls (``attribute.controls``): :mod:`localglobal.attribution.controls`. Where the
+edges stage wrote the true outlines (``outlines.npz``, from ``data.outlines``), the
+trained model's maps are scored against them as well (``proxy = "outline"`` rows).
 
 Writes ``attributions.parquet`` (:mod:`localglobal.attribution.table`),
 ``relevance/<model>.npy`` and its index (:mod:`localglobal.attribution.relevance_store`;
@@ -42,7 +44,6 @@ from localglobal.models import model_fingerprints, resolve_model
 from localglobal.models.devices import select_device
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
-from localglobal.pipeline.manifest import Manifest
 from localglobal.pipeline.shards import ShardResult
 from localglobal.pipeline.stage import stage
 
@@ -88,18 +89,19 @@ def _inputs(ctx: StageContext, pool: ThreadPoolExecutor) -> AttributeInputs:
                        empty_edge_masks=empty_edge_images(ctx.run.read("edges"), images),
                        no_shuffled_partner=sorted(set(images) - set(partner))
                        if "shuffled-edges" in settings.controls else [])
-    manifest = Manifest(ctx.run.root)
     # Shards are kept apart per upstream run: new images or edges redo them.
-    upstream = {dep: manifest.stage(dep).get("run_id")
-                for dep in ctx.run.registry.upstream(ctx.stage.name)}
+    upstream = ctx.upstream_runs
     device = select_device(ctx.device or settings.device)
-    return AttributeInputs(items, edges, partner, upstream, device, pool)
+    outlines = (EdgeMasks(ctx.run.read("outline_masks")) if ctx.run.has("outline_masks")
+                else None)
+    return AttributeInputs(items, edges, partner, upstream, device, pool, outlines)
 
 
 def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> pd.DataFrame:
     """Every control of one model: its rows; its maps go to ``relevance/``."""
     heatmaps = ctx.run.artifact_path("heatmaps") if ctx.config.attribute.heatmaps else None
-    model = ModelRun(name, resolve_model(name, ctx.config), ctx.config, inputs, heatmaps)
+    model = ModelRun(name, resolve_model(name, ctx.config, trusted=ctx.options.trusted),
+                     ctx.config, inputs, heatmaps)
     tables: dict[str, pd.DataFrame] = {}
     counts: dict[str, int] = {}
     for control in model.controls:
@@ -125,7 +127,7 @@ def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> p
 
 @stage("attribute",
        reads=("samples", "edges", "edge_masks"),
-       optional_reads=("perturbations",),
+       optional_reads=("perturbations", "outline_masks"),
        writes=(Artifact("attributions", "attributions.parquet", "table",
                         "per (model, control, item): target, logit, relevance statistics "
                         "and localisation metrics versus edges and box"),
@@ -150,6 +152,8 @@ def attribute(ctx: StageContext) -> dict[str, Any]:
             tables = ctx.for_each_model(names, lambda n: _attribute_model(ctx, n, inputs))
         finally:
             inputs.edges.close()
+            if inputs.outlines is not None:
+                inputs.outlines.close()
             free_device_memory(inputs.device)
     table = attributions_table([tables[n] for n in names if n in tables])
     ctx.run.write("attributions", table)
