@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from localglobal.analysis.shape_bias import shape_bias
 from localglobal.config import RunConfig, config_from_dict
 from localglobal.io.atomic import write_json, write_npy, write_npz
 from localglobal.io.images import write_png
@@ -359,11 +360,12 @@ def make_fake_run(root: Path, *, n_images: int = 10, seed: int = 0, attribute: b
                 for image_id in [*image_ids[:4], f"{image_ids[0]}__scramble_16_0"]:
                     write_png(run.path("heatmaps", model, f"{image_id}.png"),
                               rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
-    if cue_conflict:
-        run.write("cue_conflict_predictions", make_cue_conflict(rng))
+    if cue_conflict:  # what the geirhos stage writes
+        bias = shape_bias(make_cue_conflict(rng))
+        run.write("shape_bias", bias.assign(kind="model", dataset="cue-conflict"))
 
     done = ["annotations", "index", "edges" if edges else None, "perturb", "evaluate",
-            "attribute" if attribute else None]
+            "attribute" if attribute else None, "geirhos" if cue_conflict else None]
     for name in REGISTRY.order():
         if name in done:
             mark_done(run, config, name)

@@ -59,7 +59,12 @@ def test_the_demos_move_every_block_and_carry_both_forms(name):
     config = load_config(builtin_config(name))
     assert config.probes.scramble.derangement
     ids = [h.id for h in config.analysis.hypotheses]
-    assert ids == [i for base in ("scramble", "smooth", "lrp-edges") for i in (base, f"{base}-img")]
+    pairs = [i for base in ("scramble", "smooth", "lrp-edges") for i in (base, f"{base}-img")]
+    # ... and the LRP measure against the true outline, the proxy checked against the truth.
+    assert ids == [*pairs, "lrp-outline"]
+    outline = config.analysis.hypotheses[-1]
+    assert (outline.proxy, outline.measure) == ("outline", "edge_enrichment_pos")
+    assert all(h.proxy == "canny" for h in config.analysis.hypotheses[:-1])
 
 
 def test_edge_percentiles_must_be_ordered():

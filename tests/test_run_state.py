@@ -37,7 +37,7 @@ def small_config(world: Path):
     config.probes.probes = ["scramble"]
     config.probes.scramble.blocks = [112]
     config.probes.scramble.variants = 1
-    config.data.cue_conflict = None
+    config.geirhos.stimuli = None
     config.evaluate.models = ["toy-texture", "toy-shape"]
     config.evaluate.device = "cpu"
     config.analysis.hypotheses = []

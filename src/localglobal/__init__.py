@@ -1,9 +1,43 @@
 """localglobal: how much do image classifiers rely on local features versus global shape?
 
-The package is a pipeline of stages (annotations → index → perturb/edges → evaluate →
-attribute → analyze → report) that communicate through files in a run directory.
-See :mod:`localglobal.run` for the stage graph and :mod:`localglobal.cli` for the
-command line.
+One import gives the Python API (:mod:`localglobal.api`): the probes as functions of
+arrays, each returning ``(image, record)`` (:func:`scramble`, :func:`patch`,
+:func:`smooth`, :func:`removed_detail`, :func:`edges`) and batched on torch tensors
+(:func:`scramble_batch`, :func:`patch_batch`, :func:`build_probes`); :func:`load_run`,
+whose :class:`Run` has the run's tables as attributes and draws its figures; and
+:func:`evaluate` and :func:`explain` for models in memory.
+
+>>> import localglobal as lg                       # doctest: +SKIP
+>>> run = lg.load_run("runs/demo")                 # doctest: +SKIP
+>>> run.predictions.groupby("model")["correct"].mean()   # doctest: +SKIP
+
+The pipeline itself is a chain of stages (annotations → index → perturb/edges →
+evaluate → attribute → analyze → report) that communicate through files in a run
+directory; see :mod:`localglobal.run` and the ``localglobal`` command line. Importing
+the package is light: the API (and torch) load on first use of one of its names.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_API = (
+    "EdgeRecord", "ExplainResult", "PatchRecord", "Run", "ScrambleRecord", "SmoothRecord",
+    "build_probes", "edges", "evaluate", "explain", "load_run", "patch", "patch_batch",
+    "removed_detail", "scramble", "scramble_batch", "smooth",
+)
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module("localglobal.api"), name)
+    raise AttributeError(f"module 'localglobal' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

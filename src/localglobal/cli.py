@@ -13,25 +13,59 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from localglobal import __version__
 from localglobal.config import RunConfig, load_config
 from localglobal.errors import LocalglobalError
-from localglobal.pipeline.rundir import RunDir
-from localglobal.run import (
-    PIPELINE,
-    add_models,
-    check_config,
-    open_run,
-    prepare_run,
-    run_pipeline,
-    run_stage,
-    stage_states,
-)
-from localglobal.stages import REGISTRY
+
+if TYPE_CHECKING:
+    from localglobal.pipeline.rundir import RunDir
+
+# The run layer imports torch and every stage: commands load it on first use, so that
+# `localglobal models`, `--help` and `--version` answer at once.
+
+
+def _lazy(name: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from localglobal import run as run_layer
+
+        return getattr(run_layer, name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+add_models = _lazy("add_models")
+check_config = _lazy("check_config")
+open_run = _lazy("open_run")
+prepare_run = _lazy("prepare_run")
+run_pipeline = _lazy("run_pipeline")
+run_stage = _lazy("run_stage")
+stage_states = _lazy("stage_states")
+vouched_for = _lazy("vouched_for")
+
+
+class _Stages:
+    """The stage registry (``localglobal.stages.REGISTRY``), imported on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        from localglobal.stages import REGISTRY as registry
+
+        return getattr(registry, name)
+
+
+REGISTRY = _Stages()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PIPELINE":
+        from localglobal.run import PIPELINE
+
+        return PIPELINE
+    raise AttributeError(f"module 'localglobal.cli' has no attribute {name!r}")
 
 app = typer.Typer(
     add_completion=False,
@@ -40,6 +74,8 @@ app = typer.Typer(
 )
 toyworld_app = typer.Typer(no_args_is_help=True, help="The procedural toy world.")
 app.add_typer(toyworld_app, name="toyworld")
+fetch_app = typer.Typer(no_args_is_help=True, help="Download public data sets once, verified.")
+app.add_typer(fetch_app, name="fetch")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +116,9 @@ ReplaceOption = Annotated[bool, typer.Option(
     "everything downstream are redone without the others")]
 DeviceOption = Annotated[str | None, typer.Option(
     "--device", help="auto, cpu, cuda, cuda:N or mps [default: the configuration's, auto]")]
+TrustOption = Annotated[bool, typer.Option(
+    "--trust-config/--no-trust-config", help="let Python code a model entry of the run's "
+    "config.toml names (module = ...) run [default: only code named by --config]")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -115,11 +154,13 @@ def _model_list(models: str | None) -> list[str]:
 
 def _stage(name: str, run_dir: Path, config_path: Path | None, *, create: bool = False,
            configure: Callable[[RunConfig], RunConfig] | None = None, force: bool = False,
-           workers: int | None = None, device: str | None = None) -> None:
+           workers: int | None = None, device: str | None = None,
+           trust: bool = False) -> None:
     run, config = prepare_run(run_dir, config_path=config_path, create=create)
     if configure is not None:
         run, config = prepare_run(run.root, config=configure(config))
-    summary = run_stage(name, run, config, force=force, workers=workers, device=device)
+    summary = run_stage(name, run, config, force=force, workers=workers, device=device,
+                        trusted=trust or vouched_for(config, config_path))
     _print_summary(summary)
     for artifact in REGISTRY.catalog.of_stage(name):
         if run.path(artifact.path).exists():
@@ -206,20 +247,20 @@ def perturb(run: RunOption, config: ConfigOption = None, force: ForceOption = Fa
 @friendly
 def evaluate(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
              models: ModelsOption = None, replace: ReplaceOption = False,
-             device: DeviceOption = None) -> None:
+             device: DeviceOption = None, trust_config: TrustOption = False) -> None:
     """Run every configured model on every perturbed image."""
     _stage("evaluate", run, config, configure=_with_models("evaluate", models, replace),
-           force=force, device=device)
+           force=force, device=device, trust=trust_config)
 
 
 @app.command()
 @friendly
 def attribute(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
               models: ModelsOption = None, replace: ReplaceOption = False,
-              device: DeviceOption = None) -> None:
+              device: DeviceOption = None, trust_config: TrustOption = False) -> None:
     """Relevance (LRP or a gradient method) per model and image, against edges and boxes."""
     _stage("attribute", run, config, configure=_with_models("attribute", models, replace),
-           force=force, device=device)
+           force=force, device=device, trust=trust_config)
 
 
 @app.command()
@@ -234,6 +275,66 @@ def analyze(run: RunOption, config: ConfigOption = None, force: ForceOption = Fa
 def report(run: RunOption, config: ConfigOption = None, force: ForceOption = False) -> None:
     """Write report/index.html and report/summary.md (refused while a stage is stale)."""
     _stage("report", run, config, force=force)
+
+
+def _with_geirhos(models: str | None, stimuli: Path | None, humans: Path | None
+                  ) -> Callable[[RunConfig], RunConfig] | None:
+    names = _model_list(models)
+    if not (names or stimuli or humans):
+        return None
+
+    def configure(config: RunConfig) -> RunConfig:
+        updated = config.model_copy(deep=True)
+        if names:
+            updated.geirhos.models = names
+        if stimuli is not None:
+            updated.geirhos.stimuli = str(stimuli.expanduser().resolve())
+        if humans is not None:
+            updated.geirhos.humans = str(humans.expanduser().resolve())
+        return updated
+
+    return configure
+
+
+@app.command()
+@friendly
+def geirhos(
+    run: RunOption, config: ConfigOption = None, force: ForceOption = False,
+    models: Annotated[str | None, typer.Option(
+        "--models", "-m", help="comma-separated model names [default: geirhos.models, else "
+        "evaluate.models]")] = None,
+    stimuli: Annotated[Path | None, typer.Option(
+        help="folder of Geirhos stimuli (cue-conflict/, edges/, filled-silhouettes/, or "
+        "the texture-vs-shape layout) [default: geirhos.stimuli]")] = None,
+    humans: Annotated[Path | None, typer.Option(
+        help="folder of model-vs-human raw-data CSVs [default: geirhos.humans]")] = None,
+    device: DeviceOption = None, trust_config: TrustOption = False,
+) -> None:
+    """Shape bias, 16-class accuracy and error consistency of models and human observers."""
+    _stage("geirhos", run, config, create=True,
+           configure=_with_geirhos(models, stimuli, humans), force=force, device=device,
+           trust=trust_config)
+
+
+@fetch_app.command("geirhos")
+@friendly
+def fetch_geirhos_command(
+    to: Annotated[Path | None, typer.Option(
+        help="folder to keep the data in [default: <cache>/geirhos]")] = None,
+    mirror: Annotated[str | None, typer.Option(
+        help="base URL of the archives [default: $LOCALGLOBAL_GEIRHOS_MIRROR, else "
+        "https://github.com]")] = None,
+    checksums: Annotated[Path | None, typer.Option(
+        help="a checksum list other than the shipped one")] = None,
+) -> None:
+    """The Geirhos stimuli and human raw data: downloaded once, verified, then offline."""
+    from localglobal.data.geirhos_fetch import fetch_geirhos
+
+    paths = fetch_geirhos(to, mirror=mirror, checksums=checksums)
+    typer.echo(f"stimuli: {paths.stimuli}")
+    typer.echo(f"human raw data: {paths.raw_data}")
+    typer.echo(f"use: localglobal geirhos --run DIR --stimuli {paths.root} "
+               f"--humans {paths.root}")
 
 
 @app.command()
@@ -262,13 +363,25 @@ def run_command(
     force: ForceOption = False,
     device: DeviceOption = None,
     workers: WorkersOption = None,
+    trust_config: Annotated[bool, typer.Option(
+        "--trust-config/--no-trust-config", help="let Python code the configuration's model "
+        "entries name (module = ...) run [default: yes, the file is yours]")] = True,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="print each stage's items, disk and estimated time; run nothing")]
+    = False,
 ) -> None:
     """Run the whole pipeline from a configuration file; stop at a stage that fails."""
     run_dir = run or Path("runs") / config.stem
     loaded = load_config(config)
     check_config(loaded)  # before the run directory is made
+    if dry_run:
+        from localglobal.stages.plan import format_plan, plan_run
+
+        typer.echo(format_plan(plan_run(loaded)))
+        return
     run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
-    run_pipeline(run_obj, loaded, force=force, device=device, workers=workers)
+    run_pipeline(run_obj, loaded, force=force, device=device, workers=workers,
+                 trusted=trust_config)
     _print_final(run_obj)
 
 
@@ -369,4 +482,4 @@ if __name__ == "__main__":  # pragma: no cover
     app()
 
 
-__all__ = ["PIPELINE", "app"]
+__all__ = ["app"]

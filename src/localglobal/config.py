@@ -65,8 +65,9 @@ class DataSection(Section):
     )
     images: str | None = Field(None, description="root of <split>/<wnid>/<image> folders")
     label_space: str = Field("imagenette", description="label space of the dataset's classes")
-    cue_conflict: str | None = Field(
-        None, description="folder with stimuli.csv (path, shape_wnid, texture_wnid) and images"
+    outlines: str | None = Field(
+        None, description="npz of true object outlines (image id → boolean mask in image "
+        "pixels), the toy world's outlines.npz; the edges stage brings them into the frame"
     )
 
 
@@ -137,6 +138,9 @@ class ProbesSection(Section):
     smooth: SmoothSection = Field(default_factory=SmoothSection)
     min_side: int = Field(16, ge=1, description="source images whose shorter side is below "
                           "this many pixels are reported as too small and skipped")
+    materialize: bool = Field(True, description="store every scramble and patch as a PNG; "
+                              "false stores only originals and smoothings, and the model "
+                              "stages build scrambles and patches from their params")
 
 
 class EdgesSection(Section):
@@ -207,7 +211,9 @@ class EvaluateSection(Section):
 class AttributeSection(Section):
     models: list[str] = Field(default_factory=lambda: ["resnet50", "sin-resnet50"])
     composite: str = Field("epsilon-plus-flat", description="epsilon-plus-flat, "
-                           "epsilon-gamma-box, epsilon-alpha2-beta1-flat, gradient-x-input")
+                           "epsilon-gamma-box, epsilon-alpha2-beta1-flat, epsilon, "
+                           "gradient-x-input, integrated-gradients, smoothgrad, or auto (LRP "
+                           "where the model has a canonizer, else gradient-x-input)")
     epsilon: float = 0.1
     target: Literal["predicted", "true"] = "predicted"
     probes: list[str] = Field(default_factory=lambda: ["original"])
@@ -217,6 +223,19 @@ class AttributeSection(Section):
     batch_size: int = Field(16, ge=1)
     device: str = "auto"
     heatmaps: bool = True
+
+
+class GeirhosSection(Section):
+    """The Geirhos benchmark: cue-conflict, edge and silhouette stimuli, human observers."""
+
+    stimuli: str | None = Field(None, description="folder of Geirhos stimuli (cue-conflict/, "
+                                "edges/, filled-silhouettes/, or a texture-vs-shape checkout)")
+    humans: str | None = Field(None, description="folder of model-vs-human raw-data CSVs")
+    datasets: list[Literal["cue-conflict", "edge", "silhouette"]] | None = Field(
+        None, description="datasets to use [default: every one present]")
+    models: list[str] | None = Field(None, description="models [default: evaluate.models]")
+    batch_size: int = Field(64, ge=1)
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
 
 
 class Hypothesis(Section):
@@ -247,6 +266,8 @@ class Hypothesis(Section):
     model_b: str
     alternative: Literal["greater", "less", "two-sided"] = "greater"
     control: str = Field("none", description="attribution rows to use (source=attributions)")
+    proxy: str = Field("canny", description="shape proxy of the attribution rows to use: "
+                       "canny (the edges), or outline (the true outline, toy world)")
     normalize: Literal["none", "ratio"] = Field(
         "none", description="ratio: the drop divided by the original value "
         "(needs relative_to = 'original')")
@@ -396,6 +417,7 @@ class RunConfig(Section):
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
     attribute: AttributeSection = Field(default_factory=AttributeSection)
+    geirhos: GeirhosSection = Field(default_factory=GeirhosSection)
     analysis: AnalysisSection = Field(default_factory=AnalysisSection)
     report: ReportSection = Field(default_factory=ReportSection)
 

@@ -11,15 +11,24 @@ declarations.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from localglobal.config import RunConfig, config_changes, load_config, overlay_config, to_toml
 from localglobal.console import log
+from localglobal.errors import ConfigError
 from localglobal.io.atomic import write_text_atomic
+from localglobal.models.resolve import code_entries, refuse_untrusted
 from localglobal.pipeline.context import RunOptions
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.runner import Runner, StageState
 from localglobal.stages import REGISTRY
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 PIPELINE: tuple[str, ...] = tuple(REGISTRY.order())
 """Every stage, in the order the pipeline runs them."""
@@ -94,18 +103,53 @@ def add_models(config: RunConfig, section: str, names: list[str], *, replace: bo
     return updated
 
 
+def vouched_for(config: RunConfig, config_path: str | os.PathLike[str] | None) -> bool:
+    """Whether every model entry naming Python code came from ``config_path``.
+
+    The user gave ``config_path`` on this command line; an entry the run's own
+    ``config.toml`` holds alone is not vouched for.
+    """
+    coded = code_entries(config)
+    if not coded:
+        return True
+    if config_path is None:
+        return False
+    try:
+        given = tomllib.loads(Path(config_path).read_text(encoding="utf-8")).get("models", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{config_path}: {error}") from error
+    return all(isinstance(given.get(name), dict)
+               and given[name].get("module") == config.models[name].module for name in coded)
+
+
+def _refuse_untrusted(config: RunConfig, stages: list[str], trusted: bool) -> None:
+    """Refuse to start when a model a stage runs names code the user did not vouch for."""
+    if trusted:
+        return
+    for name in stages:
+        section = getattr(config, name, None)
+        refuse_untrusted(config, list(getattr(section, "models", None) or []))
+
+
 def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
               device: str | None = None, workers: int | None = None,
-              **extra: Any) -> dict[str, Any]:
+              trusted: bool = False, **extra: Any) -> dict[str, Any]:
     """Run one stage unless it is up to date; return its summary.
+
+    ``trusted`` lets Python code named by the configuration (``[models.NAME]
+    module``) run, for the models the stage runs; without it such a model is refused.
 
     Raises
     ------
     StageError
         An upstream stage has not finished, or the stage failed (also partly: a failed
         model or item; the tables then hold what succeeded).
+    UntrustedCodeError
+        A model of the stage names Python code and ``trusted`` is false.
     """
-    options = RunOptions(force=force, device=device, workers=workers, extra=extra)
+    _refuse_untrusted(config, [name], trusted)
+    options = RunOptions(force=force, device=device, workers=workers, extra=extra,
+                         trusted=trusted)
     return Runner(run, config, REGISTRY).run_stage(name, options)
 
 
@@ -125,9 +169,14 @@ def check_config(config: RunConfig, stages: tuple[str, ...] | None = None) -> No
 
 def run_pipeline(run: RunDir, config: RunConfig, *, stages: tuple[str, ...] | None = None,
                  force: bool = False, device: str | None = None,
-                 workers: int | None = None) -> dict[str, dict[str, Any]]:
-    """Run the given stages (default all) in order; stop at the first that fails."""
-    options = RunOptions(force=force, device=device, workers=workers)
+                 workers: int | None = None, trusted: bool = False
+                 ) -> dict[str, dict[str, Any]]:
+    """Run the given stages (default all) in order; stop at the first that fails.
+
+    ``trusted`` as for :func:`run_stage`.
+    """
+    _refuse_untrusted(config, list(stages) if stages is not None else list(PIPELINE), trusted)
+    options = RunOptions(force=force, device=device, workers=workers, trusted=trusted)
     return Runner(run, config, REGISTRY).run_pipeline(
         list(stages) if stages is not None else None, options)
 

@@ -8,7 +8,6 @@ from matplotlib.figure import Figure
 from localglobal.analysis import figures
 from localglobal.analysis.hypotheses import evaluate_hypotheses
 from localglobal.analysis.interaction import patch_interaction
-from localglobal.analysis.shape_bias import shape_bias
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 
 
@@ -26,7 +25,7 @@ def tables(tmp_path_factory, make_run):
         "images": interaction.images,
         "lrp": lrp_summary(fake.run.read("attributions")),
         "results": results,
-        "bias": shape_bias(pd.read_parquet(fake.run.path("cue_conflict_predictions.parquet"))),
+        "bias": pd.read_parquet(fake.run.path("shape_bias.parquet")),
         "fake": fake,
     }
 

@@ -90,3 +90,35 @@ def test_both_correct_needs_the_predicted_and_true_index():
     h = Hypothesis(id="H", probe="smooth", model_a="a", model_b="b", subset="both-correct")
     with pytest.raises(ValueError, match=r"needs the columns \['pred_index', 'true_index'\]"):
         validate_hypotheses([h], predictions().drop(columns="pred_index"))
+
+
+def _attributions() -> pd.DataFrame:
+    rows = []
+    for k, image_id in enumerate(("i0", "i1", "i2")):
+        for model, shift in (("a", 1.0), ("b", 0.0)):
+            for proxy, value in (("canny", 0.1 * k), ("outline", 2.0 + k + shift)):
+                rows.append({"model": model, "control": "none", "image_id": image_id,
+                             "item_id": f"{image_id}/original/0/0", "probe": "original",
+                             "edge_enrichment_pos": value + (shift if proxy == "canny"
+                                                             else 0.0),
+                             "proxy": proxy})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("proxy", ["canny", "outline"])
+def test_an_attribution_hypothesis_reads_one_shape_proxy(proxy):
+    h = Hypothesis(id="L", source="attributions", measure="edge_enrichment_pos",
+                   model_a="a", model_b="b", proxy=proxy)
+    table = _attributions()
+    pairs = hypothesis_pairs(h, predictions(), table)
+    chosen = table[(table["proxy"] == proxy) & (table["model"] == "a")]
+    assert len(pairs.table) == 3  # one pair per image, not one per proxy
+    assert sorted(pairs.table["value_a"]) == sorted(chosen["edge_enrichment_pos"])
+
+
+def test_a_proxy_the_run_lacks_is_named():
+    h = Hypothesis(id="L", source="attributions", measure="edge_enrichment_pos",
+                   model_a="a", model_b="b", proxy="outline")
+    table = _attributions()
+    with pytest.raises(ValueError, match=r"proxy 'outline' is not in attributions\.parquet"):
+        validate_hypotheses([h], predictions(), table[table["proxy"] == "canny"])

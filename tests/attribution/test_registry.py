@@ -20,7 +20,8 @@ def test_lookup_names_every_known_entry_in_the_error():
 
 def test_composites_and_canonizers_are_dicts_of_factories():
     assert list(COMPOSITES) == ["epsilon-plus-flat", "epsilon-gamma-box",
-                                "epsilon-alpha2-beta1-flat", "epsilon", "gradient-x-input"]
+                                "epsilon-alpha2-beta1-flat", "epsilon", "gradient-x-input",
+                                "integrated-gradients", "smoothgrad", "auto"]
     assert all(callable(factory) for factory in [*COMPOSITES.values(), *CANONIZERS.values()])
     with pytest.raises(UnknownNameError, match="unknown composite 'lrp'; known: "
                        "epsilon-plus-flat, epsilon-gamma-box"):

@@ -11,7 +11,7 @@ SOURCES = {"hypotheses": ("hypotheses.parquet", "analyze"),
            "predictions": ("predictions.parquet", "evaluate"),
            "attributions": ("attributions.parquet", "attribute"),
            "analyze_report": ("analyze-report.json", "analyze"),
-           "shape_bias": ("shape_bias.parquet", "analyze"),
+           "shape_bias": ("shape_bias.parquet", "geirhos"),
            "interaction": ("interaction.parquet", "analyze")}
 
 

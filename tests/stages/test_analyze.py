@@ -72,7 +72,6 @@ def test_a_second_run_is_skipped(analyzed):
 
 def test_a_run_without_optional_inputs_skips_with_reasons(tmp_path):
     fake = make_fake_run(tmp_path / "run", attribute=False, cue_conflict=False, edges=False)
-    fake.run.artifact_path("shape_bias").write_bytes(b"stale")
     (fake.run.path("figures", "contact")).mkdir(parents=True)
     fake.run.path("figures", "lrp-regions.png").write_bytes(b"stale")
     fake.run.path("figures", "contact", "shown.png").write_bytes(b"from localglobal show")
@@ -83,7 +82,6 @@ def test_a_run_without_optional_inputs_skips_with_reasons(tmp_path):
     assert record["sections"]["lrp"]["status"] == "skipped"
     assert "attribute stage has not run" in record["sections"]["lrp"]["reason"]
     assert record["sections"]["shape_bias"]["status"] == "skipped"
-    assert not fake.run.has("shape_bias")  # no stale result left behind
     assert not fake.run.has("lrp_summary")
     skipped = {entry["name"]: entry["reason"] for entry in record["figures_skipped"]}
     assert "no attribution statistics" in skipped["lrp-regions"]

@@ -260,36 +260,6 @@ def test_an_unknown_model_name_stops_the_pipeline_before_any_stage(tmp_path):
     assert not run.has("predictions")
 
 
-def test_cue_conflict_decisions_are_among_the_stimulus_classes(tmp_path):
-    folder = tmp_path / "cue"
-    rng = np.random.default_rng(3)
-    rows = []
-    pairs = [(IMAGENETTE.wnids[0], IMAGENETTE.wnids[1]),
-             (IMAGENETTE.wnids[2], IMAGENETTE.wnids[3])]
-    for k, (shape, texture) in enumerate(pairs):
-        write_png(folder / "img" / f"s{k}.png", _image(rng, 60)[:, :50])  # raw, not square
-        rows.append({"path": f"img/s{k}.png", "shape_wnid": shape, "texture_wnid": texture})
-    pd.DataFrame(rows).to_csv(folder / "stimuli.csv", index=False)
-    run, config = make_run(tmp_path / "run", make_config(cue_conflict=str(folder)), n_images=1)
-    summary = evaluate(run, config)
-    cue = run.read("cue_conflict_predictions")
-    assert summary["cue_conflict_predictions"] == 2
-    classes = {w for pair in pairs for w in pair}
-    assert set(cue["pred_wnid"]) <= classes
-    imagenet = get_label_space("imagenet-1k")
-    assert all(imagenet.wnids[i] == w for i, w in zip(cue["pred_index"], cue["pred_wnid"],
-                                                        strict=True))
-    # the decision is the arg-max over the stimulus classes of a plain forward pass
-    spec = resolve_model("tiny", config)
-    image = fit_image(read_png(folder / "img" / "s0.png"), spec.crop, mode="frame",
-                      resize=spec.resize)
-    logits = reference_logits(spec, image)
-    ordered = sorted(classes, key=imagenet.index_of)
-    best = max(ordered, key=lambda w: float(logits[imagenet.index_of(w)]))
-    assert cue.iloc[0]["pred_wnid"] == best
-    assert report(run)["details"]["cue_conflict"]["stimuli"] == 2
-
-
 def test_a_model_that_failed_is_retried_once_its_weights_are_there(tmp_path):
     later = tmp_path / "later.pth"
     run, config = make_run(tmp_path / "run", make_config({

@@ -122,7 +122,9 @@ def test_report_declares_what_it_shows():
             "shape_bias", "interaction", "probe_summary", "lrp_summary"} <= set(
                 declared.optional_reads)
     assert {a.path for a in declared.writes} == {"report/index.html", "report/summary.md"}
-    assert set(REGISTRY.upstream("report")) == {"evaluate", "attribute", "analyze"}
+    # edges: the report counts the images whose Canny mask is empty.
+    assert set(REGISTRY.upstream("report")) == {"evaluate", "edges", "attribute", "geirhos",
+                                                "analyze"}
 
 
 @pytest.mark.slow

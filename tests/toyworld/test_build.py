@@ -134,3 +134,26 @@ def test_read_stimuli_names_missing_columns(tmp_path):
     pd.DataFrame({"path": ["a.png"]}).to_csv(tmp_path / "stimuli.csv", index=False)
     with pytest.raises(ValueError, match="shape_wnid"):
         read_stimuli(tmp_path)
+
+
+def test_the_world_writes_each_objects_true_outline(world):
+    from localglobal.probes.edge_masks import EdgePlan, outline_masks, unpack_masks
+    from localglobal.toyworld.build import OUTLINES_FILE
+
+    out = world
+    archive = np.load(out / OUTLINES_FILE)
+    images = sorted((out / "train").glob("*/*.JPEG")) + sorted((out / "val").glob("*/*.JPEG"))
+    assert sorted(archive.files) == sorted(p.stem for p in images)
+    for path in images[:3]:
+        outline = archive[path.stem]
+        with Image.open(path) as image:
+            assert outline.shape == (image.height, image.width) and outline.dtype == bool
+        # A thin closed line: a small share of the image, and not the filled silhouette.
+        assert 0 < outline.mean() < 0.1
+    # Brought into the input frame, in the format of edges.npz.
+    ids = [p.stem for p in images[:2]]
+    arrays, missing = outline_masks(str(out / OUTLINES_FILE), [*ids, "nope"], EdgePlan())
+    assert missing == ["nope"]
+    masks = unpack_masks(arrays)
+    assert set(masks) == set(ids)
+    assert all(m.shape == (224, 224) and m.sum() > 100 for m in masks.values())

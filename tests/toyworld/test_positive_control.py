@@ -87,3 +87,24 @@ def test_lrp_hypothesis_is_reported_either_way(demo_run):
     assert row["verdict"] in {"supported", "not supported", "not supported: the opposite holds"}
     page = demo_run.path("report", "index.html").read_text(encoding="utf-8")
     assert f">{row['verdict']}</td>" in page
+
+
+def test_the_true_outline_is_a_second_shape_proxy(demo_run):
+    # The world writes each object's outline; the edges stage brings it into the frame,
+    # and the trained models' maps are scored against it as well as against Canny.
+    assert demo_run.path("outlines.npz").exists()
+    table = pd.read_parquet(demo_run.path("attributions.parquet"))
+    rows = table[(table["control"] == "none") & (table["probe"] == "original")]
+    outline = rows[rows["proxy"] == "outline"]
+    canny = rows[rows["proxy"] == "canny"]
+    assert set(outline["item_id"]) == set(canny["item_id"])
+    assert (table.loc[table["proxy"] == "outline", "control"] == "none").all()
+    # Canny finds nothing on some denoised images; the true outline is never empty.
+    assert outline["edge_enrichment_pos"].notna().all()
+    means = outline.groupby("model")["edge_enrichment_pos"].mean()
+    # Against the truth, toy-shape's positive relevance prefers the outline, and more
+    # than toy-texture's does.
+    assert means["toy-shape"] > 1.0
+    assert means["toy-shape"] > means["toy-texture"]
+    row = _hypothesis(demo_run, "lrp-outline")
+    assert row["proxy"] == "outline" and row["mean_diff"] > 0

@@ -117,3 +117,20 @@ def test_bad_classes_are_rejected():
         render_image(np.random.default_rng(0), 10, 0)
     with pytest.raises(ValueError, match="unknown texture family"):
         texture_pattern(np.random.default_rng(0), "paisley", np.zeros(3), np.zeros(3))
+
+
+def test_the_outline_is_the_boundary_of_the_silhouette():
+    from localglobal.toyworld.render import outline_mask
+
+    rgb, box, outline = render_image(np.random.default_rng(3), 4, 4, 256, with_outline=True)
+    assert outline.shape == rgb.shape[:2] and outline.dtype == bool
+    rows, cols = np.nonzero(outline)
+    # The outline spans the object's box (within its width) and leaves its inside empty.
+    assert abs(cols.min() - box[0]) <= 2 and abs(cols.max() - box[2]) <= 2
+    assert abs(rows.min() - box[1]) <= 2 and abs(rows.max() - box[3]) <= 2
+    disc = np.zeros((64, 64), bool)
+    yy, xx = np.mgrid[:64, :64]
+    disc[(yy - 32) ** 2 + (xx - 32) ** 2 <= 20 ** 2] = True
+    ring = outline_mask(disc, 3)
+    assert not ring[32, 32] and ring[32, 12] and not ring[0, 0]
+    assert ring.sum() < 0.3 * disc.sum()

@@ -62,6 +62,7 @@ class FigureInputs:
     pairs: pd.DataFrame | None = None
     lrp_summary: pd.DataFrame | None = None
     shape_bias: pd.DataFrame | None = None
+    shape_bias_by_category: pd.DataFrame | None = None
     samples: pd.DataFrame | None = None
     attributions: pd.DataFrame | None = None
     edges_npz: Path | None = None
@@ -146,6 +147,11 @@ def _result_specs(t: FigureInputs) -> list[FigureSpec]:
                    "Share of shape decisions among shape and texture decisions on cue-conflict "
                    "stimuli (Geirhos et al. 2019); whiskers: 95 % Wilson interval.",
                    lambda: fig.shape_bias_figure(t.shape_bias)),
+        FigureSpec("shape-bias-categories", "shape_bias", "Shape bias per category",
+                   "Fraction of shape decisions on the cue-conflict stimuli of each shape "
+                   "category: one marker per model; diamonds: the human observers' mean, "
+                   "grey bars: their range.",
+                   lambda: fig.shape_bias_category_figure(t.shape_bias_by_category)),
         FigureSpec("lrp-regions", "lrp", "LRP regions and edges",
                    "Size of the positive (R > mean of R > 0) and negative regions and their "
                    "share on Canny edges inside the box, per model, with the controls "

@@ -74,7 +74,7 @@ EXTRA_COLUMNS = [
     "description", "source", "probe", "levels", "relative_to", "control", "n_images",
     "n_zero", "n_missing_a", "n_missing_b", "n_missing", "zero_method", "alpha", "verdict",
     "direction", "note", "reverse_p_holm", "p", "test", "n_pairs", "wilcoxon_p_pairs",
-    "t_p_pairs", "reverse_p", "normalize", "subset",
+    "t_p_pairs", "reverse_p", "normalize", "subset", "proxy",
 ]
 #: The verdict of a one-sided hypothesis whose opposite direction is significant.
 OPPOSITE = "not supported: the opposite holds"
@@ -158,7 +158,8 @@ def _describe(h: Hypothesis, pairs: Pairs, zero_method: str, alpha: float,
         "source": h.source, "probe": h.probe or "",
         "levels": ",".join(map(str, h.levels)) if h.levels else "all",
         "relative_to": h.relative_to, "control": h.control, "normalize": h.normalize,
-        "subset": h.subset, "n_missing_a": pairs.n_missing_a,
+        "subset": h.subset, "proxy": h.proxy if h.source == "attributions" else "",
+        "n_missing_a": pairs.n_missing_a,
         "n_missing_b": pairs.n_missing_b, "n_missing": pairs.n_missing_a + pairs.n_missing_b,
         "zero_method": zero_method, "alpha": alpha, "direction": direction_text(h),
         "note": "; ".join(notes),

@@ -128,6 +128,11 @@ def _attribution_problems(h: Hypothesis, attributions: pd.DataFrame) -> list[str
     if h.control not in controls:
         problems.append(f"hypothesis {h.id}: control {h.control!r} is not in {table}; "
                         f"controls there: {_listing(controls)}")
+    proxies = (set(attributions["proxy"].astype(str)) if "proxy" in attributions
+               else {"canny"})
+    if h.proxy not in proxies:
+        problems.append(f"hypothesis {h.id}: proxy {h.proxy!r} is not in {table}; proxies "
+                        f"there: {_listing(proxies)}")
     numeric = _numeric_columns(attributions)
     if h.measure not in numeric:
         problems.append(f"hypothesis {h.id}: measure {h.measure!r} is not a numeric column "
@@ -251,6 +256,8 @@ def _prediction_values(predictions: pd.DataFrame, h: Hypothesis, model: str,
 def _attribution_values(attributions: pd.DataFrame, h: Hypothesis, model: str,
                         images: set[str] | None) -> pd.DataFrame:
     rows = attributions[(attributions["model"] == model) & (attributions["control"] == h.control)]
+    if "proxy" in rows:  # one shape proxy at a time (tables before it had only canny)
+        rows = rows[rows["proxy"] == h.proxy]
     if images is not None:
         rows = rows[rows["image_id"].astype(str).isin(images)]
     selected = rows

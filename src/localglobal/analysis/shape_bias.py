@@ -25,7 +25,7 @@ def shape_bias(cue_conflict: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     Parameters
     ----------
     cue_conflict
-        ``cue_conflict_predictions.parquet``: one row per (model, stimulus) with
+        One row per (model, stimulus) with
         ``model, shape_wnid, texture_wnid, pred_wnid`` (``path`` and ``pred_index``
         are carried along but not needed).
     level

@@ -17,11 +17,12 @@ PROBE_COLUMNS = ["model", "probe", "level", "group", "measure", "n_images", "mea
 LRP_COLUMNS = ["model", "control", "metric", "n", "mean", "ci_low", "ci_high"]
 #: attributions.parquet columns summarised for the LRP section, in display order.
 LRP_METRICS = ["n_pos", "n_neg", "share_pos_on_edges", "share_neg_on_edges", "mass_in_box",
-               "pointing_hit", "rank_accuracy", "auc_edges"]
+               "pointing_hit", "rank_accuracy", "auc_edges", "auc_edges_in_box",
+               "edge_enrichment_pos", "edge_enrichment_neg"]
 
 
-_UNIT_MEASURES = {"mass_in_box", "rank_accuracy", "auc_edges", "pointing_hit", "correct",
-                  "subset_correct"}
+_UNIT_MEASURES = {"mass_in_box", "rank_accuracy", "auc_edges", "auc_edges_in_box",
+                  "pointing_hit", "correct", "subset_correct"}
 
 
 def natural_range(measure: str) -> tuple[float, float]:
@@ -30,7 +31,7 @@ def natural_range(measure: str) -> tuple[float, float]:
     if (measure in _UNIT_MEASURES or measure.endswith(("_prob", "_hit", "top5"))
             or measure.startswith("share_")):
         return 0.0, 1.0
-    if measure.startswith("n_"):
+    if measure.startswith(("n_", "edge_enrichment")):
         return 0.0, np.inf
     return -np.inf, np.inf
 
@@ -91,16 +92,20 @@ def probe_summary(predictions: pd.DataFrame, measure: str = "true_prob",
     return summary[PROBE_COLUMNS]
 
 
-def lrp_summary(attributions: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def lrp_summary(attributions: pd.DataFrame, level: float = 0.95,
+                proxy: str = "canny") -> pd.DataFrame:
     """Mean of each LRP region statistic per (model, control) with a t-interval.
 
-    Only unperturbed images are summarised when the table has a ``probe`` column.
+    Only unperturbed images are summarised when the table has a ``probe`` column, and
+    only the rows of shape proxy ``proxy`` when it has a ``proxy`` column.
 
     Returns
     -------
     Long DataFrame with :data:`LRP_COLUMNS`, metrics in :data:`LRP_METRICS` order.
     """
     rows = attributions
+    if "proxy" in rows:
+        rows = rows[rows["proxy"] == proxy]
     if "probe" in rows:
         rows = rows[rows["probe"] == "original"]
     metrics = [m for m in LRP_METRICS if m in rows]

@@ -28,7 +28,15 @@ from localglobal.attribution.canonizers import (
     residual_sums,
     unmerged_batch_norms,
 )
-from localglobal.attribution.lrp import Explanation, explain_registered, is_lrp, make_composite
+from localglobal.attribution.gradients import explain_gradient
+from localglobal.attribution.lrp import (
+    GRADIENT_METHODS,
+    Explanation,
+    explain_registered,
+    is_lrp,
+    make_composite,
+    resolve_composite,
+)
 from localglobal.errors import ConfigError
 
 
@@ -66,9 +74,12 @@ def refuse_without_canonizer(name: str, arch: str, canonizer: str | None,
     """
     if is_lrp(composite) and canonizer is None:
         raise ModelRefused(
-            f"model {name!r} ({arch}) has no LRP canonizer, so its BatchNorm and skip "
-            f"connections would be attributed wrongly; set [models.{name}] canonizer = "
-            f"\"resnet\", \"vgg\" or \"seresnet\" if one fits")
+            f"model {name!r} ({arch}) has no LRP canonizer, so LRP composite "
+            f"{composite!r} would attribute it wrongly; set attribute.composite = \"auto\" "
+            f"(LRP where a canonizer fits, else gradient × input) or \"gradient-x-input\", "
+            f"\"integrated-gradients\" or \"smoothgrad\", which fit any architecture; only "
+            f"for a torchvision ResNet, VGG or an SE-ResNet(X) set [models.{name}] "
+            f"canonizer = \"resnet\", \"vgg\" or \"seresnet\"")
 
 
 @dataclass
@@ -78,7 +89,9 @@ class Attributor:
     Attributes
     ----------
     composite : str
-        A key of :data:`~localglobal.attribution.lrp.COMPOSITES`.
+        A key of :data:`~localglobal.attribution.lrp.COMPOSITES`; ``"auto"`` becomes
+        the method it chooses for ``canonizer`` (see
+        :func:`~localglobal.attribution.lrp.resolve_composite`).
     canonizer : str or None
         A key of :data:`~localglobal.attribution.canonizers.CANONIZERS` (None for
         gradient × input).
@@ -102,6 +115,9 @@ class Attributor:
     device: torch.device
     batch_size: int
     halvings: int = 0
+
+    def __post_init__(self) -> None:
+        self.composite = resolve_composite(self.composite, self.canonizer)
 
     @property
     def lrp(self) -> bool:
@@ -165,7 +181,9 @@ class Attributor:
 
     def _once(self, model: torch.nn.Module, x: torch.Tensor,
               targets: torch.Tensor | None) -> Explanation:
-        return explain_registered(model, x, targets, lrp=self.lrp)
+        if self.composite in GRADIENT_METHODS:
+            return explain_gradient(model, x, targets, self.composite)
+        return explain_registered(model, x, targets, lrp=True)
 
     def __call__(self, model: torch.nn.Module, x: torch.Tensor | np.ndarray,
                  targets: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

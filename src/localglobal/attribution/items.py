@@ -21,6 +21,8 @@ from localglobal.errors import CorruptArtifactError, MissingInputError, is_machi
 from localglobal.io.images import load_input_frame, read_png
 from localglobal.labels import get_label_space
 from localglobal.probes.edges import unpack_mask
+from localglobal.probes.plan import is_built
+from localglobal.probes.render import build_images
 
 BOX_COLUMNS: tuple[str, ...] = ("box_x0", "box_y0", "box_x1", "box_y1")
 ITEM_COLUMNS: tuple[str, ...] = ("item_id", "image_id", "wnid", "probe", "level", "variant",
@@ -83,7 +85,8 @@ def attribution_items(samples: pd.DataFrame, perturbations: pd.DataFrame | None,
     table = table.join(boxes[box_columns], on="image_id")
     if "wnid" not in table:
         table["wnid"] = boxes["wnid"].reindex(table["image_id"]).to_numpy()
-    table = table[list(ITEM_COLUMNS)].reset_index(drop=True)
+    table = table[list(ITEM_COLUMNS) + (["params"] if "params" in table else [])]
+    table = table.reset_index(drop=True)
     table["level"] = table["level"].astype("int64")
     table["variant"] = table["variant"].astype(str)
     return table
@@ -148,6 +151,11 @@ def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str],
             bad.append((item["item_id"], f"{type(error).__name__}: {error}"))
             continue
         good.append(item)
+    if images and any(is_built(str(i.get("probe")), str(i["path"])) for i in good):
+        built = [i if is_built(str(i.get("probe")), str(i["path"])) else None for i in good]
+        images = list(build_images(np.stack(images), [i["probe"] if i else "original"
+                                                      for i in built],
+                                   [i["params"] if i else "{}" for i in built]))
     return good, (np.stack(images) if images else None), bad
 
 

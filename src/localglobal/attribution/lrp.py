@@ -23,6 +23,12 @@ Composites by name (:data:`COMPOSITES`, name → factory):
 ``"gradient-x-input"``
     no rules: the plain gradient of the target logit times the input. Canonizers
     are not applied (they exist for LRP rules; the SE canonizer changes gradients).
+``"integrated-gradients"``, ``"smoothgrad"``
+    gradient methods through zennit's attributors
+    (:mod:`localglobal.attribution.gradients`); no rules, no canonizer.
+``"auto"``
+    per model: ``"epsilon-plus-flat"`` where the model names a canonizer (ResNet,
+    VGG and SE families), else ``"gradient-x-input"`` (:func:`resolve_composite`).
 
 Relevance starts at the target's logit (the output relevance is one-hot × logit),
 so with conservative rules and no biases the input relevance sums to the logit.
@@ -59,7 +65,22 @@ from localglobal.attribution.registry import lookup
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 GRADIENT_X_INPUT = "gradient-x-input"
-"""The one method without LRP rules (and so without canonizers)."""
+"""Gradient × input: no LRP rules (and so no canonizers)."""
+
+INTEGRATED_GRADIENTS = "integrated-gradients"
+"""Integrated gradients from a zero (mean-image) baseline."""
+
+SMOOTHGRAD = "smoothgrad"
+"""SmoothGrad: the gradient averaged over noisy copies of the input."""
+
+GRADIENT_METHODS = (GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, SMOOTHGRAD)
+"""Methods without LRP rules; they need no canonizer and fit any architecture."""
+
+AUTO = "auto"
+"""Choose per model: LRP where a canonizer fits, else gradient × input."""
+
+DEFAULT_LRP = "epsilon-plus-flat"
+"""The LRP composite ``auto`` chooses (the thesis's preset)."""
 
 
 def input_bounds(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
@@ -134,6 +155,9 @@ COMPOSITES: dict[str, Callable[[CompositeSettings], Composite | None]] = {
     "epsilon-alpha2-beta1-flat": _epsilon_alpha2_beta1_flat,
     "epsilon": _epsilon,
     GRADIENT_X_INPUT: _no_rules,
+    INTEGRATED_GRADIENTS: _no_rules,
+    SMOOTHGRAD: _no_rules,
+    AUTO: _no_rules,
 }
 """Composite factories by name (see the module docstring)."""
 
@@ -147,14 +171,41 @@ def is_lrp(name: str) -> bool:
         An unknown composite name.
     """
     lookup(COMPOSITES, name, "composite")
-    return name != GRADIENT_X_INPUT
+    return name not in (*GRADIENT_METHODS, AUTO)
+
+
+def resolve_composite(name: str, canonizer: str | None) -> str:
+    """The method a model gets for composite ``name``: ``auto`` chosen, others as given.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`COMPOSITES`.
+    canonizer : str or None
+        The model's canonizer (None where no canonizer fits its architecture).
+
+    Returns
+    -------
+    str
+        ``name``, or for ``"auto"`` :data:`DEFAULT_LRP` with a canonizer and
+        :data:`GRADIENT_X_INPUT` without one.
+
+    Examples
+    --------
+    >>> resolve_composite("auto", "resnet"), resolve_composite("auto", None)
+    ('epsilon-plus-flat', 'gradient-x-input')
+    """
+    lookup(COMPOSITES, name, "composite")
+    if name != AUTO:
+        return name
+    return DEFAULT_LRP if canonizer else GRADIENT_X_INPUT
 
 
 def method_name(name: str) -> str:
     """The ``method`` column of ``attributions.parquet`` for composite ``name``.
 
     ``lrp-<composite>`` for LRP composites (``lrp-epsilon-plus-flat``), the plain name
-    for ``gradient-x-input``.
+    for the gradient methods (and for ``auto``, which each model resolves).
     """
     return f"lrp-{name}" if is_lrp(name) else name
 
@@ -257,6 +308,9 @@ def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | Sequ
         input the gradient of the target logit is used. The model is left exactly as
         it was (hooks and canonizers are removed).
     """
+    if isinstance(composite, str) and composite in (INTEGRATED_GRADIENTS, SMOOTHGRAD, AUTO):
+        raise ValueError(f"composite {composite!r} is run by "
+                         "localglobal.attribution.gradients (or localglobal.api.explain)")
     if isinstance(composite, str):
         composite_obj = make_composite(composite, canonizers, epsilon=epsilon,
                                        stabilizer=stabilizer, mean=mean, std=std)

@@ -20,7 +20,7 @@ import torch
 
 from localglobal.attribution.attributor import Attributor, refuse_without_canonizer
 from localglobal.attribution.items import EdgeMasks, true_targets
-from localglobal.attribution.lrp import is_lrp, method_name
+from localglobal.attribution.lrp import is_lrp, method_name, resolve_composite
 from localglobal.attribution.relevance_store import (
     MAP_ROW_COLUMN,
     MAPS_COLUMN,
@@ -69,6 +69,8 @@ class AttributeInputs:
         Where the models run.
     pool : ThreadPoolExecutor
         Threads that read images and score maps.
+    outlines : EdgeMasks or None
+        The true outlines (a second shape proxy) when the run has them.
     """
 
     items: pd.DataFrame
@@ -77,6 +79,7 @@ class AttributeInputs:
     upstream: dict[str, Any]
     device: torch.device
     pool: ThreadPoolExecutor
+    outlines: EdgeMasks | None = None
 
 
 class ModelRun:
@@ -105,13 +108,14 @@ class ModelRun:
     def __init__(self, name: str, spec: ModelSpec, config: RunConfig,
                  inputs: AttributeInputs, heatmap_root: Path | None):
         settings = config.attribute
-        refuse_without_canonizer(name, spec.arch, spec.canonizer, settings.composite)
-        lrp = is_lrp(settings.composite)
+        composite = resolve_composite(settings.composite, spec.canonizer)
+        refuse_without_canonizer(name, spec.arch, spec.canonizer, composite)
+        lrp = is_lrp(composite)
         self.name, self.spec, self.inputs = name, spec, inputs
         self.settings, self.seed, self.shard_size = settings, config.run.seed, \
             config.run.shard_size
         self.frame = (config.frame.crop, config.frame.resize, config.frame.interpolation)
-        self.attributor = Attributor(settings.composite, spec.canonizer if lrp else None,
+        self.attributor = Attributor(composite, spec.canonizer if lrp else None,
                                      settings.epsilon, spec.mean, spec.std, inputs.device,
                                      settings.batch_size)
         if lrp:  # refuse a misfitting canonizer before loading any weights
@@ -133,6 +137,7 @@ class ModelRun:
                "control": control}
         if control == "none":
             key["shuffled"] = "shuffled-edges" in s.controls
+            key["outlines"] = self.inputs.outlines is not None
         return key
 
     def pass_items(self, control: str, tables: dict[str, pd.DataFrame],
@@ -166,12 +171,12 @@ class ModelRun:
         """The plan every shard of ``control``'s pass shares."""
         none = control == "none"
         self.plans[control] = PassPlan(
-            model_name=self.name, method=method_name(self.settings.composite),
+            model_name=self.name, method=method_name(self.attributor.composite),
             control=control, model=model, attributor=self.attributor, targets=targets,
             edges=self.inputs.edges, partner=self.inputs.partner,
             shuffled=none and "shuffled-edges" in self.settings.controls, frame=self.frame,
             maps_folder=maps_folder, heatmap_folder=self.heatmaps if none else None,
-            pool=self.inputs.pool)
+            pool=self.inputs.pool, outlines=self.inputs.outlines if none else None)
         return self.plans[control]
 
     def finish(self, root: Path, tables: dict[str, pd.DataFrame], items: dict[str, int],

@@ -84,6 +84,8 @@ def shard_map_parts(table: pd.DataFrame, control: str, folder: Path,
     if table.empty:
         return []
     own = table[table["control"] == control]
+    if "proxy" in own:  # rows scored against another proxy share the canny row's map
+        own = own[own["proxy"] == "canny"]
     return [(control, folder / str(name),
              group.sort_values(MAP_ROW_COLUMN)["item_id"].astype(str).tolist())
             for name, group in own.groupby(MAPS_COLUMN, sort=False)]

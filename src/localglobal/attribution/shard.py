@@ -5,7 +5,9 @@ A *pass* explains every item with one model (``none``: as trained;
 :func:`~localglobal.attribution.regions.region_statistics` against its image's edges
 and box — every statistic the function returns becomes a column — and, in the
 ``none`` pass, against the edges of its partner image (the ``shuffled-edges``
-control) and drawn as a heat map. Images of the next batch are read, and finished
+control) and drawn as a heat map; where the run has the true outlines, the ``none``
+pass is scored against them too (rows with ``proxy = "outline"``; the others have
+``proxy = "canny"``). Images of the next batch are read, and finished
 batches scored, in worker threads while the device works.
 
 A map holding NaN or infinity keeps its row, with ``finite = False`` and NaN
@@ -68,6 +70,8 @@ class PassPlan:
         Threads that read images and score maps.
     attempted, computed : int
         Shards started and finished in this process.
+    outlines : EdgeMasks or None
+        The true outlines, to score the maps against as a second proxy (``none`` pass).
     """
 
     model_name: str
@@ -85,6 +89,7 @@ class PassPlan:
     pool: ThreadPoolExecutor
     attempted: int = 0
     computed: int = 0
+    outlines: EdgeMasks | None = None
 
 
 @dataclass
@@ -102,9 +107,9 @@ def score_batch(plan: PassPlan, items: list[dict[str, Any]], images: np.ndarray,
     Returns
     -------
     list of dict
-        The pass's rows in item order, then the ``shuffled-edges`` rows.
+        The pass's rows in item order, then the ``shuffled-edges`` and outline rows.
     """
-    rows, shuffled = [], []
+    rows, others = [], []
     for k, item in enumerate(items):
         relevance, box = maps[k], item_box(item)
         edges = plan.edges.get(item["image_id"])
@@ -114,12 +119,16 @@ def score_batch(plan: PassPlan, items: list[dict[str, Any]], images: np.ndarray,
         partner = plan.partner.get(item["image_id"]) if plan.shuffled else None
         if partner is not None:
             other = region_statistics(relevance, plan.edges.get(partner), box)
-            shuffled.append(stat_row(plan.model_name, "shuffled-edges", plan.method, item,
-                                     targets[k], logits[k], other))
+            others.append(stat_row(plan.model_name, "shuffled-edges", plan.method, item,
+                                   targets[k], logits[k], other))
+        if plan.outlines is not None and item["image_id"] in plan.outlines:
+            truth = region_statistics(relevance, plan.outlines.get(item["image_id"]), box)
+            others.append(stat_row(plan.model_name, plan.control, plan.method, item,
+                                   targets[k], logits[k], truth, proxy="outline"))
         if plan.heatmap_folder is not None and stats.finite:
             write_png(plan.heatmap_folder / f"{heatmap_name(item)}.png",
                       overlay(images[k], relevance, edges=edges, box=box))
-    return rows + shuffled
+    return rows + others
 
 
 def _with_targets(plan: PassPlan, good: list[dict[str, Any]], images: np.ndarray | None,
@@ -185,9 +194,9 @@ def _shard_table(plan: PassPlan, batches: list[_Batch]) -> pd.DataFrame:
                             np.concatenate([batch.maps for batch in batches]))
     position = {item_id: row for row, item_id in enumerate(explained)}
     table = pd.DataFrame(rows)
-    own = table["control"] == plan.control
+    own = (table["control"] == plan.control) & (table["proxy"] == "canny")
     table[MAPS_COLUMN] = np.where(own, name, "")
     table[MAP_ROW_COLUMN] = [position[i] if o else -1
                              for i, o in zip(table["item_id"], own, strict=True)]
-    # The pass's rows first, then the shuffled-edges rows, each in item order.
+    # The pass's rows first, then the shuffled-edges and outline rows, each in item order.
     return pd.concat([table[own], table[~own]], ignore_index=True)

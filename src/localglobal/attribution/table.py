@@ -4,9 +4,11 @@ Columns (names are part of the interface, DESIGN.md "Contracts"): ``model, contr
 method, image_id, target, logit``, then every statistic
 :func:`~localglobal.attribution.regions.region_statistics` returns (whatever the
 regions module adds flows through as a column, ``finite`` among them), then
-``item_id, probe, level, variant``. ``method`` names the attribution method
+``item_id, probe, level, variant, proxy``. ``method`` names the attribution method
 (``lrp-epsilon-plus-flat``); ``control`` is ``none``, ``random-weights`` or
-``shuffled-edges``.
+``shuffled-edges``. ``proxy`` names the shape proxy the edge statistics are computed
+against: ``canny`` (the edges stage's masks; every control) or ``outline`` (the true
+object outlines, where the data know them; trained models only).
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ from localglobal.attribution.controls import CONTROLS, EXPLAINED_CONTROLS
 from localglobal.attribution.regions import RegionStatistics
 
 LEADING_COLUMNS: tuple[str, ...] = ("model", "control", "method", "image_id", "target", "logit")
-TRAILING_COLUMNS: tuple[str, ...] = ("item_id", "probe", "level", "variant")
-_TEXT = ("model", "control", "method", "image_id", "item_id", "probe", "variant")
+TRAILING_COLUMNS: tuple[str, ...] = ("item_id", "probe", "level", "variant", "proxy")
+_TEXT = ("model", "control", "method", "image_id", "item_id", "probe", "variant", "proxy")
+PROXIES: tuple[str, ...] = ("canny", "outline")
+"""The shape proxies of the ``proxy`` column."""
 
 
 def stat_row(model: str, control: str, method: str, item: dict[str, Any], target: int,
-             logit: float, stats: RegionStatistics) -> dict[str, Any]:
+             logit: float, stats: RegionStatistics, proxy: str = "canny") -> dict[str, Any]:
     """One row: the item's identity, the explained class and logit, every statistic."""
     return {"model": model, "control": control, "method": method,
             "image_id": item["image_id"], "target": int(target), "logit": float(logit),
             **stats.as_dict(), "item_id": item["item_id"], "probe": item["probe"],
-            "level": int(item["level"]), "variant": str(item["variant"])}
+            "level": int(item["level"]), "variant": str(item["variant"]), "proxy": proxy}
 
 
 def stat_columns(table: pd.DataFrame | None = None) -> list[str]:
@@ -70,6 +74,9 @@ def attributions_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
         rank = part["control"].map({c: i for i, c in enumerate(CONTROLS)})
         ordered.append(part.iloc[rank.argsort(kind="stable")])
     table = pd.concat(ordered, ignore_index=True)
+    if "proxy" not in table:
+        table["proxy"] = "canny"
+    table["proxy"] = table["proxy"].fillna("canny")
     stats = stat_columns(table)
     return _typed(table[[*LEADING_COLUMNS, *stats, *TRAILING_COLUMNS]])
 

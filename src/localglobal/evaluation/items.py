@@ -16,6 +16,7 @@ import pandas as pd
 
 from localglobal.errors import ConfigError, CorruptArtifactError
 from localglobal.labels import LabelSpace
+from localglobal.probes.plan import is_built
 
 ITEM_COLUMNS: frozenset[str] = frozenset(
     {"item_id", "image_id", "wnid", "probe", "level", "variant", "path"})
@@ -87,4 +88,18 @@ def items_identity(items: pd.DataFrame, paths: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["ITEM_COLUMNS", "check_items", "items_identity"]
+def built_rows(items: pd.DataFrame) -> dict[int, tuple[str, str]] | None:
+    """``row -> (probe, params JSON)`` for the rows built from their original, or None.
+
+    Those are the scrambles and patches of a run with ``probes.materialize = false``
+    (:func:`localglobal.probes.plan.is_built`).
+    """
+    if "params" not in items.columns:
+        return None
+    built = {row: (str(probe), str(params)) for row, (probe, path, params) in enumerate(
+        zip(items["probe"], items["path"], items["params"], strict=True))
+        if is_built(str(probe), str(path))}
+    return built or None
+
+
+__all__ = ["ITEM_COLUMNS", "built_rows", "check_items", "items_identity"]

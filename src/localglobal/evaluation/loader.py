@@ -19,7 +19,7 @@ decode the next shard while the model works on this one; a shard the stage skips
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,6 +27,7 @@ import torch
 
 from localglobal.errors import BadInputError, MachineError, is_machine_error
 from localglobal.io.images import decode_rgb
+from localglobal.probes.render import build_images
 
 MAX_WORKERS = 4
 """Decoding processes on an accelerator; more only take cores from the rest."""
@@ -88,16 +89,34 @@ class ImageDataset(torch.utils.data.Dataset):
         The model's input side.
     mode, resize, interpolation
         How an image of another size is fitted (see :func:`fit_image`).
+    builds : mapping of int to (str, str), optional
+        Rows whose file is their image's original and whose probe is built from it
+        here, before fitting: ``row -> (probe, params JSON)``
+        (:func:`localglobal.probes.render.build_images`). The last decoded file is
+        kept, so the items of one image decode it once.
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike[str]], size: int, *,
                  mode: str = "resize", resize: int | None = None,
-                 interpolation: str = "bilinear"):
+                 interpolation: str = "bilinear",
+                 builds: Mapping[int, tuple[str, str]] | None = None):
         self.paths = [str(p) for p in paths]
         self.size = int(size)
         self.mode = mode
         self.resize = resize
         self.interpolation = interpolation
+        self.builds = builds or {}
+        self._last: tuple[str, np.ndarray] | None = None
+
+    def _decode(self, row: int) -> np.ndarray:
+        path = self.paths[row]
+        if self._last is None or self._last[0] != path:
+            self._last = (path, decode_rgb(path))
+        image = self._last[1]
+        build = self.builds.get(row)
+        if build is not None:
+            image = build_images(image[None], [build[0]], [build[1]])[0]
+        return image
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -106,7 +125,7 @@ class ImageDataset(torch.utils.data.Dataset):
                                                                    bool]:
         tag, row = index if isinstance(index, tuple) else (-1, index)
         try:
-            image = fit_image(decode_rgb(self.paths[row]), self.size, mode=self.mode,
+            image = fit_image(self._decode(row), self.size, mode=self.mode,
                               resize=self.resize, interpolation=self.interpolation)
         except BadInputError as error:
             return tag, row, self._blank(), str(error), False

@@ -12,7 +12,7 @@ Ray actor; the worker then classifies shard after shard.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +24,11 @@ from localglobal.evaluation.loader import BatchFeeder, ImageDataset
 from localglobal.models.devices import select_device
 from localglobal.models.spec import ModelSpec
 from localglobal.pipeline.shards import ShardResult
+from localglobal.probes.batched import build_probes
 
 Rows = Callable[[np.ndarray, torch.Tensor], pd.DataFrame]
 """``rows(row_numbers, logits) -> table``: a :class:`~localglobal.evaluation.scoring.Scorer`'s
-or a :class:`~localglobal.evaluation.cue_conflict.CueConflictDecider`'s ``frame``."""
+or a :class:`~localglobal.evaluation.geirhos.GeirhosDecider`'s ``frame``."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,13 @@ class ClassificationPass:
         Every shard of the pass in the order they will be asked for, so the feeder
         decodes ahead across shards; ``None`` where the order is not known (Ray actors
         sharing the shards).
+    builds : mapping of int to (str, str), optional
+        Rows built from their original (``probes.materialize = false``):
+        ``row -> (probe, params JSON)``. They are built batch by batch on the model's
+        device when the model takes the input frame as it is (``frame_crop``), else
+        on the CPU before the image is fitted.
+    frame_crop : int, optional
+        The side of the run's input frame.
     """
 
     spec: ModelSpec
@@ -74,6 +82,28 @@ class ClassificationPass:
     channels_last: bool = True
     bf16: bool = False
     shards: tuple[tuple[int, ...], ...] | None = None
+    builds: Mapping[int, tuple[str, str]] | None = None
+    frame_crop: int | None = None
+
+
+def build_batch(images: torch.Tensor, rows: np.ndarray,
+                builds: Mapping[int, tuple[str, str]], device: torch.device) -> torch.Tensor:
+    """A batch (N×H×W×3 uint8) with its built rows' probes made from their originals, on ``device``.
+
+    The scrambles and patches of the batch are built in one pass each
+    (:func:`~localglobal.probes.batched.build_probes`), giving the pixels their PNGs
+    would hold.
+    """
+    todo = [i for i, row in enumerate(rows.tolist()) if row in builds]
+    if not todo:
+        return images
+    x = images.to(device, non_blocking=True)
+    probes, params = zip(*(builds[int(rows[i])] for i in todo), strict=True)
+    index = torch.as_tensor(todo, device=x.device)
+    built = build_probes(x.index_select(0, index).permute(0, 3, 1, 2), probes, params)
+    x = x.clone() if x.data_ptr() == images.data_ptr() else x
+    x[index] = built.permute(0, 2, 3, 1)
+    return x
 
 
 def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
@@ -90,8 +120,11 @@ def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
                                    bf16=task.bf16)
     classifier.model()  # load now: a model that does not load fails as a model
     spec = task.spec
+    builds = dict(task.builds or {})
+    on_device = bool(builds) and task.frame_crop in (None, spec.crop)
     dataset = ImageDataset(task.paths, spec.crop, mode=task.fit, resize=spec.resize,
-                           interpolation=spec.interpolation)
+                           interpolation=spec.interpolation,
+                           builds=None if on_device else builds)
     feeder = BatchFeeder(dataset, workers=task.loader_workers, device=device)
     if task.shards is not None:
         feeder.plan(task.shards, task.batch_size)
@@ -103,7 +136,9 @@ def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
         for batch in feeder.batches(rows):
             bad += [(task.ids[row], reason) for row, reason in batch.bad]
             if len(batch.rows):
-                tables.append(task.rows(batch.rows, classifier.logits(batch.images)))
+                images = build_batch(batch.images, batch.rows, builds, device) \
+                    if on_device else batch.images
+                tables.append(task.rows(batch.rows, classifier.logits(images)))
         return ShardResult(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(),
                            bad)
 

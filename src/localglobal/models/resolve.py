@@ -216,8 +216,15 @@ def _entry_base(name: str, entry: ModelEntry) -> ModelSpec:
     return base
 
 
-def _from_entry(name: str, entry: ModelEntry) -> ModelSpec:
+class UntrustedCodeError(ConfigError):
+    """A configuration the user did not give on this command line names Python code."""
+
+
+def _from_entry(name: str, entry: ModelEntry, trusted: bool = True) -> ModelSpec:
     """The spec a ``[models.NAME]`` entry describes: its base with the entry's fields."""
+    code = _code_of(entry)
+    if code is not None and not trusted:
+        raise UntrustedCodeError(untrusted_message(name, code))
     if entry.module:
         _load_user_module(entry.module)
     base = _entry_base(name, entry)
@@ -243,6 +250,48 @@ def _from_entry(name: str, entry: ModelEntry) -> ModelSpec:
     return dataclasses.replace(base, **changes)
 
 
+def _code_of(entry: ModelEntry) -> str | None:
+    """The Python file or module an entry would import (its ``module``), else ``None``."""
+    return f"module = {entry.module!r}" if entry.module else None
+
+
+def untrusted_message(name: str, code: str) -> str:
+    """The refusal to import the code of ``[models.NAME]`` from an untrusted configuration."""
+    return (f"[models.{name}] {code} names Python code, and the configuration "
+            "holding it was not given on this command line (a run directory's config.toml "
+            "never runs code on its own); read that file, then pass --trust-config to run it")
+
+
+def code_entries(config: RunConfig) -> dict[str, str]:
+    """``{name: code}`` for every ``[models.NAME]`` entry that names Python code."""
+    coded = {name: _code_of(entry) for name, entry in config.models.items()}
+    return {name: code for name, code in coded.items() if code is not None}
+
+
+def refuse_untrusted(config: RunConfig, names: list[str]) -> None:
+    """Refuse, before anything runs, models of ``names`` whose entries name Python code.
+
+    Raises
+    ------
+    UntrustedCodeError
+        The first such model, with what to do.
+    """
+    for name in names:
+        entry = config.models.get(name)
+        code = _code_of(entry) if entry is not None else None
+        if code is not None:
+            raise UntrustedCodeError(untrusted_message(name, code))
+
+
+def _module_digest(source: str) -> str | None:
+    """The SHA-256 of a model module's file, read without running it (``None``: no file)."""
+    path = Path(source).expanduser()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    except OSError:
+        return None
+
+
 def _same_file_name(a: str | None, b: str | None) -> bool:
     if not a or not b or weights_kind(b) not in {"url", "path"}:
         return False
@@ -254,7 +303,8 @@ def _same_file_name(a: str | None, b: str | None) -> bool:
     return name(a) == name(b)
 
 
-def resolve_model(name: str, config: RunConfig | None = None) -> ModelSpec:
+def resolve_model(name: str, config: RunConfig | None = None, *,
+                  trusted: bool = True) -> ModelSpec:
     """The :class:`ModelSpec` a name stands for.
 
     Parameters
@@ -265,6 +315,10 @@ def resolve_model(name: str, config: RunConfig | None = None) -> ModelSpec:
     config : RunConfig, optional
         The run configuration; its ``[models.NAME]`` entry, if any, takes precedence
         and may override single fields of a registered spec.
+    trusted : bool
+        Whether the Python code the name's own ``[models.NAME]`` entry names
+        (``module``) may be imported: the configuration came from the user. Only
+        that entry's module is ever imported, never those of other models.
 
     Returns
     -------
@@ -275,12 +329,13 @@ def resolve_model(name: str, config: RunConfig | None = None) -> ModelSpec:
     ------
     UnknownModelError
         Nothing by that name; the message lists the closest names.
+    UntrustedCodeError
+        The entry names Python code and ``trusted`` is false.
     """
     spec: ModelSpec | None
     if config is not None and name in config.models:
-        spec = _from_entry(name, config.models[name])
+        spec = _from_entry(name, config.models[name], trusted)
     else:
-        load_config_modules(config)
         spec = registered(name) or _open_form(name)
     if spec is None:
         candidates = list_models() + (list(config.models) if config is not None else [])
@@ -296,7 +351,8 @@ def model_fingerprints(config: RunConfig, names: list[str]) -> dict[str, Any]:
     """Each model's configuration entry and spec fingerprint, for a stage's parameters.
 
     A retrained or replaced checkpoint at the same path changes the fingerprint, so
-    results made with the old one are out of date.
+    results made with the old one are out of date. A model whose entry names a Python
+    module is fingerprinted by the module file's digest: nothing is imported here.
 
     Parameters
     ----------
@@ -314,14 +370,17 @@ def model_fingerprints(config: RunConfig, names: list[str]) -> dict[str, Any]:
     """
     entries: dict[str, Any] = {}
     for name in names:
+        entry = config.models.get(name)
         try:
-            spec: Any = resolve_model(name, config).fingerprint()
+            spec: Any = {"module": entry.module, "sha256": _module_digest(entry.module)} \
+                if entry is not None and entry.module else \
+                resolve_model(name, config).fingerprint()
         except Exception as error:  # reported by the stage, with its context
             spec = {"unresolved": f"{type(error).__name__}: {error}"}
-        entry = config.models.get(name)
         entries[name] = {"entry": entry.model_dump(mode="json") if entry is not None else None,
                          "spec": spec}
     return entries
 
 
-__all__ = ["load_config_modules", "model_fingerprints", "resolve_model"]
+__all__ = ["UntrustedCodeError", "code_entries", "load_config_modules", "model_fingerprints",
+           "refuse_untrusted", "resolve_model", "untrusted_message"]

@@ -10,6 +10,7 @@ downstream of it runs again too; the rest is skipped.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import traceback
 import uuid
@@ -122,6 +123,15 @@ class Runner:
                    if old.get("upstream", {}).get(dep) != run_id]
         return f"{', '.join(changed) or 'an upstream stage'} ran again since"
 
+    def _folder_changed(self, name: str, record: dict[str, Any]) -> bool:
+        """Whether a folder a finished stage wrote no longer matches its digest."""
+        if record.get("status") != "done":
+            return False
+        recorded = record.get("outputs", {})
+        return any(artifact.kind == "folder" and artifact.name in recorded
+                   and output_digest(self.run.path(artifact.path)) != recorded[artifact.name]
+                   for artifact in self.registry.catalog.of_stage(name))
+
     def _output_problem(self, name: str, record: dict[str, Any]) -> str:
         recorded = record.get("outputs", {})
         for artifact in self.registry.catalog.of_stage(name):
@@ -160,6 +170,11 @@ class Runner:
             manifest = Manifest(self.run.root)
             manifest.record_run(self.config)
             state = self.state(name, manifest)
+            if not options.force and self._folder_changed(name, state.record):
+                # Which shard wrote a damaged file is not known: redo the stage whole.
+                log(f"{name}: an output folder changed since it was written; redoing it",
+                    style="dim")
+                options = dataclasses.replace(options, force=True)
             if state.up_to_date and not options.force:
                 log(f"{name}: up to date, skipped", style="dim")
                 return dict(state.record.get("summary", {}), skipped=True)

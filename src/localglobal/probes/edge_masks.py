@@ -10,6 +10,11 @@ undefined.
 
 ``edges.npz`` holds one packed mask (:func:`~localglobal.probes.edges.pack_mask`) per
 image id and ``shape``, the masks' (rows, cols); :func:`unpack_masks` reads it back.
+
+A second shape proxy, where the data know it: the objects' true outlines (the toy
+world's ``outlines.npz``, one boolean mask per image id in the image's own pixels)
+taken into the same frame by :func:`outline_masks`, in the same archive format, so
+that every edge measure can be computed against the truth as well as against Canny.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from localglobal.config import RunConfig
-from localglobal.errors import BadInputError
+from localglobal.data.geometry import to_input_frame
+from localglobal.errors import BadInputError, MissingInputError
 from localglobal.io.images import load_input_frame
 from localglobal.probes.edges import auto_canny, edge_counts, empty_mask, pack_mask, unpack_mask
 from localglobal.probes.sources import SourceImage
@@ -150,6 +156,51 @@ def edge_outputs(rows: pd.DataFrame, crop: int) -> tuple[pd.DataFrame, dict[str,
         table[column] = table[column].astype("int64")
     table["empty"] = table["empty"].astype(bool)
     return table.reset_index(drop=True), arrays
+
+
+def outline_masks(path: str, image_ids: Iterable[str], plan: EdgePlan,
+                  ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """True outlines brought into the input frame, as the arrays of an edge archive.
+
+    Parameters
+    ----------
+    path : str
+        An npz of boolean outline masks in image pixels, keyed by image id
+        (``data.outlines``).
+    image_ids : iterable of str
+        The images wanted.
+    plan : EdgePlan
+        The frame.
+
+    Returns
+    -------
+    (dict, list of str)
+        ``{SHAPE_KEY: [crop, crop], image_id: packed mask, …}`` and the ids that have
+        no outline in the file.
+
+    Raises
+    ------
+    MissingInputError
+        The file does not exist or is not an npz.
+    """
+    try:
+        archive = np.load(path)
+    except (OSError, ValueError) as error:
+        raise MissingInputError(f"{path}: cannot read the outlines (data.outlines): "
+                                f"{error}") from None
+    arrays = {SHAPE_KEY: np.array([plan.crop, plan.crop], np.int64)}
+    missing = []
+    with archive:
+        for image_id in image_ids:
+            if image_id not in archive.files or image_id == SHAPE_KEY:
+                missing.append(image_id)
+                continue
+            outline = np.asarray(archive[image_id], dtype=bool)
+            grey = np.repeat((outline * np.uint8(255))[..., None], 3, axis=2)
+            frame = to_input_frame(grey, plan.resize, plan.crop, plan.interpolation)
+            # A thin line fades when downscaled: keep every pixel it covers by a quarter.
+            arrays[image_id] = pack_mask(frame[..., 0] >= 64)
+    return arrays, missing
 
 
 def unpack_masks(archive: Mapping[str, np.ndarray], image_ids: Iterable[str] | None = None,

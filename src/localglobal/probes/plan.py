@@ -89,6 +89,25 @@ class ProbeItem:
         return f"perturbations/{self.probe}/{wnid}/{image_id}_{self.level}_{self.variant}.png"
 
 
+BUILT_PROBES = ("scramble", "patch")
+"""Probes that ``materialize = false`` does not store: built from the original and params."""
+
+
+def original_path(wnid: str, image_id: str) -> str:
+    """Where an image's original (input frame) PNG goes, relative to the run directory."""
+    return ProbeItem("original", 0, "0").path(wnid, image_id)
+
+
+def is_built(probe: str, path: str) -> bool:
+    """Whether a row of ``perturbations.parquet`` has no PNG of its own.
+
+    Such a row (``materialize = false``) names its image's original as ``path``: the
+    probe is that original with the row's ``params`` applied
+    (:func:`localglobal.probes.batched.build_probes`).
+    """
+    return probe in BUILT_PROBES and "perturbations/original/" in str(path).replace("\\", "/")
+
+
 def _config_error(key: str, error: Exception) -> ConfigError:
     """``error`` as a ConfigError naming ``key`` (unless its message names a key already)."""
     text = str(error)
@@ -140,6 +159,7 @@ class ProbePlan:
     removed_detail: bool = True
     min_side: int = 16
     format: int = PROBE_FORMAT
+    materialize: bool = True
 
     @classmethod
     def from_config(cls, config: RunConfig, *, validate: bool = True) -> ProbePlan:
@@ -171,6 +191,7 @@ class ProbePlan:
             fill=fill if isinstance(fill, str) else tuple(int(v) for v in fill),
             smoother=_smoother(config, validate), iterations=probes.smooth.iterations,
             removed_detail=probes.smooth.removed_detail, min_side=probes.min_side,
+            materialize=probes.materialize,
         )
         plan.check()
         return plan
@@ -215,6 +236,8 @@ class ProbePlan:
             "smoother": self.smoother.describe() if self.smoother else None,
             "iterations": self.iterations, "removed_detail": self.removed_detail,
             "min_side": self.min_side, "format": self.format,
+            # absent when true, so that runs from before the option keep their shards
+            **({} if self.materialize else {"materialize": False}),
         }
 
     def items_per_image(self) -> int:

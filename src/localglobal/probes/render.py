@@ -6,23 +6,26 @@ records, decodes each image with the one decoder
 (:func:`~localglobal.probes.plan.probe_images`), writes them under
 ``perturbations/<probe>/<wnid>/`` and returns their rows of ``perturbations.parquet``,
 plus the images that were bad input (undecodable, too small, refused by a TorchScript
-smoother) with the reason. A failure of the machine (a full disk) is never an image's
-fault: it propagates and stops the stage.
+smoother) with the reason. With ``materialize = false`` scrambles and patches are
+not written: their rows name the original's PNG (see
+:func:`~localglobal.probes.plan.is_built`). A failure of the machine (a full disk)
+is never an image's fault: it propagates and stops the stage.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from localglobal.errors import BadInputError
 from localglobal.io.images import decode_rgb, write_png
-from localglobal.probes.plan import ProbePlan, probe_images
+from localglobal.probes.plan import BUILT_PROBES, ProbePlan, original_path, probe_images
 from localglobal.probes.sources import SourceImage, safe_component
 
 PERTURBATION_COLUMNS = ["item_id", "image_id", "wnid", "probe", "level", "variant", "params",
@@ -79,8 +82,11 @@ def render_sample(plan: ProbePlan, source: SourceImage, run_root: str | os.PathL
     root = Path(run_root)
     rows = []
     for item, pixels in probe_images(plan, image, image_id):
-        relative = item.path(wnid, image_id)
-        write_png(root / relative, pixels)
+        if plan.materialize or item.probe not in BUILT_PROBES:
+            relative = item.path(wnid, image_id)
+            write_png(root / relative, pixels)
+        else:  # built from the original and the params where it is used
+            relative = original_path(wnid, image_id)
         rows.append({
             "item_id": item.item_id(image_id), "image_id": image_id, "wnid": wnid,
             "probe": item.probe, "level": int(item.level), "variant": str(item.variant),
@@ -88,6 +94,29 @@ def render_sample(plan: ProbePlan, source: SourceImage, run_root: str | os.PathL
             "class_index": int(source.class_index), "split": str(source.split),
         })
     return rows
+
+
+def build_images(originals: np.ndarray, probes: Sequence[str], params: Sequence[Any]
+                 ) -> np.ndarray:
+    """Rows without a PNG of their own, built on the CPU from their originals (N×H×W×3 uint8).
+
+    The same pixels as the stored PNGs of a materialized run
+    (:func:`~localglobal.probes.batched.build_probes`); rows of other probes keep
+    their image.
+    """
+    import torch
+
+    from localglobal.probes.batched import build_probes
+
+    originals = np.asarray(originals)
+    built = [i for i, probe in enumerate(probes) if probe in BUILT_PROBES]
+    if not built:
+        return originals
+    batch = torch.from_numpy(np.ascontiguousarray(originals[built])).permute(0, 3, 1, 2)
+    out = originals.copy()
+    out[built] = build_probes(batch, [probes[i] for i in built],
+                              [params[i] for i in built]).permute(0, 2, 3, 1).numpy()
+    return out
 
 
 def perturbation_table(rows: pd.DataFrame) -> pd.DataFrame:

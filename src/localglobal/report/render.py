@@ -93,6 +93,8 @@ def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -
         lines += ["", f"n counts images; p is each hypothesis's one-sided test on the image "
                   f"level, Holm-corrected across the {len(hypotheses)} hypotheses "
                   f"(α = {context['alpha']:g}). {VERDICT_RULE}"]
+    if context.get("shape_bias_lines"):
+        lines += ["", *context["shape_bias_lines"]]
     if context["absent"]:
         lines += ["", "Absent sections:"]
         lines += [f"- {item['title']}: {item['reason']}" for item in context["absent"]]

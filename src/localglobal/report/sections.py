@@ -18,13 +18,16 @@ from localglobal.analysis.hypotheses import VERDICT_RULE
 from localglobal.analysis.predictions import clean_predictions
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.report.formatting import alpha_of, format_number, summary_rows
+from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
 from localglobal.report.inputs import ReportInputs
 from localglobal.report.tables import (
+    column_notes,
     hypothesis_detail_table,
     interaction_table,
     lrp_table,
     probe_tables,
     shape_bias_table,
+    thesis_forms_table,
 )
 
 Section = dict[str, Any]
@@ -152,6 +155,11 @@ def shape_bias_section(inputs: ReportInputs) -> Section:
         return section
     add_figures(section, inputs)
     section["tables"].append(shape_bias_table(bias))
+    accuracy, pairs = inputs.table("accuracy16"), inputs.table("error_consistency")
+    if accuracy is not None and accuracy["dataset"].isin(["edge", "silhouette"]).any():
+        section["tables"].append(accuracy_table(accuracy))
+    if pairs is not None and len(pairs) and (pairs["pair"] != "model-model").any():
+        section["tables"].append(consistency_table(pairs))
     return section
 
 
@@ -170,12 +178,35 @@ def lrp_section(inputs: ReportInputs) -> Section:
         lrp = lrp_summary(attributions)
     if len(lrp):
         section["tables"].append(lrp_table(lrp))
+    _proxy_checks(section, inputs, attributions)
+    if "method" in attributions and len(attributions):
+        methods = attributions.groupby("model", sort=False)["method"].first()
+        section["notes"].append("Attribution method per model: " + "; ".join(
+            f"{model}: {method}" for model, method in methods.items()))
     hypotheses = inputs.table("hypotheses")
     if hypotheses is not None and "source" in hypotheses:
         rows = hypotheses[hypotheses["source"] == "attributions"]
         if len(rows):
             section["tables"].append(hypothesis_detail_table(rows, "Hypotheses on attributions"))
     return section
+
+
+def _proxy_checks(section: Section, inputs: ReportInputs, attributions: pd.DataFrame) -> None:
+    """How often Canny found nothing, and the LRP measures against the true outline."""
+    edges = inputs.table("edges")
+    if edges is not None and "empty" in edges and len(edges):
+        empty = int(edges["empty"].astype(bool).sum())
+        section["notes"].append(
+            f"Canny found no edge pixel in {empty} of {len(edges)} images (edges.parquet "
+            "'empty'): the shape proxy failed there, and their edge measures are undefined "
+            "and left out." if empty else f"Canny found edges in all {len(edges)} images.")
+    if "proxy" in attributions and (attributions["proxy"] == "outline").any():
+        truth = lrp_summary(attributions, proxy="outline")
+        if len(truth):
+            table = lrp_table(truth)
+            table["title"] = ("LRP statistics against the true object outline (the proxy "
+                              "checked against the truth): mean [95 % interval]")
+            section["tables"].append(table)
 
 
 def method_text(hypotheses: pd.DataFrame, inputs: ReportInputs) -> str:
@@ -204,7 +235,18 @@ def hypotheses_section(inputs: ReportInputs) -> Section:
         section["absent"] = inputs.missing("hypotheses")
         return section
     section["method"] = method_text(hypotheses, inputs)
+    forms = thesis_forms_table(hypotheses)
+    if forms is not None:
+        section["tables"].append(forms)
+        section["notes"].append(
+            "Each thesis hypothesis appears twice: as the thesis computed it (its own "
+            "measure; 'thesis: p on pairs' is its test on every pair, for replication) and "
+            "in a corrected form ('-img': drops relative to each image's original, or a "
+            "measure that isolates edges, tested on images); 'what differs' names the "
+            "settings that changed.")
     section["tables"].append(hypothesis_detail_table(hypotheses))
+    section["notes"].append("Verdict rule: " + VERDICT_RULE)
+    section["notes"].extend(column_notes())
     add_figures(section, inputs)
     return section
 
@@ -281,4 +323,5 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "errors": inputs.errors,
         "config_text": inputs.config_text,
         "provenance": provenance(inputs.manifest),
+        "shape_bias_lines": shape_bias_lines(inputs.table("shape_bias")),
     }

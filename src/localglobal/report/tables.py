@@ -166,3 +166,74 @@ def shape_bias_table(bias: pd.DataFrame) -> Table:
         if c in shown:
             shown[c] = shown[c].map(lambda v: format_number(v, 3))
     return display_table("Shape bias per model", shown, columns)
+
+
+#: One line on each column of the hypothesis and LRP tables that needs one.
+COLUMN_NOTES: dict[str, str] = {
+    "p": "the primary one-sided p of the hypothesis's own test (the 'test' column), "
+         "uncorrected; Holm runs on it",
+    "test": "which test gave p: Wilcoxon signed-rank on per-image means, or the patch "
+            "interaction's permutation or bootstrap over images",
+    "n": "images the test ran on (the unit of inference)",
+    "n_pairs": "paired values (image × level × variant) averaged into those n image means",
+    "wilcoxon_p_pairs": "the thesis's Wilcoxon on every pair as if independent; kept only "
+                        "to reproduce its numbers (too small when an image gives many pairs)",
+    "t_p_pairs": "the thesis's paired t-test on every pair, likewise",
+    "normalize": "ratio: each drop divided by the image's original value (free of the "
+                 "baseline); none: the drop as it is",
+    "subset": "both-correct: only images both models classify correctly on the original",
+    "proxy": "the shape proxy of an LRP measure: canny (the edges stage's edges) or "
+             "outline (the object's true outline, known in the toy world)",
+    "partial_r": "correlation of S and A controlling for the original logit z_orig, "
+                 "which both share",
+    "auc_edges_in_box": "ROC-AUC of relevance separating the box's edge pixels from its "
+                        "other pixels (0.5: no preference for edges)",
+    "edge_enrichment_pos": "share of the positive region's in-box pixels on edges over the "
+                           "box's share of edge pixels (1: no preference, > 1: edges)",
+    "edge_enrichment_neg": "the same for the negative region",
+    "fixed_blocks": "scramble: blocks a permutation left in place (0 for every derangement)",
+}
+
+
+def column_notes() -> list[str]:
+    """:data:`COLUMN_NOTES` as report notes, ``name: meaning``."""
+    return [f"{name}: {text}." for name, text in COLUMN_NOTES.items()]
+
+
+_FORM_FIELDS = ("measure", "relative_to", "normalize", "subset", "proxy", "test")
+
+
+def _differences(thesis: pd.Series, corrected: pd.Series) -> str:
+    changed = [f"{field} {thesis.get(field, '') or '–'} → {corrected.get(field, '') or '–'}"
+               for field in _FORM_FIELDS
+               if str(thesis.get(field, "")) != str(corrected.get(field, ""))]
+    return "; ".join(changed) if changed else "the same measure, tested on images"
+
+
+def thesis_forms_table(hypotheses: pd.DataFrame, suffix: str = "-img") -> Table | None:
+    """Each hypothesis as the thesis computed it beside its corrected ``<id>-img`` form.
+
+    The thesis form's p is its test on every pair (``wilcoxon_p_pairs``); the corrected
+    form's is its image-level p, Holm-corrected with the family. None when no
+    hypothesis has a corrected form.
+    """
+    by_id = hypotheses.set_index("hypothesis", drop=False)
+    rows = []
+    for name in by_id.index:
+        if str(name).endswith(suffix) or f"{name}{suffix}" not in by_id.index:
+            continue
+        thesis, corrected = by_id.loc[name], by_id.loc[f"{name}{suffix}"]
+        rows.append({
+            "hypothesis": name,
+            "thesis: pairs": format_number(thesis.get("n_pairs", float("nan"))),
+            "thesis: p on pairs": format_p(thesis.get("wilcoxon_p_pairs", float("nan"))),
+            "thesis measure: verdict on images": thesis.get("verdict", ""),
+            "corrected: images": format_number(corrected.get("n", float("nan"))),
+            "corrected: p (Holm)": format_p(corrected.get("p_holm", float("nan"))),
+            "corrected: verdict": corrected.get("verdict", ""),
+            "what differs": _differences(thesis, corrected),
+        })
+    if not rows:
+        return None
+    return display_table(f"The thesis's form and the corrected ({suffix}) form",
+                         pd.DataFrame(rows))

@@ -11,6 +11,7 @@ from localglobal.stages import (  # noqa: F401 - imported to register the stages
     attribute,
     edges,
     evaluate,
+    geirhos,
     index,
     perturb,
     report,

@@ -1,11 +1,12 @@
 """The ``analyze`` stage: hypothesis tests, patch interaction, shape bias and figures.
 
-Reads the predictions (required) and, when present, the attributions, the
-cue-conflict predictions, the samples, the edge masks, the relevance maps and the
-heat maps; every file it writes is declared below. What it did — sections done or
-skipped, figures drawn or skipped and why — goes into ``analyze-report.json``
-(``details``), which the report reads. A figure whose input is absent is skipped with
-the reason; nothing downstream of a missing optional input fails the stage.
+Reads the predictions (required) and, when present, the attributions, the shape
+bias (written by the ``geirhos`` stage, drawn here), the samples, the edge masks, the
+relevance maps and the heat maps; every file it writes is declared below. What it
+did — sections done or skipped, figures drawn or skipped and why — goes into
+``analyze-report.json`` (``details``), which the report reads. A figure whose input
+is absent is skipped with the reason; nothing downstream of a missing optional input
+fails the stage.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from localglobal.analysis.figure_specs import (
     remove_stale_figures,
 )
 from localglobal.analysis.gallery import spread
+from localglobal.analysis.geirhos_metrics import HUMANS
 from localglobal.analysis.hypotheses import evaluate_hypotheses, validate_hypotheses
 from localglobal.analysis.interaction import Interaction, patch_interaction
 from localglobal.analysis.predictions import clean_predictions
 from localglobal.analysis.record import AnalysisRecord
-from localglobal.analysis.shape_bias import shape_bias
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.errors import ConfigError, CorruptArtifactError
 from localglobal.pipeline.artifacts import Artifact
@@ -36,8 +37,8 @@ from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.stage import stage
 from localglobal.stages.show import write_contact_sheet
 
-OPTIONAL_READS = ("attributions", "cue_conflict_predictions", "samples", "edge_masks",
-                  "relevance", "heatmaps", "perturbations", "perturbation_images")
+OPTIONAL_READS = ("attributions", "shape_bias", "shape_bias_by_category", "samples",
+                  "edge_masks", "relevance", "heatmaps", "perturbations", "perturbation_images")
 """Read when present: attributions and relevance for the LRP section, edges and samples
 for the frame densities, heat maps for the gallery, the probe images for the contact
 sheets."""
@@ -56,8 +57,6 @@ WRITES = (
     Artifact("lrp_summary", "lrp-summary.parquet", "table",
              "LRP region statistics per model and control (when attributions exist)",
              always=False),
-    Artifact("shape_bias", "shape_bias.parquet", "table",
-             "shape bias per model (when cue-conflict stimuli were evaluated)", always=False),
     Artifact("figures", "figures", "folder", "every figure as PNG and PDF"),
     Artifact("contact_sheets", "figures/contact", "folder",
              "probe contact sheets of a few images (analysis.contact_sheets > 0)",
@@ -95,15 +94,16 @@ def _interaction(predictions: pd.DataFrame, ctx: StageContext, record: AnalysisR
 
 
 def _shape_bias(run: RunDir, record: AnalysisRecord) -> pd.DataFrame | None:
-    if not run.has("cue_conflict_predictions"):
-        run.artifact_path("shape_bias").unlink(missing_ok=True)  # no stale result
+    """The ``geirhos`` stage's shape bias (to draw), or why there is none."""
+    bias = _optional(run, "shape_bias")
+    if bias is None or not len(bias):
         record.section("shape_bias", "skipped",
-                       f"{run.registry.catalog['cue_conflict_predictions'].path} is missing: "
-                       "no cue-conflict stimuli were evaluated (data.cue_conflict unset, or "
-                       "no model's label space holds their classes)")
+                       f"{run.registry.catalog['shape_bias'].path} is missing or empty: no "
+                       "cue-conflict stimuli were judged (geirhos.stimuli and geirhos.humans "
+                       "unset, or the geirhos stage has not run)")
         return None
-    bias = shape_bias(run.read("cue_conflict_predictions"))
-    run.write("shape_bias", bias)
+    if "kind" in bias:  # the models and the humans' mean; each observer is in the report
+        bias = bias[(bias["kind"] == "model") | (bias["model"] == HUMANS)]
     record.section("shape_bias", "done", models=len(bias))
     return bias
 
@@ -139,7 +139,7 @@ def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
 @stage("analyze", reads=("predictions",), optional_reads=OPTIONAL_READS, writes=WRITES,
        params=lambda c: {"analysis": c.analysis.model_dump(mode="json"), "seed": c.run.seed,
                          "gallery": c.report.gallery_images, "crop": c.frame.crop},
-       version=2, description="hypothesis tests, patch interaction, shape bias, figures")
+       version=3, description="hypothesis tests, patch interaction, shape bias, figures")
 def analyze(ctx: StageContext) -> dict[str, Any]:
     """Test the hypotheses, measure the patch interaction and draw every figure.
 
@@ -184,6 +184,7 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
         probe_summary=summary, interaction=interaction.summary,
         interaction_images=interaction.images, hypotheses=results.table, pairs=results.pairs,
         lrp_summary=lrp, shape_bias=bias, samples=samples, attributions=attributions,
+        shape_bias_by_category=_optional(run, "shape_bias_by_category"),
         edges_npz=run.artifact_path("edge_masks") if run.has("edge_masks") else None,
         relevance=_optional(run, "relevance"), heatmaps=_optional(run, "heatmaps"),
         crop=ctx.config.frame.crop, gallery=ctx.config.report.gallery_images,

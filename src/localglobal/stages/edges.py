@@ -6,6 +6,8 @@ fields such as the threshold ``rule``) and ``edges.npz`` (one packed mask per im
 read it with :func:`localglobal.probes.edge_masks.unpack_masks`). Work resumes shard
 by shard (``run.shard_size`` images); an image that cannot be used is reported and
 skipped; masks without a single edge pixel are counted and listed in the report.
+With ``data.outlines`` (the toy world's true outlines) it also writes ``outlines.npz``,
+the outlines in the input frame in the format of ``edges.npz``.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.shards import ShardResult
 from localglobal.pipeline.stage import stage
-from localglobal.probes.edge_masks import EdgePlan, edge_outputs, edge_rows
+from localglobal.probes.edge_masks import EdgePlan, edge_outputs, edge_rows, outline_masks
 from localglobal.probes.sources import SourceImage, source_images
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
     return {"edges": config.edges.model_dump(mode="json"),
-            "frame": config.frame.model_dump(mode="json")}
+            "frame": config.frame.model_dump(mode="json"), "outlines": config.data.outlines}
 
 
 def edges_work(plan: EdgePlan, sources: list[SourceImage]) -> ShardResult:
@@ -43,8 +45,11 @@ def edges_work(plan: EdgePlan, sources: list[SourceImage]) -> ShardResult:
                         "the box, empty (no edge pixel)"),
                Artifact("edge_masks", "edges.npz", "arrays",
                         "one packed boolean edge mask per image id (rows, cols in the "
-                        "input frame), and their shape")),
-       params=_params, version=2,
+                        "input frame), and their shape"),
+               Artifact("outline_masks", "outlines.npz", "arrays",
+                        "the true object outlines (data.outlines) in the input frame, "
+                        "packed as in edges.npz", always=False)),
+       params=_params, version=3,
        description="Canny edges (the shape proxy) in the model-input frame")
 def edges(ctx: StageContext) -> dict[str, Any]:
     """``edges.parquet`` and ``edges.npz`` for every sample."""
@@ -64,7 +69,19 @@ def edges(ctx: StageContext) -> dict[str, Any]:
                 "proxy failed there; listed in edges-report.json)", style="yellow")
     ctx.details.update(plan=plan.key(), empty_masks=empty)
     write_npz(ctx.run.artifact_path("edge_masks"), **arrays)
+    outlines = ctx.run.artifact_path("outline_masks")
+    if ctx.config.data.outlines:
+        ids = table["image_id"].astype(str).tolist()
+        masks, lacking = outline_masks(ctx.config.data.outlines, ids, plan)
+        if lacking:
+            ctx.log(f"edges: {len(lacking)} images have no true outline in "
+                    f"{ctx.config.data.outlines}", style="yellow")
+        ctx.details.update(no_outline=lacking)
+        write_npz(outlines, **masks)
+    else:
+        outlines.unlink(missing_ok=True)
     ctx.run.write("edges", table)
     return {"images": len(sources), "edges": len(table), "empty": len(empty),
+            "outlines": bool(ctx.config.data.outlines),
             "empty_in_box": int((table["n_edge_in_box"] == 0).sum())}
 

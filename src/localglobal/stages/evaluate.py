@@ -11,11 +11,7 @@ perturbation table's content (its rows and its images' sizes and times), so addi
 model computes only that model. A model that cannot be resolved or loaded, or whose
 label space lacks the images' classes, is reported while the others run; the stage
 then exits non-zero. An unreadable image is a bad item: reported and skipped.
-
-With ``data.cue_conflict`` set, every model whose label space holds the stimuli's
-classes also chooses among those classes for each stimulus
-(:mod:`~localglobal.evaluation.cue_conflict`), into
-``cue_conflict_predictions.parquet``.
+Cue-conflict stimuli are judged by the ``geirhos`` stage.
 """
 
 from __future__ import annotations
@@ -28,15 +24,8 @@ import pandas as pd
 
 from localglobal.config import RunConfig
 from localglobal.errors import ConfigError
-from localglobal.evaluation.cue_conflict import (
-    CueConflictDecider,
-    Stimuli,
-    empty_decisions,
-    lacking_classes,
-    read_stimuli,
-)
 from localglobal.evaluation.inference import release_classifiers
-from localglobal.evaluation.items import check_items, items_identity
+from localglobal.evaluation.items import built_rows, check_items, items_identity
 from localglobal.evaluation.loader import loader_worker_count
 from localglobal.evaluation.scoring import Scorer, check_label_space, empty_predictions
 from localglobal.evaluation.worker import ClassificationPass, make_worker
@@ -45,21 +34,21 @@ from localglobal.models import ModelSpec, model_fingerprints, resolve_model
 from localglobal.models.devices import select_device
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
-from localglobal.pipeline.fingerprint import input_fingerprint
 from localglobal.pipeline.stage import stage
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
     return {"evaluate": config.evaluate.model_dump(mode="json"),
             "label_space": config.data.label_space,
-            "cue_conflict": input_fingerprint(config.data.cue_conflict),
             "models": model_fingerprints(config, list(config.evaluate.models))}
 
 
 def _check(config: RunConfig) -> None:
     """Refuse a model name that resolves to nothing before the pipeline starts."""
     for name in config.evaluate.models:
-        resolve_model(name, config)
+        entry = config.models.get(name)
+        if entry is None or not entry.module:  # a module is imported only when trusted
+            resolve_model(name, config)
 
 
 @dataclasses.dataclass
@@ -70,9 +59,9 @@ class _Inputs:
     paths: tuple[str, ...]
     identity: str
     dataset_space: LabelSpace
-    stimuli: Stimuli | None
     device: Any
     loader_workers: int
+    builds: dict[int, tuple[str, str]] | None = None
 
 
 def _inputs(ctx: StageContext) -> _Inputs:
@@ -88,9 +77,8 @@ def _inputs(ctx: StageContext) -> _Inputs:
     workers = loader_worker_count(settings.loader_workers, device)
     ctx.details.update(device=str(device), label_space=dataset_space.name, items=len(items),
                        loader_workers=workers)
-    cue = ctx.config.data.cue_conflict
-    return _Inputs(items, paths, items_identity(items, paths), dataset_space,
-                   read_stimuli(cue) if cue else None, device, workers)
+    return _Inputs(items, paths, items_identity(items, paths), dataset_space, device, workers,
+                   built_rows(items))
 
 
 def _classify(ctx: StageContext, task: ClassificationPass, key: dict[str, Any],
@@ -118,51 +106,29 @@ def _task(ctx: StageContext, inputs: _Inputs, spec: ModelSpec, model_space: Labe
         bf16=bool(settings.bf16 and inputs.device.type == "cuda"), **fields)
 
 
-def _evaluate_model(ctx: StageContext, name: str, inputs: _Inputs
-                    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _evaluate_model(ctx: StageContext, name: str, inputs: _Inputs) -> pd.DataFrame:
     started, resumed = time.perf_counter(), ctx.report.resumed
-    spec = resolve_model(name, ctx.config)
+    spec = resolve_model(name, ctx.config, trusted=ctx.options.trusted)
     model_space = get_label_space(spec.label_space)
     check_label_space(name, model_space, inputs.items["wnid"].tolist())
     record: dict[str, Any] = {"spec": dataclasses.asdict(spec)}
     ctx.details.setdefault("models", {})[name] = record
     scorer = Scorer(name, inputs.items, model_space, inputs.dataset_space)
     task = _task(ctx, inputs, spec, model_space, paths=inputs.paths,
-                 ids=tuple(inputs.items["item_id"].astype(str)), rows=scorer.frame)
+                 ids=tuple(inputs.items["item_id"].astype(str)), rows=scorer.frame,
+                 builds=inputs.builds, frame_crop=ctx.config.frame.crop)
     try:
         table = _classify(ctx, task, {"model": spec.fingerprint(),
                                       "perturbations": inputs.identity,
                                       "dataset_classes": list(inputs.dataset_space.wnids)},
                           f"evaluate {name}")
-        cue = _cue_conflict(ctx, inputs, spec, model_space, record)
     finally:
         release_classifiers()
-    total = len(inputs.items) + (len(inputs.stimuli.table) if cue is not None else 0)
+    total = len(inputs.items)
     seconds = time.perf_counter() - started
     computed = total - (ctx.report.resumed - resumed)
     record.update(seconds=round(seconds, 3), computed=computed, resumed=total - computed,
                   images_per_second=round(computed / seconds, 2) if computed else None)
-    return table, cue
-
-
-def _cue_conflict(ctx: StageContext, inputs: _Inputs, spec: ModelSpec,
-                  model_space: LabelSpace, record: dict[str, Any]) -> pd.DataFrame | None:
-    stimuli = inputs.stimuli
-    if stimuli is None:
-        return None
-    lacking = lacking_classes(stimuli, model_space)
-    if lacking:
-        record["cue_conflict"] = (f"skipped: label space {model_space.name!r} lacks "
-                                  f"{', '.join(lacking[:5])}")
-        return None
-    decider = CueConflictDecider(spec.name, stimuli, model_space)
-    # Raw images, brought into the model's own frame; few, so decoded in this process.
-    task = _task(ctx, inputs, spec, model_space, paths=tuple(stimuli.table["file"]),
-                 ids=tuple(stimuli.table["path"]), rows=decider.frame, fit="frame")
-    table = _classify(ctx, dataclasses.replace(task, loader_workers=0),
-                      {"model": spec.fingerprint(), "cue_conflict": stimuli.identity},
-                      f"evaluate {spec.name} cue-conflict")
-    record["cue_conflict"] = f"{len(table)} stimuli"
     return table
 
 
@@ -170,30 +136,19 @@ def _cue_conflict(ctx: StageContext, inputs: _Inputs, spec: ModelSpec,
        reads=("perturbations",),
        writes=(Artifact("predictions", "predictions.parquet", "table",
                         "per (model, item): true and predicted class, logit, probability, "
-                        "rank, top-5; the same within the dataset's classes"),
-               Artifact("cue_conflict_predictions", "cue_conflict_predictions.parquet",
-                        "table", "per (model, stimulus): the class chosen among the "
-                        "cue-conflict stimuli's classes (data.cue_conflict)", always=False)),
-       params=_params, version=2, check=_check,
+                        "rank, top-5; the same within the dataset's classes"),),
+       params=_params, version=3, check=_check,
        description="every model on every image")
 def evaluate(ctx: StageContext) -> dict[str, Any]:
-    """``predictions.parquet`` (and ``cue_conflict_predictions.parquet``) for every model."""
+    """``predictions.parquet`` for every model."""
     names = list(dict.fromkeys(ctx.options.extra.get("models") or ctx.config.evaluate.models))
     if not names:
         raise ConfigError("no models to evaluate: set evaluate.models or pass --models")
     inputs = _inputs(ctx)
     results = ctx.for_each_model(names, lambda name: _evaluate_model(ctx, name, inputs))
-    tables = [results[n][0] for n in names if n in results and len(results[n][0])]
+    tables = [results[n] for n in names if n in results and len(results[n])]
     predictions = pd.concat(tables, ignore_index=True) if tables else empty_predictions()
     ctx.run.write("predictions", predictions)
     summary: dict[str, Any] = {"models": [n for n in names if n in results],
                                "predictions": len(predictions), "device": str(inputs.device)}
-    if inputs.stimuli is not None:
-        cue = [results[n][1] for n in names if n in results and results[n][1] is not None
-               and len(results[n][1])]
-        decisions = pd.concat(cue, ignore_index=True) if cue else empty_decisions()
-        ctx.run.write("cue_conflict_predictions", decisions)
-        ctx.details["cue_conflict"] = {"folder": str(inputs.stimuli.folder),
-                                       "stimuli": len(inputs.stimuli.table)}
-        summary["cue_conflict_predictions"] = len(decisions)
     return summary

@@ -66,7 +66,8 @@ def perturb_work(job: RenderJob, sources: list[SourceImage]) -> ShardResult:
                         "variant, params (JSON), path"),
                Artifact("perturbation_images", "perturbations", "folder",
                         "the probe images, lossless PNG in the model-input frame, under "
-                        "<probe>/<wnid>/")),
+                        "<probe>/<wnid>/ (probes.materialize = false: originals and "
+                        "smoothings only)")),
        params=_params, version=2, check=check_probes,
        description="scrambled, patched and smoothed images")
 def perturb(ctx: StageContext) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from localglobal.pipeline.stage import stage
 from localglobal.report import ReportInputs, build_context, render_html, summary_markdown
 
 TABLES = ("predictions", "attributions", "hypotheses", "interaction", "probe_summary",
-          "lrp_summary", "shape_bias")
+          "lrp_summary", "shape_bias", "edges", "shape_bias_by_category", "accuracy16",
+          "error_consistency")
 """The tables the report shows."""
 
 OPTIONAL_READS = (*TABLES, "figures", "contact_sheets", "analyze_report")

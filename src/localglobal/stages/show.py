@@ -1,10 +1,11 @@
 """``localglobal show IMAGE_ID``: one image's contact sheet, read from a run (not a stage).
 
 Reads the image's rows of ``perturbations.parquet`` and the stored PNGs the sheet
-shows, its box from ``samples.parquet``, its edge mask from ``edges.npz`` (or, where the
-edges stage has not run, computed from the stored original with the run's edge
-settings) and the LRP heat maps the attribute stage wrote under ``heatmaps/<model>/``;
-:func:`localglobal.probes.contact.image_sheet` draws the page.
+shows (scrambles and patches of a run that did not store them are built from the
+original and their params), its box from ``samples.parquet``, its edge mask from
+``edges.npz`` (or, where the edges stage has not run, computed from the stored
+original with the run's edge settings) and the LRP heat maps the attribute stage
+wrote under ``heatmaps/<model>/``; :func:`localglobal.probes.contact.image_sheet` draws the page.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from localglobal.io.images import read_png, write_png
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.contact import NO_BOX, Box, image_sheet, sheet_items
 from localglobal.probes.edge_masks import EdgePlan, unpack_masks
+from localglobal.probes.plan import is_built
+from localglobal.probes.render import build_images
 
 HEATMAPS = "heatmaps"
 """The artifact (a folder of ``<model>/<image id>.png`` overlays) the attribute stage writes."""
@@ -72,6 +75,24 @@ def heatmaps(run: RunDir, image_id: str) -> list[tuple[str, np.ndarray]]:
     return found
 
 
+def _probe_images(run: RunDir, rows: pd.DataFrame, items: Sequence[str]
+                  ) -> dict[str, np.ndarray]:
+    """The pixels of ``items`` (rows by item id): stored PNGs, or built from the original."""
+    images: dict[str, np.ndarray] = {}
+    decoded: dict[str, np.ndarray] = {}
+    for item in items:
+        row = rows.loc[item]
+        path = str(row["path"])
+        if path not in decoded:
+            decoded[path] = read_png(run.path(path))
+        if is_built(str(row["probe"]), path):
+            images[item] = build_images(decoded[path][None], [str(row["probe"])],
+                                        [str(row.get("params", "{}"))])[0]
+        else:
+            images[item] = decoded[path]
+    return images
+
+
 def contact_sheet_of(run: RunDir, image_id: str, columns: int = 6) -> np.ndarray:
     """One image's contact sheet from a run, as an RGB array.
 
@@ -86,8 +107,7 @@ def contact_sheet_of(run: RunDir, image_id: str, columns: int = 6) -> np.ndarray
     rows = table[table["image_id"].astype(str) == image_id]
     if rows.empty:
         raise _unknown(image_id, list(dict.fromkeys(table["image_id"].astype(str))))
-    paths = rows.set_index("item_id")["path"]
-    images = {item: read_png(run.path(str(paths[item]))) for _, item in sheet_items(rows)}
+    images = _probe_images(run, rows.set_index("item_id"), [i for _, i in sheet_items(rows)])
     original_id = f"{image_id}/original/0/0"
     mask = edge_mask(run, image_id, images[original_id]) if original_id in images else None
     return image_sheet(rows, images, box=_box(run, image_id), edge_mask=mask,

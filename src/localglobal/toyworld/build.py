@@ -9,6 +9,9 @@
     OUT/cue-conflict/stimuli.csv                 path, shape_wnid, texture_wnid
     OUT/cue-conflict/<shape id>/<image>.png      shape of one class, texture of another
     OUT/labels.txt                               the label space (``wnid name`` per line)
+    OUT/outlines.npz                             each train and val object's true outline:
+                                                 one boolean mask per image id, in the
+                                                 image's own pixels
     OUT/world.json                               the configuration, written last
 
 so the pipeline's ``annotations`` and ``index`` stages read it exactly as they read
@@ -32,7 +35,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from localglobal.io.atomic import atomic_path, write_bytes_atomic, write_json, write_text_atomic
+from localglobal.io.atomic import (
+    atomic_path,
+    write_bytes_atomic,
+    write_json,
+    write_npz,
+    write_text_atomic,
+)
 from localglobal.io.tar import tar_bytes
 from localglobal.io.voc import voc_xml
 from localglobal.toyworld.render import (
@@ -49,6 +58,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 _SPLIT_CODES = {"train": 0, "val": 1, "cue-conflict": 2}
+OUTLINES_FILE = "outlines.npz"
+"""The world's true outlines (image id → boolean mask in image pixels)."""
 STIMULI_COLUMNS = ("path", "shape_wnid", "texture_wnid")
 
 
@@ -137,8 +148,12 @@ def _draw_size(rng: np.random.Generator, world: WorldConfig) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _write_class(out: Path, world: WorldConfig, class_index: int) -> list[tuple[str, str]]:
-    """Write one class's train and val images; return (stem, VOC XML bytes) of each."""
+def _write_class(out: Path, world: WorldConfig, class_index: int,
+                 outlines: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """Write one class's train and val images; return (stem, VOC XML bytes) of each.
+
+    Each object's true outline goes into ``outlines`` under the image's stem.
+    """
     wnid = class_ids()[class_index]
     annotations = []
     number = 0
@@ -149,9 +164,11 @@ def _write_class(out: Path, world: WorldConfig, class_index: int) -> list[tuple[
             rng = image_rng(world, split, class_index, number)
             texture = draw_texture_class(rng, class_index, world.texture_match)
             width, height = _draw_size(rng, world)
-            rgb, box = render_image(rng, class_index, texture, (width, height),
-                                    resize=world.resize, crop=world.crop)
+            rgb, box, outline = render_image(rng, class_index, texture, (width, height),
+                                             resize=world.resize, crop=world.crop,
+                                             with_outline=True)
             stem = f"{wnid}_{number:05d}"
+            outlines[stem] = outline
             write_bytes_atomic(folder / f"{stem}.JPEG", _encode(rgb, ".JPEG", world.jpeg_quality))
             annotations.append((stem, voc_xml(stem, width, height, [box], name=wnid,
                                               folder=wnid, database=TOY_DATABASE)))
@@ -203,7 +220,7 @@ def read_stimuli(folder: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _is_built(out: Path, world: WorldConfig) -> bool:
     record = out / "world.json"
-    if not record.exists():
+    if not record.exists() or not (out / OUTLINES_FILE).exists():
         return False
     try:
         return json.loads(record.read_text(encoding="utf-8")) == world.model_dump(mode="json")
@@ -234,16 +251,18 @@ def build_world(out: str | os.PathLike[str], world: WorldConfig | None = None) -
             shutil.rmtree(out / stale)
     out.mkdir(parents=True, exist_ok=True)
     inner = []
+    outlines: dict[str, np.ndarray] = {}
     with progress_bar(transient=True) as progress:
         task = progress.add_task("toy world", total=NUM_CLASSES + 1)
         for class_index, wnid in enumerate(class_ids()):
             members = [(f"Annotation/{wnid}/{stem}.xml", xml)
-                       for stem, xml in _write_class(out, world, class_index)]
+                       for stem, xml in _write_class(out, world, class_index, outlines)]
             inner.append((f"{wnid}.tar.gz", tar_bytes(members)))
             progress.advance(task)
         _write_cue_conflict(out, world)
         progress.advance(task)
     write_bytes_atomic(out / "Annotation.tar.gz", tar_bytes(inner))
+    write_npz(out / OUTLINES_FILE, **outlines)
     space_lines = [f"{wnid} {name}" for wnid, name in zip(class_ids(), SHAPES, strict=True)]
     write_text_atomic(out / "labels.txt", "\n".join(space_lines) + "\n")
     write_json(out / "world.json", world.model_dump(mode="json"))

@@ -31,6 +31,7 @@ same in the frame.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -402,7 +403,8 @@ def object_placement(rng: np.random.Generator, size: tuple[int, int], resize: in
 
 def render_image(rng: np.random.Generator, shape_class: int, texture_class: int | None,
                  size: int | tuple[int, int] = 256, *, resize: int = 256,
-                 crop: int = 224) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+                 crop: int = 224, with_outline: bool = False,
+                 ) -> tuple[Any, ...]:
     """Render one toy-world image: a textured shape over a distractor background.
 
     Args:
@@ -413,11 +415,13 @@ def render_image(rng: np.random.Generator, shape_class: int, texture_class: int 
         size: image side, or ``(width, height)``, in pixels; the shorter side should
             be at least ``resize`` so the frame is a downscale.
         resize, crop: the model-input frame the object is placed inside.
+        with_outline: also return the object's true outline (:func:`outline_mask`).
 
     Returns:
         ``(rgb, box)``: height × width × 3 uint8 RGB, and the object's box as
         0-based inclusive pixel indices ``(xmin, ymin, xmax, ymax)`` (the VOC
-        convention) of the pixels at least half covered.
+        convention) of the pixels at least half covered; with ``with_outline``,
+        ``(rgb, box, outline)``, the outline a height × width boolean mask.
     """
     for value, what in ((shape_class, "shape_class"), (texture_class, "texture_class")):
         if value is None and what == "texture_class":
@@ -453,7 +457,33 @@ def render_image(rng: np.random.Generator, shape_class: int, texture_class: int 
     rows = np.flatnonzero(covered.any(axis=1))
     cols = np.flatnonzero(covered.any(axis=0))
     box = (int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1]))
+    if with_outline:
+        return rgb, box, outline_mask(covered)
     return rgb, box
+
+
+OUTLINE_WIDTH = 3
+"""Width of the true outline in image pixels (about that of a Canny edge and its blur)."""
+
+
+def outline_mask(silhouette: np.ndarray, width: int = OUTLINE_WIDTH) -> np.ndarray:
+    """The boundary pixels of a silhouette: the true outline of the object, as a mask.
+
+    Args:
+        silhouette: H×W boolean mask of the object's pixels.
+        width: the outline's width in pixels (a morphological gradient of that size).
+
+    Returns:
+        H×W boolean mask: the pixels within about ``width / 2`` of the silhouette's edge.
+
+    >>> square = np.zeros((9, 9), bool); square[2:7, 2:7] = True
+    >>> int(outline_mask(square, 2).sum()) > 0, bool(outline_mask(square, 2)[4, 4])
+    (True, False)
+    """
+    kernel = np.ones((max(1, width), max(1, width)), np.uint8)
+    shape = silhouette.astype(np.uint8)
+    gradient = cv2.morphologyEx(shape, cv2.MORPH_GRADIENT, kernel)
+    return gradient.astype(bool)
 
 
 def draw_texture_class(rng: np.random.Generator, shape_class: int,

@@ -13,6 +13,7 @@ curves), :mod:`~.interaction` (patch interaction), :mod:`~.lrp` (LRP statistics,
 densities, heat maps), :mod:`~.results` (Q-Q plots, shape bias).
 """
 
+from localglobal.analysis.figures.geirhos import shape_bias_category_figure
 from localglobal.analysis.figures.interaction import (
     interaction_r_figure,
     interaction_scatter_figure,
@@ -46,5 +47,5 @@ __all__ = [
     "FigureInputError", "density_figure", "heatmap_gallery_figure", "interaction_r_figure",
     "interaction_scatter_figure", "lrp_regions_figure", "model_styles", "patch_figure",
     "qq_figure", "removed_detail_figure", "save_figure", "scramble_figure",
-    "shape_bias_figure", "smooth_figure",
+    "shape_bias_category_figure", "shape_bias_figure", "smooth_figure",
 ]

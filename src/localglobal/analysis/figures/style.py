@@ -42,6 +42,9 @@ LRP_LABELS = {
     "pointing_hit": "pointing-game hit rate",
     "rank_accuracy": "relevance rank accuracy",
     "auc_edges": "AUC of relevance for edges",
+    "auc_edges_in_box": "AUC of relevance for edges, within the box",
+    "edge_enrichment_pos": "edge enrichment of positive region",
+    "edge_enrichment_neg": "edge enrichment of negative region",
 }
 
 

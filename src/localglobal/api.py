@@ -1,0 +1,641 @@
+"""The public Python API: probes on arrays, a run's tables and figures, models in memory.
+
+Everything here is also importable from the package itself (``localglobal.scramble``,
+``localglobal.load_run``, …). Probe functions take an H×W×3 uint8 RGB array and
+return ``(image, record)``: the probed image (same shape, uint8) and a small frozen
+record of what was done (the permutation, the rectangles, the thresholds), whose
+``params()`` is what ``perturbations.parquet`` stores. They never touch files.
+
+>>> import numpy as np
+>>> import localglobal as lg
+>>> image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+>>> scrambled, record = lg.scramble(image, block=16, seed=1)
+>>> scrambled.shape, len(record.permutation)
+((32, 32, 3), 4)
+>>> patched, record = lg.patch(image, size=8)
+>>> patched.dtype, len(record.rects)
+(dtype('uint8'), 4)
+
+A run's tables are attributes of :func:`load_run`'s :class:`Run`, named as in the
+artifact catalog (``run.predictions``, ``run.attributions``, ``run.shape_bias``);
+``run.figure("scramble")`` draws a figure and ``run.contact_sheet(image_id)`` returns
+one image's contact sheet. :func:`evaluate` and :func:`explain` work on an
+``nn.Module`` and a batch of images in memory, with the checks of the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from localglobal.analysis.figure_specs import FigureInputs, figure_specs
+from localglobal.attribution.attributor import Attributor, refuse_without_canonizer
+from localglobal.attribution.lrp import is_lrp, method_name, resolve_composite
+from localglobal.config import RunConfig, load_config
+from localglobal.errors import ConfigError, MissingInputError
+from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from localglobal.pipeline.rundir import RunDir
+from localglobal.probes.batched import build_probes, patch_batch, scramble_batch
+from localglobal.probes.edges import EdgeRecord, auto_canny
+from localglobal.probes.patch import Fill, PatchRecord
+from localglobal.probes.patch import patch as _patch
+from localglobal.probes.scramble import ScrambleRecord
+from localglobal.probes.scramble import scramble as _scramble
+from localglobal.probes.smooth import SmoothRecord, invert
+from localglobal.probes.smooth import removed_detail as _removed_detail
+from localglobal.probes.smooth import smooth as _smooth
+from localglobal.stages import REGISTRY
+from localglobal.stages.show import contact_sheet_of
+
+__all__ = [
+    "EdgeRecord", "ExplainResult", "PatchRecord", "Run", "ScrambleRecord", "SmoothRecord",
+    "build_probes", "edges", "evaluate", "explain", "load_run", "patch", "patch_batch",
+    "removed_detail", "scramble", "scramble_batch", "smooth",
+]
+
+
+# --- probes ---------------------------------------------------------------------------
+
+
+def scramble(image: np.ndarray, block: int, seed: int | np.random.Generator | None = None, *,
+             derangement: bool = False) -> tuple[np.ndarray, ScrambleRecord]:
+    """Shuffle the square blocks of an image by a random permutation that is not the identity.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB; ``block`` must divide H and W.
+    block : int
+        Block side, pixels.
+    seed : int or numpy.random.Generator, optional
+        Seed of the permutation (None: fresh entropy).
+    derangement : bool
+        Move every block.
+
+    Returns
+    -------
+    (numpy.ndarray, ScrambleRecord)
+        The scrambled H×W×3 uint8 image; output block k is input block
+        ``record.permutation[k]``, row-major.
+
+    Raises
+    ------
+    ValueError
+        ``block`` does not divide a side, or leaves a single block.
+
+    Examples
+    --------
+    >>> image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    >>> out, record = scramble(image, 2, seed=0)
+    >>> sorted(record.permutation) == [0, 1, 2, 3] and record.permutation != (0, 1, 2, 3)
+    True
+    """
+    return _scramble(image, block, seed, derangement=derangement)
+
+
+def patch(image: np.ndarray, size: int, variant: int | str = "all",
+          fill: Fill = "black") -> tuple[np.ndarray, PatchRecord]:
+    """Occlude an image with square patches on the thesis's odd grid.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB.
+    size : int
+        Patch side, pixels.
+    variant : int or "all"
+        The single patch's row-major index, or ``"all"`` for every patch at once.
+    fill : str or RGB triple
+        ``"black"``, ``"grey"``, ``"mean"`` (the image's mean colour) or ``[r, g, b]``.
+
+    Returns
+    -------
+    (numpy.ndarray, PatchRecord)
+        The patched copy; ``record.rects`` are ``[x0, y0, x1, y1]`` pixels, exclusive ends.
+
+    Examples
+    --------
+    >>> image = np.full((30, 30, 3), 200, np.uint8)
+    >>> out, record = patch(image, 10, variant=0)
+    >>> record.rects, int(out[0:10, 0:10].max())
+    (((0, 0, 10, 10),), 0)
+    """
+    return _patch(image, size, variant, fill)
+
+
+def smooth(image: np.ndarray, iterations: int = 1, operator: str = "l0",
+           params: Mapping[str, Any] | None = None) -> tuple[np.ndarray, SmoothRecord]:
+    """Apply an edge-preserving smoothing operator ``iterations`` times.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB (the pipeline smooths the full-resolution image).
+    iterations : int
+        Passes k ≥ 1, each on the previous output.
+    operator : str
+        ``"l0"`` (L0 gradient minimisation), ``"rolling-guidance"``,
+        ``"bilateral-texture"``, ``"fast-global"`` or a TorchScript file.
+    params : mapping, optional
+        The operator's parameters.
+
+    Returns
+    -------
+    (numpy.ndarray, SmoothRecord)
+        The image after the k-th pass (H×W×3 uint8) and the record.
+
+    Examples
+    --------
+    >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    >>> out, record = smooth(image, iterations=2)
+    >>> out.shape, record.iterations
+    ((16, 16, 3), 2)
+    """
+    passes, record = _smooth(image, operator, iterations, params)
+    return passes[-1], record
+
+
+def removed_detail(image: np.ndarray, operator: str = "l0",
+                   params: Mapping[str, Any] | None = None, *,
+                   inverted: bool = False) -> tuple[np.ndarray, SmoothRecord]:
+    """What one smoothing pass removes: ``|image − smooth(image)|`` per channel.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB.
+    operator, params
+        As for :func:`smooth`.
+    inverted : bool
+        Return ``255 −`` the removed detail (dark detail on white).
+
+    Returns
+    -------
+    (numpy.ndarray, SmoothRecord)
+        H×W×3 uint8 detail, and the record of the one pass.
+
+    Examples
+    --------
+    >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    >>> detail, _ = removed_detail(image)
+    >>> light, _ = removed_detail(image, inverted=True)
+    >>> bool(np.all(light == 255 - detail))
+    True
+    """
+    smoothed, record = smooth(image, 1, operator, params)
+    detail = _removed_detail(image, smoothed)
+    return (invert(detail) if inverted else detail), record
+
+
+def edges(image: np.ndarray, sigma: float = 0.9, **options: Any) -> tuple[np.ndarray, EdgeRecord]:
+    """Canny edges with the thesis's median thresholds after non-local-means denoising.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB, in the model-input frame.
+    sigma : float
+        Threshold spread: lower = max(0, (1 − σ)v), upper = min(255, (1 + σ)v), v the
+        median grey level.
+    **options
+        Further :func:`localglobal.probes.edges.auto_canny` options (``denoise``,
+        ``thresholds = "otsu"`` or ``"percentile"``, …).
+
+    Returns
+    -------
+    (numpy.ndarray, EdgeRecord)
+        H×W bool mask (True on edges, indexed row, col) and the thresholds used.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32, 3), np.uint8)
+    >>> image[8:24, 8:24] = 255
+    >>> mask, record = edges(image, denoise=False)
+    >>> mask.shape, bool(mask[8:24, 8:24].any()), bool(mask[0:4, 0:4].any())
+    ((32, 32), True, False)
+    """
+    return auto_canny(image, sigma, **options)
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+class MissingArtifactError(MissingInputError):
+    """An artifact the run does not have yet; the message names the command that writes it."""
+
+
+class Run:
+    """A run directory's tables as attributes, its figures and contact sheets.
+
+    Every artifact of the catalog is an attribute of the same name, read on first
+    access and kept: tables (``samples``, ``perturbations``, ``predictions``,
+    ``attributions``, ``hypotheses``, ``shape_bias``, …) as
+    :class:`pandas.DataFrame`, JSON reports as dicts, folders as paths.
+    :attr:`artifacts` lists those the run has.
+
+    Parameters
+    ----------
+    root : path-like
+        The run directory.
+
+    Raises
+    ------
+    NotARunError
+        ``root`` is not a run directory.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self._dir = RunDir.existing(root)
+        self._cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.root)!r}, artifacts={self.artifacts})"
+
+    @property
+    def root(self) -> os.PathLike[str]:
+        """The run directory (an absolute path)."""
+        return self._dir.root
+
+    @property
+    def artifacts(self) -> list[str]:
+        """Names of the artifacts this run has, in catalog order."""
+        return [name for name in REGISTRY.catalog.names() if self._dir.has(name)]
+
+    @property
+    def config(self) -> RunConfig:
+        """The run's configuration (``config.toml``)."""
+        if not self._dir.config_path.is_file():
+            raise MissingArtifactError(f"{self._dir.config_path}: missing; a run's "
+                                       "configuration is written by `localglobal run`")
+        return load_config(self._dir.config_path)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *REGISTRY.catalog.names()})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in REGISTRY.catalog:
+            raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}; the "
+                                 f"run's artifacts: {', '.join(REGISTRY.catalog.names())}")
+        return self.read(name)
+
+    def read(self, name: str) -> Any:
+        """Artifact ``name`` (a DataFrame for tables), read once and kept.
+
+        Raises
+        ------
+        MissingArtifactError
+            The run does not have it; the message names the command that writes it.
+        """
+        if name not in self._cache:
+            if name not in REGISTRY.catalog:
+                raise ConfigError(f"unknown artifact {name!r}; known: "
+                                  f"{', '.join(REGISTRY.catalog.names())}")
+            try:
+                self._cache[name] = self._dir.read(name)
+            except MissingInputError as error:
+                raise MissingArtifactError(str(error)) from None
+        return self._cache[name]
+
+    def _optional(self, name: str) -> Any:
+        return self.read(name) if self._dir.has(name) else None
+
+    def _figure_inputs(self) -> FigureInputs:
+        config = self.config if self._dir.config_path.is_file() else RunConfig()
+        run = self._dir
+        folder = {n: run.artifact_path(n) if run.has(n) else None
+                  for n in ("edge_masks", "relevance", "heatmaps")}
+        return FigureInputs(
+            probe_summary=self._optional("probe_summary"),
+            interaction=self._optional("interaction"),
+            interaction_images=self._optional("interaction_images"),
+            hypotheses=self._optional("hypotheses"), pairs=self._optional("hypothesis_pairs"),
+            lrp_summary=self._optional("lrp_summary"), shape_bias=self._optional("shape_bias"),
+            samples=self._optional("samples"), attributions=self._optional("attributions"),
+            edges_npz=folder["edge_masks"], relevance=folder["relevance"],
+            heatmaps=folder["heatmaps"], crop=config.frame.crop,
+            gallery=config.report.gallery_images,
+            interaction_measure=config.analysis.interaction_measure)
+
+    @property
+    def figures(self) -> list[str]:
+        """The names :meth:`figure` draws, in report order."""
+        return [spec.name for spec in figure_specs(FigureInputs())]
+
+    def figure(self, name: str) -> Figure:
+        """Draw one of the report's figures from the run's tables.
+
+        Parameters
+        ----------
+        name : str
+            One of :attr:`figures` (``"scramble"``, ``"patch"``, ``"smooth"``,
+            ``"shape-bias"``, ``"lrp-regions"``, …).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Shown inline by Jupyter; ``fig.savefig(path)`` writes it.
+
+        Raises
+        ------
+        ConfigError
+            An unknown figure name (the message lists the known ones).
+        FigureInputError
+            The tables it draws from are missing or empty (run ``localglobal analyze``).
+        """
+        specs = {spec.name: spec for spec in figure_specs(self._figure_inputs())}
+        if name not in specs:
+            raise ConfigError(f"unknown figure {name!r}; known: {', '.join(specs)}")
+        return specs[name].build()
+
+    def contact_sheet(self, image_id: str, columns: int = 6) -> np.ndarray:
+        """One image's contact sheet: the original, every probe, edges, box, heat maps.
+
+        Parameters
+        ----------
+        image_id : str
+            An id from ``samples`` (``run.samples.image_id``).
+        columns : int
+            Tiles per row.
+
+        Returns
+        -------
+        numpy.ndarray
+            An RGB uint8 image (show it with ``matplotlib.pyplot.imshow``).
+
+        Raises
+        ------
+        MissingInputError
+            The perturb stage has not run.
+        UnknownIdError
+            No probes of that image; the message lists a few known ids.
+        """
+        return contact_sheet_of(self._dir, str(image_id), columns)
+
+
+def load_run(path: str | os.PathLike[str]) -> Run:
+    """Open a run directory written by ``localglobal run`` (or ``demo``, or any stage).
+
+    Parameters
+    ----------
+    path : path-like
+        The run directory.
+
+    Returns
+    -------
+    Run
+        Its tables as attributes (``run.predictions``), :meth:`Run.figure` and
+        :meth:`Run.contact_sheet`.
+
+    Raises
+    ------
+    NotARunError
+        ``path`` is missing or not a run directory.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "config.toml").write_text("")
+    >>> pd.DataFrame({"image_id": ["a", "b"]}).to_parquet(folder / "samples.parquet")
+    >>> run = load_run(folder)
+    >>> run.artifacts, len(run.samples)
+    (['samples'], 2)
+    >>> run.predictions  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    localglobal.api.MissingArtifactError: predictions.parquet: missing; run `localglobal evaluate`
+    """
+    return Run(path)
+
+
+# --- models in memory ------------------------------------------------------------------
+
+
+def _as_batch(images: torch.Tensor | np.ndarray, mean: Sequence[float], std: Sequence[float],
+              device: torch.device) -> torch.Tensor:
+    """N×3×H×W float tensors pass as they are; N×H×W×3 uint8 arrays are normalised."""
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ConfigError(f"images as an array must be N×H×W×3 uint8 RGB, got "
+                              f"{images.shape} {images.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        return ((x - mean_t) / std_t).to(device)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ConfigError("images must be an N×3×H×W normalised tensor or an N×H×W×3 uint8 "
+                          f"array, got {type(images).__name__} of shape "
+                          f"{tuple(getattr(images, 'shape', ()))}")
+    return images.to(device)
+
+
+def _device_of(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
+             targets: Sequence[int] | torch.Tensor | None = None, *, batch_size: int = 64,
+             device: str | torch.device | None = None, mean: Sequence[float] = IMAGENET_MEAN,
+             std: Sequence[float] = IMAGENET_STD) -> pd.DataFrame:
+    """Classify a batch of images with an in-memory model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier returning N×K logits; run in eval mode (restored afterwards).
+    images : torch.Tensor or numpy.ndarray
+        N×3×H×W normalised float images, or N×H×W×3 uint8 RGB (normalised with
+        ``mean`` and ``std``, values in 0–1 after dividing by 255).
+    targets : sequence of int, optional
+        N true class indices, in the model's label space.
+    batch_size : int
+        Images per forward pass.
+    device : str, optional
+        Where to run; default the model's device.
+    mean, std : sequence of float
+        Normalisation of uint8 images (ImageNet's by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image: ``pred_index, pred_logit, pred_prob`` and, with targets,
+        ``true_index, true_logit, true_prob, true_rank`` (1 = top; ties count for the
+        true class), ``top5`` and ``correct``, as in ``predictions.parquet``.
+
+    Raises
+    ------
+    ConfigError
+        Images of the wrong shape, or targets that do not match them or the outputs.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5))
+    >>> table = evaluate(net, torch.randn(4, 3, 8, 8), targets=[0, 1, 2, 3])
+    >>> len(table), bool(table["true_rank"].between(1, 5).all())
+    (4, True)
+    """
+    run_on = _device_of(model, device)
+    x = _as_batch(images, mean, std, run_on)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = torch.cat([model(x[i:i + batch_size]).float()
+                                for i in range(0, x.shape[0], batch_size)]).cpu()
+    finally:
+        model.train(was_training)
+    if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
+        raise ConfigError(f"the model's output must be N×classes, got {tuple(logits.shape)}")
+    probs = logits.softmax(dim=1)
+    pred = logits.argmax(dim=1)
+    table = pd.DataFrame({"pred_index": pred.numpy(),
+                          "pred_logit": logits.gather(1, pred[:, None])[:, 0].numpy(),
+                          "pred_prob": probs.gather(1, pred[:, None])[:, 0].numpy()})
+    if targets is None:
+        return table
+    true = torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
+    if true.shape[0] != x.shape[0] or torch.any((true < 0) | (true >= logits.shape[1])):
+        raise ConfigError(f"targets must be {x.shape[0]} class indices in 0..{logits.shape[1] - 1}")
+    true_logit = logits.gather(1, true[:, None])[:, 0]
+    table["true_index"] = true.numpy()
+    table["true_logit"] = true_logit.numpy()
+    table["true_prob"] = probs.gather(1, true[:, None])[:, 0].numpy()
+    table["true_rank"] = (1 + (logits > true_logit[:, None]).sum(dim=1)).numpy()
+    table["top5"] = table["true_rank"] <= 5
+    table["correct"] = table["true_rank"] == 1
+    return table
+
+
+def guess_canonizer(model: torch.nn.Module) -> str | None:
+    """The LRP canonizer of an in-memory model's family, or None where none fits.
+
+    torchvision ResNet/ResNeXt → ``"resnet"``, torchvision VGG/AlexNet → ``"vgg"``, timm's
+    legacy SE-ResNet(X) → ``"seresnet"``; every other architecture (ViT, ConvNeXt,
+    MobileNet, EfficientNet, timm's own ResNets) → None.
+
+    Examples
+    --------
+    >>> guess_canonizer(torch.nn.Linear(2, 2)) is None
+    True
+    """
+    import torchvision.models as tv
+
+    if type(model) is tv.ResNet:
+        return "resnet"
+    if type(model) in (tv.VGG, tv.AlexNet):
+        return "vgg"
+    if type(model).__name__ == "SENet" and type(model).__module__.startswith("timm."):
+        return "seresnet"
+    return None
+
+
+class ExplainResult:
+    """What :func:`explain` returns.
+
+    Attributes
+    ----------
+    maps : numpy.ndarray
+        N×H×W float32 relevance summed over colour channels (logit units for LRP,
+        gradient × input and integrated gradients).
+    targets : numpy.ndarray
+        N int64 explained classes.
+    logits : numpy.ndarray
+        N float64 logits of the explained classes (where LRP relevance starts).
+    method : str
+        The method used, as in ``attributions.parquet`` (``lrp-epsilon-plus-flat``,
+        ``gradient-x-input``, …).
+    """
+
+    def __init__(self, maps: np.ndarray, targets: np.ndarray, logits: np.ndarray, method: str):
+        self.maps, self.targets, self.logits, self.method = maps, targets, logits, method
+
+    def __repr__(self) -> str:
+        return f"ExplainResult(method={self.method!r}, maps={self.maps.shape})"
+
+
+def explain(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
+            targets: Sequence[int] | torch.Tensor | None = None, *, composite: str = "auto",
+            canonizer: str | None = None, epsilon: float = 0.1, batch_size: int = 16,
+            device: str | torch.device | None = None, mean: Sequence[float] = IMAGENET_MEAN,
+            std: Sequence[float] = IMAGENET_STD, name: str = "model") -> ExplainResult:
+    """Relevance maps of an in-memory model, with the command line's checks and refusals.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier returning N×K logits; explained in eval mode (restored afterwards).
+    images : torch.Tensor or numpy.ndarray
+        N×3×H×W normalised float images, or N×H×W×3 uint8 RGB (normalised with
+        ``mean`` and ``std``).
+    targets : sequence of int, optional
+        N classes to explain; default each image's predicted class.
+    composite : str
+        ``"auto"`` (LRP ``epsilon-plus-flat`` where a canonizer fits the architecture,
+        else ``gradient-x-input``), an LRP composite (``epsilon-plus-flat``,
+        ``epsilon-gamma-box``, ``epsilon-alpha2-beta1-flat``, ``epsilon``) or a gradient
+        method (``gradient-x-input``, ``integrated-gradients``, ``smoothgrad``).
+    canonizer : str, optional
+        ``"resnet"``, ``"vgg"`` or ``"seresnet"``; default :func:`guess_canonizer`.
+    epsilon : float
+        ε of the LRP composites.
+    batch_size : int
+        Images per pass (halved when the device runs out of memory).
+    device : str, optional
+        Where to run; default the model's device.
+    mean, std : sequence of float
+        The model's input normalisation.
+    name : str
+        The model's name in messages.
+
+    Returns
+    -------
+    ExplainResult
+        Channel-summed maps, explained classes and their logits, and the method.
+
+    Raises
+    ------
+    ModelRefused
+        An LRP composite for a model without a canonizer, or a canonizer that does not
+        fit it (BatchNorm left unfolded, no residual block found).
+    UnknownNameError
+        An unknown composite or canonizer.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+    ...                           torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    >>> result = explain(net, torch.randn(2, 3, 8, 8))
+    >>> result.method, result.maps.shape
+    ('gradient-x-input', (2, 8, 8))
+    >>> explain(net, torch.randn(2, 3, 8, 8), composite="epsilon-plus-flat")
+    ... # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    localglobal.attribution.attributor.ModelRefused: model 'model' has no LRP canonizer
+    """
+    canonizer = canonizer if canonizer is not None else guess_canonizer(model)
+    chosen = resolve_composite(composite, canonizer)
+    refuse_without_canonizer(name, type(model).__name__, canonizer, chosen)
+    lrp = is_lrp(chosen)
+    run_on = _device_of(model, device)
+    attributor = Attributor(chosen, canonizer if lrp else None, float(epsilon),
+                            tuple(mean), tuple(std), run_on, int(batch_size))  # type: ignore[arg-type]
+    x = images if isinstance(images, np.ndarray) else _as_batch(images, mean, std, run_on)
+    if isinstance(x, np.ndarray):
+        _as_batch(x[:0], mean, std, run_on)  # shape and dtype check only
+    wanted = None if targets is None else torch.as_tensor(np.asarray(targets), dtype=torch.long)
+    was_training = model.training
+    model.eval()
+    try:
+        with attributor.registered(model, name):
+            maps, explained, logits = attributor(model, x, wanted)
+    finally:
+        model.train(was_training)
+    return ExplainResult(maps, explained, logits, method_name(chosen))

@@ -1,0 +1,1 @@
+"""Fault injection: kills, full disks, corrupt outputs, concurrent writers, hostile inputs."""
