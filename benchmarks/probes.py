@@ -77,9 +77,10 @@ def make_dataset(folder: Path, n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def stage_seconds(samples: pd.DataFrame, config, root: Path, name: str,
-                  workers: int) -> tuple[float, dict]:
+                  workers: int, label: str) -> tuple[float, dict]:
     """Wall seconds of stage ``name``'s body on a fresh run, and its summary."""
-    run = RunDir(root / f"{name}-w{workers}").ensure()
+    # Each measurement has its own run, so that none resumes another's shards.
+    run = RunDir(root / f"{name}-{label}").ensure()
     run.write("samples", samples)
     declared = REGISTRY[name]
     ctx = StageContext(run, config, declared, "benchmark", RunOptions(workers=workers))
@@ -96,8 +97,8 @@ def stage_seconds(samples: pd.DataFrame, config, root: Path, name: str,
 def one_against_pool(samples: pd.DataFrame, config, root: Path, name: str,
                      workers: int) -> tuple[float, dict, float, dict]:
     """Seconds and summary of stage ``name`` in one process, then with ``workers``."""
-    t1, single = stage_seconds(samples, config, root, name, 1)
-    tn, pooled = stage_seconds(samples, config, root, name, workers)
+    t1, single = stage_seconds(samples, config, root, name, 1, "single")
+    tn, pooled = stage_seconds(samples, config, root, name, workers, "pool")
     return t1, single, tn, pooled
 
 
@@ -133,6 +134,9 @@ def print_efficiency(t1: float, single: dict, tn: float, pooled: dict, workers: 
     """
     cpu_single = t1 * single["cores_obtained"]
     cpu_pooled = tn * pooled["cores_obtained"]
+    if cpu_pooled <= 0:  # too short to measure: say so rather than divide by zero
+        print("  CPU seconds: too short to compare")
+        return
     efficiency = cpu_single / cpu_pooled
     print(f"  CPU seconds: {cpu_single:.1f} in one process, {cpu_pooled:.1f} in the pool "
           f"(efficiency {efficiency:.2f}; expected on {workers} idle cores: "
