@@ -37,7 +37,7 @@ from localglobal.pipeline.shards import ShardResult, ShardStore
 from localglobal.pipeline.stage import Stage
 
 T = TypeVar("T")
-Work = Callable[[list[Any]], ShardResult | pd.DataFrame]
+Work = Callable[[list[Any]], ShardResult | pd.DataFrame | tuple[pd.DataFrame, list]]
 
 SHOWN_PROBLEMS = 10
 """Bad or failed items printed to the console; the report lists every one."""
@@ -106,6 +106,8 @@ def _run_shard(work: Work, items: list[Any]) -> tuple[str, Any]:
         return "failed", f"{type(error).__name__}: {error}"
     if isinstance(result, pd.DataFrame):
         result = ShardResult(result)
+    elif isinstance(result, tuple):  # a domain function's (table, bad items)
+        result = ShardResult(*result)
     return "ok", result
 
 
@@ -196,7 +198,8 @@ class StageContext:
         ----------
         work : callable
             ``work(items)`` (or ``work(params, items)`` when ``params`` is given)
-            returning a :class:`ShardResult` or a data frame for one shard. It must
+            returning a :class:`ShardResult`, a data frame, or a ``(table, bad)``
+            pair for one shard. It must
             be a top-level function unless ``local``. Bad input items go into
             ``ShardResult.bad``; an exception fails the shard's items (retried by the
             next run) and a failure of the machine (full disk) stops the stage.

@@ -33,7 +33,6 @@ from localglobal.io.tar import ArchiveError, TarLimits
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.fingerprint import input_fingerprint
-from localglobal.pipeline.shards import ShardResult
 from localglobal.pipeline.stage import stage
 
 FILES_PER_SHARD_ITEM = 32
@@ -59,10 +58,9 @@ def _params(config: RunConfig) -> dict[str, Any]:
             "limits": config.annotations.model_dump(mode="json")}
 
 
-def _read_shard(items: list[XmlItem]) -> ShardResult:
+def _read_shard(items: list[XmlItem]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """One shard's XML files: their objects table, and the files skipped as bad input."""
-    table, bad = read_xml_items(items)
-    return ShardResult(table, bad)
+    return read_xml_items(items)
 
 
 def _item_id(item: XmlItem) -> str:

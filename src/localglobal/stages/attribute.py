@@ -36,7 +36,7 @@ from localglobal.attribution.items import (
 from localglobal.attribution.lrp import make_composite, method_name
 from localglobal.attribution.model_run import AttributeInputs, ModelRun
 from localglobal.attribution.relevance_store import RELEVANCE_FOLDER
-from localglobal.attribution.shard import PassPlan, attribute_shard
+from localglobal.attribution.shard import attribute_shard
 from localglobal.attribution.table import attributions_table, non_finite_maps
 from localglobal.config import RunConfig
 from localglobal.errors import StageError
@@ -44,7 +44,6 @@ from localglobal.models import model_fingerprints, resolve_model
 from localglobal.models.devices import select_device
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
-from localglobal.pipeline.shards import ShardResult
 from localglobal.pipeline.stage import stage
 
 
@@ -58,11 +57,6 @@ def _check(config: RunConfig) -> None:
     """Refuse an unknown composite (or bad settings) before any stage runs."""
     make_composite(config.attribute.composite, epsilon=config.attribute.epsilon)
 
-
-def attribute_work(plan: PassPlan, items: list[dict[str, Any]]) -> ShardResult:
-    """One shard of one pass (in this process: the model is loaded once)."""
-    table, bad = attribute_shard(plan, items)
-    return ShardResult(table, bad)
 
 
 def _inputs(ctx: StageContext, pool: ThreadPoolExecutor) -> AttributeInputs:
@@ -112,7 +106,7 @@ def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> p
         with model.pass_model(control) as pass_model:
             plan = model.plan(control, pass_model, targets, ctx.shards(**key).folder)
             tables[control] = ctx.map_shards(
-                attribute_work, records, key=key, item_id=lambda r: r["item_id"],
+                attribute_shard, records, key=key, item_id=lambda r: r["item_id"],
                 params=plan, shard_size=ctx.config.run.shard_size, local=True,
                 description=f"attribute {name} ({control})")
             pass_model.raise_failure()  # a model that failed to load fails as a model

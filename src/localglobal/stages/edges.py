@@ -21,21 +21,15 @@ from localglobal.data.geometry import to_input_frame
 from localglobal.io.atomic import write_npz
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
-from localglobal.pipeline.shards import ShardResult
 from localglobal.pipeline.stage import stage
 from localglobal.probes.edge_masks import EdgePlan, edge_outputs, edge_rows, outline_masks
-from localglobal.probes.sources import SourceImage, source_images
+from localglobal.probes.sources import source_images
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
     return {"edges": config.edges.model_dump(mode="json"),
             "frame": config.frame.model_dump(mode="json"), "outlines": config.data.outlines}
 
-
-def edges_work(plan: EdgePlan, sources: list[SourceImage]) -> ShardResult:
-    """One shard of the stage (top-level, so the process pool and Ray can send it)."""
-    table, bad = edge_rows(plan, sources)
-    return ShardResult(table, bad)
 
 
 @stage("edges",
@@ -59,7 +53,7 @@ def edges(ctx: StageContext) -> dict[str, Any]:
     # The first resize imports torchvision; do it before forking so workers share it.
     to_input_frame(np.zeros((2, 2, 3), np.uint8), 2, 2)
     # A new box changes the counts, so it is part of an item's identity.
-    rows = ctx.map_shards(edges_work, sources, key={"plan": plan.key()},
+    rows = ctx.map_shards(edge_rows, sources, key={"plan": plan.key()},
                           item_id=lambda s: s.item_id(with_box=True), params=plan,
                           description="edges")
     table, arrays = edge_outputs(rows, plan.crop)

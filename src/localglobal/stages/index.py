@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from localglobal.config import RunConfig
 from localglobal.data.frame_boxes import BOX_READ_COLUMNS
-from localglobal.data.image_tree import ImageIndexError, ImageRef, check_images, image_ref
+from localglobal.data.image_tree import ImageIndexError, check_images, image_ref
 from localglobal.data.sampling import build_index
 from localglobal.errors import ConfigError, MissingInputError, StageError
 from localglobal.io.atomic import atomic_path
@@ -25,7 +25,6 @@ from localglobal.labels import get_label_space
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.fingerprint import input_fingerprint
-from localglobal.pipeline.shards import ShardResult
 from localglobal.pipeline.stage import stage
 
 CHECK_VERSION = 1
@@ -58,11 +57,6 @@ def check_pipeline(config: RunConfig) -> None:
                           "or set index.require_box = false to use images without boxes")
 
 
-def _check_shard(refs: list[ImageRef]) -> ShardResult:
-    """Open one shard's images: every image's record; the unusable ones as bad items."""
-    table, bad = check_images(refs)
-    return ShardResult(table, bad)
-
 
 def _read_boxes(ctx: StageContext) -> pd.DataFrame | None:
     """The run's boxes, or None; without them a required box is a message naming the fix."""
@@ -91,7 +85,7 @@ def index(ctx: StageContext) -> dict[str, Any]:
 
     def check(paths: list[str]) -> dict[str, dict[str, Any]]:
         refs = [image_ref(path) for path in paths]
-        table = ctx.map_shards(_check_shard, refs, key={"check": CHECK_VERSION},
+        table = ctx.map_shards(check_images, refs, key={"check": CHECK_VERSION},
                                item_id=lambda ref: ref.key, description="index: decoding")
         return {r["path"]: r for r in table.to_dict("records")}
 

@@ -20,11 +20,10 @@ from localglobal.data.geometry import to_input_frame
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.fingerprint import input_fingerprint
-from localglobal.pipeline.shards import ShardResult
 from localglobal.pipeline.stage import stage
 from localglobal.probes.plan import ProbePlan
 from localglobal.probes.render import RenderJob, perturbation_table, render_samples
-from localglobal.probes.sources import SourceImage, input_notes, source_images
+from localglobal.probes.sources import input_notes, source_images
 
 SHOWN_NOTES = 5
 """Enlarged images named on the console; the report lists every one."""
@@ -53,11 +52,6 @@ def check_probes(config: RunConfig) -> None:
     ProbePlan.from_config(config)
 
 
-def perturb_work(job: RenderJob, sources: list[SourceImage]) -> ShardResult:
-    """One shard of the stage (top-level, so the process pool and Ray can send it)."""
-    table, bad = render_samples(job, sources)
-    return ShardResult(table, bad)
-
 
 @stage("perturb",
        reads=("samples",),
@@ -78,7 +72,7 @@ def perturb(ctx: StageContext) -> dict[str, Any]:
     # The first resize imports torchvision; do it before forking so workers share it.
     to_input_frame(np.zeros((2, 2, 3), np.uint8), 2, 2)
     # One image per shard: the unit of resume is the image (some 200 PNGs).
-    rows = ctx.map_shards(perturb_work, sources, key={"plan": plan.key()},
+    rows = ctx.map_shards(render_samples, sources, key={"plan": plan.key()},
                           item_id=lambda s: s.item_id(),
                           params=RenderJob(plan, str(ctx.run.root)), shard_size=1,
                           description="perturb")
