@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import os
 import shutil
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -28,6 +25,7 @@ from localglobal.data.geirhos_fetch import (
 from localglobal.data.geirhos_humans import read_human_trials
 from localglobal.io.download import ChecksumError
 from localglobal.io.safe_tar import UnsafeArchiveError
+from tests.http_server import serve_folder
 
 CSV = ("subj,session,trial,rt,object_response,category,condition,imagename\n"
        "subject-01,1,1,0.9,{answer},{category},0,0001_x_s01_0_{category}_00_{image}\n")
@@ -62,24 +60,13 @@ def _environment(monkeypatch, tmp_path):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
     folder = tmp_path / "served"
     folder.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_folder(folder) as url:
+        yield folder, url
 
 
 def github_archive(source, files: dict[str, bytes], extra: dict[str, bytes] | None = None

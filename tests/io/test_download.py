@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import re
-import threading
 
 import pytest
 
@@ -18,6 +15,7 @@ from localglobal.io.download import (
     sha256_matches,
     verify_file,
 )
+from tests.http_server import serve_folder
 
 
 @pytest.fixture(autouse=True)
@@ -27,25 +25,13 @@ def _environment(monkeypatch, tmp_path):
     monkeypatch.delenv("LOCALGLOBAL_OFFLINE", raising=False)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
     folder = tmp_path / "served"
     folder.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_folder(folder) as url:
+        yield folder, url
 
 
 def test_cache_dir_follows_the_environment(tmp_path):

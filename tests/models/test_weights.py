@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import re
 import socket
-import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from localglobal.models.weights import (
     load_checkpoint,
     load_state_dict_strict,
 )
+from tests.http_server import serve_folder
 
 
 @pytest.fixture(autouse=True)
@@ -41,25 +39,13 @@ def _cache(monkeypatch, tmp_path):
     monkeypatch.delenv("LOCALGLOBAL_OFFLINE", raising=False)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-
 @pytest.fixture
 def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
     folder = tmp_path / "served"
     folder.mkdir()
-    handler = functools.partial(_Quiet, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_folder(folder) as url:
+        yield folder, url
 
 
 def _serve_blob(folder, size: int = 300_000) -> tuple[str, bytes, str]:
