@@ -16,38 +16,30 @@ from typer.testing import CliRunner
 
 from localglobal.cli import app
 from localglobal.config import load_config, to_toml
-from localglobal.demo import demo_config
 from localglobal.errors import StageError
 from localglobal.io.atomic import read_json
 from localglobal.pipeline.rundir import RunDir
 from localglobal.run import prepare_run, run_pipeline, stage_states
 from localglobal.stages import REGISTRY
-from localglobal.toyworld.build import WorldConfig, build_world
+from localglobal.toyworld.build import build_world
+from tests import toy_run
 
 os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
 
-SMALL_WORLD = WorldConfig(seed=5, train_per_class=1, val_per_class=0, cue_conflict_per_pair=0)
 STAGES = ("annotations", "index", "perturb", "evaluate", "analyze", "report")
 
 
 def small_config(world: Path):
-    config = demo_config(world)
-    config.run.workers = 1
-    config.index.per_class = 1
-    config.probes.probes = ["scramble"]
-    config.probes.scramble.blocks = [112]
-    config.probes.scramble.variants = 1
-    config.geirhos.stimuli = None
+    """The shared small run, with both toy models evaluated."""
+    config = toy_run.small_config(world)
     config.evaluate.models = ["toy-texture", "toy-shape"]
-    config.evaluate.device = "cpu"
-    config.analysis.hypotheses = []
     return config
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("state")
-    world = build_world(root / "world", SMALL_WORLD)
+    world = build_world(root / "world", toy_run.SMALL_WORLD)
     run, config = prepare_run(root / "run", config=small_config(world))
     run_pipeline(run, config, stages=STAGES)
     return run.root

@@ -9,7 +9,7 @@ import pytest
 
 from localglobal.run import prepare_run, run_pipeline
 from localglobal.toyworld.build import build_world
-from tests.faults._toy import LONG_STAGES, SMALL_WORLD, small_config
+from tests.toy_run import LONG_STAGES, SMALL_WORLD, small_config
 
 
 @pytest.fixture(scope="session")

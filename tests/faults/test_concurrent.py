@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from localglobal.cli import app
 from localglobal.pipeline.lock import run_lock
 from localglobal.pipeline.manifest import MANIFEST_NAME
-from tests.faults._toy import same_outputs
+from tests.toy_run import same_outputs
 
 
 def test_a_second_command_is_refused_while_a_stage_runs(clean_run: Path, run_copy: Path):

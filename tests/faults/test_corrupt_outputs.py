@@ -15,7 +15,7 @@ from localglobal.config import load_config
 from localglobal.errors import LocalglobalError
 from localglobal.pipeline.rundir import RunDir
 from localglobal.run import run_stage
-from tests.faults._toy import same_outputs
+from tests.toy_run import same_outputs
 
 OUTPUTS = [  # (stage, file or glob in the run, damage) for each kind of artifact
     ("annotations", "boxes.parquet", "truncated"),

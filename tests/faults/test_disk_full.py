@@ -21,7 +21,7 @@ from localglobal.errors import LocalglobalError
 from localglobal.pipeline.manifest import MANIFEST_NAME
 from localglobal.pipeline.rundir import RunDir
 from localglobal.run import run_stage
-from tests.faults._toy import same_outputs
+from tests.toy_run import same_outputs
 
 
 def _fill_disk_after(monkeypatch, writes: int, code: int = errno.ENOSPC) -> None:

@@ -22,7 +22,7 @@ from localglobal.config import load_config
 from localglobal.pipeline.manifest import MANIFEST_NAME
 from localglobal.pipeline.rundir import RunDir
 from localglobal.run import run_stage
-from tests.faults._toy import LONG_STAGES, same_outputs
+from tests.toy_run import LONG_STAGES, same_outputs
 
 
 def _stage_record(run: Path, stage: str) -> dict:

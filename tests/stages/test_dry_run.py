@@ -12,7 +12,7 @@ from localglobal.config import to_toml
 from localglobal.run import prepare_run, run_pipeline
 from localglobal.stages.plan import format_plan, plan_run
 from localglobal.toyworld.build import build_world
-from tests.faults._toy import LONG_STAGES, SMALL_WORLD, small_config
+from tests.toy_run import LONG_STAGES, SMALL_WORLD, small_config
 
 os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
 

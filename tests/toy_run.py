@@ -1,4 +1,4 @@
-"""A small toy-world run for the fault tests: one image per class, one probe level.
+"""A small toy-world run for the fault, run-state and planning tests: one image per class.
 
 :func:`small_config` keeps every long stage to a second or two; :func:`same_outputs`
 compares what one stage wrote in two runs (tables by value, arrays by value, every
