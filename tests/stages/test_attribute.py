@@ -211,7 +211,7 @@ def test_resume_refusal_and_true_targets(tmp_path):
     assert "has no LRP canonizer" in failed["no-lrp"]
     assert "does not fit" in failed["wrong-canonizer"]
     assert first["summary"]["models"] == ["tiny"]
-    assert first["details"]["per_model"]["tiny"]["computed"] == 2  # 6 items in shards of 4
+    assert first["details"]["per_model"]["tiny"]["computed"] == 6  # items explained
 
     table = run.read("attributions")
     space = get_label_space("toyworld")
@@ -224,7 +224,7 @@ def test_resume_refusal_and_true_targets(tmp_path):
     with pytest.raises(StageError):
         attribute(run, config)
     again = report(run)["details"]["per_model"]["tiny"]
-    assert again["computed"] == 0 and again["resumed"] == 2
+    assert again["computed"] == 0 and again["resumed"] == 6
     pd.testing.assert_frame_equal(run.read("attributions"), table)
 
 
@@ -382,7 +382,46 @@ def test_adding_a_model_computes_only_that_model(tmp_path):
     run, config = prepare_run(run.root, config=config)
     attribute(run, config)
     per_model = report(run)["details"]["per_model"]
-    assert per_model["tiny"]["computed"] == 0 and per_model["tiny-b"]["computed"] == 1
+    assert per_model["tiny"]["computed"] == 0 and per_model["tiny-b"]["computed"] == 3
     table = run.read("attributions")
     pd.testing.assert_frame_equal(table[table["model"] == "tiny"].reset_index(drop=True),
                                   first)
+
+
+@pytest.mark.slow
+def test_attribute_on_ray_gives_the_tables_and_maps_of_the_local_run(tmp_path):
+    pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
+    local, config = make_run(tmp_path / "local", n_images=5)
+    attribute(local, config)
+    on_ray, config = make_run(tmp_path / "ray", n_images=5)
+    config.run.executor = "ray"
+    attribute(on_ray, config)
+    assert report(on_ray)["executor"] == "ray"
+    assert report(local)["executor"] == "process"
+    # The same rows (the paths of the source images differ between the two folders).
+    pd.testing.assert_frame_equal(local.read("attributions").drop(columns="path",
+                                                                  errors="ignore"),
+                                  on_ray.read("attributions").drop(columns="path",
+                                                                   errors="ignore"),
+                                  check_exact=False, atol=1e-6)
+    local_maps, local_index = load_relevance(local.root, "tiny")
+    ray_maps, ray_index = load_relevance(on_ray.root, "tiny")
+    pd.testing.assert_frame_equal(local_index, ray_index)
+    np.testing.assert_allclose(local_maps.astype(np.float32), ray_maps.astype(np.float32),
+                               atol=1e-3)
+    names = sorted(p.name for p in local.path("heatmaps", "tiny").iterdir())
+    assert names == sorted(p.name for p in on_ray.path("heatmaps", "tiny").iterdir())
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_to_load_on_a_ray_actor_is_reported_as_that_model(tmp_path):
+    pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
+    run, config = make_run(tmp_path, n_images=2, controls=[], heatmaps=False,
+                           models=["no-weights", "tiny"])
+    config.run.executor = "ray"
+    with pytest.raises(StageError, match="no-weights"):
+        attribute(run, config)
+    record = report(run)
+    assert [m["model"] for m in record["models"]["failed"]] == ["no-weights"]
+    assert "does not exist" in record["models"]["failed"][0]["reason"]
+    assert set(run.read("attributions")["model"]) == {"tiny"}

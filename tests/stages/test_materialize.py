@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from localglobal.attribution.items import attribution_items, load_batch
+from localglobal.attribution.relevance_store import load_relevance
+from localglobal.io.images import read_png
 from localglobal.labels import get_label_space
 from localglobal.probes.plan import is_built
 from localglobal.run import run_stage
@@ -42,6 +44,9 @@ def _run(root, rows, materialize: bool, probes: dict | None = None):
                            data={"label_space": "imagenette"},
                            evaluate={"models": list(MODELS), "batch_size": 8,
                                      "device": "cpu", "loader_workers": 0},
+                           attribute={"models": ["full"], "composite": "auto",
+                                      "probes": ["original", "scramble", "patch"],
+                                      "controls": [], "batch_size": 8, "device": "cpu"},
                            run={"shard_size": 8, "workers": 1},
                            frame={"resize": 64, "crop": CROP})
     run_stage("perturb", run, config, workers=1)
@@ -90,6 +95,30 @@ def test_attribution_items_are_built_to_the_stored_pixels(runs, rows):
         assert not bad and len(good) == len(items)
         images[materialize] = stacked
     assert np.array_equal(images[True], images[False])
+
+
+def test_attribute_builds_on_its_device_the_maps_of_the_stored_png_run(runs):
+    tables, maps = {}, {}
+    for materialize, (run, config) in runs.items():
+        run_stage("edges", run, config, workers=1)
+        summary = run_stage("attribute", run, config, workers=1)
+        assert summary["status"] == "done"
+        tables[materialize] = run.read("attributions")
+        maps[materialize] = load_relevance(run.root, "full")
+    stored, built = tables[True], tables[False]
+    assert set(stored["probe"]) == {"original", "scramble", "patch"}
+    pd.testing.assert_frame_equal(stored.drop(columns="path", errors="ignore"),
+                                  built.drop(columns="path", errors="ignore"),
+                                  check_exact=False, atol=1e-5)
+    pd.testing.assert_frame_equal(maps[True][1], maps[False][1])
+    assert np.array_equal(maps[True][0], maps[False][0])
+    # The heat maps draw the probe itself, not the original it was built from.
+    folders = [runs[m][0].path("heatmaps", "full") for m in (True, False)]
+    names = sorted(p.name for p in folders[0].iterdir())
+    assert any("scramble" in n for n in names) and names == sorted(
+        p.name for p in folders[1].iterdir())
+    for name in names:
+        assert np.array_equal(read_png(folders[0] / name), read_png(folders[1] / name))
 
 
 def test_show_draws_the_same_sheet(runs, rows):

@@ -124,9 +124,12 @@ class Attributor:
         """Whether the composite applies LRP rules."""
         return is_lrp(self.composite)
 
-    def normalise(self, images: np.ndarray) -> torch.Tensor:
-        """N×H×W×3 uint8 → N×3×H×W float32 normalised, on the device."""
-        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
+    def normalise(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """N×H×W×3 uint8 (an array, or a tensor anywhere) → N×3×H×W float32 normalised,
+        on the device."""
+        x = images if isinstance(images, torch.Tensor) \
+            else torch.from_numpy(np.ascontiguousarray(images))
+        x = x.to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
@@ -194,9 +197,10 @@ class Attributor:
         model : torch.nn.Module
             The model, its composite registered (:meth:`registered`).
         x : torch.Tensor or numpy.ndarray
-            A normalised N×3×H×W tensor on the device, or N×H×W×3 uint8 images, which
-            are then moved and normalised one batch at a time, so that running out of
-            memory while copying them halves the batch too.
+            A normalised N×3×H×W float tensor on the device, or N×H×W×3 uint8 images
+            (an array, or a tensor on any device), which are then moved and normalised
+            one batch at a time, so that running out of memory while copying them
+            halves the batch too.
         targets : torch.Tensor, optional
             N class indices, or None for the predicted classes.
 
@@ -230,4 +234,5 @@ class Attributor:
                 np.concatenate(logits).astype(np.float64))
 
     def _batch(self, x: Any, start: int, stop: int) -> torch.Tensor:
-        return self.normalise(x[start:stop]) if isinstance(x, np.ndarray) else x[start:stop]
+        raw = isinstance(x, np.ndarray) or x.dtype == torch.uint8
+        return self.normalise(x[start:stop]) if raw else x[start:stop]

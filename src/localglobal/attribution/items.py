@@ -118,7 +118,7 @@ def load_item_image(item: dict[str, Any], crop: int, resize: int,
     return image
 
 
-def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str],
+def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str], build: bool = True,
                ) -> tuple[list[dict[str, Any]], np.ndarray | None, list[tuple[str, str]]]:
     """Load the images of ``items``; an unreadable one is bad input, the rest are stacked.
 
@@ -128,6 +128,10 @@ def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str],
         Rows of :func:`attribution_items`.
     frame : (int, int, str)
         ``(crop, resize, interpolation)``.
+    build : bool
+        Build the items without a PNG of their own (``probes.materialize = false``)
+        here, on the CPU; with False they hold their original, for the caller to build
+        on its device (:func:`built_items`).
 
     Returns
     -------
@@ -151,12 +155,23 @@ def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str],
             bad.append((item["item_id"], f"{type(error).__name__}: {error}"))
             continue
         good.append(item)
-    if images and any(is_built(str(i.get("probe")), str(i["path"])) for i in good):
-        built = [i if is_built(str(i.get("probe")), str(i["path"])) else None for i in good]
-        images = list(build_images(np.stack(images), [i["probe"] if i else "original"
-                                                      for i in built],
-                                   [i["params"] if i else "{}" for i in built]))
+    builds = built_items(good) if build else {}
+    if images and builds:
+        probes = [builds.get(k, ("original", "{}")) for k in range(len(good))]
+        images = list(build_images(np.stack(images), [p for p, _ in probes],
+                                   [params for _, params in probes]))
     return good, (np.stack(images) if images else None), bad
+
+
+def built_items(items: Sequence[dict[str, Any]]) -> dict[int, tuple[str, str]]:
+    """``position -> (probe, params)`` of the items built from their original.
+
+    Those are the rows without a PNG of their own (``probes.materialize = false``,
+    :func:`~localglobal.probes.plan.is_built`); their ``path`` is the original's.
+    """
+    return {k: (str(item["probe"]), str(item.get("params", "{}")))
+            for k, item in enumerate(items)
+            if is_built(str(item.get("probe")), str(item["path"]))}
 
 
 class EdgeMasks:

@@ -1,16 +1,17 @@
-"""One model's attribution: its passes, their shard keys and plans, its maps and counts.
+"""One model's attribution: its passes, their shard keys and tasks, its maps and counts.
 
 A :class:`ModelRun` refuses a model LRP would attribute wrongly (before any weights
 are loaded), chooses the items and target classes of each pass — ``none`` explains
 the predicted (or true) classes, ``random-weights`` the classes the trained model
-explained — and, once the passes are done, assembles the model's relevance maps and
-rows. The stage runs each pass's shards (:func:`~localglobal.attribution.shard.attribute_shard`).
+explained — says what each pass's worker needs
+(:class:`~localglobal.attribution.worker.AttributionPass`), and, once the passes are
+done, assembles the model's relevance maps and rows. The stage runs each pass's
+shards through the kernel's stateful worker (:mod:`localglobal.attribution.worker`),
+in this process or on Ray actors.
 """
 
 from __future__ import annotations
 
-import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import pandas as pd
 import torch
 
 from localglobal.attribution.attributor import Attributor, refuse_without_canonizer
-from localglobal.attribution.items import EdgeMasks, true_targets
+from localglobal.attribution.controls import CALIBRATION_IMAGES
+from localglobal.attribution.items import true_targets
 from localglobal.attribution.lrp import is_lrp, method_name, resolve_composite
 from localglobal.attribution.relevance_store import (
     MAP_ROW_COLUMN,
@@ -27,9 +29,9 @@ from localglobal.attribution.relevance_store import (
     shard_map_parts,
     write_relevance,
 )
-from localglobal.attribution.session import ModelSession, RegisteredModel
-from localglobal.attribution.shard import PassPlan
+from localglobal.attribution.shard import BATCH_SIZE_COLUMN
 from localglobal.attribution.table import non_finite_maps
+from localglobal.attribution.worker import AttributionPass
 from localglobal.config import RunConfig
 from localglobal.io.atomic import safe_name
 from localglobal.models import ModelSpec, load_model
@@ -59,27 +61,32 @@ class AttributeInputs:
     ----------
     items : pandas.DataFrame
         The items with an edge mask (:func:`~localglobal.attribution.items.attribution_items`).
-    edges : EdgeMasks
-        The run's edge masks.
+    edges_path : Path
+        The run's edge masks (``edges.npz``).
     partner : dict
         image_id → the image whose edges the ``shuffled-edges`` control uses.
     upstream : dict
         The run ids of the stages read; part of every shard key.
     device : torch.device
-        Where the models run.
-    pool : ThreadPoolExecutor
-        Threads that read images and score maps.
-    outlines : EdgeMasks or None
+        Where the models run (in this process; a Ray actor takes its own GPU).
+    outlines_path : Path or None
         The true outlines (a second shape proxy) when the run has them.
     """
 
     items: pd.DataFrame
-    edges: EdgeMasks
+    edges_path: Path
     partner: dict[str, str]
     upstream: dict[str, Any]
     device: torch.device
-    pool: ThreadPoolExecutor
-    outlines: EdgeMasks | None = None
+    outlines_path: Path | None = None
+
+
+def halvings_to(start: int, final: int) -> int:
+    """How often halving (``max(1, b // 2)``) takes a batch size from ``start`` to ``final``."""
+    count, size = 0, start
+    while size > final:
+        size, count = max(1, size // 2), count + 1
+    return count
 
 
 class ModelRun:
@@ -108,25 +115,20 @@ class ModelRun:
     def __init__(self, name: str, spec: ModelSpec, config: RunConfig,
                  inputs: AttributeInputs, heatmap_root: Path | None):
         settings = config.attribute
-        composite = resolve_composite(settings.composite, spec.canonizer)
-        refuse_without_canonizer(name, spec.arch, spec.canonizer, composite)
-        lrp = is_lrp(composite)
+        self.composite = resolve_composite(settings.composite, spec.canonizer)
+        refuse_without_canonizer(name, spec.arch, spec.canonizer, self.composite)
+        self.lrp = is_lrp(self.composite)
         self.name, self.spec, self.inputs = name, spec, inputs
-        self.settings, self.seed, self.shard_size = settings, config.run.seed, \
-            config.run.shard_size
+        self.settings, self.seed = settings, config.run.seed
         self.frame = (config.frame.crop, config.frame.resize, config.frame.interpolation)
-        self.attributor = Attributor(composite, spec.canonizer if lrp else None,
-                                     settings.epsilon, spec.mean, spec.std, inputs.device,
-                                     settings.batch_size)
-        if lrp:  # refuse a misfitting canonizer before loading any weights
-            self.attributor.check_fit(architecture(spec), name)
-        self.session = ModelSession(lambda: load_model(spec, device=inputs.device),
-                                    self.attributor, name, self.seed, inputs.items, self.frame)
+        if self.lrp:  # refuse a misfitting canonizer before loading any weights
+            Attributor(self.composite, spec.canonizer, settings.epsilon, spec.mean, spec.std,
+                       torch.device("cpu"), settings.batch_size
+                       ).check_fit(architecture(spec), name)
         self.heatmaps = heatmap_root / safe_name(name) if heatmap_root is not None else None
         self.controls = ("none", *(["random-weights"]
                                    if "random-weights" in settings.controls else []))
-        self.plans: dict[str, PassPlan] = {}
-        self.records: dict[str, list[dict[str, Any]]] = {}
+        self.maps_folders: dict[str, Path] = {}
 
     def key(self, control: str) -> dict[str, Any]:
         """Everything besides the items that changes a shard of ``control``'s pass."""
@@ -137,7 +139,7 @@ class ModelRun:
                "control": control}
         if control == "none":
             key["shuffled"] = "shuffled-edges" in s.controls
-            key["outlines"] = self.inputs.outlines is not None
+            key["outlines"] = self.inputs.outlines_path is not None
         return key
 
     def pass_items(self, control: str, tables: dict[str, pd.DataFrame],
@@ -162,25 +164,26 @@ class ModelRun:
                 f"{self.spec.label_space!r}") for r in records if r["item_id"] not in targets]
         return [r for r in records if r["item_id"] in targets], targets, bad
 
-    def pass_model(self, control: str) -> RegisteredModel:
-        """The pass's model, built and registered on first use (a context manager)."""
-        return self.session.pass_model(control)
-
-    def plan(self, control: str, model: RegisteredModel, targets: dict[str, int] | None,
-             maps_folder: Path) -> PassPlan:
-        """The plan every shard of ``control``'s pass shares."""
+    def task(self, control: str, targets: dict[str, int] | None, maps_folder: Path,
+             device: str) -> AttributionPass:
+        """What the worker of ``control``'s pass needs (picklable, for a Ray actor too)."""
         none = control == "none"
-        self.plans[control] = PassPlan(
-            model_name=self.name, method=method_name(self.attributor.composite),
-            control=control, model=model, attributor=self.attributor, targets=targets,
-            edges=self.inputs.edges, partner=self.inputs.partner,
-            shuffled=none and "shuffled-edges" in self.settings.controls, frame=self.frame,
-            maps_folder=maps_folder, heatmap_folder=self.heatmaps if none else None,
-            pool=self.inputs.pool, outlines=self.inputs.outlines if none else None)
-        return self.plans[control]
+        self.maps_folders[control] = maps_folder
+        inputs, settings = self.inputs, self.settings
+        return AttributionPass(
+            model_name=self.name, spec=self.spec, control=control,
+            method=method_name(self.composite), composite=self.composite,
+            canonizer=self.spec.canonizer if self.lrp else None, epsilon=settings.epsilon,
+            batch_size=settings.batch_size, device=device, seed=self.seed, frame=self.frame,
+            targets=targets, edges_path=str(inputs.edges_path),
+            outlines_path=str(inputs.outlines_path) if none and inputs.outlines_path else None,
+            partner=inputs.partner, shuffled=none and "shuffled-edges" in settings.controls,
+            maps_folder=str(maps_folder),
+            heatmap_folder=str(self.heatmaps) if none and self.heatmaps else None,
+            calibration=tuple(inputs.items.head(CALIBRATION_IMAGES).to_dict("records")))
 
-    def finish(self, root: Path, tables: dict[str, pd.DataFrame], items: dict[str, int],
-               ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def finish(self, root: Path, tables: dict[str, pd.DataFrame],
+               counts: dict[str, tuple[int, int]]) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Write ``relevance/<model>.npy`` and its index; the rows and the model's counts.
 
         Parameters
@@ -189,31 +192,32 @@ class ModelRun:
             The run directory.
         tables : dict
             control → the pass's rows (as the shards returned them).
-        items : dict
-            control → how many items the pass had (for the shard counts).
+        counts : dict
+            control → (items of the pass, items resumed from finished shards).
 
         Returns
         -------
         (pandas.DataFrame, dict)
             The model's rows, and ``rows, non_finite, batch_size, halvings, computed,
-            resumed`` (shards) for the report.
+            resumed`` (items) for the report.
         """
-        self.session.close()
-        passes = [c for c in self.controls if c in self.plans]
+        passes = [c for c in self.controls if c in self.maps_folders]
         parts = [part for control in passes for part in shard_map_parts(
-            tables.get(control, pd.DataFrame()), control, self.plans[control].maps_folder)]
+            tables.get(control, pd.DataFrame()), control, self.maps_folders[control])]
         by_item = self.inputs.items.set_index("item_id")
         where = dict(zip(by_item.index, zip(by_item["image_id"], by_item["probe"],
                                             strict=True), strict=True))
         write_relevance(root, self.name, parts, where, self.frame[0])
         found = [t for c in passes if len(t := tables.get(c, pd.DataFrame()))]
-        table = pd.concat(found, ignore_index=True).drop(
-            columns=[MAPS_COLUMN, MAP_ROW_COLUMN]) if found else pd.DataFrame()
-        shards = sum(math.ceil(items.get(c, 0) / self.shard_size) for c in passes)
-        attempted = sum(self.plans[c].attempted for c in passes)
-        counts = {"rows": len(table), "non_finite": len(non_finite_maps(table)),
-                  "batch_size": self.attributor.batch_size,
-                  "halvings": self.attributor.halvings,
-                  "computed": sum(self.plans[c].computed for c in passes),
-                  "resumed": shards - attempted}
-        return table, counts
+        table = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+        configured = self.settings.batch_size
+        final = int(table[BATCH_SIZE_COLUMN].min()) if BATCH_SIZE_COLUMN in table \
+            and len(table) else configured
+        table = table.drop(columns=[MAPS_COLUMN, MAP_ROW_COLUMN, BATCH_SIZE_COLUMN],
+                           errors="ignore")
+        resumed = sum(counts.get(c, (0, 0))[1] for c in passes)
+        details = {"rows": len(table), "non_finite": len(non_finite_maps(table)),
+                   "batch_size": final, "halvings": halvings_to(configured, final),
+                   "computed": sum(counts.get(c, (0, 0))[0] for c in passes) - resumed,
+                   "resumed": resumed}
+        return table, details

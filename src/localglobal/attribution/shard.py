@@ -8,7 +8,9 @@ and box — every statistic the function returns becomes a column — and, in th
 control) and drawn as a heat map; where the run has the true outlines, the ``none``
 pass is scored against them too (rows with ``proxy = "outline"``; the others have
 ``proxy = "canny"``). Images of the next batch are read, and finished
-batches scored, in worker threads while the device works.
+batches scored, in worker threads while the device works; items without a PNG of
+their own (``probes.materialize = false``) are built from their original on the
+model's device.
 
 A map holding NaN or infinity keeps its row, with ``finite = False`` and NaN
 statistics; its NaN and infinite values are stored as 0.
@@ -28,7 +30,7 @@ import torch
 
 from localglobal.attribution.attributor import Attributor
 from localglobal.attribution.heatmap import heatmap_name, overlay
-from localglobal.attribution.items import EdgeMasks, item_box, load_batch
+from localglobal.attribution.items import EdgeMasks, built_items, item_box, load_batch
 from localglobal.attribution.regions import region_statistics
 from localglobal.attribution.relevance_store import (
     MAP_ROW_COLUMN,
@@ -38,6 +40,11 @@ from localglobal.attribution.relevance_store import (
 )
 from localglobal.attribution.table import stat_row
 from localglobal.io.images import write_png
+from localglobal.probes.batched import build_batch
+
+BATCH_SIZE_COLUMN = "_batch_size"
+"""The batch size each row's map was computed with (a shard column, dropped from the
+table): how often running out of memory halved the batch."""
 
 
 @dataclass
@@ -68,8 +75,6 @@ class PassPlan:
         ``heatmaps/<model>`` when heat maps are drawn (``none`` pass only).
     pool : ThreadPoolExecutor
         Threads that read images and score maps.
-    attempted, computed : int
-        Shards started and finished in this process.
     outlines : EdgeMasks or None
         The true outlines, to score the maps against as a second proxy (``none`` pass).
     """
@@ -87,8 +92,6 @@ class PassPlan:
     maps_folder: Path
     heatmap_folder: Path | None
     pool: ThreadPoolExecutor
-    attempted: int = 0
-    computed: int = 0
     outlines: EdgeMasks | None = None
 
 
@@ -97,6 +100,7 @@ class _Batch:
     items: list[dict[str, Any]]
     rows: Future
     maps: np.ndarray = field(repr=False)
+    batch_size: int = 0
 
 
 def score_batch(plan: PassPlan, items: list[dict[str, Any]], images: np.ndarray,
@@ -160,28 +164,41 @@ def attribute_shard(plan: PassPlan, items: list[dict[str, Any]],
         The shard's rows (with :data:`MAPS_COLUMN` and :data:`MAP_ROW_COLUMN`), and
         ``(item_id, reason)`` for every item skipped as bad input.
     """
-    plan.attempted += 1
     size = plan.attributor.batch_size
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     bad: list[tuple[str, str]] = []
     batches: list[_Batch] = []
-    loading = plan.pool.submit(load_batch, chunks[0], plan.frame) if chunks else None
+    loading = plan.pool.submit(load_batch, chunks[0], plan.frame, False) if chunks else None
     for index in range(len(chunks)):
         good, images, unreadable = loading.result()  # type: ignore[union-attr]
         if index + 1 < len(chunks):
-            loading = plan.pool.submit(load_batch, chunks[index + 1], plan.frame)
+            loading = plan.pool.submit(load_batch, chunks[index + 1], plan.frame, False)
         bad.extend(unreadable)
         good, images = _with_targets(plan, good, images, bad)
         if not good or images is None:
             continue
         wanted = None if plan.targets is None else torch.tensor(
             [plan.targets[item["item_id"]] for item in good], dtype=torch.long)
-        maps, targets, logits = plan.attributor(plan.model(), images, wanted)
+        x, images = _built_on_device(plan, good, images)
+        maps, targets, logits = plan.attributor(plan.model(), x, wanted)
         rows = plan.pool.submit(score_batch, plan, good, images, maps, targets, logits)
-        batches.append(_Batch(good, rows, to_float16(maps)))
-    table = _shard_table(plan, batches)
-    plan.computed += 1
-    return table, bad
+        batches.append(_Batch(good, rows, to_float16(maps), plan.attributor.batch_size))
+    return _shard_table(plan, batches), bad
+
+
+def _built_on_device(plan: PassPlan, items: list[dict[str, Any]], images: np.ndarray
+                     ) -> tuple[np.ndarray | torch.Tensor, np.ndarray]:
+    """The batch to explain, its built items made on the model's device; and its images.
+
+    The images (N×H×W×3 uint8, on the CPU) are what the heat maps draw: for a built
+    item its probe, copied back only when heat maps are drawn.
+    """
+    builds = built_items(items)
+    if not builds:
+        return images, images
+    x = build_batch(torch.from_numpy(images), range(len(items)), builds,
+                    plan.attributor.device)
+    return x, (x.cpu().numpy() if plan.heatmap_folder is not None else images)
 
 
 def _shard_table(plan: PassPlan, batches: list[_Batch]) -> pd.DataFrame:
@@ -193,7 +210,10 @@ def _shard_table(plan: PassPlan, batches: list[_Batch]) -> pd.DataFrame:
     name = write_shard_maps(plan.maps_folder, explained,
                             np.concatenate([batch.maps for batch in batches]))
     position = {item_id: row for row, item_id in enumerate(explained)}
+    batch_size = {item["item_id"]: batch.batch_size for batch in batches
+                  for item in batch.items}
     table = pd.DataFrame(rows)
+    table[BATCH_SIZE_COLUMN] = table["item_id"].map(batch_size).astype("int64")
     own = (table["control"] == plan.control) & (table["proxy"] == "canny")
     table[MAPS_COLUMN] = np.where(own, name, "")
     table[MAP_ROW_COLUMN] = [position[i] if o else -1

@@ -24,7 +24,7 @@ from localglobal.evaluation.loader import BatchFeeder, ImageDataset
 from localglobal.models.devices import select_device
 from localglobal.models.spec import ModelSpec
 from localglobal.pipeline.shards import ShardResult
-from localglobal.probes.batched import build_probes
+from localglobal.probes.batched import build_batch
 
 Rows = Callable[[np.ndarray, torch.Tensor], pd.DataFrame]
 """``rows(row_numbers, logits) -> table``: a :class:`~localglobal.evaluation.scoring.Scorer`'s
@@ -84,26 +84,6 @@ class ClassificationPass:
     shards: tuple[tuple[int, ...], ...] | None = None
     builds: Mapping[int, tuple[str, str]] | None = None
     frame_crop: int | None = None
-
-
-def build_batch(images: torch.Tensor, rows: np.ndarray,
-                builds: Mapping[int, tuple[str, str]], device: torch.device) -> torch.Tensor:
-    """A batch (N×H×W×3 uint8) with its built rows' probes made from their originals, on ``device``.
-
-    The scrambles and patches of the batch are built in one pass each
-    (:func:`~localglobal.probes.batched.build_probes`), giving the pixels their PNGs
-    would hold.
-    """
-    todo = [i for i, row in enumerate(rows.tolist()) if row in builds]
-    if not todo:
-        return images
-    x = images.to(device, non_blocking=True)
-    probes, params = zip(*(builds[int(rows[i])] for i in todo), strict=True)
-    index = torch.as_tensor(todo, device=x.device)
-    built = build_probes(x.index_select(0, index).permute(0, 3, 1, 2), probes, params)
-    x = x.clone() if x.data_ptr() == images.data_ptr() else x
-    x[index] = built.permute(0, 2, 3, 1)
-    return x
 
 
 def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:

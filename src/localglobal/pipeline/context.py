@@ -283,7 +283,8 @@ class StageContext:
         ----------
         make_worker : callable
             A top-level function ``make_worker(worker_args) -> work`` where
-            ``work(items) -> ShardResult | DataFrame``. An error while building the
+            ``work(items) -> ShardResult | DataFrame``; a worker with a ``close()``
+            method is closed once its shards are done. An error while building the
             worker (a model that does not load) propagates, so that
             :meth:`for_each_model` reports the model.
         worker_args : object
@@ -300,12 +301,18 @@ class StageContext:
                                      [chunks[i] for i in todo], description=label,
                                      actors=self.config.run.workers or 1)
                 outcomes = ((todo[position], value) for position, value in outcomes)
+                self._collect(outcomes, ids, names, store, results)
             else:
                 worker = make_worker(worker_args)
-                outcomes = parallel_map(_shard_task_indexed,
-                                        [(i, (worker, chunks[i])) for i in todo],
-                                        workers=1, description=label, unit="shards")
-            self._collect(outcomes, ids, names, store, results)
+                try:
+                    outcomes = parallel_map(_shard_task_indexed,
+                                            [(i, (worker, chunks[i])) for i in todo],
+                                            workers=1, description=label, unit="shards")
+                    self._collect(outcomes, ids, names, store, results)
+                finally:
+                    close = getattr(worker, "close", None)
+                    if close is not None:  # a worker that holds files or threads
+                        close()
         return self._gather(chunks, names, results)
 
     def _collect(self, outcomes: Iterable[tuple[int, tuple[str, Any]]], ids: list[list[str]],

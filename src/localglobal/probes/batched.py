@@ -12,7 +12,7 @@ gather of blocks, patching a masked fill, both in one pass over the batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -165,3 +165,38 @@ def _colour(original: torch.Tensor, params: dict[str, Any]) -> tuple[int, int, i
         image = original.permute(1, 2, 0).to("cpu", torch.uint8).numpy()
         return fill_colour(image, "mean")
     return fill_colour(np.zeros((1, 1, 3), np.uint8), fill)
+
+
+def build_batch(images: torch.Tensor, rows: np.ndarray | Sequence[int],
+                builds: Mapping[int, tuple[str, str]], device: torch.device | str
+                ) -> torch.Tensor:
+    """A batch of channels-last images whose built rows are made from their originals.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        N×H×W×3 uint8: each built row holds its original, the others their own image.
+    rows : array-like of int
+        Each image's row number, the key of ``builds``.
+    builds : mapping of int to (str, str)
+        ``row -> (probe, params JSON)`` for the rows to build (:func:`build_probes`).
+    device : torch.device or str
+        Where to build them (the model's device).
+
+    Returns
+    -------
+    torch.Tensor
+        N×H×W×3 uint8 on ``device`` when anything was built, else ``images`` itself;
+        the pixels a stored PNG of each built row would hold.
+    """
+    rows = np.asarray(rows).tolist()
+    todo = [i for i, row in enumerate(rows) if row in builds]
+    if not todo:
+        return images
+    x = images.to(device, non_blocking=True)
+    probes, params = zip(*(builds[int(rows[i])] for i in todo), strict=True)
+    index = torch.as_tensor(todo, device=x.device)
+    built = build_probes(x.index_select(0, index).permute(0, 3, 1, 2), probes, params)
+    x = x.clone() if x.data_ptr() == images.data_ptr() else x
+    x[index] = built.permute(0, 2, 3, 1)
+    return x

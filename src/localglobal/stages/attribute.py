@@ -13,19 +13,19 @@ Writes ``attributions.parquet`` (:mod:`localglobal.attribution.table`),
 maps of ``none`` and ``random-weights``) and, with ``attribute.heatmaps``,
 ``heatmaps/<model>/<name>.png`` overlays of the trained model's relevance. Work resumes
 per (model, control, shard of ``run.shard_size`` items); running out of device memory
-halves the batch.
+halves the batch. Each pass's shards go to the kernel's stateful worker
+(:mod:`localglobal.attribution.worker`): the model is loaded once, in this process or,
+with ``run.executor = "ray"``, in each Ray actor (one per GPU), and the tables are the
+same either way.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
 
-from localglobal.attribution.attributor import free_device_memory
 from localglobal.attribution.controls import derangement
 from localglobal.attribution.items import (
     EdgeMasks,
@@ -36,8 +36,8 @@ from localglobal.attribution.items import (
 from localglobal.attribution.lrp import make_composite, method_name
 from localglobal.attribution.model_run import AttributeInputs, ModelRun
 from localglobal.attribution.relevance_store import RELEVANCE_FOLDER
-from localglobal.attribution.shard import attribute_shard
 from localglobal.attribution.table import attributions_table, non_finite_maps
+from localglobal.attribution.worker import make_worker
 from localglobal.config import RunConfig
 from localglobal.errors import StageError
 from localglobal.models import model_fingerprints, resolve_model
@@ -59,7 +59,7 @@ def _check(config: RunConfig) -> None:
 
 
 
-def _inputs(ctx: StageContext, pool: ThreadPoolExecutor) -> AttributeInputs:
+def _inputs(ctx: StageContext) -> AttributeInputs:
     """The items that have an edge mask, the masks, the shuffled-edges partners."""
     settings, crop = ctx.config.attribute, ctx.config.frame.crop
     perturbations = ctx.run.read("perturbations") if ctx.run.has("perturbations") else None
@@ -69,16 +69,19 @@ def _inputs(ctx: StageContext, pool: ThreadPoolExecutor) -> AttributeInputs:
     if missing:
         ctx.log(f"attribute: no items of probe(s) {', '.join(missing)}", style="yellow")
     edges = EdgeMasks(ctx.run.read("edge_masks"))
-    if edges.shape != (crop, crop):
+    try:
+        if edges.shape != (crop, crop):
+            raise StageError(f"{ctx.run.artifact_path('edge_masks')}: masks of "
+                             f"{edges.shape[1]}×{edges.shape[0]} pixels, but the input frame "
+                             f"is {crop}×{crop}; re-run `localglobal edges --run {ctx.run.root}`")
+        items, no_mask = with_edge_masks(items, edges)
+        shapes = {i: edges.shape for i in items["image_id"].unique()}
+    finally:
         edges.close()
-        raise StageError(f"{ctx.run.artifact_path('edge_masks')}: masks of {edges.shape[1]}×"
-                         f"{edges.shape[0]} pixels, but the input frame is {crop}×{crop}; "
-                         f"re-run `localglobal edges --run {ctx.run.root}`")
-    items, no_mask = with_edge_masks(items, edges)
     for item_id in no_mask:
         ctx.bad_item(item_id, "no edge mask (the edges stage skipped its image)")
     images = items["image_id"].unique().tolist()
-    partner = derangement(images, {i: edges.shape for i in images}, ctx.config.run.seed)
+    partner = derangement(images, shapes, ctx.config.run.seed)
     ctx.details.update(missing_probes=missing,
                        empty_edge_masks=empty_edge_images(ctx.run.read("edges"), images),
                        no_shuffled_partner=sorted(set(images) - set(partner))
@@ -86,9 +89,10 @@ def _inputs(ctx: StageContext, pool: ThreadPoolExecutor) -> AttributeInputs:
     # Shards are kept apart per upstream run: new images or edges redo them.
     upstream = ctx.upstream_runs
     device = select_device(ctx.device or settings.device)
-    outlines = (EdgeMasks(ctx.run.read("outline_masks")) if ctx.run.has("outline_masks")
-                else None)
-    return AttributeInputs(items, edges, partner, upstream, device, pool, outlines)
+    outlines = ctx.run.artifact_path("outline_masks") if ctx.run.has("outline_masks") \
+        else None
+    return AttributeInputs(items, ctx.run.artifact_path("edge_masks"), partner, upstream,
+                           device, outlines)
 
 
 def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> pd.DataFrame:
@@ -96,21 +100,21 @@ def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> p
     heatmaps = ctx.run.artifact_path("heatmaps") if ctx.config.attribute.heatmaps else None
     model = ModelRun(name, resolve_model(name, ctx.config, trusted=ctx.options.trusted),
                      ctx.config, inputs, heatmaps)
+    # A Ray actor picks its own GPU: it is told the kind of device, not which one.
+    device = inputs.device.type if ctx.executor == "ray" else str(inputs.device)
     tables: dict[str, pd.DataFrame] = {}
-    counts: dict[str, int] = {}
+    counts: dict[str, tuple[int, int]] = {}
     for control in model.controls:
         records, targets, bad = model.pass_items(control, tables)
         for item_id, reason in bad:
             ctx.bad_item(item_id, reason)
-        key = model.key(control)
-        with model.pass_model(control) as pass_model:
-            plan = model.plan(control, pass_model, targets, ctx.shards(**key).folder)
-            tables[control] = ctx.map_shards(
-                attribute_shard, records, key=key, item_id=lambda r: r["item_id"],
-                params=plan, shard_size=ctx.config.run.shard_size, local=True,
-                description=f"attribute {name} ({control})")
-            pass_model.raise_failure()  # a model that failed to load fails as a model
-        counts[control] = len(records)
+        key, resumed = model.key(control), ctx.report.resumed
+        task = model.task(control, targets, ctx.shards(**key).folder, device)
+        tables[control] = ctx.map_with_worker(
+            make_worker, task, records, key=key, item_id=lambda r: r["item_id"],
+            shard_size=ctx.config.run.shard_size,
+            description=f"attribute {name} ({control})")
+        counts[control] = (len(records), ctx.report.resumed - resumed)
     table, details = model.finish(ctx.run.root, tables, counts)
     if details["non_finite"]:
         ctx.log(f"attribute {name}: {details['non_finite']} maps with NaN or infinite "
@@ -139,16 +143,8 @@ def attribute(ctx: StageContext) -> dict[str, Any]:
     _check(ctx.config)
     names = list(dict.fromkeys(ctx.options.extra.get("models") or settings.models))
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)),
-                            thread_name_prefix="attribute") as pool:
-        inputs = _inputs(ctx, pool)
-        try:
-            tables = ctx.for_each_model(names, lambda n: _attribute_model(ctx, n, inputs))
-        finally:
-            inputs.edges.close()
-            if inputs.outlines is not None:
-                inputs.outlines.close()
-            free_device_memory(inputs.device)
+    inputs = _inputs(ctx)
+    tables = ctx.for_each_model(names, lambda n: _attribute_model(ctx, n, inputs))
     table = attributions_table([tables[n] for n in names if n in tables])
     ctx.run.write("attributions", table)
     ctx.run.artifact_path("relevance").mkdir(parents=True, exist_ok=True)
