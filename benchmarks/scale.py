@@ -125,7 +125,7 @@ def main() -> None:
           f"{fly[2] / stored[2]:.3f}, perturb time {fly[0] / stored[0]:.3f}, evaluate "
           f"throughput {rates['on the fly'] / rates['stored']:.3f}")
     print("  times are one process on this machine; the stages spread over run.workers "
-          "processes (perturb) and one Ray actor per GPU (evaluate)")
+          "processes (perturb) and one Ray actor per GPU (evaluate, attribute)")
 
 
 if __name__ == "__main__":
