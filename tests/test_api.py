@@ -5,7 +5,7 @@ from __future__ import annotations
 import doctest
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -137,10 +137,11 @@ def test_the_attribute_stage_resolves_auto_per_model():
     config = config_from_dict({"attribute": {"models": ["m"], "composite": "auto"}})
     spec = ModelSpec(name="m", arch="torchvision:mobilenet_v3_small", weights="random",
                      label_space="imagenet-1k", canonizer=None)
-    with ThreadPoolExecutor(1) as pool:
-        inputs = AttributeInputs(items, None, {}, {}, torch.device("cpu"), pool)
-        run = ModelRun("m", spec, config, inputs, None)
-        assert run.attributor.composite == "gradient-x-input" and not run.attributor.lrp
+    inputs = AttributeInputs(items, Path("edges.npz"), {}, {}, torch.device("cpu"))
+    run = ModelRun("m", spec, config, inputs, None)
+    assert run.composite == "gradient-x-input" and not run.lrp
+    task = run.task("none", None, Path("maps"), "cpu")
+    assert task.method == "gradient-x-input" and task.canonizer is None
 
 
 def test_evaluate_agrees_with_the_logits():
