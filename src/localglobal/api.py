@@ -320,7 +320,8 @@ class Run:
             edges_npz=folder["edge_masks"], relevance=folder["relevance"],
             heatmaps=folder["heatmaps"], crop=config.frame.crop,
             gallery=config.report.gallery_images,
-            interaction_measure=config.analysis.interaction_measure)
+            interaction_measure=config.analysis.interaction_measure,
+            model_order=FigureInputs.configured_order(config))
 
     @property
     def figures(self) -> list[str]:

@@ -7,6 +7,7 @@ from localglobal.attribution.heatmap import (
     BOX_COLOUR,
     EDGE_COLOUR,
     colourise,
+    heatmap_figure,
     overlay,
     scale_relevance,
 )
@@ -38,8 +39,10 @@ def test_overlay_draws_edges_and_box_over_the_relevance():
     edges = np.zeros((20, 24), bool)
     edges[10, 0:3] = True
     out = overlay(image, relevance, edges=edges, box=(4.0, 3.0, 20.0, 15.0))
+    plain = overlay(image, relevance, box=(4.0, 3.0, 20.0, 15.0))
     assert out.shape == (20, 24, 3) and out.dtype == np.uint8
-    assert (out[edges] == EDGE_COLOUR).all()
+    assert (out[edges] != plain[edges]).any(axis=1).all()  # every edge pixel is marked
+    assert (out[~edges] == plain[~edges]).all()  # and nothing else
     # outline on the box's inside border: rows 3 and 14, columns 4 and 19
     assert (out[3, 4:20] == BOX_COLOUR).all() and (out[14, 4:20] == BOX_COLOUR).all()
     assert (out[3:15, 4] == BOX_COLOUR).all() and (out[3:15, 19] == BOX_COLOUR).all()
@@ -54,3 +57,42 @@ def test_zero_relevance_shows_the_grey_image_and_bad_shapes_are_errors():
         overlay(image, np.zeros((5, 4)))
     with pytest.raises(ValueError, match="uint8"):
         overlay(image.astype(float), np.zeros((4, 4)))
+
+
+def test_relevance_under_an_edge_keeps_its_colour():
+    # Strong positive relevance on the left, negative on the right, an edge across both.
+    image = np.full((8, 10, 3), 128, np.uint8)
+    relevance = np.ones((8, 10))
+    relevance[:, 5:] = -1.0
+    edges = np.zeros((8, 10), bool)
+    edges[4, :] = True
+    out = overlay(image, relevance, edges=edges).astype(int)
+    plain = overlay(image, relevance).astype(int)
+    edge = np.asarray(EDGE_COLOUR)
+    for column in (1, 8):
+        marked, under = out[4, column], plain[4, column]
+        assert not (marked == edge).all()
+        # closer to the relevance colour it lies on than to the edge colour
+        assert np.abs(marked - under).sum() < np.abs(marked - edge).sum()
+    red, _, blue = out[4, 1]
+    assert red > blue + 50  # still red on the positive side
+    red, _, blue = out[4, 8]
+    assert blue > red + 50  # still blue on the negative side
+
+
+def test_an_opacity_outside_zero_to_one_is_an_error():
+    image = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="edge_opacity"):
+        overlay(image, np.ones((4, 4)), edges=np.ones((4, 4), bool), edge_opacity=1.5)
+
+
+def test_the_heatmap_figure_has_a_symmetric_colour_bar_in_relevance_units():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    relevance = rng.normal(scale=3.0, size=(16, 16)) + 0.5
+    figure = heatmap_figure(image, relevance, edges=rng.random((16, 16)) > 0.8)
+    bars = [ax for ax in figure.axes if "relevance" in ax.get_ylabel()]
+    assert len(figure.axes) == 2 and len(bars) == 1
+    low, high = bars[0].get_ylim()
+    bound = np.percentile(np.abs(relevance), 99.0)
+    assert low == pytest.approx(-bound) and high == pytest.approx(bound)

@@ -3,11 +3,15 @@
 :func:`figure_specs` lists every figure of a run with its report section, title and
 caption, and a function that builds it from :class:`FigureInputs`. :func:`draw_figures`
 draws and saves them; a figure whose input is absent, or that breaks, is recorded as
-skipped with the reason, and never costs the rest of the analysis.
+skipped with the reason, and never costs the rest of the analysis. Every figure takes
+its model colours and markers from one mapping (:meth:`FigureInputs.styles`), built
+from the configuration's model order (:meth:`FigureInputs.configured_order`), so a model
+looks the same in every figure and in every run that lists it in the same place.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ from localglobal.analysis.densities import (
 )
 from localglobal.analysis.gallery import heatmap_images
 from localglobal.analysis.record import AnalysisRecord
+from localglobal.config import RunConfig
 from localglobal.console import progress_bar
 from localglobal.errors import is_machine_error
 
@@ -53,6 +58,9 @@ class FigureInputs:
         Images in the heat-map gallery.
     interaction_measure : str
         The predictions column of the patch interaction.
+    model_order : tuple of str
+        The run's models in configuration order (:meth:`configured_order`):
+        the order of the model styles, bars and gallery columns.
     """
 
     probe_summary: pd.DataFrame | None = None
@@ -71,6 +79,50 @@ class FigureInputs:
     crop: int = 224
     gallery: int = 6
     interaction_measure: str = "true_logit"
+    model_order: tuple[str, ...] = ()
+
+    def styles(self) -> dict[str, tuple[str, str]]:
+        """Model → (colour, marker) for every figure of the run.
+
+        The models of :attr:`model_order` come first, in that order; any other model
+        in the tables follows in sorted order (human observers other than the
+        humans' mean get none: they are not drawn as models).
+
+        Returns
+        -------
+        dict
+            See :func:`localglobal.analysis.figures.model_styles`.
+        """
+        found: set[str] = set()
+        for table in (self.probe_summary, self.interaction, self.interaction_images,
+                      self.lrp_summary, self.shape_bias, self.shape_bias_by_category,
+                      self.attributions):
+            if table is None or "model" not in table:
+                continue
+            rows = table
+            if "kind" in table:
+                rows = table[(table["kind"] != "human") | (table["model"] == fig.HUMANS)]
+            found.update(rows["model"].astype(str).unique())
+        return fig.model_styles(found, order=self.model_order)
+
+    @staticmethod
+    def configured_order(config: RunConfig) -> tuple[str, ...]:
+        """The run's models in configuration order: ``evaluate.models``, then the
+        ``attribute`` and ``geirhos`` models not listed yet.
+
+        Parameters
+        ----------
+        config : RunConfig
+            The run's configuration.
+
+        Returns
+        -------
+        tuple of str
+            Each model once: the :attr:`model_order` of the run's figures.
+        """
+        names = [*config.evaluate.models, *config.attribute.models,
+                 *(config.geirhos.models or [])]
+        return tuple(dict.fromkeys(names))
 
 
 @dataclass
@@ -106,63 +158,71 @@ def _gallery(inputs: FigureInputs) -> Any:
     if inputs.heatmaps is None:
         raise fig.FigureInputError("no heat maps")
     found, ids, models = heatmap_images(inputs.heatmaps, inputs.gallery)
-    return fig.heatmap_gallery_figure(found, ids, models)
+    return fig.heatmap_gallery_figure(found, ids, fig.in_style_order(
+        models, fig.model_styles(models, order=inputs.model_order)))
 
 
 def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
+    styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
     return [
         FigureSpec("scramble", "scramble", "Scrambling",
                    "Mean true-class probability against block side; each image is first "
                    "averaged over its permutations. The original image is the largest side "
                    f"({t.crop} px); {_INTERVAL}.",
-                   lambda: fig.scramble_figure(t.probe_summary, t.crop)),
+                   lambda: fig.scramble_figure(t.probe_summary, t.crop, styles=styles())),
         FigureSpec("patch", "patch", "Patches",
                    "Mean true-class probability against patch side, for the image with every "
                    f"patch and for the mean over single patches; 0 is the original; {_INTERVAL}.",
-                   lambda: fig.patch_figure(t.probe_summary)),
+                   lambda: fig.patch_figure(t.probe_summary, styles=styles())),
         FigureSpec("interaction-r", "patch", "Patch interaction by patch side",
                    "Left: Pearson correlation over images of S (sum of single-patch drops) and "
                    "A (all-patches drop); right: mean(A)/mean(S). Whiskers: 95 % bootstrap "
                    "intervals over images.",
-                   lambda: fig.interaction_r_figure(t.interaction)),
+                   lambda: fig.interaction_r_figure(t.interaction, styles=styles())),
         FigureSpec("interaction-scatter", "patch", "Single against all-patches drops",
                    f"Drops of {t.interaction_measure}, one point per image; lines: least "
                    "squares per model; dashed: A = S.",
-                   lambda: fig.interaction_scatter_figure(t.interaction_images)),
+                   lambda: fig.interaction_scatter_figure(t.interaction_images,
+                                                            styles=styles())),
         FigureSpec("smooth", "smooth", "Smoothing",
                    "Mean true-class probability against the number of smoothing passes; 0 is "
                    f"the original; {_INTERVAL}.",
-                   lambda: fig.smooth_figure(t.probe_summary)),
+                   lambda: fig.smooth_figure(t.probe_summary, styles=styles())),
         FigureSpec("removed-detail", "removed_detail", "Removed detail",
                    "Mean true-class probability on the detail one smoothing pass removes "
                    "(|original − smoothed|) and on its inversion, beside the original; "
                    "whiskers: 95 % t-interval over images.",
-                   lambda: fig.removed_detail_figure(t.probe_summary)),
+                   lambda: fig.removed_detail_figure(t.probe_summary, styles=styles())),
     ]
 
 
 def _result_specs(t: FigureInputs) -> list[FigureSpec]:
+    styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
     return [
         FigureSpec("shape-bias", "shape_bias", "Shape bias",
                    "Share of shape decisions among shape and texture decisions on cue-conflict "
-                   "stimuli (Geirhos et al. 2019); whiskers: 95 % Wilson interval.",
-                   lambda: fig.shape_bias_figure(t.shape_bias)),
+                   "stimuli (Geirhos et al. 2019); whiskers: 95 % interval; n: the shape and "
+                   "texture decisions the bias is computed from.",
+                   lambda: fig.shape_bias_figure(t.shape_bias, styles=styles())),
         FigureSpec("shape-bias-categories", "shape_bias", "Shape bias per category",
                    "Fraction of shape decisions on the cue-conflict stimuli of each shape "
                    "category: one marker per model; diamonds: the human observers' mean, "
                    "grey bars: their range.",
-                   lambda: fig.shape_bias_category_figure(t.shape_bias_by_category)),
+                   lambda: fig.shape_bias_category_figure(t.shape_bias_by_category,
+                                                                  styles=styles())),
         FigureSpec("lrp-regions", "lrp", "LRP regions and edges",
                    "Size of the positive (R > mean of R > 0) and negative regions and their "
                    "share on Canny edges inside the box, per model, with the controls "
                    "(randomised weights, shuffled edges) beside them.",
-                   lambda: fig.lrp_regions_figure(t.lrp_summary)),
+                   lambda: fig.lrp_regions_figure(t.lrp_summary, styles=styles())),
         FigureSpec("density", "lrp", "Where relevance, edges and objects lie",
                    "Share of images whose positive LRP region, Canny edges or object box "
                    "covers each pixel of the model-input frame.",
                    lambda: fig.density_figure(density_panels(t))),
         FigureSpec("heatmaps", "lrp", "LRP heat maps",
-                   "Relevance overlays for a few images (rows) and models (columns).",
+                   "Relevance overlays for a few images (rows) and models (columns): red for "
+                   "the class, blue against, scaled per image by its 99th percentile of |R| "
+                   "(colour bar); thin dark lines: Canny edges; green: the object box.",
                    lambda: _gallery(t)),
         FigureSpec("qq", "hypotheses", "Q-Q plots of the paired differences",
                    "Normal quantile plots of each hypothesis's differences a − b; departures "

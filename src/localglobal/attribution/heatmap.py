@@ -4,8 +4,11 @@ Relevance is scaled symmetrically by the 99th percentile of |R| (so a few extrem
 pixels do not wash out the rest) and clipped to [−1, 1]; positive relevance is red,
 negative blue, zero white (matplotlib's ``bwr``). The colour is blended over a
 grey version of the image with an opacity that grows with |R|, so the object stays
-visible where relevance is small. Edge pixels are drawn over it and the box is
-outlined.
+visible where relevance is small. Canny edges are a thin, partly transparent dark
+line (:data:`EDGE_OPACITY`) that darkens the relevance colour under it without
+replacing it, and the box is outlined. :func:`heatmap_figure` draws an overlay
+with its colour scale in relevance units; the overlay's colours map to relevance
+through :func:`scale_relevance` (:data:`SCALE_LABEL`).
 
 Heat maps are stored as ``heatmaps/<model>/<name>.png`` (:func:`heatmap_name`).
 
@@ -26,7 +29,14 @@ import numpy as np
 from localglobal.io.atomic import safe_name
 
 EDGE_COLOUR = (0, 0, 0)
+EDGE_OPACITY = 0.4
+"""Share of the edge colour in an edge pixel: the relevance colour keeps the rest."""
 BOX_COLOUR = (0, 200, 0)
+PERCENTILE = 99.0
+"""Percentile of |R| that maps to full colour."""
+CMAP = "bwr"
+SCALE_LABEL = "relevance ÷ the image's 99th percentile of |R| (clipped)"
+"""What the colours of an overlay measure, for a colour bar."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -89,7 +99,7 @@ def _draw_box(image: np.ndarray, box: Sequence[float], colour: tuple[int, int, i
 
 def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | None = None,
             box: Sequence[float] | None = None, *, cmap: str = "bwr", percentile: float = 99.0,
-            edge_colour: tuple[int, int, int] = EDGE_COLOUR,
+            edge_colour: tuple[int, int, int] = EDGE_COLOUR, edge_opacity: float = EDGE_OPACITY,
             box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 1,
             ) -> np.ndarray:
     """Relevance over the image, with edges and the object's box.
@@ -97,7 +107,8 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
     Args:
         image_rgb: H×W×3 uint8 RGB image in the input frame.
         relevance: H×W (or C×H×W) relevance of that image.
-        edges: optional H×W boolean edge mask, drawn in ``edge_colour``.
+        edges: optional H×W boolean edge mask, blended in ``edge_colour`` with
+            ``edge_opacity`` (0…1) so that the relevance under an edge stays visible.
         box: optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined.
         cmap: a diverging matplotlib colour map name.
         percentile: of |R|, in percent, mapped to full colour (clipped beyond).
@@ -120,10 +131,57 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
         edges = np.asarray(edges, dtype=bool)
         if edges.shape != out.shape[:2]:
             raise ValueError(f"edge mask {edges.shape} does not match image {out.shape[:2]}")
-        out[edges] = edge_colour
+        if not 0.0 <= edge_opacity <= 1.0:
+            raise ValueError(f"edge_opacity must be in [0, 1], got {edge_opacity}")
+        blended = ((1.0 - edge_opacity) * out[edges]
+                   + edge_opacity * np.asarray(edge_colour, dtype=np.float64))
+        out[edges] = np.round(blended).astype(np.uint8)
     if box is not None:
         _draw_box(out, box, box_colour, box_thickness)
     return out
+
+
+def heatmap_figure(image_rgb: np.ndarray, relevance: np.ndarray,
+                   edges: np.ndarray | None = None, box: Sequence[float] | None = None, *,
+                   cmap: str = CMAP, percentile: float = PERCENTILE,
+                   title: str | None = None) -> Any:
+    """One overlay (:func:`overlay`) with its colour bar in relevance units.
+
+    The colour scale is symmetric about zero: full red at the ``percentile`` of |R|,
+    full blue at minus it, white at 0; relevance beyond is clipped.
+
+    Args:
+        image_rgb: H×W×3 uint8 RGB image in the input frame.
+        relevance: H×W (or C×H×W, summed over channels) relevance of that image.
+        edges: optional H×W boolean edge mask.
+        box: optional ``(x0, y0, x1, y1)`` box in pixels.
+        cmap: a diverging matplotlib colour map name.
+        percentile: of |R|, in percent, mapped to full colour.
+        title: optional axes title.
+
+    Returns:
+        A :class:`matplotlib.figure.Figure` (no GUI backend is touched).
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    summed = np.asarray(relevance, dtype=np.float64)
+    summed = summed.sum(axis=0) if summed.ndim == 3 else summed
+    finite = np.where(np.isfinite(summed), summed, 0.0)
+    bound = float(np.percentile(np.abs(finite), percentile)) or float(np.abs(finite).max())
+    fig = Figure(figsize=(4.2, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(overlay(image_rgb, relevance, edges, box, cmap=cmap, percentile=percentile),
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize="medium")
+    scale = ScalarMappable(Normalize(-(bound or 1.0), bound or 1.0), cmap=cmap)
+    fig.colorbar(scale, ax=ax, shrink=0.85,
+                 label=f"relevance (|R| clipped at its {percentile:g}th percentile)")
+    return fig
 
 
 def heatmap_name(item: Mapping[str, Any]) -> str:

@@ -188,7 +188,8 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
         edges_npz=run.artifact_path("edge_masks") if run.has("edge_masks") else None,
         relevance=_optional(run, "relevance"), heatmaps=_optional(run, "heatmaps"),
         crop=ctx.config.frame.crop, gallery=ctx.config.report.gallery_images,
-        interaction_measure=analysis.interaction_measure),
+        interaction_measure=analysis.interaction_measure,
+        model_order=FigureInputs.configured_order(ctx.config)),
         image_ids=(samples["image_id"].astype(str).tolist() if samples is not None
                    else sorted(predictions["image_id"].unique())))
     ctx.details.update(record.as_dict())

@@ -8,9 +8,13 @@ one figure as PNG (for the report) and PDF (for papers), atomically. A figure wh
 input is missing or empty raises :class:`FigureInputError` saying what is missing,
 so the caller can skip it with that reason.
 
-Modules: :mod:`~.style` (palette, labels, layout, saving), :mod:`~.probes` (probe
-curves), :mod:`~.interaction` (patch interaction), :mod:`~.lrp` (LRP statistics,
-densities, heat maps), :mod:`~.results` (Q-Q plots, shape bias).
+Every figure of models takes ``styles`` (model → colour and marker, from
+:func:`model_styles` of the run's model order), so one mapping styles a whole run.
+
+Modules: :mod:`~.style` (palette, model styles, legends, labels, layout, saving),
+:mod:`~.probes` (probe curves), :mod:`~.interaction` (patch interaction), :mod:`~.lrp`
+(LRP statistics, densities, heat maps), :mod:`~.results` (Q-Q plots, shape bias),
+:mod:`~.geirhos` (shape bias per category).
 """
 
 from localglobal.analysis.figures.geirhos import shape_bias_category_figure
@@ -33,19 +37,25 @@ from localglobal.analysis.figures.probes import (
 from localglobal.analysis.figures.results import qq_figure, shape_bias_figure
 from localglobal.analysis.figures.style import (
     CONTROL_STYLE,
+    HUMAN_STYLE,
+    HUMANS,
     LRP_LABELS,
     MARKERS,
     MEASURE_LABELS,
     OKABE_ITO,
     FigureInputError,
+    Styles,
+    in_style_order,
     model_styles,
     save_figure,
+    styles_for,
 )
 
 __all__ = [
-    "CONTROL_STYLE", "LRP_LABELS", "MARKERS", "MEASURE_LABELS", "OKABE_ITO", "REMOVED_DETAIL",
-    "FigureInputError", "density_figure", "heatmap_gallery_figure", "interaction_r_figure",
+    "CONTROL_STYLE", "HUMANS", "HUMAN_STYLE", "LRP_LABELS", "MARKERS", "MEASURE_LABELS",
+    "OKABE_ITO", "REMOVED_DETAIL", "FigureInputError", "Styles", "density_figure",
+    "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
     "interaction_scatter_figure", "lrp_regions_figure", "model_styles", "patch_figure",
     "qq_figure", "removed_detail_figure", "save_figure", "scramble_figure",
-    "shape_bias_category_figure", "shape_bias_figure", "smooth_figure",
+    "shape_bias_category_figure", "shape_bias_figure", "smooth_figure", "styles_for",
 ]

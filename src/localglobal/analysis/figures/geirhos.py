@@ -6,12 +6,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from localglobal.analysis.figures.style import model_styles, new_figure, require
+from localglobal.analysis.figures.style import (
+    HUMAN_STYLE,
+    HUMANS,
+    Styles,
+    in_style_order,
+    new_figure,
+    outside_legend,
+    require,
+    styles_for,
+)
 
-HUMANS = "humans"
 
-
-def shape_bias_category_figure(table: pd.DataFrame | None) -> Figure:
+def shape_bias_category_figure(table: pd.DataFrame | None, *,
+                               styles: Styles | None = None) -> Figure:
     """Fraction of shape decisions per shape category: one marker per model, the humans'
     mean with the range of the observers.
 
@@ -19,6 +27,9 @@ def shape_bias_category_figure(table: pd.DataFrame | None) -> Figure:
     ----------
     table : pandas.DataFrame
         ``shape_bias_by_category.parquet`` (``model, kind, category, shape_bias``).
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
@@ -36,13 +47,14 @@ def shape_bias_category_figure(table: pd.DataFrame | None) -> Figure:
             ax.plot([low, high], [y[category]] * 2, color="#999999", linewidth=3, alpha=0.5)
     mean = rows[rows["model"] == HUMANS]
     if len(mean):
-        ax.scatter(mean["shape_bias"], [y[c] for c in mean["category"]], marker="D",
-                   color="#444444", s=36, label="humans (mean; bar: range of observers)",
-                   zorder=3)
+        ax.scatter(mean["shape_bias"], [y[c] for c in mean["category"]],
+                   marker=HUMAN_STYLE[1], color=HUMAN_STYLE[0], s=36, zorder=3,
+                   label="humans (mean; bar: range of observers)")
     models = rows[rows["kind"] == "model"]
-    styles = model_styles(models["model"])
-    for model, mine in models.groupby("model", sort=True):
-        colour, marker = styles[str(model)]
+    styles = styles_for(models["model"], styles)
+    for model in in_style_order(models["model"], styles):
+        mine = models[models["model"].astype(str) == model]
+        colour, marker = styles[model]
         ax.scatter(mine["shape_bias"], [y[c] for c in mine["category"]], marker=marker,
                    color=colour, s=30, label=str(model), zorder=4)
     ax.set_yticks(np.arange(len(categories)), categories)
@@ -53,7 +65,7 @@ def shape_bias_category_figure(table: pd.DataFrame | None) -> Figure:
     secondary = ax.secondary_xaxis("top", functions=(lambda v: 1 - v, lambda v: 1 - v))
     secondary.set_xlabel("fraction of texture decisions")
     ax.grid(axis="x", alpha=0.3, linewidth=0.5)
-    ax.legend(fontsize="small", loc="lower left", bbox_to_anchor=(1.01, 0.0))
+    outside_legend(fig, ax, loc="outside right upper", ncols=1)
     return fig
 
 

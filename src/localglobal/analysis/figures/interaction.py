@@ -6,16 +6,28 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from localglobal.analysis.figures.style import error_bars, model_styles, new_figure, require
+from localglobal.analysis.figures.style import (
+    Styles,
+    error_bars,
+    in_style_order,
+    level_axis,
+    new_figure,
+    outside_legend,
+    require,
+    styles_for,
+)
 
 
-def interaction_r_figure(interaction: pd.DataFrame) -> Figure:
+def interaction_r_figure(interaction: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
     """Correlation of single-patch and all-patches drops, and their ratio, by patch side.
 
     Parameters
     ----------
     interaction : pandas.DataFrame
         ``interaction.parquet`` (one row per model and patch side, with intervals).
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
@@ -23,10 +35,10 @@ def interaction_r_figure(interaction: pd.DataFrame) -> Figure:
     """
     table = require(interaction, "patch-interaction results")
     fig, axes = new_figure(2, panel=(4.2, 3.2))
-    styles = model_styles(table["model"])
+    styles = styles_for(table["model"], styles)
     panels = (("r", "Pearson r of S and A"), ("ratio", "mean(A) / mean(S)"))
     for ax, (column, label) in zip(axes, panels, strict=True):
-        for model in sorted(table["model"].unique()):
+        for model in in_style_order(table["model"], styles):
             part = table[table["model"] == model].sort_values("size")
             mean = part[column].to_numpy(dtype=float)
             error = np.vstack([mean - part[f"{column}_ci_low"].to_numpy(dtype=float),
@@ -36,16 +48,18 @@ def interaction_r_figure(interaction: pd.DataFrame) -> Figure:
                         marker=marker, label=model, capsize=3, markersize=4, linewidth=1.2)
         ax.axhline(1.0 if column == "ratio" else 0.0, color="grey", linewidth=0.8,
                    linestyle="--")
+        level_axis(ax, table["size"].astype(float))
         ax.set_xlabel("patch side (pixels)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, linewidth=0.5)
     axes[0].set_title("Do single-patch drops predict the all-patches drop?")
     axes[1].set_title("All-patches drop relative to the sum")
-    axes[0].legend(fontsize="small")
+    outside_legend(fig, axes)
     return fig
 
 
-def interaction_scatter_figure(images: pd.DataFrame) -> Figure:
+def interaction_scatter_figure(images: pd.DataFrame, *,
+                               styles: Styles | None = None) -> Figure:
     """Summed single-patch drop S against all-patches drop A, one panel per patch side.
 
     Each model's images are points with its least-squares line; the dashed diagonal
@@ -55,6 +69,9 @@ def interaction_scatter_figure(images: pd.DataFrame) -> Figure:
     ----------
     images : pandas.DataFrame
         ``interaction-images.parquet`` (S and A per model, patch side and image).
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
@@ -64,10 +81,10 @@ def interaction_scatter_figure(images: pd.DataFrame) -> Figure:
     table = require(table[table["status"] == "ok"], "image with both S and A")
     sizes = sorted(table["size"].unique())
     fig, axes = new_figure(len(sizes), ncols=4, panel=(3.0, 2.8))
-    styles = model_styles(images["model"])
+    styles = styles_for(images["model"], styles)
     for ax, size in zip(axes, sizes, strict=True):
         part = table[table["size"] == size]
-        for model in sorted(part["model"].unique()):
+        for model in in_style_order(part["model"], styles):
             rows = part[part["model"] == model]
             s = rows["single_drop_sum"].to_numpy(dtype=float)
             a = rows["all_drop"].to_numpy(dtype=float)
@@ -85,5 +102,5 @@ def interaction_scatter_figure(images: pd.DataFrame) -> Figure:
         ax.set_xlabel("S: sum of single-patch drops")
         ax.set_ylabel("A: all-patches drop")
         ax.grid(alpha=0.3, linewidth=0.5)
-    axes[0].legend(fontsize="small")
+    outside_legend(fig, axes)
     return fig

@@ -6,21 +6,33 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from localglobal.analysis.figures.style import (
     CONTROL_STYLE,
     LRP_LABELS,
     FigureInputError,
+    Styles,
     error_bars,
+    in_style_order,
     new_figure,
+    outside_legend,
     require,
+    styles_for,
 )
+
+#: The colour map and scale of the stored overlays
+#: (:func:`localglobal.attribution.heatmap.overlay`).
+HEATMAP_CMAP = "bwr"
+HEATMAP_SCALE = "relevance ÷ the image's 99th percentile of |R|"
 
 
 def lrp_regions_figure(lrp: pd.DataFrame,
                        metrics: Sequence[str] = ("n_pos", "n_neg", "share_pos_on_edges",
-                                                 "share_neg_on_edges")) -> Figure:
+                                                 "share_neg_on_edges"), *,
+                       styles: Styles | None = None) -> Figure:
     """LRP region sizes and edge overlaps per model, the controls beside each model.
 
     Parameters
@@ -29,6 +41,8 @@ def lrp_regions_figure(lrp: pd.DataFrame,
         :func:`localglobal.analysis.summaries.lrp_summary` output.
     metrics : sequence of str
         Which statistics to show, one panel each (those absent are left out).
+    styles : mapping, optional
+        The run's model styles: the models are shown in their order; None: by name.
 
     Returns
     -------
@@ -39,7 +53,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
     if not metrics:
         raise FigureInputError("no LRP region statistics in the attributions")
     fig, axes = new_figure(len(metrics), ncols=2, panel=(4.2, 3.0))
-    models = sorted(table["model"].unique())
+    models = in_style_order(table["model"], styles_for(table["model"], styles))
     controls = [c for c in CONTROL_STYLE if c in set(table["control"])]
     controls += sorted(set(table["control"]) - set(controls))
     width = 0.8 / max(len(controls), 1)
@@ -57,7 +71,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
         ax.set_xticks(np.arange(len(models)), models, rotation=20, ha="right")
         ax.set_ylabel(LRP_LABELS.get(metric, metric))
         ax.grid(axis="y", alpha=0.3, linewidth=0.5)
-    axes[0].legend(title="control", fontsize="small", title_fontsize="small")
+    outside_legend(fig, axes, title="control", title_fontsize="small")
     fig.suptitle("LRP regions and edges (bars: mean, whiskers: 95 % interval)")
     return fig
 
@@ -91,8 +105,10 @@ def density_figure(densities: Mapping[str, np.ndarray]) -> Figure:
 
 
 def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
-                           image_ids: Sequence[str], models: Sequence[str]) -> Figure:
-    """A grid of heat-map overlays: one row per image, one column per model.
+                           image_ids: Sequence[str], models: Sequence[str], *,
+                           cmap: str = HEATMAP_CMAP, scale_label: str = HEATMAP_SCALE) -> Figure:
+    """A grid of heat-map overlays, one row per image and one column per model, with the
+    colour scale of the overlays.
 
     Parameters
     ----------
@@ -101,7 +117,11 @@ def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
     image_ids : sequence of str
         The rows.
     models : sequence of str
-        The columns.
+        The columns, in this order.
+    cmap : str
+        The diverging colour map the overlays were drawn in.
+    scale_label : str
+        What the overlays' colours measure: the colour bar runs from −1 to 1 of it.
 
     Returns
     -------
@@ -109,7 +129,8 @@ def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
     """
     if not images or not image_ids or not models:
         raise FigureInputError("no heat maps")
-    fig = Figure(figsize=(2.0 * len(models) + 0.6, 2.0 * len(image_ids)), layout="constrained")
+    fig = Figure(figsize=(2.0 * len(models) + 1.4, 2.0 * len(image_ids) + 0.3),
+                 layout="constrained")
     axes = fig.subplots(len(image_ids), len(models), squeeze=False)
     for r, image_id in enumerate(image_ids):
         for c, model in enumerate(models):
@@ -123,4 +144,11 @@ def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
                 ax.set_title(model, fontsize="medium")
             if c == 0:
                 ax.set_ylabel(image_id, fontsize="x-small")
+    scale = ScalarMappable(Normalize(-1.0, 1.0), cmap=cmap)
+    bar = fig.colorbar(scale, ax=axes.ravel().tolist(),
+                       shrink=min(0.9, 0.3 + 0.15 * len(image_ids)),
+                       ticks=[-1.0, -0.5, 0.0, 0.5, 1.0])
+    bar.set_label(scale_label, fontsize="small")
+    bar.ax.set_yticklabels(["−1\n(against)", "−0.5", "0", "0.5", "1\n(for)"],
+                           fontsize="x-small")
     return fig

@@ -10,20 +10,25 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from localglobal.analysis.figures.style import (
+    Styles,
     curve,
     error_bars,
+    in_style_order,
+    level_axis,
     measure_of,
-    model_styles,
     new_figure,
+    outside_legend,
     probability_axis,
     require,
+    styles_for,
 )
 
 REMOVED_DETAIL = {"original": "original", "smooth_diff": "removed detail",
                   "smooth_diff_inv": "removed detail,\ninverted"}
 
 
-def scramble_figure(summary: pd.DataFrame, crop: int = 224) -> Figure:
+def scramble_figure(summary: pd.DataFrame, crop: int = 224, *,
+                    styles: Styles | None = None) -> Figure:
     """Mean true-class probability against block side, one line per model.
 
     Parameters
@@ -33,6 +38,9 @@ def scramble_figure(summary: pd.DataFrame, crop: int = 224) -> Figure:
     crop : int
         Side of the model-input frame: the original image is drawn as one block of
         this side, the largest, at the right end.
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
@@ -42,8 +50,8 @@ def scramble_figure(summary: pd.DataFrame, crop: int = 224) -> Figure:
     scramble = require(rows[rows["probe"] == "scramble"], "scramble predictions")
     original = rows[rows["probe"] == "original"]
     fig, (ax,) = new_figure(1, panel=(5.0, 3.4))
-    styles = model_styles(rows["model"])
-    for model in sorted(scramble["model"].unique()):
+    styles = styles_for(rows["model"], styles)
+    for model in in_style_order(scramble["model"], styles):
         part = pd.concat([scramble[scramble["model"] == model],
                           original[original["model"] == model]])
         x = np.where(part["probe"] == "original", crop, part["level"]).astype(float)
@@ -55,11 +63,11 @@ def scramble_figure(summary: pd.DataFrame, crop: int = 224) -> Figure:
     ax.set_xlabel("block side (pixels)")
     probability_axis(ax, measure_of(rows))
     ax.set_title("Scrambling: blocks of side b in random order")
-    ax.legend(fontsize="small")
+    outside_legend(fig, ax)
     return fig
 
 
-def patch_figure(summary: pd.DataFrame) -> Figure:
+def patch_figure(summary: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
     """Mean true-class probability against patch side; the original is side 0.
 
     Two panels: images with every patch of a side at once, and the mean over an
@@ -69,6 +77,9 @@ def patch_figure(summary: pd.DataFrame) -> Figure:
     ----------
     summary : pandas.DataFrame
         :func:`localglobal.analysis.summaries.probe_summary` output.
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
@@ -78,29 +89,33 @@ def patch_figure(summary: pd.DataFrame) -> Figure:
     patch = require(rows[rows["probe"] == "patch"], "patch predictions")
     original = rows[rows["probe"] == "original"]
     fig, axes = new_figure(2, panel=(4.2, 3.2))
-    styles = model_styles(rows["model"])
+    styles = styles_for(rows["model"], styles)
     for ax, group, title in zip(axes, ("all", "single"),
                                 ("all patches at once", "one patch (mean over patches)"),
                                 strict=True):
-        for model in sorted(patch["model"].unique()):
+        for model in in_style_order(patch["model"], styles):
             part = pd.concat([patch[(patch["model"] == model) & (patch["group"] == group)],
                               original[original["model"] == model]])
             x = np.where(part["probe"] == "original", 0, part["level"]).astype(float)
             curve(ax, x, part, styles[model], model)
+        level_axis(ax, [0, *patch["level"].astype(float)])
         ax.set_xlabel("patch side (pixels; 0 = original)")
         probability_axis(ax, measure_of(rows))
         ax.set_title(f"Patches: {title}")
-    axes[0].legend(fontsize="small")
+    outside_legend(fig, axes)
     return fig
 
 
-def smooth_figure(summary: pd.DataFrame) -> Figure:
+def smooth_figure(summary: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
     """Mean true-class probability against smoothing passes; the original is 0 passes.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         :func:`localglobal.analysis.summaries.probe_summary` output.
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
@@ -110,20 +125,20 @@ def smooth_figure(summary: pd.DataFrame) -> Figure:
     smooth = require(rows[rows["probe"] == "smooth"], "smooth predictions")
     original = rows[rows["probe"] == "original"]
     fig, (ax,) = new_figure(1, panel=(5.0, 3.4))
-    styles = model_styles(rows["model"])
-    for model in sorted(smooth["model"].unique()):
+    styles = styles_for(rows["model"], styles)
+    for model in in_style_order(smooth["model"], styles):
         part = pd.concat([smooth[smooth["model"] == model], original[original["model"] == model]])
         x = np.where(part["probe"] == "original", 0, part["level"]).astype(float)
         curve(ax, x, part, styles[model], model)
-    ax.set_xticks(sorted({0, *smooth["level"].astype(int)}))
+    level_axis(ax, [0, *smooth["level"].astype(float)])
     ax.set_xlabel("smoothing passes (0 = original)")
     probability_axis(ax, measure_of(rows))
     ax.set_title("Edge-preserving smoothing")
-    ax.legend(fontsize="small")
+    outside_legend(fig, ax)
     return fig
 
 
-def removed_detail_figure(summary: pd.DataFrame) -> Figure:
+def removed_detail_figure(summary: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
     """Mean true-class probability on the removed detail |original − smoothed|, per model.
 
     Beside it the original image and the inverted removed detail (255 − detail), each
@@ -133,6 +148,9 @@ def removed_detail_figure(summary: pd.DataFrame) -> Figure:
     ----------
     summary : pandas.DataFrame
         :func:`localglobal.analysis.summaries.probe_summary` output.
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
@@ -143,8 +161,8 @@ def removed_detail_figure(summary: pd.DataFrame) -> Figure:
                      "removed-detail predictions")
     rows = rows[rows["probe"].isin(list(REMOVED_DETAIL))]
     probes = [p for p in REMOVED_DETAIL if p in set(rows["probe"])]
-    models = sorted(detail["model"].unique())
-    styles = model_styles(summary["model"])
+    styles = styles_for(summary["model"], styles)
+    models = in_style_order(detail["model"], styles)
     fig, (ax,) = new_figure(1, panel=(5.0, 3.4))
     width = 0.8 / max(len(models), 1)
     for k, model in enumerate(models):
@@ -159,5 +177,5 @@ def removed_detail_figure(summary: pd.DataFrame) -> Figure:
     ax.set_xticks(np.arange(len(probes)), [REMOVED_DETAIL[p] for p in probes])
     probability_axis(ax, measure_of(summary))
     ax.set_title("Removed detail (what smoothing takes away)")
-    ax.legend(fontsize="small")
+    outside_legend(fig, ax)
     return fig

@@ -8,12 +8,15 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from localglobal.analysis.figures.style import (
+    HUMANS,
     OKABE_ITO,
     FigureInputError,
+    Styles,
     error_bars,
-    model_styles,
+    in_style_order,
     new_figure,
     require,
+    styles_for,
 )
 
 
@@ -57,35 +60,66 @@ def qq_figure(pairs: pd.DataFrame, hypotheses: pd.DataFrame | None = None) -> Fi
     return fig
 
 
-def shape_bias_figure(table: pd.DataFrame | None) -> Figure:
-    """Shape bias per model with its 95 % Wilson interval (0 = texture, 1 = shape).
+def shape_bias_figure(table: pd.DataFrame | None, *, styles: Styles | None = None) -> Figure:
+    """Shape bias per model with its 95 % interval (0 = texture, 1 = shape).
+
+    Each bar's label gives the bias and the number of decisions it is computed from:
+    the shape and texture decisions (``n_shape + n_texture``), not every stimulus
+    judged; for the humans' mean also the number of observers. The humans' mean, if
+    present, is the last bar.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        ``shape_bias.parquet``.
+        ``shape_bias.parquet`` (``model, n_shape, n_texture, shape_bias, ci_low,
+        ci_high``; ``n_observers`` for the humans' row).
+    styles : mapping, optional
+        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
+        order); None: by name.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     rows = require(table, "shape-bias results")
-    rows = rows.sort_values("model")
+    styles = styles_for(rows["model"], styles)
+    order = in_style_order(rows["model"], styles)
+    order = [m for m in order if m != HUMANS] + [m for m in order if m == HUMANS]
+    rows = rows.assign(model=rows["model"].astype(str)).set_index("model").loc[order]
     fig, (ax,) = new_figure(1, panel=(5.0, 0.6 + 0.45 * len(rows)))
-    styles = model_styles(rows["model"])
     y = np.arange(len(rows))
     bias = rows["shape_bias"].to_numpy(dtype=float)
     low = rows["ci_low"].to_numpy(dtype=float) if "ci_low" in rows else bias
     high = rows["ci_high"].to_numpy(dtype=float) if "ci_high" in rows else bias
-    ax.barh(y, np.nan_to_num(bias), color=[styles[m][0] for m in rows["model"]],
+    ax.barh(y, np.nan_to_num(bias), color=[styles[m][0] for m in rows.index],
             xerr=error_bars(np.vstack([bias - low, high - bias])), capsize=3, height=0.6)
-    for k, (value, n) in enumerate(zip(bias, rows["n"], strict=True)):
-        text = f"{value:.2f} (n={n})" if np.isfinite(value) else f"undefined (n={n})"
-        ax.text(1.01, k, text, va="center", fontsize="small", transform=ax.get_yaxis_transform())
+    for k, (model, row) in enumerate(rows.iterrows()):
+        ax.text(1.01, k, bias_label(row, is_humans=model == HUMANS), va="center",
+                fontsize="small", transform=ax.get_yaxis_transform())
     ax.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
-    ax.set_yticks(y, rows["model"])
+    ax.set_yticks(y, list(rows.index))
     ax.invert_yaxis()  # first model on top
     ax.set_xlim(0, 1)
     ax.set_xlabel("shape bias: shape decisions / (shape + texture decisions)")
     ax.set_title("Cue conflict: texture (0) versus shape (1)")
     return fig
+
+
+def decisions(row: pd.Series) -> int | None:
+    """The shape and texture decisions a shape bias is computed from (None if unknown)."""
+    if "n_shape" not in row or "n_texture" not in row:
+        return None
+    total = np.nansum([float(row["n_shape"]), float(row["n_texture"])])
+    return int(total)
+
+
+def bias_label(row: pd.Series, is_humans: bool = False) -> str:
+    """A shape-bias bar's label: the value and the n of decisions behind it."""
+    value = float(row["shape_bias"])
+    text = f"{value:.2f}" if np.isfinite(value) else "undefined"
+    n = decisions(row)
+    details = [] if n is None else [f"n={n}"]
+    observers = row.get("n_observers")
+    if is_humans and observers is not None and np.isfinite(float(observers)):
+        details.append(f"{int(observers)} observers")
+    return f"{text} ({', '.join(details)})" if details else text

@@ -2,13 +2,16 @@
 
 Colours come from the Okabe–Ito palette, which stays distinguishable under the
 common colour-vision deficiencies; each model also gets its own marker, so the
-figures read in black and white.
+figures read in black and white. A model's style follows from its place in the run's
+model order (:func:`model_styles`), so it is the same in every figure of a run and
+across runs that list their models the same way. Legends go outside the panels
+(:func:`outside_legend`).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,10 @@ from localglobal.io.atomic import write_bytes_atomic
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
              "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+HUMANS = "humans"
+"""Name of the row that averages the human observers."""
+HUMAN_STYLE = ("#444444", "D")
+"""Colour and marker of the humans' mean, the same in every figure."""
 CONTROL_STYLE = {  # colour and hatch of the attribution controls
     "none": ("#0072B2", ""),
     "random-weights": ("#E69F00", "//"),
@@ -48,26 +55,110 @@ LRP_LABELS = {
 }
 
 
+Styles = Mapping[str, tuple[str, str]]
+"""Model name → (colour, marker)."""
+
+
 class FigureInputError(ValueError):
     """The figure cannot be drawn: its input is missing or empty (the message says which)."""
 
 
-def model_styles(models: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """A fixed (colour, marker) per model, in sorted-name order so that runs agree.
+def model_styles(models: Iterable[str], order: Sequence[str] = ()
+                 ) -> dict[str, tuple[str, str]]:
+    """A (colour, marker) per model: the models of ``order`` first, in that order.
+
+    Styles are handed out by position, so a model keeps its style in every figure
+    and every run whose order starts the same way: adding a model at the end of the
+    configuration gives it the next style and leaves the others alone. Models not in
+    ``order`` follow it in sorted-name order; the humans' mean always gets
+    :data:`HUMAN_STYLE` and takes no model's place.
 
     Parameters
     ----------
-    models : sequence of str
+    models : iterable of str
         Model names (repeats are fine).
+    order : sequence of str
+        The run's model order (its configuration's), first to last.
 
     Returns
     -------
     dict
-        Model name → (colour, marker).
+        Model name → (colour, marker), in drawing order.
     """
-    names = sorted({str(m) for m in models})
-    return {name: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)])
-            for i, name in enumerate(names)}
+    names = list(dict.fromkeys(str(m) for m in order))
+    names += sorted({str(m) for m in models} - set(names))
+    styles: dict[str, tuple[str, str]] = {}
+    for name in names:
+        if name == HUMANS:
+            styles[name] = HUMAN_STYLE
+            continue
+        k = sum(1 for other in styles if other != HUMANS)
+        styles[name] = (OKABE_ITO[k % len(OKABE_ITO)], MARKERS[k % len(MARKERS)])
+    return styles
+
+
+def styles_for(models: Iterable[str], styles: Styles | None = None
+               ) -> dict[str, tuple[str, str]]:
+    """``styles`` completed for ``models``: a model it lacks gets the next free style.
+
+    Parameters
+    ----------
+    models : iterable of str
+        The models a figure draws.
+    styles : mapping, optional
+        The run's styles (:func:`model_styles` of its model order); None: by name.
+
+    Returns
+    -------
+    dict
+        Model name → (colour, marker), the run's models first in their order.
+    """
+    given = dict(styles or {})
+    completed = model_styles([*given, *(str(m) for m in models)], order=list(given))
+    return {**completed, **given}
+
+
+def in_style_order(models: Iterable[str], styles: Styles) -> list[str]:
+    """The distinct ``models`` in the order of ``styles`` (the run's model order)."""
+    present = {str(m) for m in models}
+    return [name for name in styles if name in present]
+
+
+def outside_legend(fig: Figure, axes: Sequence[Axes] | Axes, **kwargs: object) -> None:
+    """One legend for the figure, below its panels, so that it never covers data.
+
+    The entries are those of ``axes`` (each label once). Nothing is drawn without
+    labelled artists.
+    """
+    handles, labels, seen = [], [], set()
+    for ax in ([axes] if isinstance(axes, Axes) else axes):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in seen:
+                seen.add(label)
+                handles.append(handle)
+                labels.append(label)
+    if not handles:
+        return
+    options: dict[str, object] = {"loc": "outside lower center", "fontsize": "small",
+                                  "ncols": min(len(labels), 4), "frameon": False}
+    options.update(kwargs)
+    fig.legend(handles, labels, **options)
+
+
+def level_axis(ax: Axes, levels: Iterable[float]) -> None:
+    """Ticks at exactly the ``levels`` drawn on the x axis; one level stays readable.
+
+    With a single level matplotlib would pick ticks around it (67, 68, … 73 for a
+    patch side of 70) and hide the one value the data have.
+    """
+    ticks = sorted({float(v) for v in levels if np.isfinite(v)})
+    if not ticks:
+        return
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    if len(ticks) == 1:
+        pad = max(abs(ticks[0]) * 0.5, 1.0)
+        ax.set_xlim(ticks[0] - pad, ticks[0] + pad)
 
 
 def new_figure(n_panels: int, ncols: int | None = None,
