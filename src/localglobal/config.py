@@ -387,11 +387,16 @@ class AnalysisSection(Section):
     )
     figure_dpi: int = Field(100, ge=30, description="resolution of the PNG figures")
     contact_sheets: int = Field(3, ge=0, description="images shown as probe contact sheets")
-    hypotheses: list[Hypothesis] = Field(default_factory=thesis_hypotheses)
+    hypotheses: list[Hypothesis] | None = Field(
+        None, description="unset: the thesis hypotheses (thesis_hypotheses()) whose models, "
+        "probes and levels are all in the run, none when none fits; a list (empty: none) is "
+        "tested as given, and a hypothesis naming what the run lacks is an error")
 
     @field_validator("hypotheses")
     @classmethod
-    def _unique_ids(cls, hypotheses: list[Hypothesis]) -> list[Hypothesis]:
+    def _unique_ids(cls, hypotheses: list[Hypothesis] | None) -> list[Hypothesis] | None:
+        if hypotheses is None:
+            return None
         ids = [h.id for h in hypotheses]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

@@ -10,12 +10,14 @@ from localglobal.analysis.hypotheses import (
     CONTRACT_COLUMNS,
     OPPOSITE,
     VERDICT_RULE,
+    candidate_hypotheses,
+    choose_hypotheses,
     evaluate_hypotheses,
     family_verdicts,
     validate_hypotheses,
 )
 from localglobal.analysis.statistics import WILCOXON_IMAGES, reverse_wilcoxon_p
-from localglobal.config import Hypothesis
+from localglobal.config import Hypothesis, thesis_hypotheses
 
 
 def _tiny_predictions():
@@ -239,3 +241,72 @@ def test_the_verdict_rule_keeps_the_family_wise_error_at_alpha():
     assert errors / n_families <= stats.binom.ppf(0.999, n_families, alpha) / n_families
     # Without the split the same families would err at about 2α.
     assert errors / n_families < 0.07
+
+
+THESIS_LEVELS = {"original": [0], "scramble": [28, 112], "patch": [10, 70], "smooth": [1, 5]}
+
+
+def _thesis_like_predictions(models, probes=THESIS_LEVELS, seed=2):
+    """Random predictions of ``models`` on every probe level that the thesis tests."""
+    rng = np.random.default_rng(seed)
+    rows = [(model, f"i{k}", probe, level, "0")
+            for model in models for k in range(4)
+            for probe, levels in probes.items() for level in levels]
+    table = pd.DataFrame(rows, columns=["model", "image_id", "probe", "level", "variant"])
+    return table.assign(true_prob=rng.random(len(table)), true_logit=rng.normal(size=len(table)),
+                        true_index=1, pred_index=rng.integers(0, 2, len(table)))
+
+
+def _attributions(models):
+    measures = ["share_pos_on_edges", "share_neg_on_edges", "edge_enrichment_pos",
+                "edge_enrichment_neg"]
+    rows = [{"model": m, "control": "none", "image_id": f"i{k}",
+             **{c: 0.1 * k for c in measures}} for m in models for k in range(4)]
+    return pd.DataFrame(rows)
+
+
+def test_unset_hypotheses_are_the_thesis_set_on_a_run_of_the_thesis_models():
+    models = sorted({m for h in thesis_hypotheses() for m in (h.model_a, h.model_b)})
+    chosen, notes = choose_hypotheses(None, _thesis_like_predictions(models),
+                                      _attributions(models))
+    assert [h.id for h in chosen] == [h.id for h in thesis_hypotheses()]
+    assert len(notes) == 1 and "unset" in notes[0]
+
+
+def test_unset_hypotheses_keep_only_those_the_run_can_test():
+    # The two ResNets without the SE models, and no smoothing: H3.1/H3.2 name absent
+    # models, the H3 family an absent probe.
+    predictions = _thesis_like_predictions(
+        ["resnet50", "sin-resnet50"], {k: v for k, v in THESIS_LEVELS.items() if k != "smooth"})
+    chosen, (note,) = choose_hypotheses(None, predictions)
+    ids = {h.id for h in chosen}
+    assert {"H1", "H1-b112-img", "H2", "LRP-pos"} <= ids
+    assert not any(i.startswith("H3") for i in ids)
+    assert "left out: " in note and "H3.1" in note
+    # Each kept hypothesis passes the strict check that an explicit list gets.
+    validate_hypotheses(chosen, predictions)
+
+
+def test_unset_hypotheses_on_ones_own_models_are_none_with_one_note():
+    predictions = _thesis_like_predictions(["mine", "yours"])
+    chosen, notes = choose_hypotheses(None, predictions, _attributions(["mine", "yours"]))
+    assert chosen == []
+    assert notes == ["no default hypothesis fits this run's models (mine, yours); set "
+                     "analysis.hypotheses to test your own"]
+
+
+def test_explicit_hypotheses_naming_an_absent_model_are_still_an_error():
+    predictions = _thesis_like_predictions(["mine", "yours"])
+    with pytest.raises(ValueError, match=r"model 'resnet50' is not in predictions\.parquet"):
+        choose_hypotheses(thesis_hypotheses()[:1], predictions)
+    explicit = [Hypothesis(id="X", probe="scramble", model_a="mine", model_b="yours")]
+    assert choose_hypotheses(explicit, predictions) == (explicit, [])
+    assert choose_hypotheses([], predictions) == ([], [])
+
+
+def test_the_candidates_follow_the_configured_models():
+    assert candidate_hypotheses(None, ["mine"]) == []
+    pair = [h.id for h in candidate_hypotheses(None, ["resnet50", "sin-resnet50"])]
+    assert "H1" in pair and "H3.1" not in pair
+    explicit = [Hypothesis(id="X", probe="scramble", model_a="mine", model_b="yours")]
+    assert candidate_hypotheses(explicit, []) == explicit

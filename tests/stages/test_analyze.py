@@ -3,7 +3,7 @@
 import pytest
 
 from localglobal.analysis.hypotheses import CONTRACT_COLUMNS
-from localglobal.config import Hypothesis
+from localglobal.config import Hypothesis, load_config, to_toml
 from localglobal.errors import LocalglobalError
 from localglobal.pipeline.runner import Runner
 from localglobal.run import run_stage
@@ -121,3 +121,32 @@ def test_predictions_are_required(tmp_path):
     # The runner notices the missing output of evaluate; the stage would say the same.
     with pytest.raises(LocalglobalError, match="localglobal evaluate"):
         run_stage("analyze", fake.run, fake.config)
+
+
+def test_unset_hypotheses_on_models_without_a_thesis_hypothesis_run_with_a_note(tmp_path):
+    config = fake_config()
+    config.analysis.hypotheses = None
+    fake = make_fake_run(tmp_path / "run", config=config)
+    summary = run_stage("analyze", fake.run, fake.config)
+    assert summary["hypotheses"] == 0 and fake.run.read("hypotheses").empty
+    record = analysis_record(fake.run)
+    assert ("no default hypothesis fits this run's models (a, b); set analysis.hypotheses "
+            "to test your own") in record["notes"]
+    assert record["sections"]["hypotheses"]["chosen"] == "default"
+
+
+def test_the_parameters_follow_the_chosen_hypotheses_and_survive_the_toml(tmp_path):
+    params = REGISTRY["analyze"].params
+    own, thesis = fake_config(), fake_config()
+    own.analysis.hypotheses = thesis.analysis.hypotheses = None
+    thesis.evaluate.models = ["resnet50", "sin-resnet50"]
+    assert params(own)["hypotheses"] == []
+    assert "H1" in params(thesis)["hypotheses"] and params(own) != params(thesis)
+    path = tmp_path / "config.toml"
+    for hypotheses in (None, []):
+        own.analysis.hypotheses = hypotheses
+        path.write_text(to_toml(own), encoding="utf-8")
+        assert load_config(path).analysis.hypotheses == hypotheses  # unset stays unset
+    explicitly_none = params(own)  # hypotheses = []: asked for none
+    own.analysis.hypotheses = None
+    assert params(own) != explicitly_none

@@ -30,7 +30,7 @@ false "supported" or false "the opposite holds" anywhere in the family — at or
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,14 +41,16 @@ from localglobal.analysis.hypothesis_pairs import (
     PAIR_COLUMNS,
     Pairs,
     hypothesis_pairs,
+    hypothesis_problems,
     validate_hypotheses,
 )
 from localglobal.analysis.interaction import interaction_images, interaction_test
 from localglobal.analysis.statistics import holm, paired_test
-from localglobal.config import Hypothesis
+from localglobal.config import Hypothesis, thesis_hypotheses
 
 __all__ = ["CONTRACT_COLUMNS", "EXTRA_COLUMNS", "OPPOSITE", "VERDICT_RULE",
-           "HypothesisResults", "direction_text", "evaluate_hypotheses", "family_verdicts",
+           "HypothesisResults", "candidate_hypotheses", "choose_hypotheses",
+           "direction_text", "evaluate_hypotheses", "family_verdicts",
            "validate_hypotheses"]
 
 #: The rule behind ``supported`` and the verdict, in words the report can quote.
@@ -92,6 +94,79 @@ def direction_text(h: Hypothesis) -> str:
     if h.subset == "both-correct":
         measure += " (images both classify correctly)"
     return f"{measure}: {h.model_a} {_SYMBOL[h.alternative]} {h.model_b}"
+
+
+def candidate_hypotheses(configured: Sequence[Hypothesis] | None,
+                         models: Iterable[str]) -> list[Hypothesis]:
+    """The hypotheses a configuration may test, before the run's tables are seen.
+
+    Parameters
+    ----------
+    configured : sequence of Hypothesis or None
+        ``analysis.hypotheses``; None (unset) stands for the thesis hypotheses.
+    models : iterable of str
+        The models the run evaluates (``evaluate.models``).
+
+    Returns
+    -------
+    list of Hypothesis
+        ``configured`` as given, or the thesis hypotheses whose two models are among
+        ``models``: the set the analyze stage's parameters depend on.
+    """
+    if configured is not None:
+        return list(configured)
+    names = set(models)
+    return [h for h in thesis_hypotheses() if {h.model_a, h.model_b} <= names]
+
+
+def choose_hypotheses(configured: Sequence[Hypothesis] | None, predictions: pd.DataFrame,
+                      attributions: pd.DataFrame | None = None
+                      ) -> tuple[list[Hypothesis], list[str]]:
+    """The hypotheses to test on this run, and a note on how they were chosen.
+
+    Configured hypotheses are tested as given and must fit the run. Unset (None),
+    the thesis hypotheses are the default, and only those whose models, probes,
+    levels and measures the run holds are kept, so that a run of one's own models
+    never fails on hypotheses it did not ask for.
+
+    Parameters
+    ----------
+    configured : sequence of Hypothesis or None
+        ``analysis.hypotheses``.
+    predictions : pandas.DataFrame
+        The cleaned predictions.
+    attributions : pandas.DataFrame, optional
+        The attributions, when the attribute stage has run.
+
+    Returns
+    -------
+    (list of Hypothesis, list of str)
+        The hypotheses and the notes (empty for configured hypotheses).
+
+    Raises
+    ------
+    ValueError
+        A configured hypothesis names something the run does not hold.
+    """
+    if configured is not None:
+        validate_hypotheses(configured, predictions, attributions)
+        return list(configured), []
+    models = sorted(set(predictions["model"].astype(str))) if "model" in predictions else []
+    thesis = thesis_hypotheses()
+    # Without attributions their hypotheses are not tested, but their models must
+    # still be the run's: a default set never names a model the run lacks.
+    chosen = [h for h in thesis if {h.model_a, h.model_b} <= set(models)
+              and not hypothesis_problems(h, predictions, attributions)]
+    if not chosen:
+        return [], [f"no default hypothesis fits this run's models ({', '.join(models)}); "
+                    "set analysis.hypotheses to test your own"]
+    left_out = [h.id for h in thesis if h not in chosen]
+    if not left_out:
+        return chosen, [f"analysis.hypotheses is unset: the {len(chosen)} thesis hypotheses "
+                        "are tested"]
+    return chosen, [f"analysis.hypotheses is unset: the {len(chosen)} of {len(thesis)} "
+                    "thesis hypotheses whose models, probes and levels are in the run are "
+                    f"tested; left out: {', '.join(left_out)}"]
 
 
 def _hypothesis_seed(seed: int, hypothesis_id: str) -> np.random.Generator:

@@ -145,6 +145,36 @@ def _attribution_problems(h: Hypothesis, attributions: pd.DataFrame) -> list[str
     return problems
 
 
+def hypothesis_problems(h: Hypothesis, predictions: pd.DataFrame,
+                        attributions: pd.DataFrame | None = None) -> list[str]:
+    """What hypothesis ``h`` names that the run does not hold, one line each.
+
+    Parameters
+    ----------
+    h : Hypothesis
+        The hypothesis.
+    predictions : pandas.DataFrame
+        The cleaned predictions.
+    attributions : pandas.DataFrame, optional
+        The attributions; without them a hypothesis on attributions is not checked
+        against them (it is reported as not tested).
+
+    Returns
+    -------
+    list of str
+        Empty when the run holds everything ``h`` names.
+    """
+    if h.source == "predictions":
+        problems = _prediction_problems(h, predictions)
+    elif h.source == "interaction":
+        problems = _interaction_problems(h, predictions)
+    elif attributions is not None:
+        problems = _attribution_problems(h, attributions)
+    else:
+        problems = []
+    return problems + _subset_problems(h, predictions)
+
+
 def validate_hypotheses(
     hypotheses: Sequence[Hypothesis],
     predictions: pd.DataFrame,
@@ -161,15 +191,7 @@ def validate_hypotheses(
     ValueError
         Listing every problem and, for each, what the run holds instead.
     """
-    problems: list[str] = []
-    for h in hypotheses:
-        if h.source == "predictions":
-            problems += _prediction_problems(h, predictions)
-        elif h.source == "interaction":
-            problems += _interaction_problems(h, predictions)
-        elif attributions is not None:
-            problems += _attribution_problems(h, attributions)
-        problems += _subset_problems(h, predictions)
+    problems = [p for h in hypotheses for p in hypothesis_problems(h, predictions, attributions)]
     if problems:
         raise ValueError("analysis.hypotheses do not match the run:\n  " + "\n  ".join(problems)
                          + "\nevaluate the missing models, or edit or remove these "

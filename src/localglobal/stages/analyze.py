@@ -25,7 +25,11 @@ from localglobal.analysis.figure_specs import (
 )
 from localglobal.analysis.gallery import spread
 from localglobal.analysis.geirhos_metrics import HUMANS
-from localglobal.analysis.hypotheses import evaluate_hypotheses, validate_hypotheses
+from localglobal.analysis.hypotheses import (
+    candidate_hypotheses,
+    choose_hypotheses,
+    evaluate_hypotheses,
+)
 from localglobal.analysis.interaction import Interaction, patch_interaction
 from localglobal.analysis.predictions import clean_predictions
 from localglobal.analysis.record import AnalysisRecord
@@ -138,6 +142,8 @@ def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
 
 @stage("analyze", reads=("predictions",), optional_reads=OPTIONAL_READS, writes=WRITES,
        params=lambda c: {"analysis": c.analysis.model_dump(mode="json"), "seed": c.run.seed,
+                         "hypotheses": [h.id for h in candidate_hypotheses(
+                             c.analysis.hypotheses, c.evaluate.models)],
                          "gallery": c.report.gallery_images, "crop": c.frame.crop},
        version=3, description="hypothesis tests, patch interaction, shape bias, figures")
 def analyze(ctx: StageContext) -> dict[str, Any]:
@@ -149,7 +155,8 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
         Without ``predictions.parquet``.
     ConfigError
         A configured hypothesis names a model, probe, level, control or measure that
-        the run does not hold (before anything is written).
+        the run does not hold (before anything is written). Unset, the thesis
+        hypotheses that fit the run are tested, and none when none fits (a note).
     CorruptArtifactError
         The predictions lack ``model`` or ``item_id``, or their item ids cannot be parsed.
     """
@@ -157,16 +164,17 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     predictions = _predictions(run, record)
     attributions = _optional(run, "attributions")
     try:
-        validate_hypotheses(analysis.hypotheses, predictions, attributions)
+        hypotheses, notes = choose_hypotheses(analysis.hypotheses, predictions, attributions)
     except ValueError as error:  # the configuration does not fit the run: the user's to fix
         raise ConfigError(f"{run.config_path}: {error}") from None
+    record.notes.extend(notes)
     samples = _optional(run, "samples")
 
     interaction = _interaction(predictions, ctx, record)
     run.write("interaction", interaction.summary)
     run.write("interaction_images", interaction.images)
     results = evaluate_hypotheses(
-        analysis.hypotheses, predictions, attributions, interaction.summary,
+        hypotheses, predictions, attributions, interaction.summary,
         interaction_images=interaction.images, interaction_measure=analysis.interaction_measure,
         interaction_method=analysis.interaction_test, alpha=analysis.alpha,
         zero_method=analysis.zero_method, n_resamples=analysis.bootstrap,
@@ -174,7 +182,8 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     run.write("hypotheses", results.table)
     run.write("hypothesis_pairs", results.pairs)
     record.section("hypotheses", "done", n=len(results.table),
-                   verdicts=results.table["verdict"].value_counts().to_dict())
+                   verdicts=results.table["verdict"].value_counts().to_dict(),
+                   chosen="configured" if analysis.hypotheses is not None else "default")
     summary = probe_summary(predictions, "true_prob")
     run.write("probe_summary", summary)
     bias = _shape_bias(run, record)
