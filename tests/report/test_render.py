@@ -1,5 +1,6 @@
 """The report's files: the Markdown summary and the HTML page."""
 
+import numpy as np
 import pandas as pd
 
 from localglobal.analysis.hypotheses import CONTRACT_COLUMNS, VERDICT_RULE
@@ -31,8 +32,32 @@ def test_summary_markdown_states_the_rule_and_the_absent_sections(tmp_path):
     context = build_context(inputs)
     text = summary_markdown(context, HYPOTHESES)
     assert "| H1 |" in text and VERDICT_RULE in text
-    assert "Absent sections:" in text and "predictions.parquet is missing" in text
+    assert "## Absent sections" in text and "predictions.parquet is missing" in text
+    # Unset, the thesis hypotheses are the default: none tested says why.
+    assert "analysis.hypotheses is unset" in summary_markdown(context, HYPOTHESES.iloc[:0])
+    inputs.config = RunConfig.model_validate({"analysis": {"hypotheses": []}})
+    context = build_context(inputs)
     assert "No hypotheses are configured" in summary_markdown(context, HYPOTHESES.iloc[:0])
+
+
+def test_summary_markdown_says_why_the_box_measures_are_nan(tmp_path):
+    config = RunConfig.model_validate({"index": {"require_box": False}})
+    samples = pd.DataFrame({"image_id": ["a", "b", "c"], "has_box": [False, False, False]})
+    attributions = pd.DataFrame({"model": "m", "control": "none", "image_id": ["a", "b", "c"],
+                                 "mass_in_box": np.nan, "pointing_hit": np.nan,
+                                 "share_pos_on_edges": [0.2, 0.3, 0.1]})
+    inputs = ReportInputs(root=tmp_path, config=config,
+                          tables={"samples": samples, "attributions": attributions})
+    context = build_context(inputs)
+    text = summary_markdown(context, None)
+    assert "none of the run's 3 images has an object box" in text
+    assert "index.require_box = false" in text
+    # Only the measures the table leaves undefined are named.
+    assert "mass_in_box, pointing_hit are undefined" in text
+    lrp = next(s for s in context["sections"] if s["key"] == "lrp")
+    assert context["box_note"] in lrp["notes"]
+    inputs.tables["samples"] = samples.assign(has_box=True)
+    assert "object box" not in summary_markdown(build_context(inputs), None)
 
 
 def test_the_page_escapes_what_the_run_holds(tmp_path):

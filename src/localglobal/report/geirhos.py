@@ -46,16 +46,38 @@ def consistency_table(pairs: pd.DataFrame) -> Table:
                           "kappa_std": "std over observers"})
 
 
+def _decisions(row: pd.Series) -> str:
+    """``n = …`` of the decisions a shape bias is computed from (shape + texture)."""
+    if "n_shape" in row and "n_texture" in row:
+        return f" (n = {format_number(row['n_shape'] + row['n_texture'])} shape or texture " \
+               "decisions)"
+    return ""
+
+
 def shape_bias_lines(bias: pd.DataFrame | None) -> list[str]:
-    """``summary.md``'s lines: each model's shape bias and the humans'."""
-    if bias is None or not len(bias) or "kind" not in bias:
+    """``summary.md``'s lines: each model's shape bias and the humans'.
+
+    Parameters
+    ----------
+    bias : pandas.DataFrame, optional
+        ``shape_bias.parquet`` (a table without ``kind`` holds models only).
+
+    Returns
+    -------
+    list of str
+        A heading and one line per model (and the humans' mean), empty without a table.
+    """
+    if bias is None or not len(bias):
         return []
-    rows = _shown(bias, "model")
+    rows = _shown(bias, "model") if "kind" in bias else bias
     lines = ["Shape bias (cue conflict; shape / (shape + texture) decisions):", ""]
-    for row in rows.itertuples():
-        name = f"humans (mean of {int(row.n_observers)})" if row.model == HUMANS else row.model
-        lines.append(f"- {name}: {format_number(row.shape_bias, 3)} "
-                     f"[{format_number(row.ci_low, 3)}, {format_number(row.ci_high, 3)}]")
+    for _, row in rows.iterrows():
+        name = (f"humans (mean of {int(row['n_observers'])})"
+                if row["model"] == HUMANS and "n_observers" in row else str(row["model"]))
+        interval = (f" [{format_number(row['ci_low'], 3)}, {format_number(row['ci_high'], 3)}]"
+                    if "ci_low" in row and "ci_high" in row else "")
+        lines.append(f"- {name}: {format_number(row['shape_bias'], 3)}{interval}"
+                     f"{_decisions(row) if row['model'] != HUMANS else ''}")
     return lines
 
 

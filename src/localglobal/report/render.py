@@ -1,8 +1,9 @@
 """The report as files: the self-contained HTML page and the Markdown summary.
 
 ``index.html`` opens offline: figures are embedded as ``data:`` URIs, the style sheet
-is inline, and nothing is fetched. ``summary.md`` holds the hypothesis summary for a
-terminal (the command line prints it after a run).
+is inline, and nothing is fetched. ``summary.md`` holds, for a terminal (the command
+line prints it after a run), the hypotheses, each model's shape bias and its top-1
+accuracy on the originals and at each probe's strongest level.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from localglobal.analysis.hypotheses import VERDICT_RULE
+from localglobal.report.accuracy import accuracy_markdown
 from localglobal.report.formatting import alpha_of, summary_rows
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -68,8 +70,25 @@ def summary_table(hypotheses: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _hypothesis_lines(context: dict[str, Any], hypotheses: pd.DataFrame | None) -> list[str]:
+    summary = context["summary"]
+    if hypotheses is None:
+        lines = [f"No hypothesis results: {summary['absent']}"]
+    elif hypotheses.empty:
+        lines = [summary.get("empty") or "No hypotheses are configured "
+                 "([[analysis.hypotheses]] in config.toml)."]
+    else:
+        lines = [summary_table(hypotheses), "",
+                 f"n counts images; p is each hypothesis's one-sided test on the image "
+                 f"level, Holm-corrected across the {len(hypotheses)} hypotheses "
+                 f"(α = {context['alpha']:g}). {VERDICT_RULE}"]
+    notes = summary.get("notes", [])
+    return lines + (["", *[f"Note: {note}" for note in notes]] if notes else [])
+
+
 def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -> str:
-    """``report/summary.md``: the hypothesis summary and the absent sections.
+    """``report/summary.md``: the hypotheses, each model's shape bias and its accuracy on
+    the originals and at each probe's strongest level, and the absent sections.
 
     Parameters
     ----------
@@ -83,20 +102,22 @@ def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -
     str
         The Markdown text.
     """
-    lines = [f"# {context['title']}: summary", "", f"Run: `{context['run_dir']}`", ""]
-    if hypotheses is None:
-        lines.append(f"No hypothesis results: {context['summary']['absent']}")
-    elif hypotheses.empty:
-        lines.append("No hypotheses are configured ([[analysis.hypotheses]] in config.toml).")
+    lines = [f"# {context['title']}: summary", "", f"Run: `{context['run_dir']}`", "",
+             "## Hypotheses", "", *_hypothesis_lines(context, hypotheses), "",
+             "## Shape bias", ""]
+    lines += context.get("shape_bias_lines") or [
+        f"Not measured: {context.get('shape_bias_reason') or 'no shape-bias table'}"]
+    lines += ["", "## Accuracy", ""]
+    accuracy = context.get("accuracy")
+    if accuracy is not None and len(accuracy):
+        lines += accuracy_markdown(accuracy, context.get("models"))
     else:
-        lines.append(summary_table(hypotheses))
-        lines += ["", f"n counts images; p is each hypothesis's one-sided test on the image "
-                  f"level, Holm-corrected across the {len(hypotheses)} hypotheses "
-                  f"(α = {context['alpha']:g}). {VERDICT_RULE}"]
-    if context.get("shape_bias_lines"):
-        lines += ["", *context["shape_bias_lines"]]
+        lines.append("No accuracy: no predictions to compute it from "
+                     "(predictions.parquet is missing or unreadable).")
+    if context.get("box_note"):
+        lines += ["", context["box_note"]]
     if context["absent"]:
-        lines += ["", "Absent sections:"]
+        lines += ["", "## Absent sections", ""]
         lines += [f"- {item['title']}: {item['reason']}" for item in context["absent"]]
     lines += ["", "Full report: report/index.html", ""]
     return "\n".join(lines)

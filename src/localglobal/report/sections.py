@@ -17,6 +17,7 @@ import pandas as pd
 from localglobal.analysis.hypotheses import VERDICT_RULE
 from localglobal.analysis.predictions import clean_predictions
 from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
 from localglobal.report.formatting import alpha_of, format_number, summary_rows
 from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
 from localglobal.report.inputs import ReportInputs
@@ -61,6 +62,10 @@ HYPOTHESES_INTRO = (
     "Differences a − b are paired by image, level and variant and averaged per image "
     "(attributions: by image; patch interaction: by image and patch side). Tests are "
     "one-sided in the stated direction.")
+BOX_MEASURES = ("mass_in_box", "rank_accuracy", "pointing_hit", "auc_edges",
+                "auc_edges_in_box", "edge_enrichment_pos", "edge_enrichment_neg",
+                "n_pos_on_edges", "n_neg_on_edges", "share_pos_on_edges", "share_neg_on_edges")
+"""The attribution measures that need the object's box."""
 ZERO_METHODS = {"wilcox": "zero differences are dropped before ranking",
                 "pratt": "zero differences are ranked, then dropped",
                 "zsplit": "the ranks of zero differences are split between the signs"}
@@ -94,15 +99,73 @@ def clean_inputs(inputs: ReportInputs) -> tuple[pd.DataFrame | None, pd.DataFram
     return predictions, summary
 
 
-def summary_section(inputs: ReportInputs) -> Section:
-    """One line per hypothesis; notes on configured hypotheses the analysis lacks."""
+def model_order(inputs: ReportInputs) -> list[str]:
+    """The run's models in the configuration's order (``evaluate.models``)."""
+    return list(dict.fromkeys(inputs.config.evaluate.models))
+
+
+def box_note(inputs: ReportInputs) -> str:
+    """Why the box-based measures are NaN for images without an object box ("" when
+    every image has one, or the samples are absent)."""
+    samples = inputs.table("samples")
+    if samples is None or not len(samples) or "image_id" not in samples:
+        return ""
+    images = samples.drop_duplicates("image_id")
+    if "has_box" in images:
+        boxed = images["has_box"].fillna(False).astype(bool)
+    elif "box_x0" in images:
+        boxed = images["box_x0"].notna()
+    else:
+        return ""
+    lacking = set(images.loc[~boxed.to_numpy(), "image_id"].astype(str))
+    if not lacking:
+        return ""
+    measures = list(BOX_MEASURES[:7])
+    attributions = inputs.table("attributions")
+    if attributions is not None and "image_id" in attributions:
+        rows = attributions[attributions["image_id"].astype(str).isin(lacking)]
+        undefined = [m for m in BOX_MEASURES if m in rows and len(rows) and rows[m].isna().all()]
+        measures = undefined or measures
+    which = (f"none of the run's {len(images)} images has an object box"
+             if len(lacking) == len(images)
+             else f"{len(lacking)} of the run's {len(images)} images have no object box")
+    why = ("index.require_box = false and no annotation gives one"
+           if not inputs.config.index.require_box else "no annotation gives one")
+    return (f"Box-based measures are NaN: {which} ({why}), so {', '.join(measures)} are "
+            "undefined there and left out of the means and the tests on them.")
+
+
+def accuracy_of(inputs: ReportInputs, predictions: pd.DataFrame | None) -> pd.DataFrame | None:
+    """:func:`~localglobal.report.accuracy.probe_accuracy` of the cleaned predictions, or
+    None (an unusable table is named in the report's errors)."""
+    if predictions is None or not len(predictions):
+        return None
+    if not {"correct", "true_rank"} & set(predictions) and not {
+            "pred_index", "true_index"} <= set(predictions):
+        inputs.errors.append("predictions.parquet has none of correct, true_rank or "
+                             "pred_index and true_index: no accuracy table")
+        return None
+    return probe_accuracy(predictions, inputs.config.frame.crop)
+
+
+def summary_section(inputs: ReportInputs, accuracy: pd.DataFrame | None = None) -> Section:
+    """One line per hypothesis, the accuracy table; notes on configured hypotheses the
+    analysis lacks."""
     section = new_section("summary", "Summary")
     hypotheses = inputs.table("hypotheses")
+    configured = inputs.config.analysis.hypotheses
+    section["empty"] = (
+        "No hypotheses are configured ([[analysis.hypotheses]] in config.toml)."
+        if configured is not None else
+        "No hypothesis was tested: analysis.hypotheses is unset and no thesis hypothesis "
+        "fits this run's models ([[analysis.hypotheses]] in config.toml tests your own).")
+    if accuracy is not None and len(accuracy):
+        section["tables"].append(accuracy_display(accuracy, model_order(inputs)))
     if hypotheses is None:
         section["absent"] = inputs.missing("hypotheses")
     else:
         section["rows"] = summary_rows(hypotheses)
-        stale = {h.id for h in inputs.config.analysis.hypotheses} - set(hypotheses["hypothesis"])
+        stale = {h.id for h in configured or []} - set(hypotheses["hypothesis"])
         if stale:
             section["notes"].append("configured but not in hypotheses.parquet (re-run "
                                     "analyze): " + ", ".join(sorted(stale)))
@@ -169,6 +232,8 @@ def lrp_section(inputs: ReportInputs) -> Section:
     section = new_section("lrp", "LRP relevance, edges and boxes", LRP_INTRO)
     attributions = inputs.table("attributions")
     add_figures(section, inputs)
+    if box_note(inputs):
+        section["notes"].append(box_note(inputs))
     if attributions is None:
         section["absent"] = inputs.missing("attributions")
         section["skipped"] = []  # the absent note says it for every figure
@@ -288,6 +353,19 @@ def provenance(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _shape_bias_lines(inputs: ReportInputs) -> list[str]:
+    """Each model's shape bias for ``summary.md``, and a line for each configured model
+    that has none."""
+    bias = inputs.table("shape_bias")
+    lines = shape_bias_lines(bias)
+    if not lines:
+        return []
+    measured = set(bias["model"].astype(str))
+    lines += [f"- {model}: – (no cue-conflict decisions of it in shape_bias.parquet)"
+              for model in model_order(inputs) if model not in measured]
+    return lines
+
+
 def build_context(inputs: ReportInputs) -> dict[str, Any]:
     """Everything the HTML template shows, gathered from the run's inputs.
 
@@ -306,7 +384,8 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     hypotheses = inputs.table("hypotheses")
     alpha = (alpha_of(hypotheses, inputs.config.analysis.alpha) if hypotheses is not None
              else inputs.config.analysis.alpha)
-    head = summary_section(inputs)
+    accuracy = accuracy_of(inputs, predictions)
+    head = summary_section(inputs, accuracy)
     sections = [probe_section(*spec, inputs, predictions, summary) for spec in PROBE_SECTIONS]
     sections += [shape_bias_section(inputs), lrp_section(inputs), hypotheses_section(inputs),
                  contact_section(inputs)]
@@ -323,5 +402,12 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "errors": inputs.errors,
         "config_text": inputs.config_text,
         "provenance": provenance(inputs.manifest),
-        "shape_bias_lines": shape_bias_lines(inputs.table("shape_bias")),
+        "shape_bias_lines": _shape_bias_lines(inputs),
+        "shape_bias_reason": "" if inputs.table("shape_bias") is not None else (
+            (inputs.analysis or {}).get("sections", {}).get("shape_bias", {}).get("reason")
+            or inputs.missing("shape_bias")),
+        "accuracy": accuracy,
+        "models": model_order(inputs),
+        "box_note": box_note(inputs),
+        "accuracy_levels": strongest_text(accuracy) if accuracy is not None else "",
     }

@@ -24,8 +24,8 @@ from localglobal.report import ReportInputs, build_context, render_html, summary
 
 TABLES = ("predictions", "attributions", "hypotheses", "interaction", "probe_summary",
           "lrp_summary", "shape_bias", "edges", "shape_bias_by_category", "accuracy16",
-          "error_consistency")
-"""The tables the report shows."""
+          "error_consistency", "samples")
+"""The tables the report shows (the samples say which images have an object box)."""
 
 OPTIONAL_READS = (*TABLES, "figures", "contact_sheets", "analyze_report")
 """Every artifact the report shows: the tables, the figures and the analysis's record."""
@@ -34,7 +34,8 @@ WRITES = (
     Artifact("report_html", "report/index.html", "text",
              "the report: one self-contained HTML page that opens offline"),
     Artifact("report_summary", "report/summary.md", "text",
-             "the hypothesis summary and the absent sections, in Markdown"),
+             "the hypotheses, each model's shape bias and top-1 accuracy on the originals "
+             "and at each probe's strongest level, and the absent sections, in Markdown"),
 )
 
 
@@ -85,7 +86,7 @@ def read_inputs(ctx: StageContext) -> ReportInputs:
 
 
 @stage("report", optional_reads=OPTIONAL_READS, writes=WRITES,
-       params=lambda c: {"config": c.model_dump(mode="json")}, version=2,
+       params=lambda c: {"config": c.model_dump(mode="json")}, version=3,
        description="HTML and Markdown report")
 def report(ctx: StageContext) -> dict[str, Any]:
     """Write the report of the run; a missing input is explained in its section.

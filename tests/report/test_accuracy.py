@@ -1,0 +1,116 @@
+"""Top-1 accuracy on the originals and at each probe's strongest level, from generated
+predictions whose expected values are counted here by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from localglobal.probes.patch import patch_rects
+from localglobal.report.accuracy import (
+    ACCURACY_COLUMNS,
+    accuracy_markdown,
+    patch_coverage,
+    probe_accuracy,
+)
+
+CROP = 224
+MODELS = ["m-one", "m-two"]
+IMAGES = [f"img{k}" for k in range(7)]
+SCRAMBLE = [28, 56, 112]
+PATCH = [10, 40, 50]   # 40 covers more of the frame than 50 (or 10) does
+SMOOTH = [1, 2, 3, 4]
+
+
+def generated_predictions(seed: int = 3) -> pd.DataFrame:
+    """Every image under every probe and level, each prediction right or wrong at random."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for image in IMAGES:
+        items.append((image, "original", 0, "0"))
+        items += [(image, "scramble", b, str(v)) for b in SCRAMBLE for v in range(3)]
+        for size in PATCH:
+            items += [(image, "patch", size, str(j)) for j in range(4)]
+            items.append((image, "patch", size, "all"))
+        items += [(image, "smooth", k, "0") for k in SMOOTH]
+        items.append((image, "smooth_diff", 1, "0"))
+    frame = pd.DataFrame(items, columns=["image_id", "probe", "level", "variant"])
+    tables = []
+    for model in MODELS:
+        true_index = rng.integers(0, 10, len(frame))
+        right = rng.random(len(frame)) < rng.uniform(0.2, 0.9)
+        tables.append(frame.assign(model=model, true_index=true_index,
+                                   pred_index=np.where(right, true_index, (true_index + 1) % 10),
+                                   correct=right))
+    return pd.concat(tables, ignore_index=True)
+
+
+def covered_pixels(size: int) -> int:
+    """Pixels the all-patches image of ``size`` blackens, counted on a mask."""
+    mask = np.zeros((CROP, CROP), dtype=bool)
+    for x0, y0, x1, y1 in patch_rects(CROP, size):
+        mask[y0:y1, x0:x1] = True
+    return int(mask.sum())
+
+
+def expected(predictions: pd.DataFrame, model: str, probe: str, level: int,
+             all_patches: bool = False) -> tuple[float, int, int]:
+    """Accuracy, predictions and images of one condition, counted row by row."""
+    right = total = 0
+    images = set()
+    for row in predictions.itertuples():
+        if (row.model, row.probe, row.level) != (model, probe, level):
+            continue
+        if all_patches and row.variant != "all":
+            continue
+        right += int(row.pred_index == row.true_index)
+        total += 1
+        images.add(row.image_id)
+    return right / total, total, len(images)
+
+
+def test_the_strongest_patch_is_the_largest_coverage_not_the_largest_side():
+    by_mask = {size: covered_pixels(size) / CROP ** 2 for size in PATCH}
+    for size, share in by_mask.items():
+        assert patch_coverage(size, CROP) == pytest.approx(share)
+    assert max(by_mask, key=by_mask.get) == 40
+
+
+def test_accuracy_at_each_probes_strongest_level():
+    predictions = generated_predictions()
+    table = probe_accuracy(predictions, crop=CROP)
+    assert list(table.columns) == ACCURACY_COLUMNS
+    strongest = {"original": 0, "scramble": min(SCRAMBLE),
+                 "patch": max(PATCH, key=covered_pixels), "smooth": max(SMOOTH),
+                 "smooth_diff": 1}
+    assert list(pd.unique(table["probe"])) == list(strongest)
+    assert len(table) == len(MODELS) * len(strongest)
+    for row in table.itertuples():
+        assert row.level == strongest[row.probe]
+        accuracy, n, images = expected(predictions, row.model, row.probe, row.level,
+                                       all_patches=row.probe == "patch")
+        assert row.accuracy == pytest.approx(accuracy)
+        assert (row.n, row.n_images) == (n, images)
+    assert table.set_index(["model", "probe"]).loc[(MODELS[0], "scramble"), "n"] \
+        == 3 * len(IMAGES)  # every variant of the level counts
+
+
+def test_correctness_comes_from_the_indices_without_a_correct_column():
+    predictions = generated_predictions(seed=8)
+    with_column = probe_accuracy(predictions, crop=CROP)
+    without = probe_accuracy(predictions.drop(columns="correct"), crop=CROP)
+    pd.testing.assert_frame_equal(with_column, without)
+    flipped = predictions.assign(correct=~predictions["correct"])
+    assert not np.allclose(probe_accuracy(flipped, crop=CROP)["accuracy"],
+                           with_column["accuracy"])
+
+
+def test_the_markdown_names_every_model_and_the_level_shown():
+    table = probe_accuracy(generated_predictions(), crop=CROP)
+    lines = accuracy_markdown(table, models=list(reversed(MODELS)))
+    rows = [line for line in lines if line.startswith("| m-")]
+    assert [row.split(" | ")[0] for row in rows] == ["| m-two", "| m-one"]
+    text = "\n".join(lines)
+    assert "block side 28 px (64 blocks; the smallest side)" in text
+    assert "all patches of side 40 px" in text and "4 smoothing passes" in text
+    for row in table.itertuples():
+        assert f"({row.n_correct}/{row.n}; {row.n_images} images)" in text
