@@ -3,8 +3,8 @@
 It opens with the summary — each hypothesis in one line with its direction, effect
 size, Holm-corrected p and a plain verdict, and each model's accuracy — then a section
 per probe, shape bias, LRP, the hypothesis details, and the run's configuration and
-provenance. A section
-whose inputs are missing says which file is absent and which stage writes it.
+provenance. A section whose inputs are missing says which file is absent and which
+stage writes it.
 
 Modules: :mod:`~.formatting` (numbers, p-values, verdicts), :mod:`~.inputs` (what the
 report is made from), :mod:`~.tables` (result tables), :mod:`~.accuracy` (top-1
