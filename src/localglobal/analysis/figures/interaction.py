@@ -37,14 +37,19 @@ def interaction_r_figure(interaction: pd.DataFrame, *, styles: Styles | None = N
     fig, axes = new_figure(2, panel=(4.2, 3.2))
     styles = styles_for(table["model"], styles)
     panels = (("r", "Pearson r of S and A"), ("ratio", "mean(A) / mean(S)"))
+    models = in_style_order(table["model"], styles)
+    sizes = np.unique(table["size"].to_numpy(dtype=float))
+    # Models are set a little apart on x, so that equal values do not hide each other.
+    step = 0.03 * (float(np.diff(sizes).min()) if sizes.size > 1 else max(sizes[0], 1.0))
     for ax, (column, label) in zip(axes, panels, strict=True):
-        for model in in_style_order(table["model"], styles):
+        for k, model in enumerate(models):
             part = table[table["model"] == model].sort_values("size")
             mean = part[column].to_numpy(dtype=float)
             error = np.vstack([mean - part[f"{column}_ci_low"].to_numpy(dtype=float),
                                part[f"{column}_ci_high"].to_numpy(dtype=float) - mean])
             colour, marker = styles[model]
-            ax.errorbar(part["size"], mean, yerr=error_bars(error), color=colour,
+            x = part["size"].to_numpy(dtype=float) + step * (k - (len(models) - 1) / 2)
+            ax.errorbar(x, mean, yerr=error_bars(error), color=colour,
                         marker=marker, label=model, capsize=3, markersize=4, linewidth=1.2)
         ax.axhline(1.0 if column == "ratio" else 0.0, color="grey", linewidth=0.8,
                    linestyle="--")
