@@ -11,6 +11,7 @@ from localglobal.config import (
     builtin_config,
     config_from_dict,
     load_config,
+    thesis_hypotheses,
     to_toml,
 )
 
@@ -34,8 +35,10 @@ def test_defaults_are_the_thesis():
     assert (config.edges.template_window, config.edges.search_window) == (7, 21)
     assert config.attribute.epsilon == 0.1
     thesis_ids = ["H1", "H1-b112", "H2", "H3", "H3-k1", "H3.1", "H3.2", "LRP-pos", "LRP-neg"]
-    # Each thesis hypothesis as the thesis computed it, followed by its corrected form.
-    assert [h.id for h in config.analysis.hypotheses] == [
+    # Unset, analyze tests the thesis hypotheses that fit the run's models: each as the
+    # thesis computed it, followed by its corrected form.
+    assert config.analysis.hypotheses is None
+    assert [h.id for h in thesis_hypotheses()] == [
         i for thesis_id in thesis_ids for i in (thesis_id, f"{thesis_id}-img")]
     assert not config.probes.scramble.derangement
     assert config.edges.thresholds == "auto" and config.edges.denoise
@@ -43,7 +46,7 @@ def test_defaults_are_the_thesis():
 
 
 def test_the_corrected_hypotheses_measure_without_baseline_effects():
-    by_id = {h.id: h for h in RunConfig().analysis.hypotheses}
+    by_id = {h.id: h for h in thesis_hypotheses()}
     for name in ("H1", "H1-b112", "H3", "H3-k1", "H3.1", "H3.2"):
         corrected = by_id[f"{name}-img"]
         assert (corrected.relative_to, corrected.normalize, corrected.subset) == (
@@ -140,6 +143,9 @@ def test_the_shipped_thesis_config_is_the_defaults_plus_data_paths():
     for dump in (loaded, defaults):
         dump["data"].pop("images")
         dump["data"].pop("annotations")
+    # The thesis config lists the thesis hypotheses; the defaults leave them implied.
+    assert loaded["analysis"].pop("hypotheses") == [h.model_dump() for h in thesis_hypotheses()]
+    assert defaults["analysis"].pop("hypotheses") is None
     assert loaded == defaults
 
 
@@ -147,4 +153,4 @@ def test_the_thesis_config_writes_every_section_out():
     text = builtin_config("thesis").read_text(encoding="utf-8")
     for section in RunConfig.model_fields:
         assert f"[{section}]" in text, section
-    assert text.count("[[analysis.hypotheses]]") == len(RunConfig().analysis.hypotheses)
+    assert text.count("[[analysis.hypotheses]]") == len(thesis_hypotheses())

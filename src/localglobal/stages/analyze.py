@@ -144,7 +144,9 @@ def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
        params=lambda c: {"analysis": c.analysis.model_dump(mode="json"), "seed": c.run.seed,
                          "hypotheses": [h.id for h in candidate_hypotheses(
                              c.analysis.hypotheses, c.evaluate.models)],
-                         "gallery": c.report.gallery_images, "crop": c.frame.crop},
+                         "gallery": c.report.gallery_images, "crop": c.frame.crop,
+                         # the figures' colours follow the models' order
+                         "model_order": list(FigureInputs.configured_order(c))},
        version=3, description="hypothesis tests, patch interaction, shape bias, figures")
 def analyze(ctx: StageContext) -> dict[str, Any]:
     """Test the hypotheses, measure the patch interaction and draw every figure.
