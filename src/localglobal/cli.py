@@ -67,14 +67,21 @@ def __getattr__(name: str) -> Any:
         return PIPELINE
     raise AttributeError(f"module 'localglobal.cli' has no attribute {name!r}")
 
+# Help is printed as plain text: Rich markup would take "[default: ...]" and
+# "[models.NAME]" in the help for tags and drop them, and Rich's option table gives a
+# flag a "<bool>" metavar, where plain text prints "--force / --no-force".
+_PLAIN = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Measure how much image classifiers rely on local features versus global shape.",
+    **_PLAIN,
 )
-toyworld_app = typer.Typer(no_args_is_help=True, help="The procedural toy world.")
+toyworld_app = typer.Typer(no_args_is_help=True, help="The procedural toy world.", **_PLAIN)
 app.add_typer(toyworld_app, name="toyworld")
-fetch_app = typer.Typer(no_args_is_help=True, help="Download public data sets once, verified.")
+fetch_app = typer.Typer(no_args_is_help=True, help="Download public data sets once, verified.",
+                        **_PLAIN)
 app.add_typer(fetch_app, name="fetch")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,30 +102,36 @@ def _main(
     """Measure how much image classifiers rely on local features versus global shape."""
 
 
-RunOption = Annotated[Path, typer.Option("--run", "-r", help="run directory")]
+# An option whose default is not a value (None: "the configuration's") says its default
+# in its help text; show_default=False keeps typer from printing a second one.
+RunOption = Annotated[Path, typer.Option("--run", "-r", metavar="DIR", help="run directory")]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML laid over the run's config.toml (tables merged, "
-                 "keys replaced); the changes are printed"),
+    typer.Option("--config", "-c", metavar="TOML", show_default=False,
+                 help="TOML laid over the run's config.toml (tables merged, keys replaced); "
+                 "the changes are printed [default: none, the run's config.toml alone]"),
 ]
 ForceOption = Annotated[bool, typer.Option("--force/--no-force",
                                            help="redo the stage even if up to date")]
 WorkersOption = Annotated[
-    int | None, typer.Option("--workers", "-j", help="processes [default: run.workers, "
-                             "else one per core]")
+    int | None, typer.Option("--workers", "-j", metavar="N", show_default=False,
+                             help="processes [default: run.workers, else one per core]")
 ]
 ModelsOption = Annotated[
-    str | None, typer.Option("--models", "-m", help="comma-separated model names, added to "
-                             "the run's models (only new ones are computed)")
+    str | None, typer.Option("--models", "-m", metavar="A,B", show_default=False,
+                             help="comma-separated model names, added to the run's models "
+                             "(only new ones are computed) [default: the configuration's]")
 ]
 ReplaceOption = Annotated[bool, typer.Option(
     "--replace/--no-replace", help="make --models the run's whole model list; the tables and "
     "everything downstream are redone without the others")]
 DeviceOption = Annotated[str | None, typer.Option(
-    "--device", help="auto, cpu, cuda, cuda:N or mps [default: the configuration's, auto]")]
+    "--device", metavar="DEVICE", show_default=False,
+    help="auto, cpu, cuda, cuda:N or mps [default: the configuration's, else auto]")]
 TrustOption = Annotated[bool, typer.Option(
-    "--trust-config/--no-trust-config", help="let Python code a model entry of the run's "
-    "config.toml names (module = ...) run [default: only code named by --config]")]
+    "--trust-config/--no-trust-config", show_default=False,
+    help="let Python code a model entry of the run's config.toml names (module = ...) run "
+    "[default: no-trust-config: only code named by --config]")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -186,8 +199,8 @@ def _with_models(section: str, models: str | None, replace: bool
 @app.command()
 @friendly
 def annotations(
-    source: Annotated[Path, typer.Argument(help="Annotation.tar.gz, or a folder of archives "
-                                           "or of VOC XML files")],
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="Annotation.tar.gz, or a "
+                                           "folder of archives or of VOC XML files")],
     run: RunOption,
     config: ConfigOption = None,
     force: ForceOption = False,
@@ -206,14 +219,21 @@ def annotations(
 @app.command()
 @friendly
 def index(
-    root: Annotated[Path, typer.Argument(help="image root with <split>/<wnid>/<image> folders")],
+    root: Annotated[Path, typer.Argument(
+        metavar="ROOT", help="image root with <split>/<wnid>/<image> folders")],
     run: RunOption,
     config: ConfigOption = None,
     force: ForceOption = False,
     workers: WorkersOption = None,
     label_space: Annotated[str | None, typer.Option(
+        metavar="NAME", show_default=False,
         help="imagenette, imagewoof, imagenet-1k, toyworld or a label file "
-             "[default: the configuration's]")] = None,
+             "[default: the configuration's data.label_space]")] = None,
+    require_box: Annotated[bool | None, typer.Option(
+        "--require-box/--no-require-box", show_default=False,
+        help="draw only images with an object box; --no-require-box needs no annotations "
+        "(box-based measures are then NaN) [default: the configuration's "
+        "index.require_box, true]")] = None,
 ) -> None:
     """Scan images, map their boxes into the model-input frame, draw the sample."""
 
@@ -221,6 +241,8 @@ def index(
         c.data.images = str(root.expanduser().resolve())
         if label_space:
             c.data.label_space = label_space
+        if require_box is not None:
+            c.index.require_box = require_box
         return c
 
     _stage("index", run, config, create=True, configure=configure, force=force,
@@ -301,12 +323,15 @@ def _with_geirhos(models: str | None, stimuli: Path | None, humans: Path | None
 def geirhos(
     run: RunOption, config: ConfigOption = None, force: ForceOption = False,
     models: Annotated[str | None, typer.Option(
-        "--models", "-m", help="comma-separated model names [default: geirhos.models, else "
+        "--models", "-m", metavar="A,B", show_default=False,
+        help="comma-separated model names [default: geirhos.models, else "
         "evaluate.models]")] = None,
     stimuli: Annotated[Path | None, typer.Option(
+        metavar="DIR", show_default=False,
         help="folder of Geirhos stimuli (cue-conflict/, edges/, filled-silhouettes/, or "
         "the texture-vs-shape layout) [default: geirhos.stimuli]")] = None,
     humans: Annotated[Path | None, typer.Option(
+        metavar="DIR", show_default=False,
         help="folder of model-vs-human raw-data CSVs [default: geirhos.humans]")] = None,
     device: DeviceOption = None, trust_config: TrustOption = False,
 ) -> None:
@@ -320,12 +345,16 @@ def geirhos(
 @friendly
 def fetch_geirhos_command(
     to: Annotated[Path | None, typer.Option(
+        metavar="DIR", show_default=False,
         help="folder to keep the data in [default: <cache>/geirhos]")] = None,
     mirror: Annotated[str | None, typer.Option(
+        metavar="URL", show_default=False,
         help="base URL of the archives [default: $LOCALGLOBAL_GEIRHOS_MIRROR, else "
         "https://github.com]")] = None,
     checksums: Annotated[Path | None, typer.Option(
-        help="a checksum list other than the shipped one")] = None,
+        metavar="FILE", show_default=False,
+        help="a checksum list other than the shipped one [default: the shipped "
+        "geirhos-checksums.txt]")] = None,
 ) -> None:
     """The Geirhos stimuli and human raw data: downloaded once, verified, then offline."""
     from localglobal.data.geirhos_fetch import fetch_geirhos
@@ -356,19 +385,23 @@ def stages(run: RunOption) -> None:
 @app.command("run")
 @friendly
 def run_command(
-    config: Annotated[Path, typer.Argument(help="run configuration (TOML), taken whole")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG",
+                                           help="run configuration (TOML), taken whole")],
     run: Annotated[Path | None, typer.Option(
-        "--run", "-r", help="run directory [default: runs/<configuration file's stem>]")]
-    = None,
+        "--run", "-r", metavar="DIR", show_default=False,
+        help="run directory [default: runs/<CONFIG's stem>, e.g. runs/thesis for "
+        "thesis.toml]")] = None,
     force: ForceOption = False,
     device: DeviceOption = None,
     workers: WorkersOption = None,
     trust_config: Annotated[bool, typer.Option(
-        "--trust-config/--no-trust-config", help="let Python code the configuration's model "
-        "entries name (module = ...) run [default: yes, the file is yours]")] = True,
+        "--trust-config/--no-trust-config", show_default=False,
+        help="let Python code the configuration's model entries name (module = ...) run "
+        "[default: trust-config: the file is yours]")] = True,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="print each stage's items, disk and estimated time; run nothing")]
-    = False,
+        "--dry-run", show_default=False,
+        help="print each stage's items, disk and estimated time; run nothing "
+        "[default: run them]")] = False,
 ) -> None:
     """Run the whole pipeline from a configuration file; stop at a stage that fails."""
     run_dir = run or Path("runs") / config.stem
@@ -396,9 +429,12 @@ def _print_final(run: RunDir) -> None:
 @app.command()
 @friendly
 def demo(
-    run: Annotated[Path, typer.Option("--run", "-r", help="run directory")] = Path("runs/demo"),
+    run: Annotated[Path, typer.Option("--run", "-r", metavar="DIR",
+                                      help="run directory")] = Path("runs/demo"),
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="settings [default: the packaged configs/demo.toml]")] = None,
+        "--config", "-c", metavar="TOML", show_default=False,
+        help="run settings, taken whole (e.g. configs/demo-ci.toml); the data paths point "
+        "at the built world [default: the packaged configs/demo.toml]")] = None,
     force: ForceOption = False,
 ) -> None:
     """Run the whole pipeline on the embedded toy world: no network, no downloads."""
@@ -409,7 +445,10 @@ def demo(
 
 @app.command()
 @friendly
-def models(config: ConfigOption = None) -> None:
+def models(config: Annotated[Path | None, typer.Option(
+        "--config", "-c", metavar="TOML", show_default=False,
+        help="a run configuration: its [models.NAME] entries and the models its stages "
+        "name are listed too [default: none, the registry alone]")] = None) -> None:
     """List the model registry: architecture, weights, cache state, label space, LRP."""
     from rich.console import Console
     from rich.markup import escape
@@ -435,9 +474,11 @@ def models(config: ConfigOption = None) -> None:
 @app.command()
 @friendly
 def show(
-    image_id: Annotated[str, typer.Argument(help="image id as in samples.parquet")],
+    image_id: Annotated[str, typer.Argument(metavar="IMAGE_ID",
+                                            help="image id as in samples.parquet")],
     run: RunOption,
     out: Annotated[Path | None, typer.Option(
+        metavar="PNG", show_default=False,
         help="where to write the PNG [default: <run>/contact/<image id>.png]")] = None,
 ) -> None:
     """Write a contact sheet of one image's probes, edges, box and heat maps; print its path."""
@@ -449,9 +490,10 @@ def show(
 @toyworld_app.command("build")
 @friendly
 def toyworld_build(
-    out: Annotated[Path, typer.Argument(help="output folder")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="world settings TOML")]
-    = None,
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="output folder")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", metavar="TOML", show_default=False,
+        help="world settings TOML ([world] table) [default: the built-in world]")] = None,
 ) -> None:
     """Write the toy world in ImageNet format (images, Annotation.tar.gz, cue conflict)."""
     from localglobal.toyworld.build import build_world, load_world_config
@@ -462,9 +504,13 @@ def toyworld_build(
 @toyworld_app.command("train")
 @friendly
 def toyworld_train(
-    out: Annotated[Path | None, typer.Option(help="weights folder [default: the package's]")]
-    = None,
-    world: Annotated[Path | None, typer.Option(help="an already built world to train on")] = None,
+    out: Annotated[Path | None, typer.Option(
+        metavar="DIR", show_default=False,
+        help="weights folder [default: the package's toyworld/weights]")] = None,
+    world: Annotated[Path | None, typer.Option(
+        metavar="DIR", show_default=False,
+        help="an already built world to train on [default: a default world built in a "
+        "temporary folder]")] = None,
 ) -> None:
     """Train the toy-texture and toy-shape models and write their weights."""
     from localglobal.toyworld.train import train_models

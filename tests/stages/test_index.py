@@ -2,10 +2,14 @@
 
 import json
 import os
+import re
+import shlex
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from localglobal.cli import app
 from localglobal.config import RunConfig
 from localglobal.data.annotation_sources import read_annotations
 from localglobal.data.sampling import build_index
@@ -87,16 +91,55 @@ def test_without_annotations_and_require_box_false_no_annotations_stage_is_neede
     assert not again.get("skipped") and run.read("samples")["has_box"].any()
 
 
-def test_a_required_box_without_boxes_names_the_command_to_run(dataset, tmp_path):
+def suggested_commands(message: str) -> list[list[str]]:
+    """The ``localglobal`` commands a message puts in backticks, as argument lists."""
+    return [shlex.split(c)[1:] for c in re.findall(r"`(localglobal [^`]+)`", message)]
+
+
+def follow(command: list[str], **placeholders: object) -> None:
+    """Run a suggested command (placeholders such as SOURCE filled in); it must work."""
+    args = [str(placeholders.get(a, a)) for a in command]
+    result = CliRunner().invoke(app, [*args, "--workers", "1"])
+    assert result.exit_code == 0, (args, result.output)
+
+
+def test_a_required_box_without_boxes_suggests_commands_that_work(dataset, tmp_path):
     run, config = make_run(tmp_path / "run", dataset, annotations=False)
-    command = f"`localglobal annotations SOURCE --run {run.root}`"
     with pytest.raises(MissingInputError, match=r"has no boxes\.parquet") as missing:
         run_stage("index", run, config, workers=1)
-    assert command in str(missing.value)
-    run_stage("annotations", run, config, workers=1)  # no source: an empty table
-    with pytest.raises(MissingInputError, match=r"empty boxes\.parquet") as empty:
+    message = str(missing.value)
+    assert "data.annotations is not set" in message
+    assert "require_box = false under [index]" in message
+    read_boxes, without_boxes = suggested_commands(message)
+    assert read_boxes[:2] == ["annotations", "SOURCE"]
+    follow(without_boxes)  # the images without boxes
+    assert run.read("samples")["has_box"].eq(False).all()
+    follow(read_boxes, SOURCE=dataset.annotations)  # or the boxes, read first
+    follow(["index", str(dataset.images), "--run", str(run.root), "--require-box"])
+    assert run.read("samples")["has_box"].all()
+
+
+def test_a_configured_source_not_yet_read_is_named_in_the_command(dataset, tmp_path):
+    run, config = make_run(tmp_path / "run", dataset)
+    with pytest.raises(MissingInputError, match=r"has no boxes\.parquet") as missing:
         run_stage("index", run, config, workers=1)
-    assert command in str(empty.value)
+    command = suggested_commands(str(missing.value))[0]
+    assert command == ["annotations", str(dataset.annotations), "--run", str(run.root)]
+    follow(command)
+    follow(["index", str(dataset.images), "--run", str(run.root)])
+
+
+def test_a_source_without_boxes_is_named(dataset, tmp_path):
+    run, config = make_run(tmp_path / "run", dataset, annotations=False)
+    empty = tmp_path / "no-xml"
+    empty.mkdir()
+    config.data.annotations = str(empty)
+    run, config = prepare_run(run.root, config=config)
+    run_stage("annotations", run, config, workers=1)
+    with pytest.raises(MissingInputError, match=r"gave no box") as none:
+        run_stage("index", run, config, workers=1)
+    assert str(empty) in str(none.value) and "annotations-report.json" in str(none.value)
+    follow(suggested_commands(str(none.value))[-1])
 
 
 def test_without_an_image_root_the_key_and_a_command_are_named(tmp_path):

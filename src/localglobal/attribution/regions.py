@@ -36,6 +36,10 @@ Edge measures that isolate edges from the box
 Undefined values are NaN (no positive relevance, an empty box).
 A map with NaN or infinity gives ``finite = False`` and NaN everywhere.
 
+Without a box (an image without annotations, ``index.require_box = false``: its box is
+NaN) every measure that needs one is NaN: :data:`BOX_STATISTICS`. Only the map's own
+statistics (``r_mean``, ``pos_mean``, ``neg_mean``, ``n_pos``, ``n_neg``) remain.
+
 >>> stats = region_statistics(R, edges, (10.0, 12.0, 80.0, 90.0))  # doctest: +SKIP
 >>> stats.share_pos_on_edges                                      # doctest: +SKIP
 """
@@ -43,7 +47,7 @@ A map with NaN or infinity gives ``finite = False`` and NaN everywhere.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -55,6 +59,13 @@ STAT_COLUMNS: tuple[str, ...] = (
     "share_pos_on_edges", "share_neg_on_edges", "mass_in_box", "rank_accuracy",
     "pointing_hit", "auc_edges", "auc_edges_in_box", "edge_enrichment_pos",
     "edge_enrichment_neg", "finite",
+)
+
+#: The statistics defined only against the object's box: NaN for an image without one.
+BOX_STATISTICS: tuple[str, ...] = (
+    "n_pos_on_edges", "n_neg_on_edges", "share_pos_on_edges", "share_neg_on_edges",
+    "mass_in_box", "rank_accuracy", "pointing_hit", "auc_edges", "auc_edges_in_box",
+    "edge_enrichment_pos", "edge_enrichment_neg",
 )
 
 
@@ -142,10 +153,13 @@ def mass_in_box(relevance: np.ndarray, box: np.ndarray | Box) -> float:
         box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
 
     Returns:
-        A share in [0, 1]; NaN when the map has no positive relevance.
+        A share in [0, 1]; NaN when the map has no positive relevance or the box no
+        pixel (a share of 0 would claim that relevance avoids an object nobody marked).
     """
     relevance = _as_map(relevance)
     inside = _as_mask(box, relevance.shape, "box")
+    if not inside.any():
+        return math.nan
     positive = np.clip(relevance, 0.0, None)
     return _safe_ratio(positive[inside].sum(), positive.sum())
 
@@ -271,7 +285,8 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
     Returns:
         A :class:`RegionStatistics`; all NaN with ``finite=False`` when the map
         holds NaN or infinity. The shares on edges, the edge AUCs and the
-        enrichments are NaN when the box holds no edge pixel.
+        enrichments are NaN when the box holds no edge pixel; every statistic of
+        :data:`BOX_STATISTICS` is NaN when there is no box (NaN coordinates or no pixel).
     """
     relevance = _as_map(relevance)
     edges = _as_mask(np.asarray(edges), relevance.shape, "edge")
@@ -290,7 +305,7 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
     n_pos_edges = int((pos_region & edges_in_box).sum())
     n_neg_edges = int((neg_region & edges_in_box).sum())
     has_edges = bool(edges_in_box.any())
-    return RegionStatistics(
+    stats = RegionStatistics(
         r_mean=float(relevance.mean()),
         pos_mean=pos_mean,
         neg_mean=neg_mean,
@@ -311,3 +326,8 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
         edge_enrichment_neg=edge_enrichment(neg_region, edges, inside),
         finite=True,
     )
+    if not inside.any():
+        # No box: counts of "edges inside the box" would read as 0 edges found, where
+        # nothing was looked for.
+        stats = replace(stats, **dict.fromkeys(BOX_STATISTICS, math.nan))
+    return stats

@@ -17,10 +17,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from localglobal.errors import (
     CorruptArtifactError,
@@ -28,6 +25,13 @@ from localglobal.errors import (
     as_machine_error,
     is_machine_error,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# numpy and pandas are imported by the functions that need them: the JSON and byte
+# helpers serve commands (``localglobal models``, ``--help``) that must answer at once.
 
 
 def safe_name(name: str) -> str:
@@ -104,6 +108,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 
 def _json_default(value: Any) -> Any:
+    import numpy as np
+
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -122,6 +128,8 @@ def write_table(path: str | os.PathLike[str], table: pd.DataFrame) -> Path:
 
 def read_table(path: str | os.PathLike[str], columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet table, naming the file in the error if it is missing."""
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise MissingInputError(f"{path}: no such table")
@@ -135,6 +143,8 @@ def read_table(path: str | os.PathLike[str], columns: list[str] | None = None) -
 
 def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
     """Write arrays to a compressed ``.npz`` atomically."""
+    import numpy as np
+
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return write_bytes_atomic(path, buffer.getvalue())
@@ -142,6 +152,8 @@ def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
 
 def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     """Write one array to ``.npy`` atomically (readable with ``np.load(mmap_mode='r')``)."""
+    import numpy as np
+
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array)
     return Path(path)

@@ -62,12 +62,41 @@ def _read_boxes(ctx: StageContext) -> pd.DataFrame | None:
     """The run's boxes, or None; without them a required box is a message naming the fix."""
     boxes = ctx.run.read("boxes", columns=BOX_READ_COLUMNS) if ctx.run.has("boxes") else None
     if ctx.config.index.require_box and (boxes is None or not len(boxes)):
-        state = "has no boxes.parquet" if boxes is None else "has an empty boxes.parquet"
-        raise MissingInputError(
-            f"index.require_box = true but the run {state}: run `localglobal annotations "
-            f"SOURCE --run {ctx.run.root}` first (SOURCE: Annotation.tar.gz or a folder of "
-            "VOC XML files), or set index.require_box = false to draw images without boxes")
+        raise MissingInputError(missing_boxes_message(ctx.config, ctx.run.root, boxes is None))
     return boxes
+
+
+def missing_boxes_message(config: RunConfig, run_root: Any, no_table: bool) -> str:
+    """Why ``index`` has no box to require, and the commands that fix it, for this run.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's configuration (its ``data.annotations`` decides which fix applies).
+    run_root : path-like
+        The run directory, named in the commands.
+    no_table : bool
+        True when the run has no ``boxes.parquet``; False when it is empty.
+    """
+    source = config.data.annotations
+    images = config.data.images or "ROOT"
+    state = "has no boxes.parquet" if no_table else "has an empty boxes.parquet"
+    without = (f"or draw images without boxes (box-based measures are then NaN): "
+               f"`localglobal index {images} --run {run_root} --no-require-box`, or "
+               f"require_box = false under [index] in {run_root}/config.toml")
+    if not source:
+        return (f"index.require_box = true but the run {state} and data.annotations is not "
+                f"set: read boxes with `localglobal annotations SOURCE --run {run_root}` "
+                "(SOURCE: Annotation.tar.gz or a folder of VOC XML files; it is kept as "
+                f"data.annotations), {without}")
+    if no_table:
+        return (f"index.require_box = true but the run {state}: read the boxes of "
+                f"data.annotations with `localglobal annotations {source} --run {run_root}`, "
+                f"{without}")
+    return (f"index.require_box = true but data.annotations ({source}) gave no box "
+            f"({run_root}/annotations-report.json says what was skipped): point it at the "
+            f"annotations of these images with `localglobal annotations SOURCE --run "
+            f"{run_root}`, {without}")
 
 
 @stage("index", optional_reads=("boxes",),
