@@ -199,6 +199,28 @@ def test_pickled_code_is_refused(tmp_path):
         load_checkpoint(path)
 
 
+def test_a_whole_saved_model_is_one_line_naming_the_file_and_the_fix(tmp_path):
+    path = tmp_path / "whole.pt"
+    torch.save(_Tiny(), path)  # the model object itself, not its state_dict()
+    with pytest.raises(WeightsError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert message.startswith(f"{path}: ")
+    assert "_Tiny" in message and "save model.state_dict() instead" in message
+    # Its state dict, saved as the message says, loads.
+    torch.save(_Tiny().state_dict(), path)
+    assert set(load_checkpoint(path)) == set(_Tiny().state_dict())
+
+
+def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(b"\x80\x02garbage" * 10)
+    with pytest.raises(WeightsError) as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
 def test_a_checkpoint_that_does_not_fit_names_missing_and_unexpected_keys(tmp_path):
     state = _Tiny().state_dict()
     state["extra.weight"] = torch.zeros(1)

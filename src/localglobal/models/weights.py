@@ -406,10 +406,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        raise WeightsError(
-            f"{path}: not a loadable tensor checkpoint (read with weights_only=True, which "
-            f"refuses pickled code): {error}"
-        ) from None
+        raise WeightsError(_unloadable_message(path, str(error))) from None
     state = unwrap_state_dict(loaded)
     if not state:
         raise WeightsError(f"{path}: the checkpoint holds no tensors")
@@ -417,6 +414,24 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if bad:
         raise WeightsError(f"{path}: entries that are not tensors: {', '.join(bad[:5])}")
     return state
+
+
+def _unloadable_message(path: Path, error: str) -> str:
+    """One line for a file ``torch.load(weights_only=True)`` refused.
+
+    Torch's own text runs to a dozen lines and suggests ``weights_only=False``, which
+    would run whatever code the file names; a pickled class (a whole model saved with
+    ``torch.save(model)``) gets the fix that keeps loading safe instead.
+    """
+    pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", error)
+    if pickled:
+        return (f"{path}: holds a pickled {pickled.group(1)} (a whole model saved with "
+                "torch.save(model)?), not a state dict, and pickled code is not loaded "
+                "(weights_only=True): "
+                "save model.state_dict() instead (torch.save(model.state_dict(), PATH))")
+    first = re.sub(r"\x1b\[[0-9;]*m", "", error).strip().splitlines()
+    return (f"{path}: not a loadable tensor checkpoint (read with weights_only=True): "
+            f"{first[0] if first else 'unreadable'}")
 
 
 def unwrap_state_dict(loaded: Any) -> dict[str, Any]:
