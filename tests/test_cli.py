@@ -1,6 +1,8 @@
 """The command line: each command runs its stage, says where it wrote, and fails clearly."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -85,3 +87,63 @@ def test_version():
 
     result = invoke("--version")
     assert result.exit_code == 0 and result.output.strip() == f"localglobal {__version__}"
+
+
+def _commands(group=None, path=()):
+    """(path, click command) of every command and group, the root first."""
+    import typer.main
+
+    group = group or typer.main.get_command(app)
+    yield path, group
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, (*path, name))
+
+
+COMMANDS = [path for path, _ in _commands()]
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) or "localglobal" for p in COMMANDS])
+def test_help_shows_flags_as_pairs_and_every_default(path):
+    result = invoke(*path, "--help")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    text = " ".join(result.output.split())  # help is wrapped: compare unwrapped
+    assert "<bool>" not in text
+    command = dict(_commands())[path]
+    for param in command.params:
+        if param.name == "help" or getattr(param, "is_eager", False):
+            continue
+        if getattr(param, "secondary_opts", None):
+            assert f"{param.opts[0]} / {param.secondary_opts[0]}" in text
+        if param.required:
+            continue
+        # A default that is a value is printed by typer; one that is not ("the
+        # configuration's") is said in the option's help.
+        shown = param.default is not None and param.show_default is not False
+        assert shown or "[default: " in (param.help or ""), (path, param.name)
+        assert "[default: " in text
+
+
+def test_help_keeps_bracketed_text_and_names_the_real_defaults():
+    run = " ".join(invoke("run", "--help").output.split())
+    assert "[default: runs/<CONFIG's stem>" in run
+    evaluate = " ".join(invoke("evaluate", "--help").output.split())
+    assert "--device DEVICE auto, cpu, cuda" in evaluate and "else auto]" in evaluate
+    assert "[models.NAME]" in " ".join(invoke("models", "--help").output.split())
+
+
+def test_a_flag_takes_no_value(tmp_path):
+    result = invoke("stages", "--run", tmp_path, "--force", "true")
+    assert result.exit_code == 2 and "--force" in result.output
+
+
+def test_models_imports_neither_torch_nor_timm_nor_pandas():
+    # A fresh interpreter: the test process has long imported all three.
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom localglobal.cli import app\n"
+            "result = CliRunner().invoke(app, ['models'])\n"
+            "assert result.exit_code == 0, result.output\n"
+            "heavy = {'torch', 'timm', 'torchvision', 'pandas', 'numpy', 'pyarrow', 'zennit'}\n"
+            "print(sorted(heavy & {name.split('.')[0] for name in sys.modules}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONHASHSEED": "0"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
