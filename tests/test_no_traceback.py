@@ -35,6 +35,7 @@ def assert_one_error(result, *words: str) -> None:
     assert len(errors) == 1, output
     assert not isinstance(result.exception, Exception) or isinstance(
         result.exception, SystemExit), repr(result.exception)
+    assert not errors[0].startswith("error: internal error"), output  # a user's mistake
     for word in words:
         assert word in errors[0], output
 
@@ -146,3 +147,110 @@ def test_a_full_or_read_only_disk_is_one_error_naming_the_cause(code: int, run_d
     monkeypatch.setattr(atomic.os, "replace", refuse)
     result = invoke("evaluate", "--run", run_dir, "--models", "another-model")
     assert_one_error(result, os.strerror(code))
+
+
+# Every registered command, by how it meets a missing input, a wrong key and a file it
+# cannot read. Commands that start a run (annotations, index, geirhos, run, demo) or
+# need none (models, fetch, toyworld) meet a missing *input* where the others meet a
+# missing run.
+
+def _geirhos(run: Path, files: dict[str, Path]) -> list[object]:
+    return ["geirhos", "--run", run, "--stimuli", files["missing"], "--humans",
+            files["missing"]]
+
+
+MISSING_INPUT = {
+    "annotations": lambda f, tmp: ["annotations", f["source"], "--run", tmp / "r"],
+    "index": lambda f, tmp: ["index", f["source"], "--run", tmp / "r"],
+    "geirhos": lambda f, tmp: _geirhos(tmp / "r", f),
+    "run": lambda f, tmp: ["run", f["missing"], "--run", tmp / "r"],
+    "demo": lambda f, tmp: ["demo", "--run", tmp / "r", "--config", f["missing"]],
+    "models": lambda f, tmp: ["models", "--config", f["missing"]],
+    "fetch geirhos": lambda f, tmp: ["fetch", "geirhos", "--to", tmp / "g", "--checksums",
+                                     f["missing"]],
+    "toyworld build": lambda f, tmp: ["toyworld", "build", tmp / "w", "--config",
+                                      f["missing"]],
+    "toyworld train": lambda f, tmp: ["toyworld", "train", "--out", tmp / "o", "--world",
+                                      f["missing"]],
+}
+
+
+def _registered() -> set[str]:
+    import typer.main
+
+    names = set()
+    for name, command in typer.main.get_command(app).commands.items():
+        sub = getattr(command, "commands", None)
+        names.update(f"{name} {s}" for s in sub) if sub else names.add(name)
+    return names
+
+
+def test_every_registered_command_is_covered():
+    covered = {*RUN_COMMANDS, "show", "stages", *MISSING_INPUT}
+    assert _registered() <= covered, _registered() - covered
+
+
+@pytest.mark.parametrize("name", MISSING_INPUT)
+def test_a_missing_input_is_one_error_naming_it(name: str, files: dict[str, Path],
+                                                tmp_path: Path):
+    result = invoke(*MISSING_INPUT[name](files, tmp_path))
+    assert_one_error(result)
+    assert str(files["source"] if name in ("annotations", "index") else files["missing"]
+               ) in result.output
+
+
+WITH_CONFIG = {
+    "geirhos": lambda cfg, tmp: ["geirhos", "--run", tmp / "r", "--config", cfg],
+    "demo": lambda cfg, tmp: ["demo", "--run", tmp / "r", "--config", cfg],
+    "toyworld build": lambda cfg, tmp: ["toyworld", "build", tmp / "w", "--config", cfg],
+}
+
+
+@pytest.mark.parametrize("name", WITH_CONFIG)
+@pytest.mark.parametrize("case", ("wrong_key", "unreadable"))
+def test_other_commands_with_a_bad_configuration_are_one_error(
+        name: str, case: str, files: dict[str, Path], tmp_path: Path):
+    result = invoke(*WITH_CONFIG[name](files[case], tmp_path))
+    assert_one_error(result, str(files[case]))
+    if name == "demo":
+        assert not (tmp_path / "r" / "world").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("name", (*RUN_COMMANDS, "stages"))  # show reads no configuration
+@pytest.mark.parametrize("content", [b"[evaluate]\nmodles = ['a']\n", b"\xff\xfe\x00\x9c"],
+                         ids=["wrong key", "unreadable"])
+def test_a_bad_config_toml_in_the_run_is_one_error_naming_it(name: str, content: bytes,
+                                                             run_dir: Path):
+    (run_dir / "config.toml").write_bytes(content)
+    assert_one_error(invoke(*_command(name, run_dir)), "config.toml")
+
+
+GARBAGE_INPUT = {"edges": "samples.parquet", "perturb": "samples.parquet",
+                 "evaluate": "perturbations.parquet", "attribute": "samples.parquet",
+                 "analyze": "predictions.parquet", "show": "samples.parquet",
+                 "stages": "manifest.json"}
+
+
+@pytest.mark.parametrize("name", GARBAGE_INPUT)
+def test_an_input_replaced_by_garbage_is_one_error_naming_it(name: str, tmp_path: Path):
+    run_dir = make_fake_run(tmp_path / "run", n_images=4, images=name == "show").run.root
+    artifact = GARBAGE_INPUT[name]
+    (run_dir / artifact).write_bytes(b"PAR1 this is not a table \x00\xff" * 8)
+    force = ["--force"] if name not in ("show", "stages") else []
+    assert_one_error(invoke(*_command(name, run_dir), *force), artifact)
+
+
+def test_fetch_with_an_unreadable_checksum_list_is_one_error(files: dict[str, Path],
+                                                             tmp_path: Path):
+    result = invoke("fetch", "geirhos", "--to", tmp_path / "g", "--checksums",
+                    files["unreadable"], "--mirror", "http://127.0.0.1:9")
+    assert_one_error(result, str(files["unreadable"]))
+
+
+@pytest.mark.parametrize("args", [[], ["run"], ["demo"], ["show"], ["models"], ["geirhos"],
+                                  ["fetch"], ["fetch", "geirhos"], ["toyworld", "train"]],
+                         ids=lambda a: " ".join(a) or "localglobal")
+def test_help_exits_zero_without_a_traceback(args: list[str]):
+    result = invoke(*args, "--help")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "Usage:" in result.output

@@ -19,7 +19,7 @@ import typer
 
 from localglobal import __version__
 from localglobal.config import RunConfig, load_config
-from localglobal.errors import LocalglobalError
+from localglobal.errors import ConfigError, LocalglobalError
 
 if TYPE_CHECKING:
     from localglobal.pipeline.rundir import RunDir
@@ -440,6 +440,8 @@ def demo(
     """Run the whole pipeline on the embedded toy world: no network, no downloads."""
     from localglobal.demo import run_demo
 
+    if config is not None:
+        load_config(config)  # a bad file is refused before the world is built
     _print_final(run_demo(run, force=force, config_path=config))
 
 
@@ -498,7 +500,14 @@ def toyworld_build(
     """Write the toy world in ImageNet format (images, Annotation.tar.gz, cue conflict)."""
     from localglobal.toyworld.build import build_world, load_world_config
 
-    typer.echo(f"wrote {build_world(out, load_world_config(config))}")
+    try:
+        world = load_world_config(config)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{config}: not a UTF-8 TOML file") from None
+    except ValueError as error:  # the file and each wrong key, on one line
+        raise ConfigError("; ".join(line.strip() for line in str(error).splitlines())
+                          ) from None
+    typer.echo(f"wrote {build_world(out, world)}")
 
 
 @toyworld_app.command("train")
@@ -515,6 +524,9 @@ def toyworld_train(
     """Train the toy-texture and toy-shape models and write their weights."""
     from localglobal.toyworld.train import train_models
 
+    if world is not None and not (world / "train").is_dir():
+        _fail(f"{world}: not a built toy world (no train/ folder); build one with "
+              f"`localglobal toyworld build {world}`")
     for path in train_models(out=out, world=world):
         typer.echo(f"wrote {path}")
 

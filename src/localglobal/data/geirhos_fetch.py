@@ -124,11 +124,17 @@ def load_checksums(path: str | os.PathLike[str] | None = None
     Raises
     ------
     GeirhosFetchError
-        A line that is not ``sha256 bytes repository path`` (naming file and line).
+        A line that is not ``sha256 bytes repository path`` (naming file and line), or
+        a file that is not text.
     """
     path = Path(path) if path is not None else CHECKSUMS
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GeirhosFetchError(f"{path}: not a text file of 'sha256 bytes repository "
+                                "path' lines") from None
     table: dict[str, dict[str, tuple[str, int]]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split(maxsplit=3)
