@@ -94,7 +94,7 @@ def test_every_default_is_in_the_help(path, command):
 
 def option_help(lines: list[str], name: str) -> str:
     """The help of option ``name``: its line up to the next option's."""
-    start = next(i for i, line in enumerate(lines) if re.match(rf"(-\w\s+)?{name}\b", line))
+    start = next(i for i, line in enumerate(lines) if re.match(rf"(-\w,?\s+)?{name}\b", line))
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("-")),
                len(lines))
     return " ".join(lines[start:end])
