@@ -231,7 +231,9 @@ def nothing_drawn_message(root: Any, splits: Sequence[str], tree: ImageTree, dra
         return f"{where}: no images of label space {space.name!r} found{extra}"
     if require_box and not images["has_box"].any():
         return (f"{where}: none of the {len(images)} images has a box in boxes.parquet; check "
-                "that the annotations belong to these images, or set index.require_box = false")
+                "that data.annotations belongs to these images, or draw them without boxes: "
+                "`localglobal index ROOT --run DIR --no-require-box`, or require_box = false "
+                "under [index] in the run's config.toml")
     return f"{where}: no image could be drawn (every candidate was unreadable or had no usable box)"
 
 
