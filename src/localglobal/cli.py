@@ -18,14 +18,21 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from localglobal import __version__
-from localglobal.config import RunConfig, load_config
 from localglobal.errors import ConfigError, LocalglobalError
 
 if TYPE_CHECKING:
+    from localglobal.config import RunConfig
     from localglobal.pipeline.rundir import RunDir
 
-# The run layer imports torch and every stage: commands load it on first use, so that
-# `localglobal models`, `--help` and `--version` answer at once.
+# The run layer imports torch and every stage, the configuration pydantic: commands load
+# them on first use, so that `localglobal models`, `--help` and `--version` answer at once.
+
+
+def load_config(path: Path) -> RunConfig:
+    """:func:`localglobal.config.load_config`, imported on first use."""
+    from localglobal.config import load_config as load
+
+    return load(path)
 
 
 def _lazy(name: str) -> Callable[..., Any]:
@@ -458,7 +465,7 @@ def models(config: Annotated[Path | None, typer.Option(
 
     from localglobal.models.describe import describe_models
 
-    loaded = load_config(config) if config else RunConfig()
+    loaded = load_config(config) if config else None  # None: the registry alone
     table = Table(title="localglobal models")
     rows = describe_models(loaded)
     if rows:
