@@ -132,8 +132,8 @@ def test_help_keeps_bracketed_text_and_names_the_real_defaults():
 
 
 def test_a_flag_takes_no_value(tmp_path):
-    result = invoke("stages", "--run", tmp_path, "--force", "true")
-    assert result.exit_code == 2 and "--force" in result.output
+    result = invoke("edges", "--run", tmp_path, "--force", "true")
+    assert result.exit_code == 2 and "unexpected extra argument" in result.output
 
 
 def test_models_imports_neither_torch_nor_timm_nor_pandas():
