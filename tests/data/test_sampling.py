@@ -202,5 +202,7 @@ def test_a_missing_split_folder_is_named(dataset):
 def test_boxes_that_match_no_image_are_said_so(dataset):
     info, boxes = dataset
     elsewhere = boxes.assign(image_id="other_" + boxes["image_id"])
-    with pytest.raises(ImageIndexError, match=r"none of the .* images has a box"):
+    with pytest.raises(ImageIndexError, match=r"none of the .* images has a box") as error:
         index(info, elsewhere, per_class=1)
+    # The way out is named as an option of the command that failed.
+    assert "`localglobal index ROOT --run DIR --no-require-box`" in str(error.value)
