@@ -254,3 +254,14 @@ def test_help_exits_zero_without_a_traceback(args: list[str]):
     result = invoke(*args, "--help")
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize("args", [["stages", "--run", "x", "--bogus"], ["evaluate"],
+                                  ["show"], ["nope"], ["toyworld", "nope"],
+                                  ["edges", "--run", "x", "--force", "true"]],
+                         ids=lambda a: " ".join(a))
+def test_a_usage_mistake_is_one_error_line_pointing_at_the_help(args: list[str]):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert_one_error(result, "--help`")
+    assert result.output.count("\n") == 1, result.output  # the line and nothing else

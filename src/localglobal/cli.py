@@ -8,14 +8,16 @@ where its traceback was kept.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from localglobal import __version__
 from localglobal.errors import ConfigError, LocalglobalError
@@ -74,12 +76,53 @@ def __getattr__(name: str) -> Any:
         return PIPELINE
     raise AttributeError(f"module 'localglobal.cli' has no attribute {name!r}")
 
+try:  # typer vendors click from 0.20 on
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer, on click
+    from click.exceptions import UsageError
+
+    NoArgsIsHelpError = getattr(__import__("click.exceptions").exceptions,
+                                "NoArgsIsHelpError", ())
+
+
+class _UsageError(UsageError):
+    """A usage mistake (unknown option, missing argument) as one ``error:`` line."""
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see `{self.ctx.command_path} --help`)" if self.ctx else ""
+        typer.echo(f"error: {self.format_message().rstrip('.')}{where}", err=True)
+
+
+class _Group(TyperGroup):
+    """The command group whose usage errors are one line, as every other error is."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line_usage() -> Iterator[None]:
+    try:
+        yield
+    except (_UsageError, NoArgsIsHelpError):  # already one line; help asked for by silence
+        raise
+    except UsageError as error:
+        # format_message, not message: a missing option builds its text from the option.
+        raise _UsageError(error.format_message(), error.ctx) from None
+
+
 # Help is printed as plain text: Rich markup would take "[default: ...]" and
 # "[models.NAME]" in the help for tags and drop them, and Rich's option table gives a
 # flag a "<bool>" metavar, where plain text prints "--force / --no-force".
 _PLAIN = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     help="Measure how much image classifiers rely on local features versus global shape.",
