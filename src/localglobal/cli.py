@@ -76,13 +76,15 @@ def __getattr__(name: str) -> Any:
         return PIPELINE
     raise AttributeError(f"module 'localglobal.cli' has no attribute {name!r}")
 
-try:  # typer vendors click from 0.20 on
+
+try:  # newer typer vendors click
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer, on click
-    from click.exceptions import UsageError
+    import click.exceptions as _click_exceptions
 
-    NoArgsIsHelpError = getattr(__import__("click.exceptions").exceptions,
-                                "NoArgsIsHelpError", ())
+    UsageError = _click_exceptions.UsageError
+    NoArgsIsHelpError = getattr(_click_exceptions, "NoArgsIsHelpError",
+                                type("NoArgsIsHelpError", (UsageError,), {}))
 
 
 class _UsageError(UsageError):
