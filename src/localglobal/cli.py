@@ -534,11 +534,21 @@ def show(
     out: Annotated[Path | None, typer.Option(
         metavar="PNG", show_default=False,
         help="where to write the PNG [default: <run>/contact/<image id>.png]")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", metavar="TOML", show_default=False,
+        help="TOML laid over the run's config.toml for this sheet only: its [edges] "
+        "settings draw an image the edges stage has not run on; nothing is written to "
+        "the run [default: none, the run's config.toml alone]")] = None,
 ) -> None:
     """Write a contact sheet of one image's probes, edges, box and heat maps; print its path."""
+    from localglobal.config import load_config, overlay_config
     from localglobal.stages.show import write_contact_sheet
 
-    typer.echo(str(write_contact_sheet(open_run(run), image_id, out)))
+    opened = open_run(run)
+    settings = None
+    if config is not None:
+        settings = overlay_config(load_config(opened.config_path), config)
+    typer.echo(str(write_contact_sheet(opened, image_id, out, config=settings)))
 
 
 @toyworld_app.command("build")

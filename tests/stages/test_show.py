@@ -80,3 +80,31 @@ def test_heat_maps_join_the_sheet_once_attributed(generated_run, image_rows, tmp
 
     assert heat_pixels(contact_sheet_of(run, image_id)) == 0
     assert heat_pixels(contact_sheet_of(copy, image_id)) == 224 * 112
+
+
+def test_show_config_sets_the_edges_drawn_for_this_sheet_only(generated_run, image_rows,
+                                                               tmp_path):
+    from typer.testing import CliRunner
+
+    from localglobal.cli import app
+
+    run, _, _, _ = generated_run
+    copy = RunDir(tmp_path / "run")
+    shutil.copytree(run.root, copy.root)
+    copy.artifact_path("edge_masks").unlink()
+    config_before = copy.config_path.read_bytes()
+    overlay = tmp_path / "edges.toml"
+    overlay.write_text("[edges]\nthresholds = \"percentile\"\npercentiles = [50.0, 60.0]\n",
+                       encoding="utf-8")
+    image_id = image_rows[0]["image_id"]
+    outs = {}
+    for name, extra in (("plain", []), ("overlay", ["--config", str(overlay)])):
+        outs[name] = tmp_path / f"{name}.png"
+        result = CliRunner().invoke(app, ["show", image_id, "--run", str(copy.root),
+                                          "--out", str(outs[name]), *extra])
+        assert result.exit_code == 0, result.output
+    edge_pixels = {n: np.all(read_png(p) == EDGE_COLOUR, axis=-1).sum()
+                   for n, p in outs.items()}
+    # Thresholds at the 50th and 60th percentile of the gradient mark far more edges.
+    assert edge_pixels["overlay"] > edge_pixels["plain"]
+    assert copy.config_path.read_bytes() == config_before  # the run is left as it was

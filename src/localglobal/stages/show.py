@@ -49,15 +49,20 @@ def _box(run: RunDir, image_id: str) -> Box:
                  for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
 
 
-def edge_mask(run: RunDir, image_id: str, original: np.ndarray) -> np.ndarray:
-    """The stored edge mask, or one computed from the stored original if edges did not run."""
+def edge_mask(run: RunDir, image_id: str, original: np.ndarray,
+              config: RunConfig | None = None) -> np.ndarray:
+    """The stored edge mask, or one computed from the stored original if edges did not run.
+
+    The computed one follows ``config``'s ``[edges]`` (default: the run's ``config.toml``).
+    """
     if run.has("edge_masks"):
         with run.read("edge_masks") as archive:
             try:
                 return unpack_masks(archive, [image_id])[image_id]
             except KeyError:
                 pass
-    config = load_config(run.config_path) if run.config_path.exists() else RunConfig()
+    if config is None:
+        config = load_config(run.config_path) if run.config_path.exists() else RunConfig()
     return EdgePlan.from_config(config).canny(original)[0]
 
 
@@ -93,8 +98,12 @@ def _probe_images(run: RunDir, rows: pd.DataFrame, items: Sequence[str]
     return images
 
 
-def contact_sheet_of(run: RunDir, image_id: str, columns: int = 6) -> np.ndarray:
+def contact_sheet_of(run: RunDir, image_id: str, columns: int = 6,
+                     config: RunConfig | None = None) -> np.ndarray:
     """One image's contact sheet from a run, as an RGB array.
+
+    ``config`` (default: the run's ``config.toml``) gives the ``[edges]`` settings of
+    an edge mask computed here, where the edges stage stored none for the image.
 
     Raises
     ------
@@ -109,13 +118,14 @@ def contact_sheet_of(run: RunDir, image_id: str, columns: int = 6) -> np.ndarray
         raise _unknown(image_id, list(dict.fromkeys(table["image_id"].astype(str))))
     images = _probe_images(run, rows.set_index("item_id"), [i for _, i in sheet_items(rows)])
     original_id = f"{image_id}/original/0/0"
-    mask = edge_mask(run, image_id, images[original_id]) if original_id in images else None
+    mask = edge_mask(run, image_id, images[original_id], config) if original_id in images \
+        else None
     return image_sheet(rows, images, box=_box(run, image_id), edge_mask=mask,
                        heatmaps=heatmaps(run, image_id), columns=columns)
 
 
 def write_contact_sheet(run: RunDir | str | Path, image_id: str, out: Path | None = None,
-                        columns: int = 6) -> Path:
+                        columns: int = 6, config: RunConfig | None = None) -> Path:
     """Write one image's contact sheet as a PNG and return its path.
 
     Parameters
@@ -128,6 +138,8 @@ def write_contact_sheet(run: RunDir | str | Path, image_id: str, out: Path | Non
         The PNG to write; default ``<run>/contact/<image_id>.png``.
     columns : int
         Tiles per row.
+    config : RunConfig, optional
+        The settings of an edge mask computed here (see :func:`contact_sheet_of`).
 
     Raises
     ------
@@ -137,7 +149,7 @@ def write_contact_sheet(run: RunDir | str | Path, image_id: str, out: Path | Non
         Unknown image id (the message lists a few known ids).
     """
     run = run if isinstance(run, RunDir) else RunDir(run)
-    sheet = contact_sheet_of(run, image_id, columns)
+    sheet = contact_sheet_of(run, image_id, columns, config)
     path = Path(out) if out is not None else run.path("contact", f"{safe_name(image_id)}.png")
     write_png(path, sheet)
     return path
