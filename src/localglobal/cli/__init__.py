@@ -8,18 +8,26 @@ where its traceback was kept.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from localglobal import __version__
+from localglobal.cli.errors import OneLineGroup, fail, friendly
+from localglobal.cli.options import (
+    ConfigOption,
+    DeviceOption,
+    ForceOption,
+    ModelsOption,
+    ReplaceOption,
+    RunOption,
+    TrustOption,
+    WorkersOption,
+)
 from localglobal.errors import ConfigError, LocalglobalError
 
 if TYPE_CHECKING:
@@ -77,54 +85,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'localglobal.cli' has no attribute {name!r}")
 
 
-try:  # newer typer vendors click
-    from typer._click.exceptions import NoArgsIsHelpError, UsageError
-except ImportError:  # pragma: no cover - older typer, on click
-    import click.exceptions as _click_exceptions
-
-    UsageError = _click_exceptions.UsageError
-    NoArgsIsHelpError = getattr(_click_exceptions, "NoArgsIsHelpError",
-                                type("NoArgsIsHelpError", (UsageError,), {}))
-
-
-class _UsageError(UsageError):
-    """A usage mistake (unknown option, missing argument) as one ``error:`` line."""
-
-    def show(self, file: Any = None) -> None:
-        where = f" (see `{self.ctx.command_path} --help`)" if self.ctx else ""
-        typer.echo(f"error: {self.format_message().rstrip('.')}{where}", err=True)
-
-
-class _Group(TyperGroup):
-    """The command group whose usage errors are one line, as every other error is."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        with _one_line_usage():
-            return super().make_context(*args, **kwargs)
-
-    def invoke(self, ctx: Any) -> Any:
-        with _one_line_usage():
-            return super().invoke(ctx)
-
-
-@contextlib.contextmanager
-def _one_line_usage() -> Iterator[None]:
-    try:
-        yield
-    except (_UsageError, NoArgsIsHelpError):  # already one line; help asked for by silence
-        raise
-    except UsageError as error:
-        # format_message, not message: a missing option builds its text from the option.
-        raise _UsageError(error.format_message(), error.ctx) from None
-
-
 # Help is printed as plain text: Rich markup would take "[default: ...]" and
 # "[models.NAME]" in the help for tags and drop them, and Rich's option table gives a
 # flag a "<bool>" metavar, where plain text prints "--force / --no-force".
 _PLAIN = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 
 app = typer.Typer(
-    cls=_Group,
+    cls=OneLineGroup,
     add_completion=False,
     no_args_is_help=True,
     help="Measure how much image classifiers rely on local features versus global shape.",
@@ -135,9 +102,6 @@ app.add_typer(toyworld_app, name="toyworld")
 fetch_app = typer.Typer(no_args_is_help=True, help="Download public data sets once, verified.",
                         **_PLAIN)
 app.add_typer(fetch_app, name="fetch")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 def _print_version(value: bool) -> None:
     if value:
@@ -152,65 +116,6 @@ def _main(
     = False,
 ) -> None:
     """Measure how much image classifiers rely on local features versus global shape."""
-
-
-# An option whose default is not a value (None: "the configuration's") says its default
-# in its help text; show_default=False keeps typer from printing a second one.
-RunOption = Annotated[Path, typer.Option("--run", "-r", metavar="DIR", help="run directory")]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", metavar="TOML", show_default=False,
-                 help="TOML laid over the run's config.toml (tables merged, keys replaced); "
-                 "the changes are printed [default: none, the run's config.toml alone]"),
-]
-ForceOption = Annotated[bool, typer.Option("--force/--no-force",
-                                           help="redo the stage even if up to date")]
-WorkersOption = Annotated[
-    int | None, typer.Option("--workers", "-j", metavar="N", show_default=False,
-                             help="processes [default: run.workers, else one per core]")
-]
-ModelsOption = Annotated[
-    str | None, typer.Option("--models", "-m", metavar="A,B", show_default=False,
-                             help="comma-separated model names, added to the run's models "
-                             "(only new ones are computed) [default: the configuration's]")
-]
-ReplaceOption = Annotated[bool, typer.Option(
-    "--replace/--no-replace", help="make --models the run's whole model list; the tables and "
-    "everything downstream are redone without the others")]
-DeviceOption = Annotated[str | None, typer.Option(
-    "--device", metavar="DEVICE", show_default=False,
-    help="auto, cpu, cuda, cuda:N or mps [default: the configuration's, else auto]")]
-TrustOption = Annotated[bool, typer.Option(
-    "--trust-config/--no-trust-config", show_default=False,
-    help="let Python code a model entry of the run's config.toml names (module = ...) run "
-    "[default: no-trust-config: only code named by --config]")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def friendly(command: F) -> F:
-    """Run ``command`` so that errors become one ``error:`` line and an exit status."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except LocalglobalError as error:
-            _fail(str(error).strip(), error.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted; finished work is kept, run the command again to resume", 130)
-        except OSError as error:
-            _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "), 2)
-        except Exception as error:  # a bug: say so, without a traceback
-            _fail(f"internal error ({type(error).__name__}: {error}); please report it "
-                  "with the command that caused it", 1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _model_list(models: str | None) -> list[str]:
@@ -587,7 +492,7 @@ def toyworld_train(
     from localglobal.toyworld.train import train_models
 
     if world is not None and not (world / "train").is_dir():
-        _fail(f"{world}: not a built toy world (no train/ folder); build one with "
+        fail(f"{world}: not a built toy world (no train/ folder); build one with "
               f"`localglobal toyworld build {world}`")
     for path in train_models(out=out, world=world):
         typer.echo(f"wrote {path}")
