@@ -32,12 +32,28 @@ def demo_config(world_dir: str | os.PathLike[str],
                 config_path: str | os.PathLike[str] | None = None) -> RunConfig:
     """The demo's run configuration with its data paths pointing at a built world.
 
-    Args:
-        world_dir: a folder written by :func:`~localglobal.toyworld.build.build_world`.
-        config_path: the settings; default the packaged ``configs/demo.toml``.
+    Parameters
+    ----------
+    world_dir : path-like
+        A folder written by :func:`~localglobal.toyworld.build.build_world`.
+    config_path : path-like, optional
+        The settings; default the packaged ``configs/demo.toml``.
+
+    Returns
+    -------
+    RunConfig
     """
-    config = load_config(config_path if config_path is not None else builtin_config("demo"))
+    return with_world(_settings(config_path), world_dir)
+
+
+def _settings(config_path: str | os.PathLike[str] | None) -> RunConfig:
+    return load_config(config_path if config_path is not None else builtin_config("demo"))
+
+
+def with_world(config: RunConfig, world_dir: str | os.PathLike[str]) -> RunConfig:
+    """``config`` with its data, outlines and cue-conflict paths in ``world_dir``."""
     world_dir = Path(world_dir).resolve()
+    config = config.model_copy(deep=True)
     config.data.annotations = str(world_dir / "Annotation.tar.gz")
     config.data.images = str(world_dir)
     config.geirhos.stimuli = str(world_dir)  # its cue-conflict/ folder: shape bias
@@ -52,21 +68,34 @@ def run_demo(run_dir: str | os.PathLike[str], force: bool = False,
              stages: tuple[str, ...] = PIPELINE) -> RunDir:
     """Build the demo world and run the pipeline on it.
 
-    Args:
-        run_dir: the run directory (created if needed); the world goes to
-            ``<run_dir>/world`` and is reused when already built with ``world``.
-        force: re-run every stage even when its parameters are unchanged.
-        config_path: run settings; default ``configs/demo.toml`` (the test suite uses
-            the smaller ``configs/demo-ci.toml``).
-        world: the toy world to build.
-        stages: the stages to run, in order.
+    Parameters
+    ----------
+    run_dir : path-like
+        The run directory (created if needed); the world goes to ``<run_dir>/world``
+        and is reused when already built with ``world``.
+    force : bool
+        Re-run every stage even when its parameters are unchanged.
+    config_path : path-like, optional
+        Run settings; default ``configs/demo.toml`` (the test suite uses the smaller
+        ``configs/demo-ci.toml``).
+    world : WorldConfig
+        The toy world to build.
+    stages : tuple of str
+        The stages to run, in order.
 
-    Returns:
+    Returns
+    -------
+    RunDir
         The run directory; the report is ``report/index.html`` inside it.
+
+    Raises
+    ------
+    ConfigError
+        ``config_path`` is missing or invalid (before anything is built).
     """
+    settings = _settings(config_path)  # a bad file fails before the world is built
     run = open_run(run_dir, create=True)
     world_dir = build_world(run.path("world"), world)
-    config = demo_config(world_dir, config_path)
-    run, config = prepare_run(run.root, config=config)
+    run, config = prepare_run(run.root, config=with_world(settings, world_dir))
     run_pipeline(run, config, stages=stages, force=force, trusted=True)
     return run

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from localglobal.errors import ConfigError
 from localglobal.labels import load_label_space_file
 from localglobal.toyworld.build import (
     WorldConfig,
@@ -124,10 +125,13 @@ def test_world_config_from_toml(tmp_path):
     assert config.seed == 7 and config.train_per_class == 4 and config.val_per_class == 5
     assert load_world_config(None) == WorldConfig()
     path.write_text("[world]\ntexture_macth = 0.5\n")
-    with pytest.raises(ValueError, match="texture_macth: unknown key"):
+    with pytest.raises(ConfigError, match="texture_macth: unknown key"):
         load_world_config(path)
-    with pytest.raises(FileNotFoundError, match=r"nope\.toml"):
+    with pytest.raises(ConfigError, match=r"nope\.toml: no such world configuration file"):
         load_world_config(tmp_path / "nope.toml")
+    path.write_bytes(b"\xff\xfe[world]")
+    with pytest.raises(ConfigError, match="not a UTF-8 TOML file"):
+        load_world_config(path)
 
 
 def test_read_stimuli_names_missing_columns(tmp_path):

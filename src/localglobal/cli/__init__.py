@@ -28,7 +28,7 @@ from localglobal.cli.options import (
     TrustOption,
     WorkersOption,
 )
-from localglobal.errors import ConfigError, LocalglobalError
+from localglobal.errors import LocalglobalError
 
 if TYPE_CHECKING:
     from localglobal.config import RunConfig
@@ -397,8 +397,6 @@ def demo(
     """Run the whole pipeline on the embedded toy world: no network, no downloads."""
     from localglobal.demo import run_demo
 
-    if config is not None:
-        load_config(config)  # a bad file is refused before the world is built
     _print_final(run_demo(run, force=force, config_path=config))
 
 
@@ -467,14 +465,7 @@ def toyworld_build(
     """Write the toy world in ImageNet format (images, Annotation.tar.gz, cue conflict)."""
     from localglobal.toyworld.build import build_world, load_world_config
 
-    try:
-        world = load_world_config(config)
-    except UnicodeDecodeError:
-        raise ConfigError(f"{config}: not a UTF-8 TOML file") from None
-    except ValueError as error:  # the file and each wrong key, on one line
-        raise ConfigError("; ".join(line.strip() for line in str(error).splitlines())
-                          ) from None
-    typer.echo(f"wrote {build_world(out, world)}")
+    typer.echo(f"wrote {build_world(out, load_world_config(config))}")
 
 
 @toyworld_app.command("train")

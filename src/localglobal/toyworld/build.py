@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from localglobal.errors import ConfigError
 from localglobal.io.atomic import (
     atomic_path,
     write_bytes_atomic,
@@ -107,27 +108,43 @@ class WorldConfig(BaseModel):
 def load_world_config(path: str | os.PathLike[str] | None = None) -> WorldConfig:
     """Read a world configuration from TOML (its ``[world]`` table, or the top level).
 
-    ``None`` gives the defaults. Errors name the file and the key.
+    Parameters
+    ----------
+    path : path-like, optional
+        The TOML file; None gives the defaults.
+
+    Returns
+    -------
+    WorldConfig
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, not UTF-8 TOML, or sets an unknown or invalid key; the
+        message (one line) names the file and every such key.
     """
     if path is None:
         return WorldConfig()
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such world configuration file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such world configuration file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 TOML file") from None
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from None
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
     data = data.get("world", data)
     try:
         return WorldConfig.model_validate(data)
     except ValidationError as error:
-        lines = [f"{path}: invalid world configuration"]
+        problems = []
         for item in error.errors():
             key = ".".join(str(part) for part in item["loc"]) or "(top level)"
             message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-            lines.append(f"  {key}: {message}")
-        raise ValueError("\n".join(lines)) from None
+            problems.append(f"{key}: {message}")
+        raise ConfigError(f"{path}: invalid world configuration: "
+                          + "; ".join(problems)) from None
 
 
 def image_rng(world: WorldConfig, split: str, class_index: int, number: int):
