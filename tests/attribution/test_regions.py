@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from localglobal.attribution.regions import (
+    BOX_STATISTICS,
     STAT_COLUMNS,
     RegionStatistics,
     auc_edges,
@@ -188,3 +189,18 @@ def test_edge_enrichment_is_undefined_without_region_or_edges_in_the_box():
     assert math.isnan(edge_enrichment(R > 0, np.zeros((4, 4), bool), BOX))
     stats = region_statistics(np.zeros((4, 4)), EDGES, BOX)
     assert math.isnan(stats.edge_enrichment_pos) and math.isnan(stats.edge_enrichment_neg)
+
+
+@pytest.mark.parametrize("box", [(math.nan,) * 4, (5.0, 5.0, 5.0, 9.0)],
+                         ids=["no box", "empty box"])
+def test_without_a_box_pixel_every_box_measure_is_nan(box):
+    rng = np.random.default_rng(0)
+    relevance = rng.normal(size=(16, 16))
+    edges = rng.random((16, 16)) < 0.3
+    stats = region_statistics(relevance, edges, box).as_dict()
+    assert all(math.isnan(stats[c]) for c in BOX_STATISTICS), stats
+    boxed = region_statistics(relevance, edges, (2.0, 2.0, 12.0, 12.0)).as_dict()
+    assert not any(math.isnan(boxed[c]) for c in BOX_STATISTICS), boxed
+    # The map's own statistics do not depend on the box.
+    for column in [c for c in STAT_COLUMNS if c not in BOX_STATISTICS and c != "finite"]:
+        assert stats[column] == boxed[column]

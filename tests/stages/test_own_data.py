@@ -8,17 +8,15 @@ against an empty or made-up box) and the report is written.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from localglobal.attribution.regions import BOX_STATISTICS, STAT_COLUMNS, region_statistics
+from localglobal.attribution.regions import BOX_STATISTICS, STAT_COLUMNS
 from localglobal.cli import app
 from localglobal.config import to_toml
 from localglobal.run import PIPELINE, open_run, prepare_run, stage_states
@@ -98,17 +96,3 @@ def test_a_whole_saved_model_as_weights_is_one_error_line(own_run: Path, tmp_pat
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert len(errors) == 1, result.output
     assert str(weights) in errors[0] and "save model.state_dict() instead" in errors[0]
-
-
-@pytest.mark.parametrize("box", [(math.nan,) * 4, (5.0, 5.0, 5.0, 9.0)],
-                         ids=["no box", "empty box"])
-def test_without_a_box_pixel_every_box_measure_is_nan(box):
-    rng = np.random.default_rng(0)
-    relevance = rng.normal(size=(16, 16))
-    edges = rng.random((16, 16)) < 0.3
-    stats = region_statistics(relevance, edges, box).as_dict()
-    assert all(math.isnan(stats[c]) for c in BOX_STATISTICS), stats
-    boxed = region_statistics(relevance, edges, (2.0, 2.0, 12.0, 12.0)).as_dict()
-    assert not any(math.isnan(boxed[c]) for c in BOX_STATISTICS), boxed
-    for column in MAP_STATISTICS:  # the map's own statistics do not depend on the box
-        assert stats[column] == boxed[column]
