@@ -103,3 +103,27 @@ def test_written_files_get_the_usual_permissions(tmp_path: Path, monkeypatch):
     atomic.write_json(tmp_path / "record.json", {"a": 1})
     # Readable by the group and others, like any file the user creates; not 0600.
     assert (tmp_path / "record.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_what_a_killed_write_left_is_removed_and_nothing_else(tmp_path: Path):
+    folder = tmp_path / "perturbations" / "scramble"
+    folder.mkdir(parents=True)
+    # A process killed between atomic_path's write and its rename leaves this behind.
+    (folder / ".a.png.k1ll3d00.tmp").write_bytes(b"half")
+    write_text_atomic(folder / "b.txt", "kept")
+    (folder / ".hidden-but-ours").write_text("kept", encoding="utf-8")
+    assert atomic.remove_stale_temporaries(tmp_path / "perturbations") == 1
+    assert sorted(p.name for p in folder.iterdir()) == [".hidden-but-ours", "b.txt"]
+
+    table = tmp_path / "edges.parquet"
+    (tmp_path / f".{table.name}.zz99yy88.tmp").write_bytes(b"half")
+    (tmp_path / ".other.parquet.zz99yy88.tmp").write_bytes(b"another file's")
+    assert atomic.remove_stale_temporaries(table) == 1
+    assert (tmp_path / ".other.parquet.zz99yy88.tmp").exists()
+
+
+def test_the_temporary_of_a_write_is_named_as_the_sweep_expects(tmp_path: Path):
+    with atomic.atomic_path(tmp_path / "x.json") as tmp:
+        tmp.write_text("{}", encoding="utf-8")
+        assert list(tmp_path.glob(".x.json.*.tmp")) == [tmp]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]

@@ -137,6 +137,22 @@ def test_an_interrupted_stage_resumes_without_redoing_or_losing_work(toy: Runner
     assert report["items"]["resumed"] == 3 * SHARD
 
 
+def test_half_written_files_of_a_killed_run_are_removed_when_the_stage_runs(toy: Runner):
+    Behaviour.interrupt_after = 3
+    with pytest.raises(KeyboardInterrupt):
+        toy.run_stage("square")
+    # What SIGKILL leaves between a write and its rename: a table's and a shard's.
+    table = toy.run.path(".squares.parquet.k1ll3d00.tmp")
+    shard_folder = next(toy.run.path(".shards", "square").iterdir())
+    shard = shard_folder / ".0123456789abcdef.parquet.k1ll3d00.tmp"
+    for stale in (table, shard):
+        stale.write_bytes(b"half")
+    Behaviour.interrupt_after = None
+    toy.run_stage("square")
+    assert not table.exists() and not shard.exists()
+    assert statuses(toy)["square"] == "done"
+
+
 def test_a_failed_shard_fails_the_stage_after_the_rest_and_is_retried(toy: Runner):
     Behaviour.fail_item = 12
     with pytest.raises(StageError, match="finished with failures"):

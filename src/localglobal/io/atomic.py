@@ -10,6 +10,7 @@ mistake it for a bad input item. Tables are Parquet, records JSON, arrays ``.npz
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -50,6 +51,39 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def _temporary_pattern(name: str) -> str:
+    """The glob of :func:`atomic_path`'s temporary files for a destination named ``name``."""
+    return f".{glob.escape(name)}.*.tmp"
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> int:
+    """Remove what writes killed mid-way (SIGKILL, power loss) left of ``path``.
+
+    :func:`atomic_path` writes next to its destination and renames; a process killed
+    before the rename leaves its temporary file behind. Call this only while no one
+    else writes ``path`` (the run's lock is held).
+
+    Parameters
+    ----------
+    path : path-like
+        A file (its own temporaries are removed) or a folder (every temporary under it).
+
+    Returns
+    -------
+    int
+        How many files were removed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = [p for p in path.rglob(".*.tmp") if p.is_file()]
+    else:
+        parent = path.parent
+        found = list(parent.glob(_temporary_pattern(path.name))) if parent.is_dir() else []
+    for stale in found:
+        stale.unlink(missing_ok=True)
+    return len(found)
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``destination``; rename it into place on success.
@@ -59,6 +93,7 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     destination = Path(destination)
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
+        # The name is what remove_stale_temporaries looks for: ".<name>.<random>.tmp".
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
         )

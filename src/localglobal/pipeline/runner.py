@@ -21,6 +21,7 @@ from typing import Any
 from localglobal.config import RunConfig
 from localglobal.console import log
 from localglobal.errors import LocalglobalError, StageError
+from localglobal.io.atomic import remove_stale_temporaries
 from localglobal.pipeline.context import RunOptions, StageContext
 from localglobal.pipeline.fingerprint import output_digest, params_hash
 from localglobal.pipeline.lock import is_locked, run_lock
@@ -182,12 +183,22 @@ class Runner:
             if state.status != "not run":
                 log(f"{name}: {state.status}: {state.reason}" if not options.force
                     else f"{name}: forced", style="dim")
+            self._remove_stale_temporaries(name)
             digest, parts = self.stage_hash(name, manifest)
             context = StageContext(self.run, self.config, declared, digest, options,
                                    upstream_runs=parts["upstream"])
             manifest.set_stage(name, status="running", hash=digest, parts=parts,
                                started=now(), error=None)
             return self._execute(context, manifest)
+
+    def _remove_stale_temporaries(self, name: str) -> None:
+        """Drop the half-written files a killed run of the stage left in its outputs."""
+        paths = [self.run.path(a.path) for a in self.registry.catalog.of_stage(name)]
+        removed = sum(remove_stale_temporaries(p) for p in
+                      [*paths, self.run.path(".shards", name)])
+        if removed:
+            log(f"{name}: removed {removed} half-written files of an interrupted run",
+                style="dim")
 
     def _require_upstream(self, name: str, manifest: Manifest) -> None:
         states = [self.state(dep, manifest) for dep in self.registry.required_upstream(name)]
