@@ -426,6 +426,13 @@ class RunConfig(Section):
     analysis: AnalysisSection = Field(default_factory=AnalysisSection)
     report: ReportSection = Field(default_factory=ReportSection)
 
+    def model_order(self) -> tuple[str, ...]:
+        """The run's models in configuration order, each once: ``evaluate.models``, then
+        the ``attribute`` and ``geirhos`` models not listed yet (the order of the
+        figures' styles and the report's rows)."""
+        names = [*self.evaluate.models, *self.attribute.models, *(self.geirhos.models or [])]
+        return tuple(dict.fromkeys(names))
+
 
 def _format_errors(error: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid configuration"]

@@ -118,11 +118,10 @@ class FigureInputs:
         Returns
         -------
         tuple of str
-            Each model once: the :attr:`model_order` of the run's figures.
+            Each model once (:meth:`RunConfig.model_order`): the :attr:`model_order`
+            of the run's figures.
         """
-        names = [*config.evaluate.models, *config.attribute.models,
-                 *(config.geirhos.models or [])]
-        return tuple(dict.fromkeys(names))
+        return config.model_order()
 
 
 @dataclass

@@ -155,8 +155,8 @@ def choose_hypotheses(configured: Sequence[Hypothesis] | None, predictions: pd.D
     thesis = thesis_hypotheses()
     # Without attributions their hypotheses are not tested, but their models must
     # still be the run's: a default set never names a model the run lacks.
-    chosen = [h for h in thesis if {h.model_a, h.model_b} <= set(models)
-              and not hypothesis_problems(h, predictions, attributions)]
+    chosen = [h for h in candidate_hypotheses(None, models)
+              if not hypothesis_problems(h, predictions, attributions)]
     if not chosen:
         return [], [f"no default hypothesis fits this run's models ({', '.join(models)}); "
                     "set analysis.hypotheses to test your own"]

@@ -35,8 +35,8 @@ BOX_COLOUR = (0, 200, 0)
 PERCENTILE = 99.0
 """Percentile of |R| that maps to full colour."""
 CMAP = "bwr"
-SCALE_LABEL = "relevance ÷ the image's 99th percentile of |R| (clipped)"
-"""What the colours of an overlay measure, for a colour bar."""
+SCALE_LABEL = "relevance ÷ the image's 99th percentile of |R|"
+"""What the colours of an overlay measure, for the colour bar of stored overlays."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -47,7 +47,32 @@ def _lookup_table(cmap: str) -> np.ndarray:
     return np.round(colours * 255).astype(np.uint8)
 
 
-def scale_relevance(relevance: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+def _finite_map(relevance: np.ndarray) -> np.ndarray:
+    """H×W float64 relevance (C×H×W summed over channels), NaN and infinity as zero."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.ndim == 3:
+        relevance = relevance.sum(axis=0)
+    if relevance.ndim != 2:
+        raise ValueError(f"relevance must be H×W or C×H×W, got shape {relevance.shape}")
+    return np.where(np.isfinite(relevance), relevance, 0.0)
+
+
+def relevance_bound(relevance: np.ndarray, percentile: float = PERCENTILE) -> float:
+    """The |R| that maps to full colour: its ``percentile``, else its maximum; 0 for an
+    all-zero map.
+
+    Args:
+        relevance: H×W (or C×H×W, summed over channels) relevance.
+        percentile: of |R|, in percent.
+    """
+    magnitude = np.abs(_finite_map(relevance))
+    bound = float(np.percentile(magnitude, percentile))
+    if bound <= 0 or not math.isfinite(bound):
+        bound = float(magnitude.max())
+    return bound
+
+
+def scale_relevance(relevance: np.ndarray, percentile: float = PERCENTILE) -> np.ndarray:
     """Relevance divided by the ``percentile`` of |R| and clipped to [−1, 1].
 
     Args:
@@ -58,21 +83,15 @@ def scale_relevance(relevance: np.ndarray, percentile: float = 99.0) -> np.ndarr
         H×W float64 in [−1, 1]; zeros for an all-zero map. NaN and infinity
         count as zero.
     """
-    relevance = np.asarray(relevance, dtype=np.float64)
-    if relevance.ndim == 3:
-        relevance = relevance.sum(axis=0)
-    if relevance.ndim != 2:
-        raise ValueError(f"relevance must be H×W or C×H×W, got shape {relevance.shape}")
-    relevance = np.where(np.isfinite(relevance), relevance, 0.0)
-    bound = float(np.percentile(np.abs(relevance), percentile))
-    if bound <= 0 or not math.isfinite(bound):
-        bound = float(np.abs(relevance).max())
+    finite = _finite_map(relevance)
+    bound = relevance_bound(finite, percentile)
     if bound <= 0:
-        return np.zeros_like(relevance)
-    return np.clip(relevance / bound, -1.0, 1.0)
+        return np.zeros_like(finite)
+    return np.clip(finite / bound, -1.0, 1.0)
 
 
-def colourise(relevance: np.ndarray, cmap: str = "bwr", percentile: float = 99.0) -> np.ndarray:
+def colourise(relevance: np.ndarray, cmap: str = CMAP, percentile: float = PERCENTILE
+              ) -> np.ndarray:
     """The relevance map alone in a symmetric diverging colour map: H×W×3 uint8 RGB."""
     scaled = scale_relevance(relevance, percentile)
     index = np.round((scaled + 1.0) * 127.5).astype(np.intp)
@@ -98,7 +117,8 @@ def _draw_box(image: np.ndarray, box: Sequence[float], colour: tuple[int, int, i
 
 
 def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | None = None,
-            box: Sequence[float] | None = None, *, cmap: str = "bwr", percentile: float = 99.0,
+            box: Sequence[float] | None = None, *, cmap: str = CMAP,
+            percentile: float = PERCENTILE,
             edge_colour: tuple[int, int, int] = EDGE_COLOUR, edge_opacity: float = EDGE_OPACITY,
             box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 1,
             ) -> np.ndarray:
@@ -166,10 +186,7 @@ def heatmap_figure(image_rgb: np.ndarray, relevance: np.ndarray,
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    summed = np.asarray(relevance, dtype=np.float64)
-    summed = summed.sum(axis=0) if summed.ndim == 3 else summed
-    finite = np.where(np.isfinite(summed), summed, 0.0)
-    bound = float(np.percentile(np.abs(finite), percentile)) or float(np.abs(finite).max())
+    bound = relevance_bound(relevance, percentile)
     fig = Figure(figsize=(4.2, 3.4), layout="constrained")
     ax = fig.subplots()
     ax.imshow(overlay(image_rgb, relevance, edges, box, cmap=cmap, percentile=percentile),

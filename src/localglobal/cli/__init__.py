@@ -222,24 +222,24 @@ def perturb(run: RunOption, config: ConfigOption = None, force: ForceOption = Fa
     _stage("perturb", run, config, force=force, workers=workers)
 
 
-@app.command()
-@friendly
-def evaluate(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-             models: ModelsOption = None, replace: ReplaceOption = False,
-             device: DeviceOption = None, trust_config: TrustOption = False) -> None:
-    """Run every configured model on every perturbed image."""
-    _stage("evaluate", run, config, configure=_with_models("evaluate", models, replace),
-           force=force, device=device, trust=trust_config)
+def _model_stage_command(name: str, summary: str) -> None:
+    """Register ``localglobal <name>``, a model stage: --models/--replace, --device and
+    --trust-config besides the options every stage takes."""
+
+    def command(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
+                models: ModelsOption = None, replace: ReplaceOption = False,
+                device: DeviceOption = None, trust_config: TrustOption = False) -> None:
+        _stage(name, run, config, configure=_with_models(name, models, replace),
+               force=force, device=device, trust=trust_config)
+
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = summary
+    app.command(name)(friendly(command))
 
 
-@app.command()
-@friendly
-def attribute(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-              models: ModelsOption = None, replace: ReplaceOption = False,
-              device: DeviceOption = None, trust_config: TrustOption = False) -> None:
-    """Relevance (LRP or a gradient method) per model and image, against edges and boxes."""
-    _stage("attribute", run, config, configure=_with_models("attribute", models, replace),
-           force=force, device=device, trust=trust_config)
+_model_stage_command("evaluate", "Run every configured model on every perturbed image.")
+_model_stage_command("attribute", "Relevance (LRP or a gradient method) per model and image, "
+                                  "against edges and boxes.")
 
 
 @app.command()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from localglobal.probes.patch import patch_rects
+from localglobal.report.formatting import markdown_table
 from localglobal.report.tables import Table, display_table
 
 ACCURACY_COLUMNS = ["model", "probe", "level", "strongest", "n_images", "n", "n_correct",
@@ -28,13 +30,13 @@ _NAMES = {"smooth_diff": "removed detail", "smooth_diff_inv": "removed detail, i
 
 def patch_coverage(size: int, crop: int) -> float:
     """The share of a ``crop`` × ``crop`` frame that the all-patches image of side
-    ``size`` covers, on the odd grid of the patch probe (DESIGN.md, "Patch")."""
-    n = crop // size
-    n -= 1 if n % 2 == 0 else 0
-    if n <= 0:
+    ``size`` covers (the probe's own rectangles, :func:`~localglobal.probes.patch.patch_rects`);
+    0 for a patch larger than the frame."""
+    try:
+        rects = patch_rects(crop, size)
+    except ValueError:
         return 0.0
-    count = ((n + 1) // 2) ** 2
-    return count * size * size / float(crop * crop)
+    return sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in rects) / float(crop * crop)
 
 
 def strongest_level(probe: str, levels: np.ndarray, crop: int | None = None
@@ -160,10 +162,8 @@ def accuracy_display(accuracy: pd.DataFrame, models: list[str] | None = None) ->
 def accuracy_markdown(accuracy: pd.DataFrame, models: list[str] | None = None) -> list[str]:
     """:func:`probe_accuracy`'s table as ``summary.md`` lines, with what each level is."""
     wide = _wide(accuracy, models)
-    lines = [f"{ACCURACY_TITLE}:", "", "| " + " | ".join(wide.columns) + " |",
-             "|" + "---|" * len(wide.columns)]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
-              for row in wide.itertuples(index=False)]
+    lines = [f"{ACCURACY_TITLE}:", "",
+             *markdown_table(list(wide.columns), wide.itertuples(index=False))]
     text = strongest_text(accuracy)
     if text:
         lines += ["", f"Strongest levels: {text}."]

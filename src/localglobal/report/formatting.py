@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -125,3 +126,25 @@ def summary_rows(hypotheses: pd.DataFrame) -> list[dict[str, str]]:
             "note": str(row.get("note", "") or ""),
         })
     return rows
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A Markdown table's lines; a cell's ``|`` is escaped and its line breaks joined.
+
+    Parameters
+    ----------
+    header : sequence of str
+        The column names.
+    rows : iterable of sequence
+        The cells of each row, in column order (anything ``str`` shows).
+
+    Returns
+    -------
+    list of str
+        The header line, the rule, one line per row.
+    """
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]

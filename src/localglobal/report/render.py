@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from localglobal.analysis.hypotheses import VERDICT_RULE
 from localglobal.report.accuracy import accuracy_markdown
-from localglobal.report.formatting import alpha_of, summary_rows
+from localglobal.report.formatting import alpha_of, markdown_table, summary_rows
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -40,10 +40,6 @@ def render_html(context: dict[str, Any]) -> str:
     return environment.get_template("report.html.j2").render(**context)
 
 
-def _markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def summary_table(hypotheses: pd.DataFrame) -> str:
     """The hypotheses as a Markdown table: what the command line prints after a run.
 
@@ -62,12 +58,9 @@ def summary_table(hypotheses: pd.DataFrame) -> str:
     alpha = alpha_of(hypotheses)
     header = ["hypothesis", "description", "direction", "n", "effect size r",
               "p (Holm)", f"verdict at α = {alpha:g}"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in summary_rows(hypotheses):
-        cells = [row["hypothesis"], row["description"], row["direction"], row["n"],
-                 row["effect_size"], row["p_holm"], row["verdict"]]
-        lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
-    return "\n".join(lines)
+    keys = ("hypothesis", "description", "direction", "n", "effect_size", "p_holm", "verdict")
+    rows = ([row[k] for k in keys] for row in summary_rows(hypotheses))
+    return "\n".join(markdown_table(header, rows))
 
 
 def _hypothesis_lines(context: dict[str, Any], hypotheses: pd.DataFrame | None) -> list[str]:

@@ -17,6 +17,7 @@ import pandas as pd
 from localglobal.analysis.hypotheses import VERDICT_RULE
 from localglobal.analysis.predictions import clean_predictions
 from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.attribution.regions import BOX_STATISTICS
 from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
 from localglobal.report.formatting import alpha_of, format_number, summary_rows
 from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
@@ -62,10 +63,6 @@ HYPOTHESES_INTRO = (
     "Differences a − b are paired by image, level and variant and averaged per image "
     "(attributions: by image; patch interaction: by image and patch side). Tests are "
     "one-sided in the stated direction.")
-BOX_MEASURES = ("mass_in_box", "rank_accuracy", "pointing_hit", "auc_edges",
-                "auc_edges_in_box", "edge_enrichment_pos", "edge_enrichment_neg",
-                "n_pos_on_edges", "n_neg_on_edges", "share_pos_on_edges", "share_neg_on_edges")
-"""The attribution measures that need the object's box."""
 ZERO_METHODS = {"wilcox": "zero differences are dropped before ranking",
                 "pratt": "zero differences are ranked, then dropped",
                 "zsplit": "the ranks of zero differences are split between the signs"}
@@ -100,8 +97,9 @@ def clean_inputs(inputs: ReportInputs) -> tuple[pd.DataFrame | None, pd.DataFram
 
 
 def model_order(inputs: ReportInputs) -> list[str]:
-    """The run's models in the configuration's order (``evaluate.models``)."""
-    return list(dict.fromkeys(inputs.config.evaluate.models))
+    """The run's models in the configuration's order (:meth:`RunConfig.model_order`), as
+    the figures order them."""
+    return list(inputs.config.model_order())
 
 
 def box_note(inputs: ReportInputs) -> str:
@@ -120,11 +118,13 @@ def box_note(inputs: ReportInputs) -> str:
     lacking = set(images.loc[~boxed.to_numpy(), "image_id"].astype(str))
     if not lacking:
         return ""
-    measures = list(BOX_MEASURES[:7])
+    # Without attributions to look at, name the measures themselves, not their counts.
+    measures = [m for m in BOX_STATISTICS if not m.startswith(("n_", "share_"))]
     attributions = inputs.table("attributions")
     if attributions is not None and "image_id" in attributions:
         rows = attributions[attributions["image_id"].astype(str).isin(lacking)]
-        undefined = [m for m in BOX_MEASURES if m in rows and len(rows) and rows[m].isna().all()]
+        undefined = [m for m in BOX_STATISTICS
+                     if m in rows and len(rows) and rows[m].isna().all()]
         measures = undefined or measures
     which = (f"none of the run's {len(images)} images has an object box"
              if len(lacking) == len(images)
@@ -226,14 +226,14 @@ def shape_bias_section(inputs: ReportInputs) -> Section:
     return section
 
 
-def lrp_section(inputs: ReportInputs) -> Section:
+def lrp_section(inputs: ReportInputs, no_box_note: str = "") -> Section:
     """LRP statistics and figures, or why they are absent (the frame densities of edges
-    and boxes are shown even without relevance)."""
+    and boxes are shown even without relevance); ``no_box_note``: :func:`box_note`."""
     section = new_section("lrp", "LRP relevance, edges and boxes", LRP_INTRO)
     attributions = inputs.table("attributions")
     add_figures(section, inputs)
-    if box_note(inputs):
-        section["notes"].append(box_note(inputs))
+    if no_box_note:
+        section["notes"].append(no_box_note)
     if attributions is None:
         section["absent"] = inputs.missing("attributions")
         section["skipped"] = []  # the absent note says it for every figure
@@ -387,7 +387,9 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     accuracy = accuracy_of(inputs, predictions)
     head = summary_section(inputs, accuracy)
     sections = [probe_section(*spec, inputs, predictions, summary) for spec in PROBE_SECTIONS]
-    sections += [shape_bias_section(inputs), lrp_section(inputs), hypotheses_section(inputs),
+    no_box = box_note(inputs)
+    sections += [shape_bias_section(inputs), lrp_section(inputs, no_box),
+                 hypotheses_section(inputs),
                  contact_section(inputs)]
     absent = [{"key": s["key"], "title": s["title"], "reason": s["absent"]}
               for s in [head, *sections] if s["absent"]]
@@ -408,6 +410,6 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
             or inputs.missing("shape_bias")),
         "accuracy": accuracy,
         "models": model_order(inputs),
-        "box_note": box_note(inputs),
+        "box_note": no_box,
         "accuracy_levels": strongest_text(accuracy) if accuracy is not None else "",
     }

@@ -22,11 +22,7 @@ from localglobal.analysis.figures.style import (
     require,
     styles_for,
 )
-
-#: The colour map and scale of the stored overlays
-#: (:func:`localglobal.attribution.heatmap.overlay`).
-HEATMAP_CMAP = "bwr"
-HEATMAP_SCALE = "relevance ÷ the image's 99th percentile of |R|"
+from localglobal.attribution.heatmap import CMAP, SCALE_LABEL
 
 
 def lrp_regions_figure(lrp: pd.DataFrame,
@@ -106,7 +102,7 @@ def density_figure(densities: Mapping[str, np.ndarray]) -> Figure:
 
 def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
                            image_ids: Sequence[str], models: Sequence[str], *,
-                           cmap: str = HEATMAP_CMAP, scale_label: str = HEATMAP_SCALE) -> Figure:
+                           cmap: str = CMAP, scale_label: str = SCALE_LABEL) -> Figure:
     """A grid of heat-map overlays, one row per image and one column per model, with the
     colour scale of the overlays.
 

@@ -19,14 +19,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from localglobal.analysis.geirhos_metrics import HUMANS
 from localglobal.io.atomic import write_bytes_atomic
 
 #: Okabe & Ito (2008), ordered so that the first colours contrast most on white.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
              "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-HUMANS = "humans"
-"""Name of the row that averages the human observers."""
 HUMAN_STYLE = ("#444444", "D")
 """Colour and marker of the humans' mean, the same in every figure."""
 CONTROL_STYLE = {  # colour and hatch of the attribution controls
