@@ -72,8 +72,10 @@ def build_run(root: Path, n_images: int, size: int, materialize: bool = True) ->
     run = RunDir(root).ensure()
     space = get_label_space("imagenette")
     rng = np.random.default_rng(0)
-    plan = ProbePlan(resize=size, crop=size, probes=("scramble", "patch"),
-                     materialize=materialize)
+    config = config_from_dict({"frame": {"resize": size, "crop": size},
+                               "probes": {"probes": ["scramble", "patch"],
+                                          "materialize": materialize}})
+    plan = ProbePlan.from_config(config)
     tables = []
     count, k = 0, 0
     while count < n_images:

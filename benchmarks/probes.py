@@ -183,8 +183,9 @@ def main() -> None:
         samples = make_dataset(root / "images", max(n_probe, n_edges))
         probe_samples = samples.iloc[:n_probe].reset_index(drop=True)
         edge_samples = samples.iloc[:n_edges].reset_index(drop=True)
+        smooth = config.probes.section("smooth")
         print(f"probe set: {n_probe} images, thesis levels, smooth operator "
-              f"{config.probes.smooth.operator} × {config.probes.smooth.iterations} passes; "
+              f"{smooth.get('operator', 'l0')} × {smooth.get('iterations', 5)} passes; "
               f"CPU cores: {os.cpu_count()}")
 
         ceiling = machine_speedup(args.workers, 0.3 if args.quick else 1.5)

@@ -28,7 +28,8 @@ import torch
 from localglobal.config import RunConfig
 from localglobal.io.images import write_png
 from localglobal.models.devices import select_device
-from localglobal.probes.plan import BUILT_PROBES, ProbePlan
+from localglobal.probes.catalog import on_the_fly
+from localglobal.probes.plan import ProbePlan
 from localglobal.probes.render import render_sample
 from localglobal.probes.sources import SourceImage
 
@@ -98,14 +99,16 @@ def main() -> None:
     os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
     device = select_device(args.device)
     sources, probes = (2, 64) if args.quick else (6, 512)
-    per_image = ProbePlan.from_config(RunConfig()).items_per_image()
+    thesis = ProbePlan.from_config(RunConfig())
+    per_image = thesis.items_per_image()
+    built = [name for name in thesis.probes if on_the_fly(name)]
     with tempfile.TemporaryDirectory(prefix="localglobal-scale-") as tmp:
         perturb = {mode: perturb_cost(sources, m, Path(tmp) / mode)
                    for mode, m in (("stored", True), ("on the fly", False))}
         rates = evaluate_rates(probes, device, Path(tmp))
     print(f"scale benchmark: thesis probes ({per_image} per image), {sources} synthetic "
           f"500×375 images, ResNet-50 on {device} ({torch.get_num_threads()} threads); "
-          f"on the fly builds {', '.join(BUILT_PROBES)} where the model runs")
+          f"on the fly builds {', '.join(built)} where the model runs")
     if device.type != "cuda":
         print("  no CUDA device: the GPU figures (bfloat16, batch 256, channels-last) are "
               "not measured")

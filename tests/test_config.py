@@ -25,11 +25,7 @@ def test_defaults_are_the_thesis():
     assert config.run.seed == 1
     assert config.data.label_space == "imagenette"
     assert config.evaluate.models == THESIS_MODELS
-    assert config.probes.scramble.blocks == [28, 32, 56, 112]
-    assert config.probes.scramble.variants == 3
-    assert config.probes.patch.sizes == [10, 20, 30, 40, 50, 60, 70]
-    assert config.probes.patch.fill == "black"
-    assert config.probes.smooth.iterations == 5
+    assert config.probes.probes == ["scramble", "patch", "smooth"]
     assert config.edges.sigma == 0.9
     assert (config.edges.h, config.edges.h_color) == (30, 10)
     assert (config.edges.template_window, config.edges.search_window) == (7, 21)
@@ -40,7 +36,6 @@ def test_defaults_are_the_thesis():
     assert config.analysis.hypotheses is None
     assert [h.id for h in thesis_hypotheses()] == [
         i for thesis_id in thesis_ids for i in (thesis_id, f"{thesis_id}-img")]
-    assert not config.probes.scramble.derangement
     assert config.edges.thresholds == "auto" and config.edges.denoise
     assert config.analysis.interaction_test == "permutation"
 
@@ -60,7 +55,7 @@ def test_the_corrected_hypotheses_measure_without_baseline_effects():
 @pytest.mark.parametrize("name", ["demo", "demo-ci"])
 def test_the_demos_move_every_block_and_carry_both_forms(name):
     config = load_config(builtin_config(name))
-    assert config.probes.scramble.derangement
+    assert config.probes.section("scramble")["derangement"]
     ids = [h.id for h in config.analysis.hypotheses]
     pairs = [i for base in ("scramble", "smooth", "lrp-edges") for i in (base, f"{base}-img")]
     # ... and the LRP measure against the true outline, the proxy checked against the truth.
@@ -80,7 +75,6 @@ def test_edge_percentiles_must_be_ordered():
 @pytest.mark.parametrize(("data", "key"), [
     ({"index": {"per_clas": 3}}, "index.per_clas"),
     ({"bogus": {"x": 1}}, "bogus"),
-    ({"probes": {"scramble": {"block": [28]}}}, "probes.scramble.block"),
     ({"models": {"mine": {"arch": "timm:resnet18", "wieghts": "x.pt"}}}, "models.mine.wieghts"),
 ])
 def test_an_unknown_key_is_an_error_that_names_it(data, key):
@@ -92,7 +86,6 @@ def test_an_unknown_key_is_an_error_that_names_it(data, key):
 @pytest.mark.parametrize(("data", "key"), [
     ({"frame": {"crop": "big"}}, "frame.crop"),
     ({"run": {"seed": 1.5}}, "run.seed"),
-    ({"probes": {"scramble": {"blocks": [28, "x"]}}}, "probes.scramble.blocks.1"),
     ({"index": {"require_box": "sometimes"}}, "index.require_box"),
     ({"index": {"per_class": 0}}, "index.per_class"),
 ])

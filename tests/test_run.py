@@ -124,7 +124,7 @@ def test_the_analysis_follows_every_stage_it_reads(run):
 
 def test_a_bad_smoother_stops_the_pipeline_before_the_first_stage(run, tmp_path):
     run_dir, config = run
-    config.probes.smooth.operator = str(tmp_path / "missing-smoother.pt")
+    config.probes.set_section("smooth", operator=str(tmp_path / "missing-smoother.pt"))
     with pytest.raises(Exception, match=r"missing-smoother\.pt"):
         run_pipeline(run_dir, config)
     assert Manifest(run_dir.root).data["stages"] == {}

@@ -83,7 +83,7 @@ def test_a_model_given_by_a_config_file_is_added_to_the_run(run_dir: Path, tmp_p
     config = load_config(run_dir / "config.toml")
     # The run's data, frame and probes are kept: the file only added a model.
     assert config.data.label_space == "toyworld"
-    assert config.probes.scramble.blocks == [112]
+    assert config.probes.section("scramble")["blocks"] == [112]
     report = read_json(run_dir / "evaluate-report.json")
     assert report["status"] == "done"
 

@@ -33,8 +33,7 @@ def small_config(world: Path) -> RunConfig:
     config.run.shard_size = 4
     config.index.per_class = 1
     config.probes.probes = ["scramble"]
-    config.probes.scramble.blocks = [112]
-    config.probes.scramble.variants = 1
+    config.probes.set_section("scramble", blocks=[112], variants=1)
     config.geirhos.stimuli = None
     config.evaluate.models = ["toy-texture"]
     config.evaluate.device = "cpu"

@@ -41,11 +41,11 @@ from localglobal.config import RunConfig, load_config
 from localglobal.errors import ConfigError, MissingInputError
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from localglobal.pipeline.rundir import RunDir
-from localglobal.probes.batched import build_probes, patch_batch, scramble_batch
+from localglobal.probes.batched import build_probes
 from localglobal.probes.edges import EdgeRecord, auto_canny
-from localglobal.probes.patch import Fill, PatchRecord
+from localglobal.probes.patch import Fill, PatchRecord, patch_batch
 from localglobal.probes.patch import patch as _patch
-from localglobal.probes.scramble import ScrambleRecord
+from localglobal.probes.scramble import ScrambleRecord, scramble_batch
 from localglobal.probes.scramble import scramble as _scramble
 from localglobal.probes.smooth import SmoothRecord, invert
 from localglobal.probes.smooth import removed_detail as _removed_detail

@@ -105,42 +105,45 @@ class IndexSection(Section):
     )
 
 
-class ScrambleSection(Section):
-    blocks: list[int] = Field(default_factory=lambda: [28, 32, 56, 112])
-    variants: int = Field(3, ge=1)
-    derangement: bool = Field(
-        False, description="draw permutations that move every block (uniform over "
-        "derangements); false keeps the thesis's permutations, which may leave blocks in "
-        "place (their count is recorded as fixed_blocks either way)")
-
-
-class PatchSection(Section):
-    sizes: list[int] = Field(default_factory=lambda: [10, 20, 30, 40, 50, 60, 70])
-    fill: Literal["black", "grey", "mean"] | tuple[int, int, int] = "black"
-
-
-class SmoothSection(Section):
-    operator: str = Field("l0", description="l0, rolling-guidance, bilateral-texture, fgs, "
-                          "or a path to a TorchScript image-to-image model")
-    iterations: int = Field(5, ge=1)
-    params: dict[str, dict[str, float | int | str]] = Field(
-        default_factory=dict, description="per-operator parameters, e.g. params.l0.lam"
-    )
-    removed_detail: bool = True
-
-
 class ProbesSection(Section):
-    probes: list[Literal["scramble", "patch", "smooth"]] = Field(
-        default_factory=lambda: ["scramble", "patch", "smooth"]
-    )
-    scramble: ScrambleSection = Field(default_factory=ScrambleSection)
-    patch: PatchSection = Field(default_factory=PatchSection)
-    smooth: SmoothSection = Field(default_factory=SmoothSection)
+    """Which probes run, and each probe's own section ``[probes.NAME]``.
+
+    A probe's section is checked against the parameters its declaration names
+    (:mod:`localglobal.probes.catalog`) before any stage runs; here it is kept as given.
+    ``[probes.plugins.NAME]`` declares a probe of one's own (``function = "file.py:f"``,
+    ``levels = [...]``), which is code: it is loaded only from a configuration handed
+    over on the command line or with ``--trust-config``.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    probes: list[str] = Field(
+        default_factory=lambda: ["scramble", "patch", "smooth"],
+        description="the probes to run, by name (`localglobal probes` lists them)")
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="probes of one's own: [probes.plugins.NAME] with "
+        "function = \"file.py:function\" and levels = [...]")
     min_side: int = Field(16, ge=1, description="source images whose shorter side is below "
                           "this many pixels are reported as too small and skipped")
-    materialize: bool = Field(True, description="store every scramble and patch as a PNG; "
-                              "false stores only originals and smoothings, and the model "
-                              "stages build scrambles and patches from their params")
+    materialize: bool = Field(True, description="store every probe image as a PNG; false "
+                              "stores only what cannot be built on the model's device "
+                              "(originals, smoothings, eidolons, plugins)")
+
+    @model_validator(mode="after")
+    def _sections_are_tables(self) -> ProbesSection:
+        for name, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(f"probes.{name} must be a table of that probe's parameters")
+        return self
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The ``[probes.NAME]`` table as given (empty when absent: the defaults)."""
+        return dict((self.model_extra or {}).get(name) or {})
+
+    def set_section(self, name: str, **values: Any) -> None:
+        """Set keys of ``[probes.NAME]``, keeping its other keys (for scripts and tests)."""
+        extra = self.model_extra if self.model_extra is not None else {}
+        extra[name] = {**extra.get(name, {}), **values}
 
 
 class EdgesSection(Section):
@@ -259,7 +262,8 @@ class Hypothesis(Section):
     description: str = ""
     source: Literal["predictions", "attributions", "interaction"] = "predictions"
     probe: str | None = None
-    levels: list[int] | None = Field(None, description="None means all levels of the probe")
+    levels: list[int | str] | None = Field(
+        None, description="the probe's levels by label (28, \"c50\"); None means all")
     measure: str = "true_prob"
     relative_to: Literal["none", "original"] = "none"
     model_a: str
@@ -544,6 +548,12 @@ def _resolve_paths(config: RunConfig, base: Path) -> RunConfig:
         value = getattr(config.data, key)
         if value and "://" not in value and not Path(value).expanduser().is_absolute():
             setattr(config.data, key, str((base / value).resolve()))
+    for entry in config.probes.plugins.values():
+        reference = entry.get("function")
+        if isinstance(reference, str) and ":" in reference:
+            file, _, function = reference.rpartition(":")
+            if file and not Path(file).expanduser().is_absolute():
+                entry["function"] = f"{(base / file).resolve()}:{function}"
     for entry in config.models.values():
         for key in ("weights", "module"):
             value = getattr(entry, key)

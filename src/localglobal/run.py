@@ -110,16 +110,20 @@ def vouched_for(config: RunConfig, config_path: str | os.PathLike[str] | None) -
     ``config.toml`` holds alone is not vouched for.
     """
     coded = code_entries(config)
-    if not coded:
+    plugins = sorted(config.probes.plugins)
+    if not coded and not plugins:
         return True
     if config_path is None:
         return False
     try:
-        given = tomllib.loads(Path(config_path).read_text(encoding="utf-8")).get("models", {})
+        raw = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{config_path}: {error}") from error
+    given, probes = raw.get("models", {}), raw.get("probes", {})
+    given_plugins = probes.get("plugins", {}) if isinstance(probes, dict) else {}
     return all(isinstance(given.get(name), dict)
-               and given[name].get("module") == config.models[name].module for name in coded)
+               and given[name].get("module") == config.models[name].module
+               for name in coded) and all(name in given_plugins for name in plugins)
 
 
 def _refuse_untrusted(config: RunConfig, stages: list[str], trusted: bool) -> None:

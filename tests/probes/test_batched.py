@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from localglobal.probes.batched import build_probes, patch_batch, scramble_batch
-from localglobal.probes.patch import fill_colour, paint, patch_rects
-from localglobal.probes.scramble import apply_permutation
+from localglobal.errors import BadInputError
+from localglobal.probes.batched import build_probes
+from localglobal.probes.patch import fill_colour, paint, patch_batch, patch_rects
+from localglobal.probes.scramble import apply_permutation, scramble_batch
 
 SIDE = 224
 
@@ -67,5 +68,5 @@ def test_float_tensors_on_the_same_levels_give_the_same_pixels(image: np.ndarray
 
 
 def test_smoothing_cannot_be_built_on_the_fly(image: np.ndarray):
-    with pytest.raises(ValueError, match="store them"):
+    with pytest.raises(BadInputError, match="store it"):
         build_probes(as_batch(image), ["smooth"], [{}])

@@ -7,25 +7,43 @@ import pytest
 
 from localglobal.data.geometry import to_input_frame
 from localglobal.errors import BadInputError, ConfigError
+from localglobal.probes.catalog import probe_names
 from localglobal.probes.patch import patch_rects
-from localglobal.probes.plan import PROBES, ProbeItem, ProbePlan, params_json, probe_images
+from localglobal.probes.plan import ProbePlan, probe_images
+from localglobal.probes.registry import Item, Level
 from localglobal.probes.scramble import scramble_variants, unscramble
-from localglobal.probes.smooth import Smoother, l0_smooth
+from localglobal.probes.smoothers import Smoother, l0_smooth
 from tests.probes.conftest import TINY_PROBES, textured_scene, tiny_config
 
 
 def items(plan, image, image_id="n00000000_1"):
-    return list(probe_images(plan, image, image_id))
+    return [(_Key(item), image) for item, image in probe_images(plan, image, image_id)]
+
+
+class _Key:
+    """An item addressed by (probe, level code, variant), as the tests index them."""
+
+    def __init__(self, item: Item):
+        self.item = item
+        self.probe, self.level, self.variant = item.probe, item.level.code, item.variant
+        self.params = item.params
+
+    def __eq__(self, other):
+        return self.item == other.item
 
 
 def test_the_plan_follows_the_configuration():
     plan = ProbePlan.from_config(tiny_config(run={"seed": 7}, frame={"crop": 224, "resize": 240}))
-    assert (plan.resize, plan.seed, plan.blocks, plan.variants) == (240, 7, (56, 112), 3)
-    assert plan.patch_sizes == (70,) and plan.fill == "black" and not plan.derangement
-    assert plan.smoother.operator == "l0" and plan.iterations == 2
+    scramble = plan.probe("scramble").params
+    assert (plan.resize, plan.seed, scramble.blocks, scramble.variants) == (240, 7, [56, 112], 3)
+    patch = plan.probe("patch").params
+    assert patch.sizes == [70] and patch.fill == "black" and not scramble.derangement
+    smooth = plan.probe("smooth")
+    assert smooth.smoother.operator == "l0" and smooth.params.iterations == 2
     key = plan.key()
     assert json.loads(json.dumps(key)) == key
-    assert key["smoother"]["operator"] == "l0" and key["format"] == plan.format
+    assert key["probes"]["smooth"]["smoother"]["operator"] == "l0"
+    assert key["format"] == plan.format
 
 
 @pytest.mark.parametrize(("probes", "match"), [
@@ -45,7 +63,7 @@ def test_settings_that_cannot_work_are_refused_with_the_key(probes, match):
 def test_probes_that_are_off_are_not_checked():
     plan = ProbePlan.from_config(tiny_config({"probes": ["patch"],
                                               "scramble": {"blocks": [30]}}))
-    assert plan.smoother is None and plan.probes == ("patch",)
+    assert plan.probes == ("patch",)
 
 
 def test_every_item_comes_in_order_with_its_params(scene):
@@ -53,7 +71,7 @@ def test_every_item_comes_in_order_with_its_params(scene):
     made = items(plan, scene)
     assert len(made) == plan.items_per_image() == 1 + 6 + 5 + 2 + 2
     probes = [item.probe for item, _ in made]
-    assert probes == sorted(probes, key=PROBES.index)
+    assert probes == sorted(probes, key=probe_names().index)
     assert all(image.shape == (224, 224, 3) and image.dtype == np.uint8 for _, image in made)
     by_key = {(i.probe, i.level, i.variant): i for i, _ in made}
     assert by_key[("original", 0, "0")].params == {}
@@ -112,18 +130,20 @@ def test_the_same_plan_gives_the_same_images_and_the_image_id_seeds_them(scene):
 def test_derangements_leave_no_block_in_place(scene):
     plan = ProbePlan.from_config(tiny_config(dict(TINY_PROBES, scramble={
         "blocks": [112], "variants": 3, "derangement": True})))
-    assert plan.derangement and plan.key()["derangement"]
+    assert plan.key()["probes"]["scramble"]["derangement"]
     for item, _ in items(plan, scene):
         if item.probe == "scramble":
             assert item.params["fixed_blocks"] == 0
 
 
 def test_an_item_names_its_row_and_its_file():
-    item = ProbeItem("patch", 70, "all", {"size": 70, "fill": "black", "rects": [[7, 7, 77, 77]]})
+    item = Item("patch", Level(70, "70"), "all",
+                {"size": 70, "fill": "black", "rects": [[7, 7, 77, 77]]})
     assert item.item_id("n01_3") == "n01_3/patch/70/all"
     assert item.path("n01", "n01_3") == "perturbations/patch/n01/n01_3_70_all.png"
-    assert item.params_json == params_json(item.params) == \
-        '{"size":70,"fill":"black","rects":[[7,7,77,77]]}'
+    assert item.params_json == '{"size":70,"fill":"black","rects":[[7,7,77,77]]}'
+    contrast = Item("contrast", Level(1, "c50"), "0", {})
+    assert contrast.item_id("n01_3") == "n01_3/contrast/c50/0"
 
 
 def test_a_torchscript_smoother_that_refuses_an_image_makes_it_bad_input(scene, monkeypatch):
@@ -131,14 +151,14 @@ def test_a_torchscript_smoother_that_refuses_an_image_makes_it_bad_input(scene, 
         raise RuntimeError("images this wide are not supported")
 
     monkeypatch.setattr(Smoother, "__call__", refuse)
-    torchscript = ProbePlan(probes=("smooth",), smoother=Smoother("/m.pt", {}, sha256="ab"),
-                            iterations=1)
+    plan = ProbePlan.from_config(tiny_config(dict(TINY_PROBES, probes=["smooth"])))
+    plan.probe("smooth").smoother = Smoother("/m.pt", {}, sha256="ab")
     with pytest.raises(BadInputError, match=r"TorchScript smoother /m\.pt failed on this image"):
-        items(torchscript, scene)
+        items(plan, scene)
     # A built-in operator failing is a bug: it is not blamed on the image.
-    builtin = ProbePlan(probes=("smooth",), smoother=Smoother("l0", {}), iterations=1)
+    plan.probe("smooth").smoother = Smoother("l0", {})
     with pytest.raises(RuntimeError, match="not supported"):
-        items(builtin, scene)
+        items(plan, scene)
 
 
 def test_an_image_smaller_than_the_crop_has_every_item():

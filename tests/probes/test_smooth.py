@@ -4,14 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from localglobal.probes.smooth import (
-    OPERATORS,
-    get_smoother,
-    invert,
-    l0_smooth,
-    removed_detail,
-    smooth,
-)
+from localglobal.probes.smooth import invert, removed_detail, smooth
+from localglobal.probes.smoothers import OPERATORS, get_smoother, l0_smooth
 
 EDGE_COLUMN = 80
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")

@@ -31,9 +31,9 @@ def _run(root, info, workers: int, executor: str = "process"):
     config.data.images = str(info.images)
     config.index.per_class = 2
     config.probes.probes = ["scramble", "patch", "smooth"]
-    config.probes.scramble.blocks = [56, 112]
-    config.probes.patch.sizes = [70]
-    config.probes.smooth.iterations = 1
+    config.probes.set_section("scramble", blocks=[56, 112])
+    config.probes.set_section("patch", sizes=[70])
+    config.probes.set_section("smooth", iterations=1)
     config.run.executor = executor
     config.run.shard_size = 1
     run, config = prepare_run(root, config=config)

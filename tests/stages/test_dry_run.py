@@ -22,7 +22,7 @@ def config(tmp_path_factory):
     world = build_world(tmp_path_factory.mktemp("world"), SMALL_WORLD)
     config = small_config(world)
     config.probes.probes = ["scramble", "patch"]
-    config.probes.patch.sizes = [112]
+    config.probes.set_section("patch", sizes=[112])
     config.attribute.controls = ["random-weights"]
     return config
 

@@ -14,7 +14,7 @@ from localglobal.errors import ConfigError, MachineError, StageError
 from localglobal.io.images import read_png
 from localglobal.pipeline.manifest import Manifest
 from localglobal.probes.scramble import unscramble
-from localglobal.probes.smooth import l0_smooth
+from localglobal.probes.smoothers import l0_smooth
 from localglobal.run import run_pipeline, run_stage
 from localglobal.stages import REGISTRY
 from tests.stages._probe_run import (

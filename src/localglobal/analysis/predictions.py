@@ -51,6 +51,9 @@ def clean_predictions(predictions: pd.DataFrame) -> tuple[pd.DataFrame, list[str
     table["probe"] = table["probe"].astype(str)
     table["level"] = pd.to_numeric(table["level"]).astype("int64")
     table["variant"] = table["variant"].astype(str)
+    if "condition" not in table:  # written before probes had condition labels
+        table["condition"] = table["level"].astype(str)
+    table["condition"] = table["condition"].astype(str)
     duplicated = table.duplicated(["model", "item_id"], keep="last")
     if duplicated.any():
         notes.append(f"{int(duplicated.sum())} repeated (model, item_id) rows: kept the last")

@@ -33,9 +33,9 @@ PREDICTION_COLUMNS: list[str] = [
 EXTRA_COLUMNS: list[str] = [
     "image_id", "wnid", "probe", "level", "variant", "pred_wnid", "correct",
     "subset_pred_wnid", "subset_pred_prob", "subset_true_logit", "subset_true_rank",
-    "subset_correct",
+    "subset_correct", "condition",
 ]
-"""Further columns, after the contract ones."""
+"""Further columns, after the contract ones (``condition``: the level's label)."""
 
 class LabelSpaceMismatch(LocalglobalError, ValueError):
     """Images whose class the model cannot predict; refused before inference."""
@@ -204,6 +204,8 @@ class Scorer:
         frame["subset_true_logit"] = scores["subset_true_logit"].astype(np.float64)
         frame["subset_true_rank"] = scores["subset_true_rank"].astype(np.int64)
         frame["subset_correct"] = frame["subset_pred_wnid"] == frame["wnid"]
+        frame["condition"] = (part["condition"].astype(str).to_numpy() if "condition" in part
+                              else part["level"].astype(str).to_numpy())
         return frame[PREDICTION_COLUMNS + EXTRA_COLUMNS]
 
 

@@ -15,10 +15,25 @@ neighbouring patches are one cell apart and never touch. Each patch is a rectang
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field
+
+from localglobal.errors import BadInputError, ConfigError
+from localglobal.probes.registry import (
+    ImageContext,
+    Item,
+    Level,
+    Probe,
+    ProbeParams,
+    register_probe,
+)
+
+if TYPE_CHECKING:
+    import torch
 
 Rect = tuple[int, int, int, int]
 Fill = str | Sequence[int]
@@ -182,3 +197,132 @@ def patch(image: np.ndarray, size: int, variant: int | str = "all",
     colour = fill_colour(image, fill)
     record = PatchRecord(int(size), _normalised_fill(fill), colour, tuple(rects))
     return paint(image, rects, colour), record
+
+
+def rect_mask(side: int, rects: Sequence[Sequence[int]], device: torch.device | str = "cpu"
+              ) -> torch.Tensor:
+    """An S×S boolean mask, True inside any ``[x0, y0, x1, y1]`` rectangle (exclusive ends)."""
+    import torch
+
+    mask = torch.zeros(side, side, dtype=torch.bool, device=device)
+    for x0, y0, x1, y1 in rects:
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def patch_batch(images: torch.Tensor, rects: Sequence[Sequence[Sequence[int]]],
+                colours: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Paint each image's rectangles with its colour (the pixels of :func:`paint`).
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        N×3×H×W, values in the same units as ``colours`` (0–255 levels).
+    rects : sequence
+        Per image, its rectangles ``[x0, y0, x1, y1]`` in pixels, exclusive ends.
+    colours : sequence
+        Per image, the RGB fill.
+
+    Returns
+    -------
+    torch.Tensor
+        A new N×3×H×W tensor.
+    """
+    import torch
+
+    side = images.shape[-1]
+    masks = torch.stack([rect_mask(side, r, images.device) for r in rects])[:, None]
+    fill = torch.as_tensor(np.asarray(colours), dtype=images.dtype, device=images.device)
+    return torch.where(masks, fill[:, :, None, None], images)
+
+
+class PatchParams(ProbeParams):
+    """``[probes.patch]``: patch sides and the fill."""
+
+    sizes: list[int] = Field(default_factory=lambda: [10, 20, 30, 40, 50, 60, 70],
+                             description="patch sides in pixels")
+    fill: Literal["black", "grey", "mean"] | tuple[int, int, int] = Field(
+        "black", description="black, grey, mean (the image's own mean) or [r, g, b]")
+
+
+@register_probe
+class PatchProbe(Probe):
+    """Occlude the input with square patches on an odd grid, one at a time and all at once."""
+
+    name = "patch"
+    description = ("Square patches of one colour cover the input on a regular odd grid: "
+                   "each patch alone (one item per patch) and all of them together.")
+    axis_label = "patch side (pixels)"
+    keeps = "everything outside the patches"
+    destroys = "the parts under the patches"
+    Params = PatchParams
+    params: PatchParams
+
+    def levels(self) -> list[Level]:
+        return [Level(int(s), str(int(s))) for s in self.params.sizes]
+
+    def strongest(self) -> Level:
+        """The side whose patches together cover most of the input."""
+        def covered(level: Level) -> int:
+            return sum((x1 - x0) * (y1 - y0)
+                       for x0, y0, x1, y1 in patch_rects(self.crop, level.code))
+        return max(self.levels(), key=covered)
+
+    def variants(self, level: Level) -> list[str]:
+        return [*(str(k) for k in range(len(patch_rects(self.crop, level.code)))), "all"]
+
+    def check(self, validate: bool = True) -> None:
+        for size in self.params.sizes:
+            try:
+                patch_rects(self.crop, size)
+            except ValueError as error:
+                raise ConfigError(f"probes.patch.sizes: {error}") from None
+
+    def apply(self, image: np.ndarray, level: Level, rng: np.random.Generator
+              ) -> tuple[np.ndarray, dict[str, object]]:
+        patched, record = patch(image, level.code, "all", self.params.fill)
+        return patched, record.params()
+
+    def items(self, context: ImageContext) -> Iterator[tuple[Item, np.ndarray]]:
+        for level in self.levels():
+            for variant, patched, record in patch_images(context.frame, level.code,
+                                                         self.params.fill):
+                yield Item(self.name, level, variant, record.params()), patched
+
+    def build(self, originals: torch.Tensor, records: Sequence[Mapping[str, Any]]
+              ) -> torch.Tensor:
+        colours = [_record_colour(original, record)
+                   for original, record in zip(originals, records, strict=True)]
+        return patch_batch(originals, [r["rects"] for r in records], colours)
+
+    def validate(self, record: Mapping[str, Any], level: Level | None, side: int) -> None:
+        super().validate(record, level, side)
+        if level is not None and record.get("size") != level.code:
+            raise BadInputError(f"patch params: size {record.get('size')!r} is not the "
+                                f"row's level {level.code}")
+        rects = record.get("rects")
+        if not isinstance(rects, list) or not rects:
+            raise BadInputError("patch params: rects must be a non-empty list")
+        for rect in rects:
+            if not (isinstance(rect, list) and len(rect) == 4
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in rect)
+                    and 0 <= rect[0] < rect[2] <= side and 0 <= rect[1] < rect[3] <= side):
+                raise BadInputError(f"patch params: rect {rect!r} is not [x0, y0, x1, y1] "
+                                    f"inside the {side}×{side} frame")
+        try:
+            fill_colour(np.zeros((1, 1, 3), np.uint8),
+                        record.get("colour", record.get("fill")))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            raise BadInputError(f"patch params: {error}") from None
+
+
+def _record_colour(original: torch.Tensor, record: Mapping[str, Any]) -> tuple[int, int, int]:
+    """The colour a record paints; a ``"mean"`` fill is the original's own mean, exactly
+    as the stored PNG computed it."""
+    if "colour" in record:
+        return tuple(int(v) for v in record["colour"])  # type: ignore[return-value]
+    fill = record["fill"]
+    if fill == "mean":
+        image = original.permute(1, 2, 0).to("cpu").numpy().astype(np.uint8)
+        return fill_colour(image, "mean")
+    return fill_colour(np.zeros((1, 1, 3), np.uint8), fill)

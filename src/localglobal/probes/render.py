@@ -25,14 +25,17 @@ import pandas as pd
 
 from localglobal.errors import BadInputError
 from localglobal.io.images import decode_rgb, write_png
-from localglobal.probes.plan import BUILT_PROBES, ProbePlan, original_path, probe_images
+from localglobal.probes.catalog import on_the_fly
+from localglobal.probes.plan import ProbePlan, original_path, probe_images
 from localglobal.probes.sources import SourceImage, safe_component
 
 PERTURBATION_COLUMNS = ["item_id", "image_id", "wnid", "probe", "level", "variant", "params",
-                        "path", "class_index", "split"]
-"""The columns of ``perturbations.parquet`` (the contract's first eight, then two more)."""
+                        "path", "class_index", "split", "condition"]
+"""The columns of ``perturbations.parquet`` (the contract's first eight, then three more:
+``condition`` is the level's label, ``"28"`` or ``"c50"``)."""
 
-_TEXT_COLUMNS = ("item_id", "image_id", "wnid", "probe", "variant", "params", "path", "split")
+_TEXT_COLUMNS = ("item_id", "image_id", "wnid", "probe", "variant", "params", "path", "split",
+                 "condition")
 
 
 @dataclass(frozen=True)
@@ -82,16 +85,17 @@ def render_sample(plan: ProbePlan, source: SourceImage, run_root: str | os.PathL
     root = Path(run_root)
     rows = []
     for item, pixels in probe_images(plan, image, image_id):
-        if plan.materialize or item.probe not in BUILT_PROBES:
+        if plan.stores(item.probe):
             relative = item.path(wnid, image_id)
             write_png(root / relative, pixels)
         else:  # built from the original and the params where it is used
             relative = original_path(wnid, image_id)
         rows.append({
             "item_id": item.item_id(image_id), "image_id": image_id, "wnid": wnid,
-            "probe": item.probe, "level": int(item.level), "variant": str(item.variant),
+            "probe": item.probe, "level": int(item.level.code), "variant": str(item.variant),
             "params": item.params_json, "path": relative,
             "class_index": int(source.class_index), "split": str(source.split),
+            "condition": item.level.label,
         })
     return rows
 
@@ -109,7 +113,7 @@ def build_images(originals: np.ndarray, probes: Sequence[str], params: Sequence[
     from localglobal.probes.batched import build_probes
 
     originals = np.asarray(originals)
-    built = [i for i, probe in enumerate(probes) if probe in BUILT_PROBES]
+    built = [i for i, probe in enumerate(probes) if on_the_fly(probe) and probe != "original"]
     if not built:
         return originals
     batch = torch.from_numpy(np.ascontiguousarray(originals[built])).permute(0, 3, 1, 2)

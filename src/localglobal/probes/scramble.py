@@ -25,12 +25,27 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
+
+from localglobal.errors import BadInputError, ConfigError
+from localglobal.probes.registry import (
+    ImageContext,
+    Item,
+    Level,
+    Probe,
+    ProbeParams,
+    register_probe,
+)
+from localglobal.probes.seeds import image_seed
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -74,23 +89,6 @@ def derangement_count(n: int) -> int:
         # !k = (k − 1)(!(k − 1) + !(k − 2))
         current, previous = (k - 1) * (current + previous), current
     return current
-
-
-def image_seed(run_seed: int, image_id: str, *parts: object) -> int:
-    """A 64-bit seed for one image (and probe level, variant…), stable everywhere.
-
-    Python's ``hash()`` is salted per process, so a digest is used instead.
-
-    Args:
-        run_seed: the run's seed (``config.run.seed``).
-        image_id: the image's id.
-        *parts: anything else that should get its own stream (probe, level, variant).
-
-    Returns:
-        A non-negative integer below 2**64.
-    """
-    text = "\x1f".join(str(p) for p in (run_seed, image_id, *parts))
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
 
 
 def block_grid(height: int, width: int, block: int) -> tuple[int, int]:
@@ -243,3 +241,164 @@ def scramble_variants(image: np.ndarray, block: int, variants: int, run_seed: in
         previous = [record.permutation for _, record in out]
         out.append(scramble(image, block, seed, exclude=previous, derangement=derangement))
     return out
+
+
+def block_index(side: int, block: int, permutation: Sequence[int],
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """The flat source-pixel index of every output pixel of a scramble.
+
+    Parameters
+    ----------
+    side : int
+        Image side S in pixels (square images; ``block`` divides it).
+    block : int
+        Block side b in pixels.
+    permutation : sequence of int
+        Output block k comes from input block ``permutation[k]``, row-major.
+    device : torch.device or str
+        Where the index is built.
+
+    Returns
+    -------
+    torch.Tensor
+        S·S int64 indices into the row-major flattened image.
+    """
+    import torch
+
+    blocks_per_row = block_grid(side, side, block)[0]
+    perm = torch.as_tensor(_check_permutation(permutation, blocks_per_row**2), device=device)
+    rows = torch.arange(side, device=device)
+    out_block = (rows[:, None] // block) * blocks_per_row + rows[None, :] // block
+    source = perm[out_block]
+    source_row = (source // blocks_per_row) * block + rows[:, None] % block
+    source_col = (source % blocks_per_row) * block + rows[None, :] % block
+    return (source_row * side + source_col).reshape(-1)
+
+
+def scramble_batch(images: torch.Tensor, blocks: Sequence[int],
+                   permutations: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Scramble every image of a batch with its own block side and permutation.
+
+    The pixels equal :func:`apply_permutation`'s on the same image.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        N×C×S×S, any dtype and device.
+    blocks : sequence of int
+        Block side per image, pixels.
+    permutations : sequence of sequences
+        Permutation per image (see :func:`block_index`).
+
+    Returns
+    -------
+    torch.Tensor
+        N×C×S×S, a new tensor on the same device.
+    """
+    import torch
+
+    n, channels, side, width = images.shape
+    if side != width:
+        raise ValueError(f"scrambling needs square images, got {side}×{width}")
+    index = torch.stack([block_index(side, b, p, images.device)
+                         for b, p in zip(blocks, permutations, strict=True)])
+    flat = images.reshape(n, channels, side * side)
+    gathered = flat.gather(2, index[:, None, :].expand(n, channels, side * side))
+    return gathered.reshape(n, channels, side, side)
+
+
+def record_params(record: ScrambleRecord) -> dict[str, object]:
+    """A scramble record as ``params``: every field of the record, then its ``params()``.
+
+    Copying the fields lets a field added to the record reach the table even before
+    ``params()`` names it; ``params()`` adds what is computed (``fixed_blocks``).
+    """
+    out: dict[str, object] = {"block": int(record.block),
+                              "permutation": [int(k) for k in record.permutation]}
+    out.update(record.params())
+    return out
+
+
+class ScrambleParams(ProbeParams):
+    """``[probes.scramble]``: block sides, variants per side, and the kind of permutation."""
+
+    blocks: list[int] = Field(default_factory=lambda: [28, 32, 56, 112],
+                              description="block sides in pixels; each must divide the crop")
+    variants: int = Field(3, ge=1, description="scrambles per block side and image")
+    derangement: bool = Field(
+        False, description="draw permutations that move every block (uniform over "
+        "derangements); false keeps the thesis's permutations, which may leave blocks in "
+        "place (their count is recorded as fixed_blocks either way)")
+
+
+@register_probe
+class ScrambleProbe(Probe):
+    """Cut the input into square blocks and shuffle them (the thesis's scrambling)."""
+
+    name = "scramble"
+    description = ("The input is cut into square blocks of the given side, which are "
+                   "shuffled by a random permutation that is not the identity.")
+    axis_label = "block side (pixels)"
+    keeps = "every block's pixels: texture and parts up to the block side"
+    destroys = "the arrangement of the blocks: global shape"
+    Params = ScrambleParams
+    params: ScrambleParams
+
+    def levels(self) -> list[Level]:
+        return [Level(int(b), str(int(b))) for b in self.params.blocks]
+
+    def strongest(self) -> Level:
+        """The smallest block: it breaks the most of the image's arrangement."""
+        return min(self.levels(), key=lambda level: level.code)
+
+    def check(self, validate: bool = True) -> None:
+        for block in self.params.blocks:
+            try:
+                rows, cols = block_grid(self.crop, self.crop, block)
+            except ValueError as error:
+                raise ConfigError(f"probes.scramble.blocks: {error}") from None
+            if rows * cols < 2:
+                raise ConfigError(f"probes.scramble.blocks: block side {block} leaves a "
+                                  f"single block of the {self.crop}-pixel input; nothing "
+                                  "to scramble")
+
+    def apply(self, image: np.ndarray, level: Level, rng: np.random.Generator
+              ) -> tuple[np.ndarray, dict[str, object]]:
+        scrambled, record = scramble(image, level.code, rng,
+                                     derangement=self.params.derangement)
+        return scrambled, record_params(record)
+
+    def items(self, context: ImageContext) -> Iterator[tuple[Item, np.ndarray]]:
+        # Variants of one block side avoid each other's permutations, so they are drawn
+        # together rather than item by item.
+        for level in self.levels():
+            variants = scramble_variants(context.frame, level.code, self.params.variants,
+                                         context.run_seed, context.image_id,
+                                         derangement=self.params.derangement)
+            for variant, (scrambled, record) in enumerate(variants):
+                yield Item(self.name, level, str(variant), record_params(record)), scrambled
+
+    def build(self, originals: torch.Tensor, records: Sequence[Mapping[str, Any]]
+              ) -> torch.Tensor:
+        return scramble_batch(originals, [int(r["block"]) for r in records],
+                              [r["permutation"] for r in records])
+
+    def validate(self, record: Mapping[str, Any], level: Level | None, side: int) -> None:
+        super().validate(record, level, side)
+        block = record.get("block")
+        if not isinstance(block, int) or isinstance(block, bool) \
+                or (level is not None and block != level.code):
+            raise BadInputError(f"scramble params: block {block!r} is not the row's level "
+                                f"{level}")
+        try:
+            rows, cols = block_grid(side, side, block)
+            _check_permutation(_int_list(record.get("permutation")), rows * cols)
+        except (ValueError, TypeError) as error:
+            raise BadInputError(f"scramble params: {error}") from None
+
+
+def _int_list(value: object) -> list[int]:
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise TypeError("permutation must be a list of block numbers")
+    return value

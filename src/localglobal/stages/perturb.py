@@ -31,14 +31,25 @@ SHOWN_NOTES = 5
 
 def _smoother_file(config: RunConfig) -> dict[str, Any] | None:
     """What identifies a TorchScript smoother's file (a replaced model redoes the stage)."""
-    path = Path(config.probes.smooth.operator).expanduser()
-    return input_fingerprint(path) if path.suffix or path.exists() else None
+    operator = str(config.probes.section("smooth").get("operator", ""))
+    path = Path(operator).expanduser()
+    return input_fingerprint(path) if operator and (path.suffix or path.exists()) else None
+
+
+def _plugin_files(config: RunConfig) -> dict[str, Any]:
+    """What identifies each plugin's file (an edited plugin redoes the stage)."""
+    files = {}
+    for name, entry in sorted(config.probes.plugins.items()):
+        path = Path(str(entry.get("function", "")).rpartition(":")[0]).expanduser()
+        files[name] = input_fingerprint(path) if path.is_file() else None
+    return files
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
     return {"probes": config.probes.model_dump(mode="json"),
             "frame": config.frame.model_dump(mode="json"), "seed": config.run.seed,
-            "smoother": _smoother_file(config)}
+            "smoother": _smoother_file(config),
+            **({"plugins": _plugin_files(config)} if config.probes.plugins else {})}
 
 
 def check_probes(config: RunConfig) -> None:
@@ -49,8 +60,7 @@ def check_probes(config: RunConfig) -> None:
     ConfigError
         As :meth:`ProbePlan.from_config`.
     """
-    ProbePlan.from_config(config)
-
+    ProbePlan.from_config(config, validate=False)
 
 
 @stage("perturb",
@@ -66,7 +76,7 @@ def check_probes(config: RunConfig) -> None:
        description="scrambled, patched and smoothed images")
 def perturb(ctx: StageContext) -> dict[str, Any]:
     """Probe images and ``perturbations.parquet`` for every sample."""
-    plan = ProbePlan.from_config(ctx.config)
+    plan = ProbePlan.from_config(ctx.config, trusted=ctx.options.trusted)
     samples = ctx.run.read("samples")
     sources = source_images(samples, str(ctx.run.artifact_path("samples")))
     # The first resize imports torchvision; do it before forking so workers share it.

@@ -19,14 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from localglobal.config import RunConfig
 from localglobal.data.image_tree import scan_images
 from localglobal.io.images import decode_rgb
 from localglobal.labels import get_label_space
 from localglobal.probes.edge_masks import EdgePlan
-from localglobal.probes.plan import ProbePlan, probe_images
+from localglobal.probes.plan import ProbePlan
 from localglobal.probes.render import render_sample
 from localglobal.probes.sources import SourceImage
 
@@ -186,7 +184,7 @@ def _model_stage(config: RunConfig, name: str, models: list[str], items: int,
 def _later_stages(config: RunConfig, images: list, plan: ProbePlan) -> list[StagePlan]:
     settings = config.attribute
     side = config.frame.crop
-    per_image = sum(1 for _ in _attribute_probe_items(plan, settings.probes))
+    per_image = _attribute_items_per_image(plan, settings.probes)
     passes = 1 + ("random-weights" in settings.controls)
     items = len(images) * per_image
     maps = items * passes * len(settings.models) * side * side * 2
@@ -205,16 +203,16 @@ def _later_stages(config: RunConfig, images: list, plan: ProbePlan) -> list[Stag
     return out
 
 
-def _attribute_probe_items(plan: ProbePlan, probes: list[str]):
-    """One probe item per entry of ``attribute.probes`` the plan makes, per image."""
-    image = np.zeros((plan.crop, plan.crop, 3), np.uint8)
-    wanted = set(probes)
-    smooth = "smooth" in wanted or "smooth_diff" in wanted or "smooth_diff_inv" in wanted
-    if not smooth:  # skip the smoothing (costly) when attribute does not ask for it
-        plan = ProbePlan(**{**plan.__dict__, "smoother": None})
-    for item, _ in probe_images(plan, image, "plan"):
-        if item.probe in wanted:
-            yield item
+def _attribute_items_per_image(plan: ProbePlan, probes: list[str]) -> int:
+    """The items per image of the probes ``attribute.probes`` names that the plan makes."""
+    count = 0
+    for name in dict.fromkeys(probes):
+        try:
+            probe = plan.probe(name)
+        except KeyError:
+            continue
+        count += sum(len(probe.variants(level)) for level in probe.levels())
+    return count
 
 
 def format_plan(stages: list[StagePlan]) -> str:

@@ -1,0 +1,196 @@
+"""Every probe by name: the built-in probes, and the plugins a configuration declares.
+
+Importing this module registers the built-in probes (each module in ``probes/`` that
+declares one). The rest of the package asks here:
+
+>>> names = probe_names()
+>>> names[:4]
+['original', 'scramble', 'patch', 'smooth']
+>>> get_probe("scramble", {"blocks": [56]}).levels()
+[Level(code=56, label='56')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from localglobal.config import RunConfig
+from localglobal.errors import ConfigError
+from localglobal.probes import original, patch, scramble, smooth
+from localglobal.probes.plugin import PluginParams, PluginProbe
+from localglobal.probes.registry import PROBES, Probe, settle_params
+
+BUILT_IN: tuple[type[Probe], ...] = (
+    original.OriginalProbe,
+    scramble.ScrambleProbe, patch.PatchProbe,
+    smooth.SmoothProbe, smooth.RemovedDetailProbe, smooth.InvertedRemovedDetailProbe,
+)
+"""The built-in probes in the order their items, curves and report sections come."""
+
+
+class UntrustedProbeError(ConfigError):
+    """A received configuration names code (a plugin, a TorchScript file)."""
+
+
+def probe_names(*, selectable: bool = False) -> list[str]:
+    """The registered probes' names, in registration order.
+
+    Parameters
+    ----------
+    selectable : bool
+        Only those a configuration can list in ``probes.probes`` (not the original and
+        the companions another probe makes).
+    """
+    order = {cls.name: k for k, cls in enumerate(BUILT_IN)}
+    names = sorted(PROBES, key=lambda name: order.get(name, len(order)))
+    return [name for name in names if PROBES[name].selectable or not selectable]
+
+
+def probe_class(name: str) -> type[Probe]:
+    """The class registered as ``name``.
+
+    Raises
+    ------
+    ConfigError
+        No such probe; the message lists the known ones.
+    """
+    try:
+        return PROBES[name]
+    except KeyError:
+        raise ConfigError(f"unknown probe {name!r}; known probes: "
+                          f"{', '.join(probe_names(selectable=True))}") from None
+
+
+def get_probe(name: str, params: Mapping[str, Any] | None = None, crop: int = 224) -> Probe:
+    """A built-in probe with its parameters settled (defaults for what is not given).
+
+    Parameters
+    ----------
+    name : str
+        The probe's name.
+    params : mapping, optional
+        Its parameters, as in ``[probes.NAME]``.
+    crop : int
+        The side of the model-input frame, pixels.
+
+    Raises
+    ------
+    ConfigError
+        Unknown probe, or a parameter it does not accept (naming the key).
+    """
+    cls = probe_class(name)
+    return cls(settle_params(cls, params), crop)
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """The probes a run makes, settled from its configuration.
+
+    Attributes
+    ----------
+    probes : tuple of Probe
+        The listed probes, in configuration order (their items in this order).
+    """
+
+    probes: tuple[Probe, ...]
+
+    def names(self) -> list[str]:
+        """Every probe name the run's tables can hold: original, the probes, companions."""
+        names = ["original"]
+        for probe in self.probes:
+            names += [probe.name, *probe.companions()]
+        return list(dict.fromkeys(names))
+
+    def get(self, name: str) -> Probe:
+        """The run's probe named ``name`` (a companion or the original by its class).
+
+        Raises
+        ------
+        KeyError
+            The run has no such probe.
+        """
+        for probe in self.probes:
+            if probe.name == name:
+                return probe
+        if name in self.names():
+            return get_probe(name, crop=self.probes[0].crop if self.probes else 224)
+        raise KeyError(f"the run has no probe {name!r}; it has {self.names()}")
+
+    def code_paths(self) -> list[tuple[str, str]]:
+        """Every code reference of the run's probes."""
+        return [ref for probe in self.probes for ref in probe.code_paths()]
+
+
+def configured_probes(config: RunConfig, *, trusted: bool = True,
+                      check: bool = False, validate: bool = False) -> ProbeSet:
+    """The probes ``config`` asks for, built-in and plugins, parameters settled.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's configuration (``probes``, ``frame.crop``).
+    trusted : bool
+        Whether the configuration was handed over by the user (on the command line or
+        with ``--trust-config``). An untrusted one that names code is refused.
+    check : bool
+        Also run every probe's :meth:`~localglobal.probes.registry.Probe.check`.
+    validate : bool
+        With ``check``: run the costly checks too (a TorchScript model on a dummy image).
+
+    Raises
+    ------
+    ConfigError
+        An unknown probe, a bad parameter (naming the key), a plugin that shadows a
+        built-in probe, or (:class:`UntrustedProbeError`) code in an untrusted
+        configuration.
+    """
+    section = config.probes
+    crop = config.frame.crop
+    plugins = dict(section.plugins)
+    for name in plugins:
+        if name in PROBES:
+            raise ConfigError(f"probes.plugins.{name}: a built-in probe has that name")
+    for name in (section.model_extra or {}):
+        if name not in PROBES:
+            raise ConfigError(f"probes.{name}: no probe of that name; known probes: "
+                              f"{', '.join(probe_names(selectable=True))}")
+    probes: list[Probe] = []
+    for name in dict.fromkeys(section.probes):
+        if name in plugins:
+            params = settle_params(PluginProbe, plugins[name])
+            assert isinstance(params, PluginParams)
+            probe: Probe = PluginProbe(name, params, crop)
+        else:
+            cls = probe_class(name)
+            if not cls.selectable:
+                raise ConfigError(f"probes.probes: {name} is made by another probe and "
+                                  "cannot be listed")
+            probe = cls(settle_params(cls, section.section(name)), crop)
+        probes.append(probe)
+    unused = sorted(set(plugins) - set(section.probes))
+    if unused:
+        raise ConfigError(f"probes.plugins: {', '.join(unused)} declared but not listed in "
+                          "probes.probes")
+    found = ProbeSet(tuple(probes))
+    if not trusted and found.code_paths():
+        key, reference = found.code_paths()[0]
+        raise UntrustedProbeError(
+            f"{key} = {reference!r} is code, and this configuration was not handed over on "
+            "the command line (localglobal never runs code on its own); read that file, "
+            "then pass --trust-config to run it")
+    if check:
+        for probe in probes:
+            probe.check(validate)
+    return found
+
+
+def on_the_fly(name: str) -> bool:
+    """Whether ``name``'s items can be built on the model's device from their records."""
+    cls = PROBES.get(name)
+    return cls is not None and cls.build is not Probe.build
+
+
+__all__ = ["ProbeSet", "UntrustedProbeError", "configured_probes", "get_probe", "on_the_fly",
+           "probe_class", "probe_names"]
