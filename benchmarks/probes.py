@@ -106,7 +106,7 @@ def per_probe_rates(samples: pd.DataFrame, config) -> dict[str, tuple[int, float
     """(images, seconds) per probe in this process, generation plus PNG encoding."""
     plan = ProbePlan.from_config(config)
     # Warm up: the first resize imports torchvision, which is not a probe's cost.
-    for _ in probe_images(ProbePlan(probes=()), np.zeros((8, 8, 3), np.uint8), "warm-up"):
+    for _ in probe_images(ProbePlan(), np.zeros((8, 8, 3), np.uint8), "warm-up"):
         pass
     counts: dict[str, int] = defaultdict(int)
     seconds: dict[str, float] = defaultdict(float)

@@ -42,6 +42,7 @@ from localglobal.errors import ConfigError, MissingInputError
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes
+from localglobal.probes.catalog import described_probes
 from localglobal.probes.edges import EdgeRecord, auto_canny
 from localglobal.probes.patch import Fill, PatchRecord, patch_batch
 from localglobal.probes.patch import patch as _patch
@@ -310,8 +311,10 @@ class Run:
         run = self._dir
         folder = {n: run.artifact_path(n) if run.has(n) else None
                   for n in ("edge_masks", "relevance", "heatmaps")}
+        summary = self._optional("probe_summary")
+        summary_probes = [] if summary is None else summary["probe"].astype(str).unique()
         return FigureInputs(
-            probe_summary=self._optional("probe_summary"),
+            probe_summary=summary,
             interaction=self._optional("interaction"),
             interaction_images=self._optional("interaction_images"),
             hypotheses=self._optional("hypotheses"), pairs=self._optional("hypothesis_pairs"),
@@ -321,12 +324,13 @@ class Run:
             heatmaps=folder["heatmaps"], crop=config.frame.crop,
             gallery=config.report.gallery_images,
             interaction_measure=config.analysis.interaction_measure,
-            model_order=FigureInputs.configured_order(config))
+            model_order=FigureInputs.configured_order(config),
+            probes=tuple(described_probes(config, summary_probes)))
 
     @property
     def figures(self) -> list[str]:
         """The names :meth:`figure` draws, in report order."""
-        return [spec.name for spec in figure_specs(FigureInputs())]
+        return [spec.name for spec in figure_specs(self._figure_inputs())]
 
     def figure(self, name: str) -> Figure:
         """Draw one of the report's figures from the run's tables.

@@ -32,6 +32,8 @@ from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import RunConfig
 from localglobal.console import progress_bar
 from localglobal.errors import is_machine_error
+from localglobal.probes.catalog import described_probes
+from localglobal.probes.registry import Probe
 
 _INTERVAL = "shaded: 95 % t-interval over images"
 CONTACT_CAPTION = "The original, every probe at every level, the edge mask and the box."
@@ -61,6 +63,9 @@ class FigureInputs:
     model_order : tuple of str
         The run's models in configuration order (:meth:`configured_order`):
         the order of the model styles, bars and gallery columns.
+    probes : tuple of Probe
+        The run's probes (:func:`~localglobal.probes.catalog.described_probes`): each
+        report section's level curve is drawn from its probes' declarations.
     """
 
     probe_summary: pd.DataFrame | None = None
@@ -80,6 +85,7 @@ class FigureInputs:
     gallery: int = 6
     interaction_measure: str = "true_logit"
     model_order: tuple[str, ...] = ()
+    probes: tuple[Probe, ...] = ()
 
     def styles(self) -> dict[str, tuple[str, str]]:
         """Model → (colour, marker) for every figure of the run.
@@ -161,18 +167,52 @@ def _gallery(inputs: FigureInputs) -> Any:
         models, fig.model_styles(models, order=inputs.model_order)))
 
 
+def probe_sections(inputs: FigureInputs) -> dict[str, list[Probe]]:
+    """The probes with rows in the summary, grouped by report section, in run order."""
+    present = set() if inputs.probe_summary is None else \
+        set(inputs.probe_summary["probe"].astype(str))
+    probes = list(inputs.probes) or described_probes(RunConfig(), sorted(present))
+    known = {p.name for p in probes}
+    probes += [p for p in described_probes(RunConfig(), sorted(present - known))
+               if p.name not in known]
+    sections: dict[str, list[Probe]] = {}
+    for probe in probes:
+        if probe.name != "original" and probe.name in present:
+            sections.setdefault(probe.section_key, []).append(probe)
+    return sections
+
+
+def _curve_caption(probes: list[Probe], measure: str) -> str:
+    what = probes[0].axis_label if len(probes) == 1 else "image"
+    groups = [title for p in probes for title in p.group_titles().values() if title]
+    panels = f"; panels: {', '.join(groups)}" if groups else ""
+    return (f"Mean {measure} against {what}, the original first; each image is first "
+            f"averaged over its variants{panels}; {_INTERVAL}.")
+
+
 def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
     styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
+    measure = (str(t.probe_summary["measure"].iloc[0])
+               if t.probe_summary is not None and len(t.probe_summary) else "true_prob")
+    specs = []
+    for key, probes in probe_sections(t).items():
+        heading = probes[0].heading if len(probes) == 1 else key.replace("_", " ").capitalize()
+        specs.append(FigureSpec(
+            key.replace("_", "-"), key, heading, _curve_caption(probes, measure),
+            functools.partial(_level_curve, t, probes, styles)))
+        if key == "patch":
+            specs += _interaction_specs(t, styles)
+    return specs
+
+
+def _level_curve(t: FigureInputs, probes: list[Probe],
+                 styles: Callable[[], dict[str, tuple[str, str]]]) -> Any:
+    return fig.level_curve_figure(t.probe_summary, probes, styles=styles())
+
+
+def _interaction_specs(t: FigureInputs, styles: Callable[[], dict[str, tuple[str, str]]]
+                       ) -> list[FigureSpec]:
     return [
-        FigureSpec("scramble", "scramble", "Scrambling",
-                   "Mean true-class probability against block side; each image is first "
-                   "averaged over its permutations. The original image is the largest side "
-                   f"({t.crop} px); {_INTERVAL}.",
-                   lambda: fig.scramble_figure(t.probe_summary, t.crop, styles=styles())),
-        FigureSpec("patch", "patch", "Patches",
-                   "Mean true-class probability against patch side, for the image with every "
-                   f"patch and for the mean over single patches; 0 is the original; {_INTERVAL}.",
-                   lambda: fig.patch_figure(t.probe_summary, styles=styles())),
         FigureSpec("interaction-r", "patch", "Patch interaction by patch side",
                    "Left: Pearson correlation over images of S (sum of single-patch drops) and "
                    "A (all-patches drop); right: mean(A)/mean(S). Whiskers: 95 % bootstrap "
@@ -183,15 +223,6 @@ def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
                    "squares per model; dashed: A = S.",
                    lambda: fig.interaction_scatter_figure(t.interaction_images,
                                                             styles=styles())),
-        FigureSpec("smooth", "smooth", "Smoothing",
-                   "Mean true-class probability against the number of smoothing passes; 0 is "
-                   f"the original; {_INTERVAL}.",
-                   lambda: fig.smooth_figure(t.probe_summary, styles=styles())),
-        FigureSpec("removed-detail", "removed_detail", "Removed detail",
-                   "Mean true-class probability on the detail one smoothing pass removes "
-                   "(|original − smoothed|) and on its inversion, beside the original; "
-                   "whiskers: 95 % t-interval over images.",
-                   lambda: fig.removed_detail_figure(t.probe_summary, styles=styles())),
     ]
 
 

@@ -205,7 +205,8 @@ def _interaction_statistics(h: Hypothesis, pairs: Pairs, images: pd.DataFrame,
                             rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
     """The statistics columns of a patch-interaction hypothesis (H2), images as the unit."""
     test = interaction_test(images, h.model_a, h.model_b, measure=h.measure,
-                            alternative=h.alternative, method=method, sizes=h.levels,
+                            alternative=h.alternative, method=method,
+                            sizes=[int(v) for v in h.levels] if h.levels else None,
                             image_ids=pairs.images, n_resamples=n_resamples, rng=rng)
     # The thesis's test: Wilcoxon across patch sides, one pair per side.
     sides = paired_test(pairs.table["value_a"].to_numpy(dtype=float),

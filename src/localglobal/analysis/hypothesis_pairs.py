@@ -62,12 +62,19 @@ def _probe_problems(h: Hypothesis, probe: str, table_df: pd.DataFrame, table: st
                 f"{_listing(available)}"]
     if not h.levels:
         return []
-    present = set(table_df.loc[table_df["probe"] == probe, "level"].astype(int))
-    absent = sorted(set(h.levels) - present)
+    present = set(level_labels(table_df[table_df["probe"] == probe]))
+    absent = [str(v) for v in h.levels if str(v) not in present]
     if not absent:
         return []
     return [f"hypothesis {h.id}: levels {absent} of probe {probe!r} are not in {table}; "
-            f"levels there: {', '.join(map(str, sorted(present))) or '(none)'}"]
+            f"levels there: {', '.join(sorted(present)) or '(none)'}"]
+
+
+def level_labels(table: pd.DataFrame) -> pd.Series:
+    """Each row's level label: its ``condition`` (``"28"``, ``"c50"``), or the level
+    itself in a table from before probes had labels. Hypotheses name levels by label."""
+    column = table["condition"] if "condition" in table else table["level"]
+    return column.astype(str)
 
 
 def _subset_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
@@ -268,7 +275,7 @@ def _prediction_values(predictions: pd.DataFrame, h: Hypothesis, model: str,
     elif h.relative_to == "original":
         selected = selected[selected["probe"] != "original"]
     if h.levels:
-        selected = selected[selected["level"].isin(h.levels)]
+        selected = selected[level_labels(selected).isin([str(v) for v in h.levels])]
     out = selected[["image_id", "level", "variant"]].copy()
     out["variant"] = out["variant"].astype(str)
     out["value"] = _measure_values(rows, selected, h).to_numpy()
@@ -381,7 +388,8 @@ def hypothesis_pairs(
         if interaction_images is None:
             raise ValueError(f"hypothesis {h.id}: the per-image patch-interaction table "
                              "is needed")
-        values = [side_values(interaction_images, model, h.measure, h.levels, images)
+        sizes = [int(v) for v in h.levels] if h.levels else None
+        values = [side_values(interaction_images, model, h.measure, sizes, images)
                   for model in (h.model_a, h.model_b)]
         pairs = _pair(*values, ["level"], h, "the patch-interaction table")
         pairs.notes.append("pairs are patch sides")

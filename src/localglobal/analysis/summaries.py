@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from localglobal.probes.catalog import get_probe, probe_names
+
 PROBE_COLUMNS = ["model", "probe", "level", "group", "measure", "n_images", "mean", "ci_low",
-                 "ci_high"]
+                 "ci_high", "condition"]
 LRP_COLUMNS = ["model", "control", "metric", "n", "mean", "ci_low", "ci_high"]
 #: attributions.parquet columns summarised for the LRP section, in display order.
 LRP_METRICS = ["n_pos", "n_neg", "share_pos_on_edges", "share_neg_on_edges", "mass_in_box",
@@ -58,6 +60,19 @@ def _t_columns(grouped: pd.core.groupby.SeriesGroupBy, level: float) -> pd.DataF
     return table.drop(columns="std")
 
 
+def variant_groups(probes: pd.Series, variants: pd.Series) -> np.ndarray:
+    """Each row's curve group, as its probe declares it (``"all"``/``"single"`` for the
+    patch probe's all-patches and single-patch images; ``""`` otherwise)."""
+    known = set(probe_names())
+    out = np.full(len(probes), "", dtype=object)
+    for name in pd.unique(probes):
+        if name in known:
+            rows = (probes == name).to_numpy()
+            probe = get_probe(str(name))
+            out[rows] = [probe.group_of(str(v)) for v in variants[rows]]
+    return out
+
+
 def probe_summary(predictions: pd.DataFrame, measure: str = "true_prob",
                   level: float = 0.95) -> pd.DataFrame:
     """Mean ``measure`` per (model, probe, level, group) with a t-interval over images.
@@ -65,22 +80,25 @@ def probe_summary(predictions: pd.DataFrame, measure: str = "true_prob",
     Parameters
     ----------
     predictions
-        ``predictions.parquet`` with model, image_id, probe, level, variant.
+        ``predictions.parquet`` with model, image_id, probe, level, variant (and
+        ``condition``, the level's label; the level itself when absent).
     measure
         A numeric predictions column (true-class probability by default).
 
     Returns
     -------
-    DataFrame with :data:`PROBE_COLUMNS`. ``group`` separates the patch probe's
-    all-patches images (``"all"``) from its single patches (``"single"``, the mean
-    over an image's single patches); it is ``""`` for the other probes.
+    DataFrame with :data:`PROBE_COLUMNS`. ``group`` separates the groups a probe
+    declares (:meth:`~localglobal.probes.registry.Probe.group_of`): the patch probe's
+    all-patches images (``"all"``) and its single patches (``"single"``, the mean over
+    an image's single patches); it is ``""`` for the other probes.
     """
     if measure not in predictions:
         raise ValueError(f"measure {measure!r} is not a column of the predictions")
     table = predictions[["model", "image_id", "probe", "level", "variant", measure]].copy()
+    table["condition"] = (predictions["condition"].astype(str) if "condition" in predictions
+                          else table["level"].astype(str))
     table["variant"] = table["variant"].astype(str)
-    table["group"] = np.where(table["probe"] != "patch", "",
-                              np.where(table["variant"] == "all", "all", "single"))
+    table["group"] = variant_groups(table["probe"], table["variant"])
     keys = ["model", "probe", "level", "group"]
     per_image = table.groupby([*keys, "image_id"], sort=True)[measure].mean()
     summary = _t_columns(per_image.groupby(level=keys, sort=True), level)
@@ -88,6 +106,9 @@ def probe_summary(predictions: pd.DataFrame, measure: str = "true_prob",
     summary["measure"] = measure
     summary["level"] = summary["level"].astype(int)
     summary["n_images"] = summary["n_images"].astype(int)
+    labels = table.drop_duplicates(["probe", "level"]).set_index(["probe", "level"])
+    summary["condition"] = [str(labels.loc[(p, lv), "condition"])
+                            for p, lv in zip(summary["probe"], summary["level"], strict=True)]
     summary = _clip_interval(summary, measure)
     return summary[PROBE_COLUMNS]
 

@@ -12,7 +12,7 @@ declares one). The rest of the package asks here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from localglobal.config import RunConfig
 from localglobal.errors import ConfigError
 from localglobal.probes import original, patch, scramble, smooth
 from localglobal.probes.plugin import PluginParams, PluginProbe
-from localglobal.probes.registry import PROBES, Probe, settle_params
+from localglobal.probes.registry import PROBES, Level, Probe, settle_params
 
 BUILT_IN: tuple[type[Probe], ...] = (
     original.OriginalProbe,
@@ -186,11 +186,58 @@ def configured_probes(config: RunConfig, *, trusted: bool = True,
     return found
 
 
+class _TableProbe(Probe):
+    """A probe a table names that neither the configuration nor the registry knows (a
+    plugin since removed from the configuration): shown with its levels as they are."""
+
+    def __init__(self, name: str, crop: int) -> None:
+        super().__init__(None, crop)
+        self.name = name  # type: ignore[misc]
+
+    def levels(self) -> list[Level]:
+        return []
+
+
+def described_probes(config: RunConfig, present: Iterable[str] = ()) -> list[Probe]:
+    """The probes of a run, for its figures, tables and report; no code is loaded.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's configuration.
+    present : iterable of str
+        Probe names found in the run's tables; those the configuration does not list
+        come after its own, described by the registry or by their name alone.
+
+    Returns
+    -------
+    list of Probe
+        The original first, then every probe and companion in the configuration's
+        order, then the others.
+    """
+    crop = config.frame.crop
+    try:
+        configured = configured_probes(config, trusted=True).probes
+    except ConfigError:  # a report still describes what the tables hold
+        configured = ()
+    out: dict[str, Probe] = {"original": get_probe("original", crop=crop)}
+    for probe in configured:
+        out[probe.name] = probe
+        for companion in probe.companions():
+            out[companion] = get_probe(companion, crop=crop)
+    for name in present:
+        if name not in out:
+            out[name] = get_probe(name, crop=crop) if name in PROBES else \
+                _TableProbe(name, crop)
+    return list(out.values())
+
+
 def on_the_fly(name: str) -> bool:
     """Whether ``name``'s items can be built on the model's device from their records."""
     cls = PROBES.get(name)
     return cls is not None and cls.build is not Probe.build
 
 
-__all__ = ["ProbeSet", "UntrustedProbeError", "configured_probes", "get_probe", "on_the_fly",
+__all__ = ["ProbeSet", "UntrustedProbeError", "configured_probes", "described_probes",
+           "get_probe", "on_the_fly",
            "probe_class", "probe_names"]

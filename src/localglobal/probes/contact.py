@@ -1,10 +1,11 @@
 """Contact sheets: every probe of one image on one page, to check probes by eye.
 
 Pure drawing: arrays and tables in, an image out. :func:`image_sheet` lays out the
-original (with the union box), one scramble per block side, the all-patches image per
-patch side, every smoothing pass, the removed detail and its inversion, the edge mask
-over the image, and any LRP heat maps given, each tile labelled; :func:`sheet_items`
-says which stored probe images that takes, so that a caller reads only those.
+original (with the union box), one item per level of every probe (one scramble per
+block side, the all-patches image per patch side, every smoothing pass, the removed
+detail, each contrast, …), the edge mask over the image, and any LRP heat maps given,
+each tile labelled; :func:`sheet_items` says which stored probe images that takes, so
+that a caller reads only those.
 :func:`contact_sheet` is the layout alone, also used by the report. Reading a run
 and writing the PNG is :func:`localglobal.stages.show.write_contact_sheet`
 (``localglobal show IMAGE_ID --run DIR``).
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
+
+from localglobal.probes.catalog import get_probe, probe_names
+from localglobal.probes.registry import Level
 
 LABEL_HEIGHT = 16
 GAP = 4
@@ -106,14 +109,6 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray,
 
 
 
-def _smooth_operator(rows: pd.DataFrame) -> str:
-    """The smoothing operator's short name (a TorchScript path shows as its file name)."""
-    smooth = rows[rows["probe"] == "smooth"]
-    if smooth.empty:
-        return ""
-    return Path(str(json.loads(smooth.iloc[0]["params"])["operator"])).name
-
-
 def sheet_items(rows: pd.DataFrame) -> list[tuple[str, str]]:
     """The stored probe images one image's contact sheet shows, in order.
 
@@ -125,26 +120,45 @@ def sheet_items(rows: pd.DataFrame) -> list[tuple[str, str]]:
     Returns
     -------
     list of (str, str)
-        ``(label, item_id)``: the original first (labelled ``"original"``), then
-        scramble variant 0 per block side, the all-patches image per patch side, every
-        smoothing pass, the removed detail and its inversion, as far as stored.
+        ``(label, item_id)``: the original first (labelled ``"original"``), then per
+        probe (in the registry's order, then any other) one item per level, in the
+        order of its curve: the variant its declaration shows
+        (:meth:`~localglobal.probes.registry.Probe.tile`), labelled as it says.
     """
-    def find(probe: str, level: int, variant: str) -> str | None:
-        hit = rows[(rows["probe"] == probe) & (rows["level"] == level)
-                   & (rows["variant"] == variant)]
-        return None if hit.empty else str(hit.iloc[0]["item_id"])
+    labels = rows["condition"].astype(str) if "condition" in rows else \
+        rows["level"].astype(str)
+    rows = rows.assign(condition_=labels.to_numpy(), variant_=rows["variant"].astype(str))
+    order = {name: k for k, name in enumerate(probe_names())}
+    present = sorted(pd.unique(rows["probe"].astype(str)),
+                     key=lambda name: order.get(name, len(order)))
+    found: list[tuple[str, str]] = []
+    for name in present:
+        part = rows[rows["probe"] == name]
+        probe = get_probe(name) if name in order else None
+        declared = [lv.label for lv in probe.curve_levels()] if probe is not None else []
+        conditions = sorted(pd.unique(part["condition_"]),
+                            key=lambda c: (declared.index(c) if c in declared else len(declared),
+                                           int(part.loc[part["condition_"] == c,
+                                                        "level"].iloc[0])))
+        for condition in conditions:
+            level_rows = part[part["condition_"] == condition]
+            variants = list(level_rows["variant_"])
+            record = _params(level_rows.iloc[0])
+            level = Level(int(level_rows.iloc[0]["level"]), str(condition))
+            variant, label = (probe.tile(level, variants, record) if probe is not None
+                              else (variants[0], f"{name} {condition}"))
+            hit = level_rows[level_rows["variant_"] == variant]
+            if len(hit):
+                found.append((label, str(hit.iloc[0]["item_id"])))
+    return found
 
-    found: list[tuple[str, str | None]] = [("original", find("original", 0, "0"))]
-    operator = _smooth_operator(rows)
-    for probe, variant, label in (("scramble", "0", "scramble b={}"),
-                                  ("patch", "all", "patch p={} (all)"),
-                                  ("smooth", "0", "smooth k={} (" + operator + ")")):
-        for level in sorted(rows.loc[rows["probe"] == probe, "level"].unique()):
-            found.append((label.format(int(level)), find(probe, int(level), variant)))
-    for probe, label in (("smooth_diff", "removed detail"),
-                         ("smooth_diff_inv", "removed detail, inverted")):
-        found.append((label, find(probe, 1, "0")))
-    return [(label, item) for label, item in found if item is not None]
+
+def _params(row: pd.Series) -> dict:
+    try:
+        params = json.loads(str(row.get("params", "{}")))
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
 
 
 def edges_tile(original: np.ndarray, mask: np.ndarray, box: Box = NO_BOX) -> np.ndarray:

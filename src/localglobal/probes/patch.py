@@ -250,6 +250,7 @@ class PatchProbe(Probe):
     """Occlude the input with square patches on an odd grid, one at a time and all at once."""
 
     name = "patch"
+    title = "Patches"
     description = ("Square patches of one colour cover the input on a regular odd grid: "
                    "each patch alone (one item per patch) and all of them together.")
     axis_label = "patch side (pixels)"
@@ -262,11 +263,36 @@ class PatchProbe(Probe):
         return [Level(int(s), str(int(s))) for s in self.params.sizes]
 
     def strongest(self) -> Level:
-        """The side whose patches together cover most of the input."""
-        def covered(level: Level) -> int:
-            return sum((x1 - x0) * (y1 - y0)
-                       for x0, y0, x1, y1 in patch_rects(self.crop, level.code))
-        return max(self.levels(), key=covered)
+        """The side whose patches together cover most of the input (the larger side on a
+        tie)."""
+        return max(self.levels(), key=lambda level: (self.coverage(level), level.code))
+
+    def coverage(self, level: Level) -> float:
+        """The share of the frame the all-patches image of ``level`` covers."""
+        covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in patch_rects(self.crop,
+                                                                            level.code))
+        return covered / float(self.crop * self.crop)
+
+    def group_of(self, variant: str) -> str:
+        return "all" if str(variant) == "all" else "single"
+
+    def group_titles(self) -> dict[str, str]:
+        return {"all": "all patches at once", "single": "one patch (mean over patches)"}
+
+    def curve_levels(self) -> list[Level]:
+        return sorted(self.levels(), key=lambda level: level.code)
+
+    def tile(self, level: Level, variants: Sequence[str], record: Mapping[str, Any]
+             ) -> tuple[str, str]:
+        return ("all" if "all" in variants else str(variants[0])), \
+            f"patch p={level.code} (all)"
+
+    def strength_text(self, level: Level) -> str:
+        return (f"all patches of side {level.code} px ({100 * self.coverage(level):.0f} % of "
+                "the image covered; the largest coverage)")
+
+    def strongest_variants(self, variants: Sequence[str]) -> list[str]:
+        return [v for v in variants if str(v) == "all"] or list(variants)
 
     def variants(self, level: Level) -> list[str]:
         return [*(str(k) for k in range(len(patch_rects(self.crop, level.code)))), "all"]

@@ -191,6 +191,11 @@ class Probe:
     """
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    """The heading of the probe's report section and figure (default: its name)."""
+    section: ClassVar[str] = ""
+    """The report section the probe belongs to (default: its name); probes that share a
+    section share its figure and tables (the removed detail and its inversion)."""
     description: ClassVar[str] = ""
     """One or two sentences for the report: what the probe does to an image."""
     axis_label: ClassVar[str] = "level"
@@ -210,6 +215,60 @@ class Probe:
     def __init__(self, params: ProbeParams | None = None, crop: int = 224) -> None:
         self.params = params if params is not None else self.Params()
         self.crop = int(crop)
+
+    # -- presentation ------------------------------------------------------------------
+    @property
+    def heading(self) -> str:
+        """:attr:`title`, or the name when the probe declares none."""
+        return self.title or self.name
+
+    @property
+    def section_key(self) -> str:
+        """:attr:`section`, or the name."""
+        return self.section or self.name
+
+    def group_of(self, variant: str) -> str:
+        """Which group of the curve a variant belongs to (``""``: one curve).
+
+        The patch probe draws its all-patches images and its single patches apart.
+        """
+        return ""
+
+    def group_titles(self) -> dict[str, str]:
+        """The curve's groups, in drawing order, with their panel titles."""
+        return {"": ""}
+
+    def curve_levels(self) -> list[Level]:
+        """The levels in the order of the probe's curve, weakest first."""
+        return self.levels()
+
+    def strength_text(self, level: Level) -> str:
+        """What the strongest level is, in words (the accuracy table's note)."""
+        return f"{self.axis_label} {level.label} (the strongest)"
+
+    def tile(self, level: Level, variants: Sequence[str], record: Mapping[str, Any]
+             ) -> tuple[str, str]:
+        """Which variant of ``level`` a contact sheet shows, and its label.
+
+        Parameters
+        ----------
+        level : Level
+            The level.
+        variants : sequence of str
+            The variants the run holds at that level.
+        record : mapping
+            The params of the level's first item.
+
+        Returns
+        -------
+        (str, str)
+            The variant and the tile's label.
+        """
+        return str(variants[0]), f"{self.name} {level.label}"
+
+    def strongest_variants(self, variants: Sequence[str]) -> list[str]:
+        """The variants the accuracy at the strongest level counts (default: all)."""
+        return list(variants)
 
     # -- levels and items -------------------------------------------------------------
     def levels(self) -> list[Level]:

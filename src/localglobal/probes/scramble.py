@@ -336,6 +336,7 @@ class ScrambleProbe(Probe):
     """Cut the input into square blocks and shuffle them (the thesis's scrambling)."""
 
     name = "scramble"
+    title = "Scrambling"
     description = ("The input is cut into square blocks of the given side, which are "
                    "shuffled by a random permutation that is not the identity.")
     axis_label = "block side (pixels)"
@@ -350,6 +351,18 @@ class ScrambleProbe(Probe):
     def strongest(self) -> Level:
         """The smallest block: it breaks the most of the image's arrangement."""
         return min(self.levels(), key=lambda level: level.code)
+
+    def curve_levels(self) -> list[Level]:
+        return sorted(self.levels(), key=lambda level: -level.code)
+
+    def tile(self, level: Level, variants: Sequence[str], record: Mapping[str, Any]
+             ) -> tuple[str, str]:
+        return ("0" if "0" in variants else str(variants[0])), f"scramble b={level.code}"
+
+    def strength_text(self, level: Level) -> str:
+        blocks = (f"{(self.crop // level.code) ** 2} blocks; "
+                  if self.crop % level.code == 0 else "")
+        return f"block side {level.code} px ({blocks}the smallest side)"
 
     def check(self, validate: bool = True) -> None:
         for block in self.params.blocks:

@@ -17,8 +17,9 @@ shows what the model actually loses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -158,6 +159,7 @@ class SmoothProbe(Probe):
     """Edge-preserving smoothing, pass after pass, on the full-resolution image."""
 
     name = "smooth"
+    title = "Smoothing"
     description = ("An edge-preserving smoothing operator is applied k times to the "
                    "full-resolution image, each pass on the previous output, before the "
                    "image is taken into the input frame.")
@@ -174,6 +176,14 @@ class SmoothProbe(Probe):
 
     def levels(self) -> list[Level]:
         return [Level(k, str(k)) for k in range(1, self.params.iterations + 1)]
+
+    def tile(self, level: Level, variants: Sequence[str], record: Mapping[str, Any]
+             ) -> tuple[str, str]:
+        operator = Path(str(record.get("operator", ""))).name
+        return str(variants[0]), f"smooth k={level.code} ({operator})"
+
+    def strength_text(self, level: Level) -> str:
+        return f"{level.code} smoothing pass{'es' if level.code != 1 else ''} (the most)"
 
     def companions(self) -> list[str]:
         return ["smooth_diff", "smooth_diff_inv"] if self.params.removed_detail else []
@@ -243,7 +253,8 @@ class SmoothProbe(Probe):
 class _RemovedDetail(Probe):
     """What the first smoothing pass took away; made by :class:`SmoothProbe`."""
 
-    axis_label = "smoothing passes"
+    axis_label = "removed detail"
+    section = "removed_detail"
     keeps = "only what smoothing removed: texture and fine detail"
     destroys = "the smoothed content: regions and shape"
     selectable = False
@@ -251,12 +262,20 @@ class _RemovedDetail(Probe):
     def levels(self) -> list[Level]:
         return [Level(1, "1")]
 
+    def strength_text(self, level: Level) -> str:
+        return f"{self.heading.lower()}, level 1 (the highest)"
+
+    def tile(self, level: Level, variants: Sequence[str], record: Mapping[str, Any]
+             ) -> tuple[str, str]:
+        return str(variants[0]), self.heading.lower()
+
 
 @register_probe
 class RemovedDetailProbe(_RemovedDetail):
     """``|original − smooth₁|`` per channel, in the input frame."""
 
     name = "smooth_diff"
+    title = "Removed detail"
     description = ("The detail the first smoothing pass removed, |original − smoothed| per "
                    "channel in the input frame: texture without the regions it sat on.")
 
@@ -266,5 +285,6 @@ class InvertedRemovedDetailProbe(_RemovedDetail):
     """``255 − smooth_diff``: the removed detail dark on white."""
 
     name = "smooth_diff_inv"
+    title = "Removed detail, inverted"
     description = ("The removed detail inverted (255 − removed detail), dark on white, as "
                    "the thesis showed it.")

@@ -1,81 +1,58 @@
 """Top-1 accuracy on the original images and at each probe's strongest level.
 
-The strongest level of a probe is the one that removes the most of what it removes:
-
-* ``scramble``: the smallest block side (the most blocks, the least global shape left);
-* ``patch``: the all-patches image of the side whose patches cover the largest share
-  of the frame (DESIGN.md's odd grid; the larger side on a tie);
-* ``smooth``: the most smoothing passes;
-* any other probe (``smooth_diff``, ``smooth_diff_inv``, …): its highest level.
-
-:func:`probe_accuracy` computes the table from the predictions; the report and
-``summary.md`` show it with :func:`accuracy_display` and :func:`accuracy_markdown`.
+The strongest level of a probe is the one its declaration names
+(:meth:`~localglobal.probes.registry.Probe.strongest`): the smallest scramble block
+side, the patch side whose all-patches image covers the largest share of the frame,
+the most smoothing passes, the lowest contrast, the widest phase noise, … A level the
+run's tables hold that the declaration does not list counts as its own (the highest
+by level). :func:`probe_accuracy` computes the table from the predictions; the report
+and ``summary.md`` show it with :func:`accuracy_display` and :func:`accuracy_markdown`.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
 import pandas as pd
 
-from localglobal.probes.patch import patch_rects
+from localglobal.probes.registry import Level, Probe
 from localglobal.report.formatting import markdown_table
 from localglobal.report.tables import Table, display_table
 
 ACCURACY_COLUMNS = ["model", "probe", "level", "strongest", "n_images", "n", "n_correct",
-                    "accuracy"]
+                    "accuracy", "condition"]
 """The columns of :func:`probe_accuracy`'s table."""
 
-_NAMES = {"smooth_diff": "removed detail", "smooth_diff_inv": "removed detail, inverted"}
 
-
-def patch_coverage(size: int, crop: int) -> float:
-    """The share of a ``crop`` × ``crop`` frame that the all-patches image of side
-    ``size`` covers (the probe's own rectangles, :func:`~localglobal.probes.patch.patch_rects`);
-    0 for a patch larger than the frame."""
-    try:
-        rects = patch_rects(crop, size)
-    except ValueError:
-        return 0.0
-    return sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in rects) / float(crop * crop)
-
-
-def strongest_level(probe: str, levels: np.ndarray, crop: int | None = None
-                    ) -> tuple[int, str]:
-    """A probe's strongest level among ``levels`` and what it is, in words.
+def strongest_level(probe: Probe, rows: pd.DataFrame) -> tuple[Level, str]:
+    """A probe's strongest level among those ``rows`` hold, and what it is, in words.
 
     Parameters
     ----------
-    probe : str
-        The probe's name (the predictions' ``probe`` column).
-    levels : numpy.ndarray
-        The levels the run holds for it (the ``level`` column).
-    crop : int, optional
-        The frame's side in pixels (``frame.crop``): the patch coverage and the
-        number of scramble blocks need it.
+    probe : Probe
+        The probe's declaration, with the run's parameters.
+    rows : pandas.DataFrame
+        Its predictions (``level`` and ``condition``).
 
     Returns
     -------
-    (int, str)
+    (Level, str)
         The level and a description such as ``"block side 28 px (64 blocks; the
         smallest side)"``.
     """
-    values = sorted({int(v) for v in levels})
-    if probe == "scramble":
-        level = values[0]
-        blocks = f"{(crop // level) ** 2} blocks; " if crop and crop % level == 0 else ""
-        return level, f"block side {level} px ({blocks}the smallest side)"
-    if probe == "patch":
-        if crop:
-            level = max(values, key=lambda v: (patch_coverage(v, crop), v))
-            share = f"{100 * patch_coverage(level, crop):.0f} % of the image covered; "
-        else:
-            level, share = values[-1], ""
-        return level, f"all patches of side {level} px ({share}the largest coverage)"
-    if probe == "smooth":
-        level = values[-1]
-        return level, f"{level} smoothing pass{'es' if level != 1 else ''} (the most)"
-    level = values[-1]
-    return level, f"{_NAMES.get(probe, probe)}, level {level} (the highest)"
+    conditions = rows["condition"].astype(str) if "condition" in rows else \
+        rows["level"].astype(str)
+    present = dict(zip(conditions, rows["level"].astype(int), strict=True))
+    try:
+        level = probe.strongest()
+    except (ValueError, IndexError, KeyError):
+        level = None
+    if level is None or level.label not in present:
+        declared = [lv for lv in probe.levels() if lv.label in present]
+        level = max(declared or [Level(code, label) for label, code in present.items()],
+                    key=lambda lv: lv.code)
+        return level, f"{probe.axis_label} {level.label} (the highest level in the run)"
+    return level, probe.strength_text(level)
 
 
 def _correct(predictions: pd.DataFrame) -> pd.Series:
@@ -87,44 +64,53 @@ def _correct(predictions: pd.DataFrame) -> pd.Series:
     return predictions["true_rank"] == 1
 
 
-def probe_accuracy(predictions: pd.DataFrame, crop: int | None = None) -> pd.DataFrame:
+def probe_accuracy(predictions: pd.DataFrame, probes: Sequence[Probe]) -> pd.DataFrame:
     """Each model's top-1 accuracy on the originals and at each probe's strongest level.
 
     Parameters
     ----------
     predictions : pandas.DataFrame
-        The cleaned predictions (``model, image_id, probe, level, variant`` and
-        ``correct``, or ``pred_index`` and ``true_index``, or ``true_rank``).
-    crop : int, optional
-        The frame's side in pixels, for the patch coverage.
+        The cleaned predictions (``model, image_id, probe, level, variant``, ideally
+        ``condition``, and ``correct``, or ``pred_index`` and ``true_index``, or
+        ``true_rank``).
+    probes : sequence of Probe
+        The run's probes (:func:`~localglobal.probes.catalog.described_probes`).
 
     Returns
     -------
     pandas.DataFrame
         :data:`ACCURACY_COLUMNS`, one row per model and condition (``original`` first,
-        then the probes in the order they first appear): ``accuracy`` is the share of
-        the condition's predictions that are correct (``n_correct`` of ``n``, over
-        ``n_images`` images; the patch probe counts only its all-patches images).
+        then the probes in the run's order): ``accuracy`` is the share of the
+        condition's predictions that are correct (``n_correct`` of ``n``, over
+        ``n_images`` images; a probe counts the variants it names, the patch probe
+        only its all-patches images).
     """
     table = predictions.assign(correct_=_correct(predictions).to_numpy())
+    if "condition" not in table:
+        table["condition"] = table["level"].astype(str)
+    table["condition"] = table["condition"].astype(str)
+    present = set(table["probe"].astype(str))
     conditions = []
-    for probe in pd.unique(table["probe"].astype(str)):
-        rows = table[table["probe"] == probe]
-        if probe == "original":
-            conditions.insert(0, (probe, rows, int(rows["level"].min()), "the unchanged image"))
+    for probe in probes:
+        if probe.name not in present:
             continue
-        if probe == "patch" and (rows["variant"].astype(str) == "all").any():
-            rows = rows[rows["variant"].astype(str) == "all"]
-        level, text = strongest_level(probe, rows["level"].to_numpy(), crop)
-        conditions.append((probe, rows[rows["level"] == level], level, text))
+        rows = table[table["probe"] == probe.name]
+        if probe.name == "original":
+            conditions.append((probe.name, rows, Level(int(rows["level"].min()), "0"),
+                               "the unchanged image"))
+            continue
+        variants = probe.strongest_variants(list(pd.unique(rows["variant"].astype(str))))
+        rows = rows[rows["variant"].astype(str).isin(variants)]
+        level, text = strongest_level(probe, rows)
+        conditions.append((probe.name, rows[rows["condition"] == level.label], level, text))
     out = []
-    for probe, rows, level, text in conditions:
+    for name, rows, level, text in conditions:
         for model, group in rows.groupby("model", sort=False):
             correct = int(group["correct_"].sum())
-            out.append({"model": str(model), "probe": probe, "level": level,
+            out.append({"model": str(model), "probe": name, "level": level.code,
                         "strongest": text, "n_images": int(group["image_id"].nunique()),
                         "n": len(group), "n_correct": correct,
-                        "accuracy": correct / len(group)})
+                        "accuracy": correct / len(group), "condition": level.label})
     return pd.DataFrame(out, columns=ACCURACY_COLUMNS)
 
 
@@ -133,10 +119,10 @@ def _wide(accuracy: pd.DataFrame, models: list[str] | None = None) -> pd.DataFra
     cells = accuracy.assign(
         cell=[f"{r.accuracy:.3f} ({r.n_correct}/{r.n}; {r.n_images} images)"
               for r in accuracy.itertuples()],
-        condition=[p if p == "original" else f"{p} {lvl}"
-                   for p, lvl in zip(accuracy["probe"], accuracy["level"], strict=True)])
-    order = list(pd.unique(cells["condition"]))
-    wide = cells.pivot_table(index="model", columns="condition", values="cell",
+        column=[p if p == "original" else f"{p} {c}"
+                for p, c in zip(accuracy["probe"], _labels(accuracy), strict=True)])
+    order = list(pd.unique(cells["column"]))
+    wide = cells.pivot_table(index="model", columns="column", values="cell",
                              aggfunc="first")
     present = list(pd.unique(cells["model"]))
     rows = [m for m in models or [] if m in present]
@@ -147,7 +133,14 @@ def _wide(accuracy: pd.DataFrame, models: list[str] | None = None) -> pd.DataFra
 def strongest_text(accuracy: pd.DataFrame) -> str:
     """Which level of each probe the table shows, in one line."""
     shown = accuracy[accuracy["probe"] != "original"].drop_duplicates("probe")
-    return "; ".join(f"{r.probe} {r.level}: {r.strongest}" for r in shown.itertuples())
+    return "; ".join(f"{r.probe} {c}: {r.strongest}"
+                     for r, c in zip(shown.itertuples(), _labels(shown), strict=True))
+
+
+def _labels(accuracy: pd.DataFrame) -> list[str]:
+    """Each row's level label (``condition``; the level itself in an older table)."""
+    column = accuracy["condition"] if "condition" in accuracy else accuracy["level"]
+    return [str(v) for v in column]
 
 
 ACCURACY_TITLE = ("Top-1 accuracy on the original images and at each probe's strongest "
@@ -170,5 +163,5 @@ def accuracy_markdown(accuracy: pd.DataFrame, models: list[str] | None = None) -
     return lines
 
 
-__all__ = ["ACCURACY_COLUMNS", "accuracy_display", "accuracy_markdown", "patch_coverage",
-           "probe_accuracy", "strongest_level", "strongest_text"]
+__all__ = ["ACCURACY_COLUMNS", "accuracy_display", "accuracy_markdown", "probe_accuracy",
+           "strongest_level", "strongest_text"]

@@ -18,6 +18,8 @@ from localglobal.analysis.hypotheses import VERDICT_RULE
 from localglobal.analysis.predictions import clean_predictions
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.attribution.regions import BOX_STATISTICS
+from localglobal.probes.catalog import described_probes
+from localglobal.probes.registry import Probe
 from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
 from localglobal.report.formatting import alpha_of, format_number, summary_rows
 from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
@@ -34,21 +36,9 @@ from localglobal.report.tables import (
 
 Section = dict[str, Any]
 
-PROBE_SECTIONS = [
-    ("scramble", "Scrambling",
-     "The image is cut into square blocks that are put back in a random order: local "
-     "texture survives, global shape does not. A model that relies on shape loses more."),
-    ("patch", "Patches",
-     "Black patches on a regular grid occlude parts of the image, one at a time and all "
-     "at once. The patch interaction asks whether the drops of single patches add up to "
-     "the drop of all of them (S = Σ single drops, A = all-patches drop)."),
-    ("smooth", "Smoothing",
-     "Edge-preserving smoothing, applied repeatedly, removes texture and keeps shape: a "
-     "model that relies on shape loses less."),
-    ("removed_detail", "Removed detail",
-     "What one smoothing pass removes, |original − smoothed|, and its inversion: texture "
-     "without the shape that smoothing keeps."),
-]
+INTERACTION_NOTE = (
+    "The patch interaction asks whether the drops of single patches add up to the drop "
+    "of all of them (S = Σ single drops, A = all-patches drop).")
 LRP_INTRO = (
     "Where the relevance of each model's decision lies, relative to Canny edges (the shape "
     "proxy) inside the object box; the randomised-weights and shuffled-edges controls show "
@@ -135,7 +125,8 @@ def box_note(inputs: ReportInputs) -> str:
             "undefined there and left out of the means and the tests on them.")
 
 
-def accuracy_of(inputs: ReportInputs, predictions: pd.DataFrame | None) -> pd.DataFrame | None:
+def accuracy_of(inputs: ReportInputs, predictions: pd.DataFrame | None,
+                probes: list[Probe] | None = None) -> pd.DataFrame | None:
     """:func:`~localglobal.report.accuracy.probe_accuracy` of the cleaned predictions, or
     None (an unusable table is named in the report's errors)."""
     if predictions is None or not len(predictions):
@@ -145,7 +136,7 @@ def accuracy_of(inputs: ReportInputs, predictions: pd.DataFrame | None) -> pd.Da
         inputs.errors.append("predictions.parquet has none of correct, true_rank or "
                              "pred_index and true_index: no accuracy table")
         return None
-    return probe_accuracy(predictions, inputs.config.frame.crop)
+    return probe_accuracy(predictions, probes or run_probes(inputs, predictions))
 
 
 def summary_section(inputs: ReportInputs, accuracy: pd.DataFrame | None = None) -> Section:
@@ -184,26 +175,53 @@ def _patch_extras(section: Section, inputs: ReportInputs) -> None:
                else "no complete patch images"))
 
 
-def probe_section(key: str, title: str, intro: str, inputs: ReportInputs,
+def run_probes(inputs: ReportInputs, predictions: pd.DataFrame | None) -> list[Probe]:
+    """The run's probes (configured, then any other in the predictions), described by
+    their declarations; no code is loaded."""
+    present = [] if predictions is None else list(pd.unique(predictions["probe"].astype(str)))
+    return described_probes(inputs.config, present)
+
+
+def probe_sections(probes: list[Probe]) -> dict[str, list[Probe]]:
+    """The run's probes grouped by report section, in run order (the original has none)."""
+    sections: dict[str, list[Probe]] = {}
+    for probe in probes:
+        if probe.name != "original":
+            sections.setdefault(probe.section_key, []).append(probe)
+    return sections
+
+
+def probe_intro(probes: list[Probe]) -> str:
+    """A section's introduction: what its probes do, keep and destroy."""
+    parts = []
+    for probe in probes:
+        text = probe.description
+        if probe.keeps and probe.destroys:
+            text += f" It keeps {probe.keeps} and destroys {probe.destroys}."
+        parts.append(text)
+    return " ".join(parts)
+
+
+def probe_section(key: str, probes: list[Probe], inputs: ReportInputs,
                   predictions: pd.DataFrame | None, summary: pd.DataFrame | None) -> Section:
-    """A probe's curves and tables, or why they are absent."""
-    section = new_section(key, title, intro)
-    probes = inputs.config.probes
-    names = ["smooth_diff", "smooth_diff_inv"] if key == "removed_detail" else [key]
+    """A report section's curves and tables, or why they are absent."""
+    title = probes[0].heading if len(probes) == 1 else key.replace("_", " ").capitalize()
+    section = new_section(key, title, probe_intro(probes))
+    names = [p.name for p in probes]
     if predictions is None:
         section["absent"] = inputs.missing("predictions")
         return section
     if not set(predictions["probe"]).intersection(names):
         section["absent"] = (f"no {' or '.join(names)} images were evaluated in this run "
-                             f"(probes.probes = {probes.probes}, probes.smooth.removed_detail"
-                             f" = {probes.smooth.removed_detail})")
+                             f"(probes.probes = {inputs.config.probes.probes})")
         return section
     add_figures(section, inputs)
     if inputs.analysis_reason():
         section["notes"].append(f"figures absent: {inputs.analysis_reason()}")
     if summary is not None:
-        section["tables"].extend(probe_tables(summary, key))
+        section["tables"].extend(probe_tables(summary, probes))
     if key == "patch":
+        section["notes"].append(INTERACTION_NOTE)
         _patch_extras(section, inputs)
     return section
 
@@ -384,9 +402,11 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     hypotheses = inputs.table("hypotheses")
     alpha = (alpha_of(hypotheses, inputs.config.analysis.alpha) if hypotheses is not None
              else inputs.config.analysis.alpha)
-    accuracy = accuracy_of(inputs, predictions)
+    probes = run_probes(inputs, predictions)
+    accuracy = accuracy_of(inputs, predictions, probes)
     head = summary_section(inputs, accuracy)
-    sections = [probe_section(*spec, inputs, predictions, summary) for spec in PROBE_SECTIONS]
+    sections = [probe_section(key, members, inputs, predictions, summary)
+                for key, members in probe_sections(probes).items()]
     no_box = box_note(inputs)
     sections += [shape_bias_section(inputs), lrp_section(inputs, no_box),
                  hypotheses_section(inputs),

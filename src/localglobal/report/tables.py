@@ -6,11 +6,13 @@ an HTML table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
-from localglobal.analysis.figures import LRP_LABELS
+from localglobal.analysis.figures import LRP_LABELS, curve_positions
+from localglobal.probes.registry import Probe
 from localglobal.report.formatting import (
     direction_of,
     format_effect,
@@ -20,10 +22,6 @@ from localglobal.report.formatting import (
 )
 
 Table = dict[str, Any]
-
-LEVEL_NAMES = {"scramble": "block side", "patch": "patch side", "smooth": "passes"}
-"""What a probe's level is, as a column heading."""
-
 
 def display_table(title: str, frame: pd.DataFrame, columns: dict[str, str] | None = None
                   ) -> Table:
@@ -38,50 +36,46 @@ def _cells(rows: pd.DataFrame, digits: int = 3) -> list[str]:
             for r in rows.itertuples()]
 
 
-def _probe_table(summary: pd.DataFrame, probe: str, group: str) -> Table | None:
-    rows = summary[(summary["probe"] == probe) & (summary["group"] == group)]
+def _probe_table(summary: pd.DataFrame, probes: Sequence[Probe], group: str,
+                 group_title: str) -> Table | None:
+    names = [p.name for p in probes]
+    rows = summary[summary["probe"].isin(names) & (summary["group"] == group)]
     if rows.empty:
         return None
-    original = summary[summary["probe"] == "original"]
-    table = pd.concat([original.assign(label="original"),
-                       rows.assign(label=rows["level"].astype(str))])
+    positions = curve_positions(summary[summary["group"].isin([group, ""])
+                                        | (summary["probe"] == "original")], probes)
+    label_of = {(p, c): label for p, c, label in positions}
+    table = pd.concat([summary[summary["probe"] == "original"], rows])
+    table = table.assign(label=[label_of.get((p, str(c)), str(c)) for p, c in
+                                zip(table["probe"], table["condition"], strict=True)])
     table["cell"] = _cells(table)
-    order = ["original", *[str(v) for v in sorted(rows["level"].unique())]]
+    order = [label for _, _, label in positions]
     pivot = table.pivot_table(index="label", columns="model", values="cell", aggfunc="first")
-    pivot = pivot.reindex(order).fillna("–").reset_index()
-    pivot = pivot.rename(columns={"label": LEVEL_NAMES[probe]})
+    heading = probes[0].axis_label if len(probes) == 1 else "image"
+    pivot = pivot.reindex(order).fillna("–").reset_index().rename(columns={"label": heading})
     measure = str(rows["measure"].iloc[0])
-    what = {"all": ", all patches", "single": ", mean over single patches"}.get(group, "")
+    what = f", {group_title}" if group_title else ""
     return display_table(f"Mean {measure}{what} [95 % interval] per model", pivot)
 
 
-def _removed_detail_tables(summary: pd.DataFrame) -> list[Table]:
-    subset = summary[summary["probe"].isin(["original", "smooth_diff", "smooth_diff_inv"])]
-    if subset.empty:
-        return []
-    frame = subset.assign(cell=_cells(subset))
-    pivot = frame.pivot_table(index="probe", columns="model", values="cell",
-                              aggfunc="first").fillna("–")
-    measure = str(subset["measure"].iloc[0])
-    return [display_table(f"Mean {measure} [95 % interval] per model",
-                          pivot.rename_axis("image").reset_index())]
-
-
-def probe_tables(summary: pd.DataFrame, key: str) -> list[Table]:
-    """The tables of a probe section from
-    :func:`~localglobal.analysis.summaries.probe_summary` output.
+def probe_tables(summary: pd.DataFrame, probes: Sequence[Probe]) -> list[Table]:
+    """The tables of one report section from
+    :func:`~localglobal.analysis.summaries.probe_summary` output: the measure per model
+    at every level of the section's probes, the original first, one table per group.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         ``probe-summary.parquet``.
-    key : str
-        ``scramble``, ``patch``, ``smooth`` or ``removed_detail``.
+    probes : sequence of Probe
+        The section's probes (their declarations give the level order and headings).
     """
-    if key == "removed_detail":
-        return _removed_detail_tables(summary)
-    groups = ["all", "single"] if key == "patch" else [""]
-    tables = [_probe_table(summary, key, group) for group in groups]
+    if "condition" not in summary:
+        summary = summary.assign(condition=summary["level"].astype(str))
+    titles: dict[str, str] = {}
+    for probe in probes:
+        titles.update(probe.group_titles())
+    tables = [_probe_table(summary, probes, group, title) for group, title in titles.items()]
     return [t for t in tables if t]
 
 

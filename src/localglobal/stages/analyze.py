@@ -39,6 +39,7 @@ from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.stage import stage
+from localglobal.probes.catalog import described_probes
 from localglobal.stages.show import write_contact_sheet
 
 OPTIONAL_READS = ("attributions", "shape_bias", "shape_bias_by_category", "samples",
@@ -200,7 +201,8 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
         relevance=_optional(run, "relevance"), heatmaps=_optional(run, "heatmaps"),
         crop=ctx.config.frame.crop, gallery=ctx.config.report.gallery_images,
         interaction_measure=analysis.interaction_measure,
-        model_order=FigureInputs.configured_order(ctx.config)),
+        model_order=FigureInputs.configured_order(ctx.config),
+        probes=tuple(described_probes(ctx.config, predictions["probe"].astype(str).unique()))),
         image_ids=(samples["image_id"].astype(str).tolist() if samples is not None
                    else sorted(predictions["image_id"].unique())))
     ctx.details.update(record.as_dict())

@@ -27,13 +27,7 @@ from localglobal.analysis.figures.lrp import (
     heatmap_gallery_figure,
     lrp_regions_figure,
 )
-from localglobal.analysis.figures.probes import (
-    REMOVED_DETAIL,
-    patch_figure,
-    removed_detail_figure,
-    scramble_figure,
-    smooth_figure,
-)
+from localglobal.analysis.figures.probes import curve_positions, level_curve_figure
 from localglobal.analysis.figures.results import qq_figure, shape_bias_figure
 from localglobal.analysis.figures.style import (
     CONTROL_STYLE,
@@ -53,9 +47,9 @@ from localglobal.analysis.figures.style import (
 
 __all__ = [
     "CONTROL_STYLE", "HUMANS", "HUMAN_STYLE", "LRP_LABELS", "MARKERS", "MEASURE_LABELS",
-    "OKABE_ITO", "REMOVED_DETAIL", "FigureInputError", "Styles", "density_figure",
+    "OKABE_ITO", "FigureInputError", "Styles", "curve_positions", "density_figure",
     "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
-    "interaction_scatter_figure", "lrp_regions_figure", "model_styles", "patch_figure",
-    "qq_figure", "removed_detail_figure", "save_figure", "scramble_figure",
-    "shape_bias_category_figure", "shape_bias_figure", "smooth_figure", "styles_for",
+    "interaction_scatter_figure", "level_curve_figure", "lrp_regions_figure",
+    "model_styles", "qq_figure", "save_figure", "shape_bias_category_figure",
+    "shape_bias_figure", "styles_for",
 ]

@@ -1,9 +1,15 @@
-"""Probe curves: the true-class probability against each probe's level, per model.
+"""The level curve: a probe's measure against its levels, per model, the original first.
 
-Every function takes :func:`localglobal.analysis.summaries.probe_summary` output.
+One function draws every probe, built-in or plugin, from its declaration
+(:class:`~localglobal.probes.registry.Probe`): the levels in the order of its curve,
+its axis label, its groups (the patch probe's all-patches and single-patch panels).
+Probes that share a report section (the removed detail and its inversion) share one
+figure. Every function takes :func:`localglobal.analysis.summaries.probe_summary` output.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,9 +18,7 @@ from matplotlib.figure import Figure
 from localglobal.analysis.figures.style import (
     Styles,
     curve,
-    error_bars,
     in_style_order,
-    level_axis,
     measure_of,
     new_figure,
     outside_legend,
@@ -22,22 +26,42 @@ from localglobal.analysis.figures.style import (
     require,
     styles_for,
 )
-
-REMOVED_DETAIL = {"original": "original", "smooth_diff": "removed detail",
-                  "smooth_diff_inv": "removed detail,\ninverted"}
+from localglobal.probes.registry import Probe
 
 
-def scramble_figure(summary: pd.DataFrame, crop: int = 224, *,
-                    styles: Styles | None = None) -> Figure:
-    """Mean true-class probability against block side, one line per model.
+def curve_positions(summary: pd.DataFrame, probes: Sequence[Probe]
+                    ) -> list[tuple[str, str, str]]:
+    """The x positions of a level curve: ``(probe, condition, tick label)``, original first.
+
+    Each probe's conditions come in the order of its curve
+    (:meth:`~localglobal.probes.registry.Probe.curve_levels`); conditions the summary
+    holds that the declaration does not list follow, by level. With several probes in
+    one figure a tick names its probe.
+    """
+    positions = [("original", "0", "original")]
+    for probe in probes:
+        rows = summary[summary["probe"] == probe.name]
+        present = dict(zip(rows["condition"].astype(str), rows["level"].astype(int),
+                           strict=True))
+        declared = [lv.label for lv in probe.curve_levels() if lv.label in present]
+        extra = sorted(set(present) - set(declared), key=lambda c: present[c])
+        for condition in [*declared, *extra]:
+            label = condition if len(probes) == 1 else (
+                probe.heading if len(present) == 1 else f"{probe.heading} {condition}")
+            positions.append((probe.name, condition, label))
+    return positions
+
+
+def level_curve_figure(summary: pd.DataFrame, probes: Sequence[Probe], *,
+                       styles: Styles | None = None) -> Figure:
+    """Mean measure against the levels of ``probes``, one line per model.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         :func:`localglobal.analysis.summaries.probe_summary` output.
-    crop : int
-        Side of the model-input frame: the original image is drawn as one block of
-        this side, the largest, at the right end.
+    probes : sequence of Probe
+        The probes of one report section (usually one).
     styles : mapping, optional
         Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
         order); None: by name.
@@ -45,137 +69,39 @@ def scramble_figure(summary: pd.DataFrame, crop: int = 224, *,
     Returns
     -------
     matplotlib.figure.Figure
+        One panel per group the probes declare and the summary holds; the original is
+        the first point of every line, at the left.
     """
     rows = require(summary, "summary")
-    scramble = require(rows[rows["probe"] == "scramble"], "scramble predictions")
+    names = [p.name for p in probes]
+    drawn = require(rows[rows["probe"].isin(names)], f"{' or '.join(names)} predictions")
     original = rows[rows["probe"] == "original"]
-    fig, (ax,) = new_figure(1, panel=(5.0, 3.4))
+    positions = curve_positions(rows, probes)
+    index = {(p, c): k for k, (p, c, _) in enumerate(positions)}
+    titles: dict[str, str] = {}
+    for probe in probes:
+        titles.update(probe.group_titles())
+    groups = [g for g in titles if g in set(drawn["group"])] or [""]
+    fig, axes = new_figure(len(groups), panel=(5.0 if len(groups) == 1 else 4.2, 3.4))
     styles = styles_for(rows["model"], styles)
-    for model in in_style_order(scramble["model"], styles):
-        part = pd.concat([scramble[scramble["model"] == model],
-                          original[original["model"] == model]])
-        x = np.where(part["probe"] == "original", crop, part["level"]).astype(float)
-        curve(ax, x, part, styles[model], model)
-    ticks = sorted({*scramble["level"].astype(int), crop})
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ticks, [f"{t}\n(original)" if t == crop else str(t) for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("block side (pixels)")
-    probability_axis(ax, measure_of(rows))
-    ax.set_title("Scrambling: blocks of side b in random order")
-    outside_legend(fig, ax)
-    return fig
-
-
-def patch_figure(summary: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
-    """Mean true-class probability against patch side; the original is side 0.
-
-    Two panels: images with every patch of a side at once, and the mean over an
-    image's single-patch images.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        :func:`localglobal.analysis.summaries.probe_summary` output.
-    styles : mapping, optional
-        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
-        order); None: by name.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    rows = require(summary, "summary")
-    patch = require(rows[rows["probe"] == "patch"], "patch predictions")
-    original = rows[rows["probe"] == "original"]
-    fig, axes = new_figure(2, panel=(4.2, 3.2))
-    styles = styles_for(rows["model"], styles)
-    for ax, group, title in zip(axes, ("all", "single"),
-                                ("all patches at once", "one patch (mean over patches)"),
-                                strict=True):
-        for model in in_style_order(patch["model"], styles):
-            part = pd.concat([patch[(patch["model"] == model) & (patch["group"] == group)],
-                              original[original["model"] == model]])
-            x = np.where(part["probe"] == "original", 0, part["level"]).astype(float)
-            curve(ax, x, part, styles[model], model)
-        level_axis(ax, [0, *patch["level"].astype(float)])
-        ax.set_xlabel("patch side (pixels; 0 = original)")
+    for ax, group in zip(axes, groups, strict=True):
+        for model in in_style_order(drawn["model"], styles):
+            part = pd.concat([original[original["model"] == model],
+                              drawn[(drawn["model"] == model) & (drawn["group"] == group)]])
+            x = np.array([index.get((p, str(c)), np.nan)
+                          for p, c in zip(part["probe"], part["condition"], strict=True)])
+            keep = np.isfinite(x)
+            curve(ax, x[keep], part[keep], styles[model], model)
+        ax.set_xticks(range(len(positions)), [label for _, _, label in positions])
+        if len(positions) > 6:
+            ax.tick_params(axis="x", labelrotation=45)
+        ax.set_xlabel(probes[0].axis_label if len(probes) == 1 else "image")
         probability_axis(ax, measure_of(rows))
-        ax.set_title(f"Patches: {title}")
+        heading = probes[0].heading if len(probes) == 1 else \
+            probes[0].section_key.replace("_", " ").capitalize()
+        ax.set_title(f"{heading}: {titles[group]}" if titles.get(group) else heading)
     outside_legend(fig, axes)
     return fig
 
 
-def smooth_figure(summary: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
-    """Mean true-class probability against smoothing passes; the original is 0 passes.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        :func:`localglobal.analysis.summaries.probe_summary` output.
-    styles : mapping, optional
-        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
-        order); None: by name.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    rows = require(summary, "summary")
-    smooth = require(rows[rows["probe"] == "smooth"], "smooth predictions")
-    original = rows[rows["probe"] == "original"]
-    fig, (ax,) = new_figure(1, panel=(5.0, 3.4))
-    styles = styles_for(rows["model"], styles)
-    for model in in_style_order(smooth["model"], styles):
-        part = pd.concat([smooth[smooth["model"] == model], original[original["model"] == model]])
-        x = np.where(part["probe"] == "original", 0, part["level"]).astype(float)
-        curve(ax, x, part, styles[model], model)
-    level_axis(ax, [0, *smooth["level"].astype(float)])
-    ax.set_xlabel("smoothing passes (0 = original)")
-    probability_axis(ax, measure_of(rows))
-    ax.set_title("Edge-preserving smoothing")
-    outside_legend(fig, ax)
-    return fig
-
-
-def removed_detail_figure(summary: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
-    """Mean true-class probability on the removed detail |original − smoothed|, per model.
-
-    Beside it the original image and the inverted removed detail (255 − detail), each
-    with its 95 % interval.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        :func:`localglobal.analysis.summaries.probe_summary` output.
-    styles : mapping, optional
-        Model → (colour, marker), the run's (:func:`~.style.model_styles` of its model
-        order); None: by name.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    rows = require(summary, "summary")
-    detail = require(rows[rows["probe"].isin(["smooth_diff", "smooth_diff_inv"])],
-                     "removed-detail predictions")
-    rows = rows[rows["probe"].isin(list(REMOVED_DETAIL))]
-    probes = [p for p in REMOVED_DETAIL if p in set(rows["probe"])]
-    styles = styles_for(summary["model"], styles)
-    models = in_style_order(detail["model"], styles)
-    fig, (ax,) = new_figure(1, panel=(5.0, 3.4))
-    width = 0.8 / max(len(models), 1)
-    for k, model in enumerate(models):
-        part = rows[rows["model"] == model].set_index("probe").reindex(probes)
-        x = np.arange(len(probes)) + (k - (len(models) - 1) / 2) * width
-        mean = part["mean"].to_numpy(dtype=float)
-        error = np.vstack([mean - part["ci_low"].to_numpy(dtype=float),
-                           part["ci_high"].to_numpy(dtype=float) - mean])
-        colour, marker = styles[model]
-        ax.errorbar(x, mean, yerr=error_bars(error), fmt=marker, color=colour, label=model,
-                    capsize=3, markersize=5)
-    ax.set_xticks(np.arange(len(probes)), [REMOVED_DETAIL[p] for p in probes])
-    probability_axis(ax, measure_of(summary))
-    ax.set_title("Removed detail (what smoothing takes away)")
-    outside_legend(fig, ax)
-    return fig
+__all__ = ["curve_positions", "level_curve_figure"]
