@@ -1,11 +1,13 @@
 """localglobal: how much do image classifiers rely on local features versus global shape?
 
-One import gives the Python API (:mod:`localglobal.api`): the probes as functions of
-arrays, each returning ``(image, record)`` (:func:`scramble`, :func:`patch`,
-:func:`smooth`, :func:`removed_detail`, :func:`edges`) and batched on torch tensors
-(:func:`scramble_batch`, :func:`patch_batch`, :func:`build_probes`); :func:`load_run`,
-whose :class:`Run` has the run's tables as attributes and draws its figures; and
-:func:`evaluate` and :func:`explain` for models in memory.
+One import gives the Python API (:mod:`localglobal.api`): every probe by name,
+``probe(name, image, level)`` returning ``(image, record)``, and ``probes()`` listing
+them with their levels; the thesis's probes also as functions of arrays
+(:func:`scramble`, :func:`patch`, :func:`smooth`, :func:`removed_detail`, :func:`edges`)
+and batched on torch tensors (:func:`scramble_batch`, :func:`patch_batch`,
+:func:`build_probes`); :func:`load_run`, whose :class:`Run` has the run's tables as
+attributes and draws its figures; and :func:`evaluate` and :func:`explain` for models in
+memory.
 
 >>> import localglobal as lg                       # doctest: +SKIP
 >>> run = lg.load_run("runs/demo")                 # doctest: +SKIP
@@ -27,17 +29,19 @@ __version__ = "0.1.0"
 _API = (
     "EdgeRecord", "ExplainResult", "PatchRecord", "Run", "ScrambleRecord", "SmoothRecord",
     "build_probes", "edges", "evaluate", "explain", "load_run", "patch", "patch_batch",
-    "removed_detail", "scramble", "scramble_batch", "smooth",
+    "probe", "removed_detail", "scramble", "scramble_batch", "smooth",
 )
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "probes", *_API]
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("localglobal.api"), name)
+    if name == "probes":  # the callable subpackage: localglobal.probes() lists them
+        return importlib.import_module("localglobal.probes")
     raise AttributeError(f"module 'localglobal' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+    return sorted({*globals(), "probes", *_API})

@@ -42,7 +42,8 @@ from localglobal.errors import ConfigError, MissingInputError
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes
-from localglobal.probes.catalog import described_probes
+from localglobal.probes.catalog import apply_probe as probe
+from localglobal.probes.catalog import described_probes, probe_table
 from localglobal.probes.edges import EdgeRecord, auto_canny
 from localglobal.probes.patch import Fill, PatchRecord, patch_batch
 from localglobal.probes.patch import patch as _patch
@@ -57,7 +58,7 @@ from localglobal.stages.show import contact_sheet_of
 __all__ = [
     "EdgeRecord", "ExplainResult", "PatchRecord", "Run", "ScrambleRecord", "SmoothRecord",
     "build_probes", "edges", "evaluate", "explain", "load_run", "patch", "patch_batch",
-    "removed_detail", "scramble", "scramble_batch", "smooth",
+    "probe", "probe_table", "removed_detail", "scramble", "scramble_batch", "smooth",
 ]
 
 

@@ -16,16 +16,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from localglobal.config import RunConfig
 from localglobal.errors import ConfigError
-from localglobal.probes import original, patch, scramble, smooth
+from localglobal.probes.original import OriginalProbe
+from localglobal.probes.patch import PatchProbe
 from localglobal.probes.plugin import PluginParams, PluginProbe
 from localglobal.probes.registry import PROBES, Level, Probe, settle_params
+from localglobal.probes.scramble import ScrambleProbe
+from localglobal.probes.smooth import InvertedRemovedDetailProbe, RemovedDetailProbe, SmoothProbe
 
 BUILT_IN: tuple[type[Probe], ...] = (
-    original.OriginalProbe,
-    scramble.ScrambleProbe, patch.PatchProbe,
-    smooth.SmoothProbe, smooth.RemovedDetailProbe, smooth.InvertedRemovedDetailProbe,
+    OriginalProbe,
+    ScrambleProbe, PatchProbe,
+    SmoothProbe, RemovedDetailProbe, InvertedRemovedDetailProbe,
 )
 """The built-in probes in the order their items, curves and report sections come."""
 
@@ -238,6 +244,94 @@ def on_the_fly(name: str) -> bool:
     return cls is not None and cls.build is not Probe.build
 
 
-__all__ = ["ProbeSet", "UntrustedProbeError", "configured_probes", "described_probes",
-           "get_probe", "on_the_fly",
-           "probe_class", "probe_names"]
+def apply_probe(name: str, image: np.ndarray, level: object, *, seed: int = 0,
+                **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """Any registered probe on one image: ``localglobal.probe``.
+
+    Parameters
+    ----------
+    name : str
+        The probe (``localglobal.probes()`` lists them): ``"scramble"``,
+        ``"contrast"``, ``"phase-scrambling"``, …
+    image : numpy.ndarray
+        H×W×3 uint8 RGB, in the model-input frame (``localglobal.to_input_frame``);
+        the full-resolution image for smoothing.
+    level : int, float or str
+        The level, by its label (``56``, ``"c50"``, ``"8-10-10"``); a level the
+        probe's defaults do not list is taken when the probe's levels are a parameter
+        (any block side that divides the image, say).
+    seed : int
+        Seeds the random probes.
+    **params
+        The probe's parameters, as in ``[probes.NAME]``.
+
+    Returns
+    -------
+    (numpy.ndarray, dict)
+        The probe image (H×W×3 uint8) and its record, as ``perturbations.parquet``
+        stores it.
+
+    Raises
+    ------
+    ConfigError
+        An unknown probe, parameter or level.
+
+    Examples
+    --------
+    >>> image = np.zeros((224, 224, 3), np.uint8)
+    >>> scrambled, record = apply_probe("scramble", image, 112, seed=1)
+    >>> sorted(record)
+    ['block', 'fixed_blocks', 'permutation']
+    """
+    image = np.asarray(image)
+    probe = get_probe(name, params, crop=int(image.shape[0]))
+    try:
+        chosen = probe.level(level)
+    except KeyError:
+        key = probe.levels_key
+        if key is None:
+            raise ConfigError(f"probe {name} has no level {level!r}; its levels: "
+                              f"{[lv.label for lv in probe.levels()]}") from None
+        probe = get_probe(name, {**params, key: [level]}, crop=int(image.shape[0]))
+        chosen = probe.level(level)
+    probe.check(validate=False)
+    return probe.apply(image, chosen, np.random.default_rng(seed))
+
+
+def probe_table() -> pd.DataFrame:
+    """Every probe a configuration can list, with its levels: ``localglobal.probes()``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per probe: ``name, title, levels`` (the default labels),
+        ``strongest, on_the_fly`` (built on the model's device, else stored),
+        ``full_resolution, dataset`` (the model-vs-human dataset whose humans saw the
+        same conditions), ``keeps, destroys, description``.
+    """
+    rows = []
+    for name in probe_names(selectable=True):
+        probe = get_probe(name)
+        rows.append({
+            "name": name, "title": probe.heading,
+            "levels": [lv.label for lv in probe.levels()],
+            "strongest": probe.strongest().label, "on_the_fly": probe.on_the_fly,
+            "full_resolution": probe.full_resolution, "dataset": probe.dataset,
+            "keeps": probe.keeps, "destroys": probe.destroys,
+            "description": probe.description,
+        })
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "ProbeSet",
+    "UntrustedProbeError",
+    "apply_probe",
+    "configured_probes",
+    "described_probes",
+    "get_probe",
+    "on_the_fly",
+    "probe_class",
+    "probe_names",
+    "probe_table",
+]

@@ -122,7 +122,7 @@ def sheet_items(rows: pd.DataFrame) -> list[tuple[str, str]]:
     list of (str, str)
         ``(label, item_id)``: the original first (labelled ``"original"``), then per
         probe (in the registry's order, then any other) one item per level, in the
-        order of its curve: the variant its declaration shows
+        order its declaration lists them: the variant it shows
         (:meth:`~localglobal.probes.registry.Probe.tile`), labelled as it says.
     """
     labels = rows["condition"].astype(str) if "condition" in rows else \
@@ -135,7 +135,7 @@ def sheet_items(rows: pd.DataFrame) -> list[tuple[str, str]]:
     for name in present:
         part = rows[rows["probe"] == name]
         probe = get_probe(name) if name in order else None
-        declared = [lv.label for lv in probe.curve_levels()] if probe is not None else []
+        declared = [lv.label for lv in probe.levels()] if probe is not None else []
         conditions = sorted(pd.unique(part["condition_"]),
                             key=lambda c: (declared.index(c) if c in declared else len(declared),
                                            int(part.loc[part["condition_"] == c,

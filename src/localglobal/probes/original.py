@@ -23,6 +23,7 @@ class OriginalProbe(Probe):
     keeps = "everything"
     destroys = "nothing"
     selectable = False
+    levels_key = None
 
     def levels(self) -> list[Level]:
         return [Level(0, "0")]

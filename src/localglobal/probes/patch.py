@@ -257,6 +257,7 @@ class PatchProbe(Probe):
     keeps = "everything outside the patches"
     destroys = "the parts under the patches"
     Params = PatchParams
+    levels_key = "sizes"
     params: PatchParams
 
     def levels(self) -> list[Level]:

@@ -209,6 +209,9 @@ class Probe:
     """True when the first listed level is the strongest (scramble: the smallest block)."""
     selectable: ClassVar[bool] = True
     """False for companions made by another probe (removed detail, made by smooth)."""
+    levels_key: ClassVar[str | None] = "levels"
+    """The parameter that lists the levels (``blocks`` for scramble), so that a level
+    outside the defaults can be asked for; None when the levels are not a list."""
     dataset: ClassVar[str | None] = None
     """The model-vs-human dataset whose humans saw the same conditions, if any."""
 

@@ -343,6 +343,7 @@ class ScrambleProbe(Probe):
     keeps = "every block's pixels: texture and parts up to the block side"
     destroys = "the arrangement of the blocks: global shape"
     Params = ScrambleParams
+    levels_key = "blocks"
     params: ScrambleParams
 
     def levels(self) -> list[Level]:

@@ -167,6 +167,7 @@ class SmoothProbe(Probe):
     keeps = "outlines and large regions: shape"
     destroys = "texture and fine detail"
     Params = SmoothParams
+    levels_key = None
     full_resolution = True
     params: SmoothParams
 
@@ -176,6 +177,13 @@ class SmoothProbe(Probe):
 
     def levels(self) -> list[Level]:
         return [Level(k, str(k)) for k in range(1, self.params.iterations + 1)]
+
+    def level(self, label: object) -> Level:
+        """Pass ``label`` (any count of passes ≥ 1, also beyond ``iterations``)."""
+        passes = int(str(label))
+        if passes < 1:
+            raise KeyError(f"probe smooth has no level {label!r}: passes start at 1")
+        return Level(passes, str(passes))
 
     def tile(self, level: Level, variants: Sequence[str], record: Mapping[str, Any]
              ) -> tuple[str, str]:
@@ -252,6 +260,8 @@ class SmoothProbe(Probe):
 
 class _RemovedDetail(Probe):
     """What the first smoothing pass took away; made by :class:`SmoothProbe`."""
+
+    levels_key = None
 
     axis_label = "removed detail"
     section = "removed_detail"
