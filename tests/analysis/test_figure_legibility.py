@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from localglobal.analysis import figures
 from localglobal.analysis.interaction import patch_interaction
 from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.probes.catalog import get_probe
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +46,11 @@ def test_the_lrp_regions_legend_covers_no_bar(tables):
 
 
 @pytest.mark.parametrize("draw", [
-    lambda t: figures.scramble_figure(t["summary"], crop=64),
-    lambda t: figures.patch_figure(t["summary"]),
-    lambda t: figures.smooth_figure(t["summary"]),
-    lambda t: figures.removed_detail_figure(t["summary"]),
+    lambda t: figures.level_curve_figure(t["summary"], [get_probe("scramble")]),
+    lambda t: figures.level_curve_figure(t["summary"], [get_probe("patch")]),
+    lambda t: figures.level_curve_figure(t["summary"], [get_probe("smooth")]),
+    lambda t: figures.level_curve_figure(t["summary"], [get_probe("smooth_diff"),
+                                                        get_probe("smooth_diff_inv")]),
     lambda t: figures.interaction_r_figure(t["interaction"]),
     lambda t: figures.interaction_scatter_figure(t["images"]),
     lambda t: figures.lrp_regions_figure(t["lrp"]),
@@ -87,8 +89,8 @@ def test_every_patch_side_is_a_tick(tables):
 def test_one_smoothing_level_shows_it_beside_the_original(tables):
     summary = tables["summary"]
     one = summary[(summary["probe"] != "smooth") | (summary["level"] == 2)]
-    figure = figures.smooth_figure(one)
-    assert list(figure.axes[0].get_xticks()) == [0.0, 2.0]
+    figure = figures.level_curve_figure(one, [get_probe("smooth")])
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["original", "2"]
 
 
 def test_the_shape_bias_label_gives_the_decisions_behind_the_value():

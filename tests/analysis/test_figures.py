@@ -9,6 +9,15 @@ from localglobal.analysis import figures
 from localglobal.analysis.hypotheses import evaluate_hypotheses
 from localglobal.analysis.interaction import patch_interaction
 from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.probes.catalog import get_probe
+
+SCRAMBLE, PATCH, SMOOTH = (get_probe(name) for name in ("scramble", "patch", "smooth"))
+REMOVED_DETAIL = [get_probe("smooth_diff"), get_probe("smooth_diff_inv")]
+
+
+def curve(summary, *probes):
+    """The level curve of ``probes`` (one report section)."""
+    return figures.level_curve_figure(summary, list(probes))
 
 
 @pytest.fixture(scope="module")
@@ -35,27 +44,39 @@ def _lines_with_label(figure: Figure) -> set[str]:
             if not line.get_label().startswith("_")}
 
 
-def test_scramble_curve_has_one_line_per_model_and_the_original_as_the_largest_side(tables):
+def test_the_level_curve_has_one_line_per_model_and_the_original_first(tables):
     fake = tables["fake"]
-    figure = figures.scramble_figure(tables["summary"], crop=fake.crop)
+    figure = curve(tables["summary"], SCRAMBLE)
     assert isinstance(figure, Figure)
     assert _lines_with_label(figure) == set(fake.models)
+    ticks = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+    # The weakest level comes first: the largest block, after the original.
+    assert ticks == ["original", *[str(b) for b in sorted(fake.scramble_blocks, reverse=True)]]
     line = figure.axes[0].get_lines()[0]
-    assert sorted(line.get_xdata()) == [*fake.scramble_blocks, fake.crop]
+    assert list(line.get_xdata()) == list(range(len(ticks)))
 
 
-def test_patch_and_smooth_curves_start_at_the_original(tables):
-    patch = figures.patch_figure(tables["summary"])
+def test_patch_draws_its_two_groups_and_smooth_its_passes(tables):
+    patch = curve(tables["summary"], PATCH)
     assert len(patch.axes) == 2
+    assert [ax.get_title() for ax in patch.axes] == [
+        "Patches: all patches at once", "Patches: one patch (mean over patches)"]
     for ax in patch.axes:
         assert min(ax.get_lines()[0].get_xdata()) == 0
-    smooth = figures.smooth_figure(tables["summary"])
-    assert list(smooth.axes[0].get_lines()[0].get_xdata()) == [0, 1, 2, 3]
+    smooth = curve(tables["summary"], SMOOTH)
+    assert [t.get_text() for t in smooth.axes[0].get_xticklabels()] == ["original", "1", "2",
+                                                                        "3"]
+
+
+def test_probes_that_share_a_section_share_one_figure(tables):
+    figure = curve(tables["summary"], *REMOVED_DETAIL)
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == [
+        "original", "Removed detail", "Removed detail, inverted"]
 
 
 def test_every_figure_draws_from_its_tables(tables):
     made = [
-        figures.removed_detail_figure(tables["summary"]),
+        curve(tables["summary"], *REMOVED_DETAIL),
         figures.interaction_r_figure(tables["interaction"]),
         figures.interaction_scatter_figure(tables["images"]),
         figures.lrp_regions_figure(tables["lrp"]),
@@ -79,13 +100,12 @@ def test_a_regression_line_per_model_in_the_scatter(tables):
     assert len(first.get_lines()) == n_models + 1  # regression per model + diagonal
 
 
-@pytest.mark.parametrize("function", [figures.scramble_figure, figures.patch_figure,
-                                      figures.smooth_figure, figures.removed_detail_figure])
-def test_missing_input_is_a_figure_input_error(function, tables):
+@pytest.mark.parametrize("probes", [[SCRAMBLE], [PATCH], [SMOOTH], REMOVED_DETAIL])
+def test_missing_input_is_a_figure_input_error(probes, tables):
     with pytest.raises(figures.FigureInputError, match="no "):
-        function(tables["summary"][tables["summary"]["probe"] == "original"])
+        curve(tables["summary"][tables["summary"]["probe"] == "original"], *probes)
     with pytest.raises(figures.FigureInputError):
-        function(pd.DataFrame())
+        curve(pd.DataFrame(), *probes)
 
 
 def test_empty_tables_are_figure_input_errors():
