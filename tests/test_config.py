@@ -139,6 +139,9 @@ def test_the_shipped_thesis_config_is_the_defaults_plus_data_paths():
     # The thesis config lists the thesis hypotheses; the defaults leave them implied.
     assert loaded["analysis"].pop("hypotheses") == [h.model_dump() for h in thesis_hypotheses()]
     assert defaults["analysis"].pop("hypotheses") is None
+    # Each probe's section spells out its declared defaults.
+    for name in ("scramble", "patch", "smooth"):
+        assert get_probe(name, loaded["probes"].pop(name)).params == get_probe(name).params
     assert loaded == defaults
 
 

@@ -5,13 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from localglobal.probes.catalog import get_probe
 from localglobal.probes.patch import patch_rects
-from localglobal.report.accuracy import (
-    ACCURACY_COLUMNS,
-    accuracy_markdown,
-    patch_coverage,
-    probe_accuracy,
-)
+from localglobal.probes.registry import Level
+from localglobal.report.accuracy import ACCURACY_COLUMNS, accuracy_markdown, probe_accuracy
 
 CROP = 224
 MODELS = ["m-one", "m-two"]
@@ -19,6 +16,10 @@ IMAGES = [f"img{k}" for k in range(7)]
 SCRAMBLE = [28, 56, 112]
 PATCH = [10, 40, 50]   # 40 covers more of the frame than 50 (or 10) does
 SMOOTH = [1, 2, 3, 4]
+PROBES = [get_probe("original"), get_probe("scramble", {"blocks": SCRAMBLE}),
+          get_probe("patch", {"sizes": PATCH}), get_probe("smooth", {"iterations": 4}),
+          get_probe("smooth_diff")]
+"""The run's probes, as its configuration declares them."""
 
 
 def generated_predictions(seed: int = 3) -> pd.DataFrame:
@@ -71,13 +72,13 @@ def expected(predictions: pd.DataFrame, model: str, probe: str, level: int,
 def test_the_strongest_patch_is_the_largest_coverage_not_the_largest_side():
     by_mask = {size: covered_pixels(size) / CROP ** 2 for size in PATCH}
     for size, share in by_mask.items():
-        assert patch_coverage(size, CROP) == pytest.approx(share)
+        assert PROBES[2].coverage(Level(size, str(size))) == pytest.approx(share)
     assert max(by_mask, key=by_mask.get) == 40
 
 
 def test_accuracy_at_each_probes_strongest_level():
     predictions = generated_predictions()
-    table = probe_accuracy(predictions, crop=CROP)
+    table = probe_accuracy(predictions, PROBES)
     assert list(table.columns) == ACCURACY_COLUMNS
     strongest = {"original": 0, "scramble": min(SCRAMBLE),
                  "patch": max(PATCH, key=covered_pixels), "smooth": max(SMOOTH),
@@ -96,16 +97,16 @@ def test_accuracy_at_each_probes_strongest_level():
 
 def test_correctness_comes_from_the_indices_without_a_correct_column():
     predictions = generated_predictions(seed=8)
-    with_column = probe_accuracy(predictions, crop=CROP)
-    without = probe_accuracy(predictions.drop(columns="correct"), crop=CROP)
+    with_column = probe_accuracy(predictions, PROBES)
+    without = probe_accuracy(predictions.drop(columns="correct"), PROBES)
     pd.testing.assert_frame_equal(with_column, without)
     flipped = predictions.assign(correct=~predictions["correct"])
-    assert not np.allclose(probe_accuracy(flipped, crop=CROP)["accuracy"],
+    assert not np.allclose(probe_accuracy(flipped, PROBES)["accuracy"],
                            with_column["accuracy"])
 
 
 def test_the_markdown_names_every_model_and_the_level_shown():
-    table = probe_accuracy(generated_predictions(), crop=CROP)
+    table = probe_accuracy(generated_predictions(), PROBES)
     lines = accuracy_markdown(table, models=list(reversed(MODELS)))
     rows = [line for line in lines if line.startswith("| m-")]
     assert [row.split(" | ")[0] for row in rows] == ["| m-two", "| m-one"]

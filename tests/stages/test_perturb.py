@@ -81,7 +81,7 @@ def test_the_report_has_the_common_keys_and_the_plan(generated_run, image_rows):
     report = stage_report(run, "perturb")
     assert report["status"] == "done"
     assert report["items"] == {"total": 3, "done": 3, "resumed": 0, "bad": 0, "failed": 0}
-    assert report["details"]["plan"]["blocks"] == [56, 112]
+    assert report["details"]["plan"]["probes"]["scramble"]["blocks"] == [56, 112]
     assert Manifest(run.root).stage("perturb")["status"] == "done"
 
 

@@ -9,6 +9,7 @@ import os
 import pytest
 from markupsafe import escape
 
+from localglobal.probes.catalog import described_probes
 from localglobal.report.accuracy import probe_accuracy
 from localglobal.run import prepare_run, run_pipeline
 from localglobal.toyworld.build import build_world
@@ -58,7 +59,8 @@ def test_the_summary_holds_every_models_shape_bias_and_accuracies(toy):
         (line,) = [x for x in summary.splitlines() if x.startswith(f"- {model}: ")]
         assert line.startswith(f"- {model}: {bias.loc[model, 'shape_bias']:.3g}")
     predictions = run.read("predictions")
-    accuracy = probe_accuracy(predictions, config.frame.crop).set_index(["model", "probe"])
+    probes = described_probes(config, predictions["probe"].unique())
+    accuracy = probe_accuracy(predictions, probes).set_index(["model", "probe"])
     rows = {x.split(" | ")[0][2:]: x for x in summary.splitlines() if x.startswith("| toy-")}
     assert set(rows) == set(MODELS)
     header = next(x for x in summary.splitlines() if x.startswith("| model |"))

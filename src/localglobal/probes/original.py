@@ -32,6 +32,10 @@ class OriginalProbe(Probe):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         return np.array(image, copy=True), {}
 
+    def tile(self, level: Level, variants: Sequence[str], record: Mapping[str, Any]
+             ) -> tuple[str, str]:
+        return str(variants[0]), "original"
+
     def build(self, originals: torch.Tensor, records: Sequence[Mapping[str, Any]]
               ) -> torch.Tensor:
         return originals.clone()

@@ -60,7 +60,7 @@ def check_probes(config: RunConfig) -> None:
     ConfigError
         As :meth:`ProbePlan.from_config`.
     """
-    ProbePlan.from_config(config, validate=False)
+    ProbePlan.from_config(config)
 
 
 @stage("perturb",
