@@ -14,6 +14,7 @@ from localglobal.config import (
     thesis_hypotheses,
     to_toml,
 )
+from localglobal.probes.catalog import get_probe
 
 
 def test_defaults_are_the_thesis():
