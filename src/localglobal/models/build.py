@@ -14,7 +14,6 @@ that resolving and listing models stays fast.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from localglobal.models import packaged as _packaged
 from localglobal.models import weights as _weights
 from localglobal.models.catalog import LIBRARY_WEIGHTS_URLS, TOY_ARCH
 from localglobal.models.spec import RANDOM, ModelLoadError, ModelSpec
+from localglobal.trust import import_named_module
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +48,7 @@ def _build(spec: ModelSpec, num_classes: int) -> torch.nn.Module:
         raise ModelLoadError(f"model {spec.name!r}: arch {spec.arch!r} is not "
                              "torchvision:NAME, timm:NAME or package.module:function")
     try:
-        builder = getattr(importlib.import_module(prefix), target)
+        builder = getattr(import_named_module(prefix), target)
     except (ImportError, AttributeError) as error:
         raise ModelLoadError(f"model {spec.name!r}: cannot import {spec.arch}: {error}") from None
     try:

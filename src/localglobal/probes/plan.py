@@ -114,7 +114,7 @@ def _config_error(key: str, error: Exception) -> ConfigError:
     return ConfigError(text if text.startswith("probes.") else f"{key}: {text}")
 
 
-def _smoother(config: RunConfig, validate: bool) -> Smoother | None:
+def _smoother(config: RunConfig, validate: bool, trusted: bool) -> Smoother | None:
     """The configured smoother, settled and (for TorchScript) checked; None without smooth."""
     smooth = config.probes.smooth
     if "smooth" not in config.probes.probes:
@@ -126,7 +126,8 @@ def _smoother(config: RunConfig, validate: bool) -> Smoother | None:
                           f"known: {sorted(known)}")
     key = smooth.operator if smooth.operator in OPERATORS else TORCHSCRIPT
     try:
-        return get_smoother(smooth.operator, smooth.params.get(key), validate=validate)
+        return get_smoother(smooth.operator, smooth.params.get(key), validate=validate,
+                            trusted=trusted)
     except ConfigError:
         raise
     except (ValueError, RuntimeError, OSError) as error:
@@ -162,7 +163,8 @@ class ProbePlan:
     materialize: bool = True
 
     @classmethod
-    def from_config(cls, config: RunConfig, *, validate: bool = True) -> ProbePlan:
+    def from_config(cls, config: RunConfig, *, validate: bool = True,
+                    trusted: bool = True) -> ProbePlan:
         """The plan a run configuration asks for.
 
         Parameters
@@ -171,6 +173,9 @@ class ProbePlan:
             The run's configuration (``frame``, ``probes``, ``run.seed``).
         validate : bool
             Run a TorchScript smoother once on a dummy image.
+        trusted : bool
+            Whether code the configuration names (a TorchScript smoother) may be loaded:
+            the configuration came from the user (:mod:`localglobal.trust`).
 
         Raises
         ------
@@ -189,7 +194,7 @@ class ProbePlan:
             derangement=probes.scramble.derangement,
             patch_sizes=tuple(probes.patch.sizes),
             fill=fill if isinstance(fill, str) else tuple(int(v) for v in fill),
-            smoother=_smoother(config, validate), iterations=probes.smooth.iterations,
+            smoother=_smoother(config, validate, trusted), iterations=probes.smooth.iterations,
             removed_detail=probes.smooth.removed_detail, min_side=probes.min_side,
             materialize=probes.materialize,
         )

@@ -44,6 +44,9 @@ def _params(config: RunConfig) -> dict[str, Any]:
 def check_probes(config: RunConfig) -> None:
     """Refuse probe settings that would fail (a bad TorchScript smoother) before any stage.
 
+    The pipeline asks this only once the command trusts its configuration
+    (:func:`localglobal.run.run_pipeline` refuses untrusted code first).
+
     Raises
     ------
     ConfigError
@@ -66,7 +69,7 @@ def check_probes(config: RunConfig) -> None:
        description="scrambled, patched and smoothed images")
 def perturb(ctx: StageContext) -> dict[str, Any]:
     """Probe images and ``perturbations.parquet`` for every sample."""
-    plan = ProbePlan.from_config(ctx.config)
+    plan = ProbePlan.from_config(ctx.config, trusted=ctx.options.trusted)
     samples = ctx.run.read("samples")
     sources = source_images(samples, str(ctx.run.artifact_path("samples")))
     # The first resize imports torchvision; do it before forking so workers share it.
