@@ -14,8 +14,6 @@ import torch
 
 import localglobal
 from localglobal import api
-from localglobal.attribution.attributor import ModelRefused
-from localglobal.attribution.gradients import explain_gradient
 from localglobal.attribution.model_run import AttributeInputs, ModelRun
 from localglobal.config import config_from_dict
 from localglobal.models import ModelSpec
@@ -77,60 +75,6 @@ def test_a_run_reads_tables_by_catalog_name(tmp_path):
         run.not_an_artifact  # noqa: B018
 
 
-def test_gradient_x_input_is_the_definition():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(),
-                              torch.nn.Linear(4 * 6 * 6, 5)).eval()
-    x = torch.randn(3, 3, 8, 8)
-    result = api.explain(net, x, composite="gradient-x-input")
-    expected = []
-    for image in x:
-        leaf = image[None].clone().requires_grad_(True)
-        logits = net(leaf)
-        logits[0, logits[0].argmax()].backward()
-        expected.append((leaf.grad * leaf).sum(dim=1)[0].detach().numpy())
-    np.testing.assert_allclose(result.maps, np.stack(expected), rtol=1e-4, atol=1e-6)
-
-
-def test_integrated_gradients_are_complete_on_a_linear_net():
-    torch.manual_seed(1)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 4)).eval()
-    x = torch.randn(2, 3, 4, 4)
-    result = explain_gradient(net, x, [1, 2], "integrated-gradients", steps=8)
-    gap = net(x) - net(torch.zeros_like(x))
-    totals = result.relevance.sum(dim=(1, 2, 3))
-    torch.testing.assert_close(totals, gap[[0, 1], [1, 2]].detach(), rtol=1e-4, atol=1e-5)
-    smooth = explain_gradient(net, x, [1, 2], "smoothgrad", samples=4)
-    torch.testing.assert_close(smooth.relevance, explain_gradient(
-        net, x, [1, 2], "smoothgrad", samples=4).relevance)  # seeded: reproducible
-
-
-def _modern_models():
-    timm = pytest.importorskip("timm")
-    torchvision = pytest.importorskip("torchvision")
-    return {"vit": timm.create_model("vit_tiny_patch16_224", pretrained=False),
-            "mobilenet": torchvision.models.mobilenet_v3_small(weights=None)}
-
-
-def test_modern_architectures_get_a_gradient_method_and_lrp_is_refused():
-    images = np.random.default_rng(6).integers(0, 256, (1, 224, 224, 3), dtype=np.uint8)
-    for name, model in _modern_models().items():
-        result = api.explain(model, images, composite="auto", name=name)
-        assert result.method == "gradient-x-input" and result.maps.shape == (1, 224, 224)
-        assert np.isfinite(result.maps).all()
-        with pytest.raises(ModelRefused, match='composite = "auto"'):
-            api.explain(model, images, composite="epsilon-plus-flat", name=name)
-
-
-def test_a_resnet_gets_lrp_with_its_canonizer():
-    torchvision = pytest.importorskip("torchvision")
-    model = torchvision.models.resnet18(weights=None)
-    result = api.explain(model, torch.randn(1, 3, 64, 64))
-    assert result.method == "lrp-epsilon-plus-flat" and np.isfinite(result.maps).all()
-    with pytest.raises(ModelRefused, match="does not fit"):
-        api.explain(model, torch.randn(1, 3, 64, 64), canonizer="seresnet")
-
-
 def test_the_attribute_stage_resolves_auto_per_model():
     items = pd.DataFrame({"item_id": ["a/original/0/0"], "image_id": ["a"], "wnid": ["x"],
                           "probe": "original", "level": 0, "variant": "0", "path": ""})
@@ -139,7 +83,7 @@ def test_the_attribute_stage_resolves_auto_per_model():
                      label_space="imagenet-1k", canonizer=None)
     inputs = AttributeInputs(items, Path("edges.npz"), {}, {}, torch.device("cpu"))
     run = ModelRun("m", spec, config, inputs, None)
-    assert run.composite == "gradient-x-input" and not run.lrp
+    assert run.method == "gradient-x-input" and not run.lrp
     task = run.task("none", None, Path("maps"), "cpu")
     assert task.method == "gradient-x-input" and task.canonizer is None
 
@@ -155,15 +99,3 @@ def test_evaluate_agrees_with_the_logits():
     assert table["true_rank"].tolist() == ranks
     with pytest.raises(localglobal.api.ConfigError):
         api.evaluate(net, x, targets=[0, 1])
-
-
-def test_an_attributor_given_auto_runs_the_method_it_chose():
-    from localglobal.attribution.attributor import Attributor
-
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 2 * 2, 3)).eval()
-    x = torch.randn(2, 3, 2, 2)
-    chosen = Attributor("auto", None, 0.1, (0.0,) * 3, (1.0,) * 3, torch.device("cpu"), 4)
-    plain = Attributor("gradient-x-input", None, 0.1, (0.0,) * 3, (1.0,) * 3,
-                       torch.device("cpu"), 4)
-    assert chosen.composite == "gradient-x-input"
-    np.testing.assert_array_equal(chosen(net, x, None)[0], plain(net, x, None)[0])

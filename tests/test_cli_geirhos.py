@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -12,8 +10,9 @@ from localglobal.cli import app
 from localglobal.data.geirhos_fetch import HUMAN_DATA, STIMULI
 from tests.data.test_geirhos_fetch import SYNTHETIC, checksum_list, serve
 from tests.data.test_geirhos_fetch import server as server  # the fixture
+from tests.shared_data import geirhos_sample, require_geirhos_sample
 
-SAMPLE = Path("/work/shared/data/geirhos-sample")
+SAMPLE = geirhos_sample()
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +27,7 @@ def invoke(*args):
 
 
 def test_geirhos_creates_the_run_and_keeps_the_folders_in_its_config(tmp_path):
-    if not (SAMPLE / "human-raw-data").is_dir():
-        pytest.skip(f"the Geirhos sample is not at {SAMPLE}")
+    require_geirhos_sample("human-raw-data")
     run = tmp_path / "run"
     result = invoke("geirhos", "--run", run, "--humans", SAMPLE)
     assert result.exit_code == 0, result.output

@@ -11,7 +11,6 @@ from localglobal.config import (
     builtin_config,
     config_from_dict,
     load_config,
-    thesis_hypotheses,
     to_toml,
 )
 from localglobal.probes.catalog import get_probe
@@ -31,26 +30,10 @@ def test_defaults_are_the_thesis():
     assert (config.edges.h, config.edges.h_color) == (30, 10)
     assert (config.edges.template_window, config.edges.search_window) == (7, 21)
     assert config.attribute.epsilon == 0.1
-    thesis_ids = ["H1", "H1-b112", "H2", "H3", "H3-k1", "H3.1", "H3.2", "LRP-pos", "LRP-neg"]
-    # Unset, analyze tests the thesis hypotheses that fit the run's models: each as the
-    # thesis computed it, followed by its corrected form.
+    # Unset, analyze tests the thesis hypotheses (configs/thesis.toml) that fit the run.
     assert config.analysis.hypotheses is None
-    assert [h.id for h in thesis_hypotheses()] == [
-        i for thesis_id in thesis_ids for i in (thesis_id, f"{thesis_id}-img")]
     assert config.edges.thresholds == "auto" and config.edges.denoise
     assert config.analysis.interaction_test == "permutation"
-
-
-def test_the_corrected_hypotheses_measure_without_baseline_effects():
-    by_id = {h.id: h for h in thesis_hypotheses()}
-    for name in ("H1", "H1-b112", "H3", "H3-k1", "H3.1", "H3.2"):
-        corrected = by_id[f"{name}-img"]
-        assert (corrected.relative_to, corrected.normalize, corrected.subset) == (
-            "original", "ratio", "both-correct")
-        assert corrected.probe == by_id[name].probe and corrected.levels == by_id[name].levels
-    assert by_id["H2-img"].measure == "partial_correlation"
-    assert by_id["LRP-pos-img"].measure == "edge_enrichment_pos"
-    assert by_id["LRP-neg-img"].measure == "edge_enrichment_neg"
 
 
 @pytest.mark.parametrize("name", ["demo", "demo-ci"])
@@ -138,7 +121,7 @@ def test_the_shipped_thesis_config_is_the_defaults_plus_data_paths():
         dump["data"].pop("images")
         dump["data"].pop("annotations")
     # The thesis config lists the thesis hypotheses; the defaults leave them implied.
-    assert loaded["analysis"].pop("hypotheses") == [h.model_dump() for h in thesis_hypotheses()]
+    assert loaded["analysis"].pop("hypotheses")
     assert defaults["analysis"].pop("hypotheses") is None
     # Each probe's section spells out its declared defaults.
     for name in ("scramble", "patch", "smooth"):
@@ -150,4 +133,3 @@ def test_the_thesis_config_writes_every_section_out():
     text = builtin_config("thesis").read_text(encoding="utf-8")
     for section in RunConfig.model_fields:
         assert f"[{section}]" in text, section
-    assert text.count("[[analysis.hypotheses]]") == len(thesis_hypotheses())

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lower numbers are lower layers; a module may import its own layer or a lower one.
 LAYERS = {
     "errors": 0, "console": 0,
-    "config": 1, "labels": 1, "io": 1,
+    "config": 1, "labels": 1, "io": 1, "trust": 1,
     "pipeline": 2,
     "data": 3, "probes": 3, "models": 3, "evaluation": 3, "attribution": 3,
     "analysis": 3, "report": 3, "toyworld": 3,

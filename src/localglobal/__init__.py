@@ -27,9 +27,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = (
-    "EdgeRecord", "ExplainResult", "PatchRecord", "Run", "ScrambleRecord", "SmoothRecord",
-    "build_probes", "edges", "evaluate", "explain", "load_run", "patch", "patch_batch",
-    "probe", "removed_detail", "scramble", "scramble_batch", "smooth",
+    "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused", "PatchRecord", "Run",
+    "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
+    "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe",
+    "removed_detail", "scramble", "scramble_batch", "smooth",
 )
 
 __all__ = ["__version__", "probes", *_API]

@@ -35,8 +35,9 @@ import torch
 from matplotlib.figure import Figure
 
 from localglobal.analysis.figure_specs import FigureInputs, figure_specs
-from localglobal.attribution.attributor import Attributor, refuse_without_canonizer
-from localglobal.attribution.lrp import is_lrp, method_name, resolve_composite
+from localglobal.attribution.canonizers import guess_canonizer
+from localglobal.attribution.explainer import ModelRefused, explain
+from localglobal.attribution.methods import Explanation, Settings
 from localglobal.config import RunConfig, load_config
 from localglobal.errors import ConfigError, MissingInputError
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
@@ -56,9 +57,10 @@ from localglobal.stages import REGISTRY
 from localglobal.stages.show import contact_sheet_of
 
 __all__ = [
-    "EdgeRecord", "ExplainResult", "PatchRecord", "Run", "ScrambleRecord", "SmoothRecord",
-    "build_probes", "edges", "evaluate", "explain", "load_run", "patch", "patch_batch",
-    "probe", "probe_table", "removed_detail", "scramble", "scramble_batch", "smooth",
+    "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused", "PatchRecord", "Run",
+    "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
+    "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe", "probe_table",
+    "removed_detail", "scramble", "scramble_batch", "smooth",
 ]
 
 
@@ -518,130 +520,3 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
     table["top5"] = table["true_rank"] <= 5
     table["correct"] = table["true_rank"] == 1
     return table
-
-
-def guess_canonizer(model: torch.nn.Module) -> str | None:
-    """The LRP canonizer of an in-memory model's family, or None where none fits.
-
-    torchvision ResNet/ResNeXt → ``"resnet"``, torchvision VGG/AlexNet → ``"vgg"``, timm's
-    legacy SE-ResNet(X) → ``"seresnet"``; every other architecture (ViT, ConvNeXt,
-    MobileNet, EfficientNet, timm's own ResNets) → None.
-
-    Examples
-    --------
-    >>> guess_canonizer(torch.nn.Linear(2, 2)) is None
-    True
-    """
-    import torchvision.models as tv
-
-    if type(model) is tv.ResNet:
-        return "resnet"
-    if type(model) in (tv.VGG, tv.AlexNet):
-        return "vgg"
-    if type(model).__name__ == "SENet" and type(model).__module__.startswith("timm."):
-        return "seresnet"
-    return None
-
-
-class ExplainResult:
-    """What :func:`explain` returns.
-
-    Attributes
-    ----------
-    maps : numpy.ndarray
-        N×H×W float32 relevance summed over colour channels (logit units for LRP,
-        gradient × input and integrated gradients).
-    targets : numpy.ndarray
-        N int64 explained classes.
-    logits : numpy.ndarray
-        N float64 logits of the explained classes (where LRP relevance starts).
-    method : str
-        The method used, as in ``attributions.parquet`` (``lrp-epsilon-plus-flat``,
-        ``gradient-x-input``, …).
-    """
-
-    def __init__(self, maps: np.ndarray, targets: np.ndarray, logits: np.ndarray, method: str):
-        self.maps, self.targets, self.logits, self.method = maps, targets, logits, method
-
-    def __repr__(self) -> str:
-        return f"ExplainResult(method={self.method!r}, maps={self.maps.shape})"
-
-
-def explain(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
-            targets: Sequence[int] | torch.Tensor | None = None, *, composite: str = "auto",
-            canonizer: str | None = None, epsilon: float = 0.1, batch_size: int = 16,
-            device: str | torch.device | None = None, mean: Sequence[float] = IMAGENET_MEAN,
-            std: Sequence[float] = IMAGENET_STD, name: str = "model") -> ExplainResult:
-    """Relevance maps of an in-memory model, with the command line's checks and refusals.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A classifier returning N×K logits; explained in eval mode (restored afterwards).
-    images : torch.Tensor or numpy.ndarray
-        N×3×H×W normalised float images, or N×H×W×3 uint8 RGB (normalised with
-        ``mean`` and ``std``).
-    targets : sequence of int, optional
-        N classes to explain; default each image's predicted class.
-    composite : str
-        ``"auto"`` (LRP ``epsilon-plus-flat`` where a canonizer fits the architecture,
-        else ``gradient-x-input``), an LRP composite (``epsilon-plus-flat``,
-        ``epsilon-gamma-box``, ``epsilon-alpha2-beta1-flat``, ``epsilon``) or a gradient
-        method (``gradient-x-input``, ``integrated-gradients``, ``smoothgrad``).
-    canonizer : str, optional
-        ``"resnet"``, ``"vgg"`` or ``"seresnet"``; default :func:`guess_canonizer`.
-    epsilon : float
-        ε of the LRP composites.
-    batch_size : int
-        Images per pass (halved when the device runs out of memory).
-    device : str, optional
-        Where to run; default the model's device.
-    mean, std : sequence of float
-        The model's input normalisation.
-    name : str
-        The model's name in messages.
-
-    Returns
-    -------
-    ExplainResult
-        Channel-summed maps, explained classes and their logits, and the method.
-
-    Raises
-    ------
-    ModelRefused
-        An LRP composite for a model without a canonizer, or a canonizer that does not
-        fit it (BatchNorm left unfolded, no residual block found).
-    UnknownNameError
-        An unknown composite or canonizer.
-
-    Examples
-    --------
-    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
-    ...                           torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
-    >>> result = explain(net, torch.randn(2, 3, 8, 8))
-    >>> result.method, result.maps.shape
-    ('gradient-x-input', (2, 8, 8))
-    >>> explain(net, torch.randn(2, 3, 8, 8), composite="epsilon-plus-flat")
-    ... # doctest: +IGNORE_EXCEPTION_DETAIL
-    Traceback (most recent call last):
-    localglobal.attribution.attributor.ModelRefused: model 'model' has no LRP canonizer
-    """
-    canonizer = canonizer if canonizer is not None else guess_canonizer(model)
-    chosen = resolve_composite(composite, canonizer)
-    refuse_without_canonizer(name, type(model).__name__, canonizer, chosen)
-    lrp = is_lrp(chosen)
-    run_on = _device_of(model, device)
-    attributor = Attributor(chosen, canonizer if lrp else None, float(epsilon),
-                            tuple(mean), tuple(std), run_on, int(batch_size))  # type: ignore[arg-type]
-    x = images if isinstance(images, np.ndarray) else _as_batch(images, mean, std, run_on)
-    if isinstance(x, np.ndarray):
-        _as_batch(x[:0], mean, std, run_on)  # shape and dtype check only
-    wanted = None if targets is None else torch.as_tensor(np.asarray(targets), dtype=torch.long)
-    was_training = model.training
-    model.eval()
-    try:
-        with attributor.registered(model, name):
-            maps, explained, logits = attributor(model, x, wanted)
-    finally:
-        model.train(was_training)
-    return ExplainResult(maps, explained, logits, method_name(chosen))

@@ -242,7 +242,8 @@ class GeirhosSection(Section):
 
 
 class Hypothesis(Section):
-    """One directional, paired comparison of two models.
+    """One directional, paired comparison: of two models, or of one model's probed images
+    with its originals.
 
     The compared value is ``measure`` (a column of predictions or attributions) of
     ``model_a`` minus that of ``model_b``, paired by image, level and variant. With
@@ -256,18 +257,23 @@ class Hypothesis(Section):
     compares logit drops, which have no floor; ``subset = "both-correct"`` keeps only
     the images both models classify correctly on the original, so that clean
     accuracy does not pass for robustness.
+
+    ``source = "probe-effect"`` tests one model: whether ``probe`` lowers ``model_a``'s
+    ``measure`` relative to the original (each value is the drop from the image's
+    original, compared with no change); ``model_b`` is then not given.
     """
 
     id: str
     description: str = ""
-    source: Literal["predictions", "attributions", "interaction"] = "predictions"
+    source: Literal["predictions", "attributions", "interaction", "probe-effect"] = "predictions"
     probe: str | None = None
     levels: list[int | str] | None = Field(
         None, description="the probe's levels by label (28, \"c50\"); None means all")
     measure: str = "true_prob"
     relative_to: Literal["none", "original"] = "none"
     model_a: str
-    model_b: str
+    model_b: str | None = Field(None, description="the second model (not given for "
+                                "source = 'probe-effect')")
     alternative: Literal["greater", "less", "two-sided"] = "greater"
     control: str = Field("none", description="attribution rows to use (source=attributions)")
     proxy: str = Field("canny", description="shape proxy of the attribution rows to use: "
@@ -279,8 +285,26 @@ class Hypothesis(Section):
         "all", description="both-correct: only images both models classify correctly on "
         "the original")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _probe_effect_drops(cls, data: Any) -> Any:
+        # A probe's effect on one model is always its drop from the original.
+        if isinstance(data, dict) and data.get("source") == "probe-effect":
+            data = {"relative_to": "original", **data}
+        return data
+
     @model_validator(mode="after")
     def _check_transform(self) -> Hypothesis:
+        one_model = self.source == "probe-effect"
+        if one_model and self.model_b is not None:
+            raise ValueError(f"hypothesis {self.id}: source = 'probe-effect' tests one model "
+                             "(model_a); remove model_b")
+        if not one_model and self.model_b is None:
+            raise ValueError(f"hypothesis {self.id}: source = {self.source!r} compares two "
+                             "models; give model_b")
+        if one_model and (self.probe is None or self.relative_to != "original"):
+            raise ValueError(f"hypothesis {self.id}: source = 'probe-effect' needs a probe "
+                             "and compares with the original (relative_to = 'original')")
         if self.normalize == "ratio" and self.relative_to != "original":
             raise ValueError(f"hypothesis {self.id}: normalize = 'ratio' divides the drop "
                              "from the original by the original value, so it needs "
@@ -291,88 +315,6 @@ class Hypothesis(Section):
                              "always taken from the original; relative_to and normalize "
                              "do not apply to source = 'interaction'")
         return self
-
-
-def thesis_hypotheses() -> list[Hypothesis]:
-    """The thesis's hypotheses and their corrected forms, under DESIGN.md's ids.
-
-    Each thesis hypothesis (``H1`` … ``LRP-neg``) keeps the thesis's measure; its
-    corrected form ``<id>-img`` measures what the thesis meant without baseline and
-    floor effects: the share of the true-class probability lost relative to the
-    image's original, on the images both models classify correctly; the partial
-    S–A correlation given the original logit for H2; the edge enrichment inside the
-    box for LRP. Every hypothesis is tested on the image level (DESIGN.md,
-    "Statistics").
-    """
-    sin, rn = "sin-resnet50", "resnet50"
-    # The corrected prediction measure: relative drop, images both models get right.
-    share_lost = {"relative_to": "original", "normalize": "ratio", "subset": "both-correct"}
-    return [
-        Hypothesis(id="H1", probe="scramble", relative_to="original", model_a=sin, model_b=rn,
-                   alternative="greater",
-                   description="scrambling hurts SIN more than ResNet-50 (all block sides)"),
-        Hypothesis(id="H1-img", probe="scramble", **share_lost, model_a=sin, model_b=rn,
-                   alternative="greater",
-                   description="SIN loses a larger share of its true-class probability than "
-                   "ResNet-50 under scrambling (all block sides, images both get right)"),
-        Hypothesis(id="H1-b112", probe="scramble", levels=[112], relative_to="original",
-                   model_a=sin, model_b=rn, alternative="greater",
-                   description="scrambling into 112-pixel blocks hurts SIN more than ResNet-50"),
-        Hypothesis(id="H1-b112-img", probe="scramble", levels=[112], **share_lost,
-                   model_a=sin, model_b=rn, alternative="greater",
-                   description="SIN loses a larger share of its true-class probability than "
-                   "ResNet-50 in 112-pixel blocks (images both get right)"),
-        Hypothesis(id="H2", source="interaction", probe="patch", measure="correlation",
-                   model_a=rn, model_b=sin, alternative="less",
-                   description="single-patch/all-patches correlation is lower for ResNet-50 "
-                   "than for SIN, across patch sides"),
-        Hypothesis(id="H2-img", source="interaction", probe="patch",
-                   measure="partial_correlation", model_a=rn, model_b=sin, alternative="less",
-                   description="single-patch/all-patches correlation given the original "
-                   "logit is lower for ResNet-50 than for SIN, across patch sides"),
-        Hypothesis(id="H3", probe="smooth", relative_to="original", model_a=sin, model_b=rn,
-                   alternative="less",
-                   description="SIN loses less than ResNet-50 under smoothing (all iterations)"),
-        Hypothesis(id="H3-img", probe="smooth", **share_lost, model_a=sin, model_b=rn,
-                   alternative="less",
-                   description="SIN loses a smaller share of its true-class probability than "
-                   "ResNet-50 under smoothing (all iterations, images both get right)"),
-        Hypothesis(id="H3-k1", probe="smooth", levels=[1], relative_to="original",
-                   model_a=sin, model_b=rn, alternative="less",
-                   description="SIN loses less than ResNet-50 after one smoothing pass"),
-        Hypothesis(id="H3-k1-img", probe="smooth", levels=[1], **share_lost,
-                   model_a=sin, model_b=rn, alternative="less",
-                   description="SIN loses a smaller share of its true-class probability than "
-                   "ResNet-50 after one smoothing pass (images both get right)"),
-        Hypothesis(id="H3.1", probe="smooth", model_a="se-resnet50", model_b=rn,
-                   alternative="greater",
-                   description="SE-ResNet-50 beats ResNet-50 on smoothed images"),
-        Hypothesis(id="H3.1-img", probe="smooth", **share_lost, model_a="se-resnet50",
-                   model_b=rn, alternative="less",
-                   description="SE-ResNet-50 loses a smaller share of its true-class "
-                   "probability than ResNet-50 under smoothing (images both get right)"),
-        Hypothesis(id="H3.2", probe="smooth", model_a="se-resnext50", model_b=sin,
-                   alternative="greater",
-                   description="SE-ResNeXt-50 beats SIN on smoothed images"),
-        Hypothesis(id="H3.2-img", probe="smooth", **share_lost, model_a="se-resnext50",
-                   model_b=sin, alternative="less",
-                   description="SE-ResNeXt-50 loses a smaller share of its true-class "
-                   "probability than SIN under smoothing (images both get right)"),
-        Hypothesis(id="LRP-pos", source="attributions", measure="share_pos_on_edges",
-                   model_a=sin, model_b=rn, alternative="greater",
-                   description="SIN's positive relevance lies on edges more than ResNet-50's"),
-        Hypothesis(id="LRP-pos-img", source="attributions", measure="edge_enrichment_pos",
-                   model_a=sin, model_b=rn, alternative="greater",
-                   description="SIN's positive region prefers the edges inside the box more "
-                   "than ResNet-50's (enrichment over the box's edge density)"),
-        Hypothesis(id="LRP-neg", source="attributions", measure="share_neg_on_edges",
-                   model_a=sin, model_b=rn, alternative="less",
-                   description="SIN's negative relevance lies on edges less than ResNet-50's"),
-        Hypothesis(id="LRP-neg-img", source="attributions", measure="edge_enrichment_neg",
-                   model_a=sin, model_b=rn, alternative="less",
-                   description="SIN's negative region prefers the edges inside the box less "
-                   "than ResNet-50's (enrichment over the box's edge density)"),
-    ]
 
 
 class AnalysisSection(Section):
@@ -392,9 +334,10 @@ class AnalysisSection(Section):
     figure_dpi: int = Field(100, ge=30, description="resolution of the PNG figures")
     contact_sheets: int = Field(3, ge=0, description="images shown as probe contact sheets")
     hypotheses: list[Hypothesis] | None = Field(
-        None, description="unset: the thesis hypotheses (thesis_hypotheses()) whose models, "
-        "probes and levels are all in the run, none when none fits; a list (empty: none) is "
-        "tested as given, and a hypothesis naming what the run lacks is an error")
+        None, description="unset: the thesis hypotheses (configs/thesis.toml) whose models, "
+        "probes and levels are all in the run, else one probe-effect hypothesis per model "
+        "and probe; a list (empty: none) is tested as given, and a hypothesis naming what "
+        "the run lacks is an error")
 
     @field_validator("hypotheses")
     @classmethod

@@ -11,24 +11,17 @@ declarations.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 from localglobal.config import RunConfig, config_changes, load_config, overlay_config, to_toml
 from localglobal.console import log
-from localglobal.errors import ConfigError
 from localglobal.io.atomic import write_text_atomic
-from localglobal.models.resolve import code_entries, refuse_untrusted
 from localglobal.pipeline.context import RunOptions
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.runner import Runner, StageState
 from localglobal.stages import REGISTRY
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from localglobal.trust import code_references, refuse_untrusted
+from localglobal.trust import vouched_for as _vouched_for
 
 PIPELINE: tuple[str, ...] = tuple(REGISTRY.order())
 """Every stage, in the order the pipeline runs them."""
@@ -104,35 +97,47 @@ def add_models(config: RunConfig, section: str, names: list[str], *, replace: bo
 
 
 def vouched_for(config: RunConfig, config_path: str | os.PathLike[str] | None) -> bool:
-    """Whether every model entry naming Python code came from ``config_path``.
+    """Whether every key of ``config`` that names code came from ``config_path``.
 
-    The user gave ``config_path`` on this command line; an entry the run's own
-    ``config.toml`` holds alone is not vouched for.
+    The user gave ``config_path`` on this command line; code the run's own
+    ``config.toml`` names alone is not vouched for (:mod:`localglobal.trust`).
     """
-    coded = code_entries(config)
-    plugins = sorted(config.probes.plugins)
-    if not coded and not plugins:
+    if not code_references(config):
         return True
-    if config_path is None:
-        return False
-    try:
-        raw = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{config_path}: {error}") from error
-    given, probes = raw.get("models", {}), raw.get("probes", {})
-    given_plugins = probes.get("plugins", {}) if isinstance(probes, dict) else {}
-    return all(isinstance(given.get(name), dict)
-               and given[name].get("module") == config.models[name].module
-               for name in coded) and all(name in given_plugins for name in plugins)
+    return _vouched_for(config, load_config(config_path) if config_path is not None else None)
+
+
+PROBE_STAGES = ("perturb", "evaluate", "attribute", "geirhos")
+"""Stages that build probe images, and so load the code probe keys name."""
+
+
+def references_used(config: RunConfig, stages: list[str]) -> dict[str, str]:
+    """The code references (``{key: value}``) the given stages would load.
+
+    A model's keys count when a stage runs that model; every other key (probes.*) when
+    a stage that builds probes runs.
+    """
+    models: set[str] = set()
+    for name in stages:
+        section = getattr(config, name, None)
+        models.update(getattr(section, "models", None) or [])
+        if name == "geirhos" and config.geirhos.models is None:
+            models.update(config.evaluate.models)
+    builds_probes = any(name in PROBE_STAGES for name in stages)
+    used = {}
+    for key, value in code_references(config).items():
+        if key.startswith("models."):
+            # The last part is the field; a model's name may hold dots (timm tags).
+            if key[len("models."):].rpartition(".")[0] in models:
+                used[key] = value
+        elif builds_probes:
+            used[key] = value
+    return used
 
 
 def _refuse_untrusted(config: RunConfig, stages: list[str], trusted: bool) -> None:
-    """Refuse to start when a model a stage runs names code the user did not vouch for."""
-    if trusted:
-        return
-    for name in stages:
-        section = getattr(config, name, None)
-        refuse_untrusted(config, list(getattr(section, "models", None) or []))
+    """Refuse to start when a stage would load code the user did not vouch for."""
+    refuse_untrusted(references_used(config, stages), trusted)
 
 
 def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,

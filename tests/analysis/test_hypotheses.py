@@ -14,10 +14,11 @@ from localglobal.analysis.hypotheses import (
     choose_hypotheses,
     evaluate_hypotheses,
     family_verdicts,
+    thesis_hypotheses,
     validate_hypotheses,
 )
 from localglobal.analysis.statistics import WILCOXON_IMAGES, reverse_wilcoxon_p
-from localglobal.config import Hypothesis, thesis_hypotheses
+from localglobal.config import Hypothesis, builtin_config, load_config
 
 
 def _tiny_predictions():
@@ -287,12 +288,24 @@ def test_unset_hypotheses_keep_only_those_the_run_can_test():
     validate_hypotheses(chosen, predictions)
 
 
-def test_unset_hypotheses_on_ones_own_models_are_none_with_one_note():
+def test_unset_hypotheses_on_ones_own_models_test_each_probe_on_each_model():
     predictions = _thesis_like_predictions(["mine", "yours"])
-    chosen, notes = choose_hypotheses(None, predictions, _attributions(["mine", "yours"]))
-    assert chosen == []
-    assert notes == ["no default hypothesis fits this run's models (mine, yours); set "
-                     "analysis.hypotheses to test your own"]
+    chosen, (note,) = choose_hypotheses(None, predictions, _attributions(["mine", "yours"]))
+    assert [h.id for h in chosen] == [f"{probe}:{model}" for model in ("mine", "yours")
+                                      for probe in ("scramble", "patch", "smooth")]
+    assert {(h.source, h.relative_to, h.alternative, h.model_b) for h in chosen} == {
+        ("probe-effect", "original", "greater", None)}
+    assert "no thesis hypothesis fits this run's models (mine, yours)" in note
+    # A run in another label space compares the probability in that space.
+    chosen, _ = choose_hypotheses(None, predictions.assign(subset_true_prob=0.5),
+                                  measure="subset_true_prob")
+    assert {h.measure for h in chosen} == {"subset_true_prob"}
+
+
+def test_a_run_without_originals_gets_no_default_hypothesis_and_a_note():
+    predictions = _thesis_like_predictions(["mine"], {"scramble": [28]})
+    chosen, (note,) = choose_hypotheses(None, predictions)
+    assert chosen == [] and "no probed and original images" in note
 
 
 def test_explicit_hypotheses_naming_an_absent_model_are_still_an_error():
@@ -310,3 +323,99 @@ def test_the_candidates_follow_the_configured_models():
     assert "H1" in pair and "H3.1" not in pair
     explicit = [Hypothesis(id="X", probe="scramble", model_a="mine", model_b="yours")]
     assert candidate_hypotheses(explicit, []) == explicit
+
+
+def test_the_thesis_hypotheses_load_from_the_packaged_thesis_config():
+    thesis_ids = ["H1", "H1-b112", "H2", "H3", "H3-k1", "H3.1", "H3.2", "LRP-pos", "LRP-neg"]
+    # Each as the thesis computed it, followed by its corrected form.
+    assert [h.id for h in thesis_hypotheses()] == [
+        i for thesis_id in thesis_ids for i in (thesis_id, f"{thesis_id}-img")]
+    assert thesis_hypotheses() == load_config(builtin_config("thesis")).analysis.hypotheses
+
+
+def test_the_corrected_hypotheses_measure_without_baseline_effects():
+    by_id = {h.id: h for h in thesis_hypotheses()}
+    for name in ("H1", "H1-b112", "H3", "H3-k1", "H3.1", "H3.2"):
+        corrected = by_id[f"{name}-img"]
+        assert (corrected.relative_to, corrected.normalize, corrected.subset) == (
+            "original", "ratio", "both-correct")
+        assert corrected.probe == by_id[name].probe and corrected.levels == by_id[name].levels
+    assert by_id["H2-img"].measure == "partial_correlation"
+    assert by_id["LRP-pos-img"].measure == "edge_enrichment_pos"
+    assert by_id["LRP-neg-img"].measure == "edge_enrichment_neg"
+
+
+def _one_model_predictions(probe="eidolon", levels=("1-10-10", "4-10-10"), n_images=12):
+    """One model whose probability drops by a known amount per image under ``probe``."""
+    rows = []
+    for k in range(n_images):
+        original = 0.9 - 0.01 * k
+        rows.append(("m", f"i{k:02d}", "original", "0", "0", original))
+        for j, level in enumerate(levels):
+            for variant in ("0", "1"):
+                drop = 0.02 * k - 0.05 + 0.01 * j + 0.003 * int(variant)
+                rows.append(("m", f"i{k:02d}", probe, level, variant, original - drop))
+    table = pd.DataFrame(rows, columns=["model", "image_id", "probe", "level", "variant",
+                                        "true_prob"])
+    table["item_id"] = (table["image_id"] + "/" + table["probe"] + "/" + table["level"]
+                        + "/" + table["variant"])
+    return table
+
+
+def test_a_probe_effect_is_a_one_sample_test_of_each_images_mean_drop():
+    predictions = _one_model_predictions()
+    (h,) = hypotheses_module.probe_effect_hypotheses(predictions)
+    assert (h.id, h.source, h.model_a, h.model_b) == ("eidolon:m", "probe-effect", "m", None)
+    results = evaluate_hypotheses([h], predictions, n_resamples=500)
+    row = results.table.iloc[0]
+    drops = predictions[predictions["probe"] == "eidolon"].assign(
+        drop=lambda t: t["image_id"].map(
+            predictions[predictions["probe"] == "original"].set_index("image_id")["true_prob"])
+        - t["true_prob"]).groupby("image_id")["drop"].mean()
+    # n counts images; the pairs are the image's levels and variants.
+    assert (row["n"], row["n_pairs"]) == (12, 48)
+    assert row["mean_diff"] == pytest.approx(drops.mean())
+    assert row["wilcoxon_p"] == pytest.approx(
+        stats.wilcoxon(drops.to_numpy(), alternative="greater").pvalue)
+    assert row["model_b"] == "" and row["direction"] == "drop in true_prob under eidolon: m > 0"
+    np.testing.assert_allclose(results.pairs["value_b"], 0.0)
+    assert row["verdict"] == "supported"
+
+
+def test_probe_effects_are_one_holm_family_and_a_harmless_probe_is_not_supported():
+    hurts = _one_model_predictions("scramble", ("28",))
+    harmless = _one_model_predictions("colour", ("cr",))
+    harmless = harmless[harmless["probe"] == "colour"].assign(
+        true_prob=lambda t: t["image_id"].map(
+            hurts[hurts["probe"] == "original"].set_index("image_id")["true_prob"])
+        # changes whose signs balance over the images
+        + 0.01 * np.where(t["image_id"].str[-1].astype(int) % 2 == 0, 1, -1)
+        * (1 + t["image_id"].str[-2:].astype(int) // 2))
+    predictions = pd.concat([hurts, harmless], ignore_index=True)
+    chosen, _ = choose_hypotheses(None, predictions)
+    table = evaluate_hypotheses(chosen, predictions, n_resamples=500).table.set_index(
+        "hypothesis")
+    assert list(table.index) == ["scramble:m", "colour:m"]
+    assert table.loc["scramble:m", "verdict"] == "supported"
+    assert table.loc["colour:m", "verdict"] == "not supported"
+    np.testing.assert_allclose(table["p_holm"], hypotheses_module.holm(table["p"].to_numpy()))
+
+
+def test_a_probe_effect_names_one_model():
+    with pytest.raises(ValueError, match="tests one model"):
+        Hypothesis(id="X", source="probe-effect", probe="scramble", model_a="a", model_b="b")
+    with pytest.raises(ValueError, match="give model_b"):
+        Hypothesis(id="X", probe="scramble", model_a="a")
+    h = Hypothesis(id="X", source="probe-effect", probe="scramble", model_a="a")
+    assert h.relative_to == "original"
+    validate_hypotheses([h], _tiny_predictions())
+    with pytest.raises(ValueError, match="model 'c' is not in predictions"):
+        validate_hypotheses([h.model_copy(update={"model_a": "c"})], _tiny_predictions())
+
+
+def test_every_configurable_source_is_in_the_source_table():
+    from typing import get_args
+
+    from localglobal.analysis.hypothesis_sources import SOURCES
+
+    assert set(SOURCES) == set(get_args(Hypothesis.model_fields["source"].annotation))

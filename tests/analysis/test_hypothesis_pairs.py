@@ -4,11 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from localglobal.analysis.hypothesis_pairs import (
-    both_correct_images,
-    hypothesis_pairs,
-    validate_hypotheses,
-)
+from localglobal.analysis.hypothesis_pairs import both_correct_images
+from localglobal.analysis.hypothesis_sources import hypothesis_pairs, validate_hypotheses
 from localglobal.config import ConfigError, Hypothesis, config_from_dict
 
 # image → model → (original prob, probe prob, original correct?)

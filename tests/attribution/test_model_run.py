@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from localglobal.attribution.attributor import ModelRefused
+from localglobal.attribution.explainer import ModelRefused
 from localglobal.attribution.model_run import AttributeInputs, ModelRun, architecture
 from localglobal.config import config_from_dict
 from localglobal.labels import get_label_space

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from localglobal.attribution.canonizers import CANONIZERS, get_canonizers
-from localglobal.attribution.lrp import COMPOSITES, is_lrp, make_composite, method_name
+from localglobal.attribution.methods import NAMES, is_lrp, make_composite, method_name
 from localglobal.attribution.registry import UnknownNameError, lookup
 from localglobal.errors import ConfigError
 from localglobal.models.spec import CANONIZERS as SPEC_CANONIZERS
@@ -19,10 +19,9 @@ def test_lookup_names_every_known_entry_in_the_error():
 
 
 def test_composites_and_canonizers_are_dicts_of_factories():
-    assert list(COMPOSITES) == ["epsilon-plus-flat", "epsilon-gamma-box",
-                                "epsilon-alpha2-beta1-flat", "epsilon", "gradient-x-input",
-                                "integrated-gradients", "smoothgrad", "auto"]
-    assert all(callable(factory) for factory in [*COMPOSITES.values(), *CANONIZERS.values()])
+    assert NAMES == ("epsilon-plus-flat", "epsilon-gamma-box", "epsilon-alpha2-beta1-flat",
+                     "epsilon", "gradient-x-input", "integrated-gradients", "smoothgrad", "auto")
+    assert all(callable(factory) for factory in CANONIZERS.values())
     with pytest.raises(UnknownNameError, match="unknown composite 'lrp'; known: "
                        "epsilon-plus-flat, epsilon-gamma-box"):
         make_composite("lrp")

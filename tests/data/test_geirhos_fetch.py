@@ -46,7 +46,7 @@ SYNTHETIC = {
             answer="na", category="cat", image="cat1.png").encode(),
         "raw-data/silhouette/silhouette_subject-01_session_1.csv": CSV.format(
             answer="dog", category="dog", image="dog1.png").encode(),
-        "raw-data/colour/colour_subject-01_session_1.csv": b"not kept",
+        "latex-report/report.tex": b"not kept",
         "modelvshuman/__init__.py": b"",
     },
 }

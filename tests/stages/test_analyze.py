@@ -123,15 +123,19 @@ def test_predictions_are_required(tmp_path):
         run_stage("analyze", fake.run, fake.config)
 
 
-def test_unset_hypotheses_on_models_without_a_thesis_hypothesis_run_with_a_note(tmp_path):
+def test_unset_hypotheses_on_models_without_a_thesis_hypothesis_test_each_probe(tmp_path):
     config = fake_config()
     config.analysis.hypotheses = None
     fake = make_fake_run(tmp_path / "run", config=config)
     summary = run_stage("analyze", fake.run, fake.config)
-    assert summary["hypotheses"] == 0 and fake.run.read("hypotheses").empty
+    table = fake.run.read("hypotheses")
+    probes = sorted(set(fake.run.read("predictions")["probe"]) - {"original"})
+    assert sorted(table["hypothesis"]) == sorted(f"{p}:{m}" for p in probes for m in "ab")
+    assert summary["hypotheses"] == len(table) and set(table["source"]) == {"probe-effect"}
+    assert (table["n"] > 0).all() and table["p_holm"].notna().all()
     record = analysis_record(fake.run)
-    assert ("no default hypothesis fits this run's models (a, b); set analysis.hypotheses "
-            "to test your own") in record["notes"]
+    assert any("no thesis hypothesis fits this run's models (a, b)" in note
+               for note in record["notes"])
     assert record["sections"]["hypotheses"]["chosen"] == "default"
 
 

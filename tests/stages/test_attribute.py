@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from localglobal.attribution import attributor as attributor_module
-from localglobal.attribution import shard as shard_module
-from localglobal.attribution.canonizers import get_canonizers
+from localglobal.attribution import explainer as explainer_module
+from localglobal.attribution import passes as passes_module
 from localglobal.attribution.controls import derangement
-from localglobal.attribution.lrp import explain
+from localglobal.attribution.explainer import explain
+from localglobal.attribution.outputs import load_relevance
 from localglobal.attribution.regions import RegionStatistics, region_statistics
-from localglobal.attribution.relevance_store import load_relevance
 from localglobal.config import config_from_dict
 from localglobal.data.geometry import to_input_frame
 from localglobal.errors import StageError
@@ -152,13 +151,13 @@ def test_stage_writes_contract_tables_maps_and_heatmaps(tmp_path):
     model = load_model(spec)
     none = table[table["control"] == "none"].set_index("image_id")
     _, x = frame_input(run, "img2", spec)
-    direct = explain(model, x, None, "epsilon-plus-flat", get_canonizers("resnet"))
-    relevance = direct.relevance.sum(1)[0].numpy()
+    direct = explain(model, x, composite="epsilon-plus-flat", canonizer="resnet")
+    relevance = direct.maps[0]
     row = index[(index["image_id"] == "img2") & (index["control"] == "none")]["row"].item()
     scale = np.abs(relevance).max()
     np.testing.assert_allclose(maps[row].astype(np.float32), relevance, atol=2e-3 * scale)
     assert none.loc["img2", "target"] == direct.targets.item()
-    assert none.loc["img2", "logit"] == pytest.approx(direct.target_logits.item(), rel=1e-4)
+    assert none.loc["img2", "logit"] == pytest.approx(direct.logits.item(), rel=1e-4)
 
     # Its statistics are the regions module's, against its own edges and box.
     samples = run.read("samples").set_index("image_id")
@@ -249,19 +248,19 @@ def test_every_model_failing_fails_the_stage(tmp_path):
 
 def test_non_finite_maps_are_kept_as_nan_rows_and_oom_halves_the_batch(tmp_path, monkeypatch):
     run, config = make_run(tmp_path, n_images=4, controls=[], heatmaps=False, batch_size=4)
-    original = attributor_module.Attributor._once
+    original = explainer_module.attribute_batch
     calls = []
 
-    def flaky(self, model, x, targets):
+    def flaky(attributor, method, x, targets, name):
         calls.append(x.shape[0])
         if x.shape[0] > 1:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        result = original(self, model, x, targets)
+        result = original(attributor, method, x, targets, name)
         if len(calls) == 4:  # the second image explained (after 4→2→1) gets a NaN map
-            result.relevance[0, 0, 0, 0] = float("nan")
+            result.maps[0, 0, 0] = float("nan")
         return result
 
-    monkeypatch.setattr(attributor_module.Attributor, "_once", flaky)
+    monkeypatch.setattr(explainer_module, "attribute_batch", flaky)
     summary = attribute(run, config)
     assert calls[:3] == [4, 2, 1]
     details = report(run)["details"]
@@ -320,16 +319,16 @@ def test_perturbed_items_use_the_source_image_edges_and_box(tmp_path):
 
 def test_running_out_of_memory_while_copying_images_halves_the_batch(tmp_path, monkeypatch):
     run, config = make_run(tmp_path, n_images=4, controls=[], heatmaps=False, batch_size=4)
-    original = attributor_module.Attributor.normalise
+    original = explainer_module.normalise
     sizes = []
 
-    def tight(self, images):
+    def tight(images, *args):
         sizes.append(len(images))
         if len(images) > 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory while copying")
-        return original(self, images)
+        return original(images, *args)
 
-    monkeypatch.setattr(attributor_module.Attributor, "normalise", tight)
+    monkeypatch.setattr(explainer_module, "normalise", tight)
     attribute(run, config)
     assert sizes[:2] == [4, 2]
     assert report(run)["details"]["per_model"]["tiny"]["halvings"] == 1
@@ -338,7 +337,7 @@ def test_running_out_of_memory_while_copying_images_halves_the_batch(tmp_path, m
 
 def test_new_region_statistics_flow_into_the_table(tmp_path, monkeypatch):
     # Whatever the regions module returns becomes a column, not a fixed list of them.
-    real = shard_module.region_statistics
+    real = passes_module.region_statistics
 
     class WithExtra:
         def __init__(self, stats):
@@ -348,7 +347,7 @@ def test_new_region_statistics_flow_into_the_table(tmp_path, monkeypatch):
         def as_dict(self):
             return {**self._stats.as_dict(), "extra_statistic": 0.25}
 
-    monkeypatch.setattr(shard_module, "region_statistics", lambda *a: WithExtra(real(*a)))
+    monkeypatch.setattr(passes_module, "region_statistics", lambda *a: WithExtra(real(*a)))
     run, config = make_run(tmp_path, n_images=2, controls=[], heatmaps=False)
     attribute(run, config)
     table = run.read("attributions")

@@ -19,8 +19,9 @@ from localglobal.models import load_model, resolve_model
 from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
 from localglobal.run import prepare_run, run_stage
 from localglobal.toyworld.build import WorldConfig, build_world
+from tests.shared_data import geirhos_sample, require_geirhos_sample
 
-SAMPLE = Path("/work/shared/data/geirhos-sample")
+SAMPLE = geirhos_sample()
 OUTPUTS = ("geirhos_decisions", "shape_bias", "shape_bias_by_category", "accuracy16",
            "error_consistency")
 TINY = {"arch": "torchvision:resnet18", "weights": "random", "label_space": "imagenet-1k"}
@@ -33,8 +34,7 @@ def _quiet(monkeypatch, tmp_path):
 
 
 def needs_sample() -> None:
-    if not (SAMPLE / "human-raw-data").is_dir():
-        pytest.skip(f"the Geirhos sample is not at {SAMPLE}")
+    require_geirhos_sample("human-raw-data")
 
 
 def make_config(**geirhos) -> RunConfig:

@@ -260,7 +260,7 @@ def test_a_smoother_failing_on_one_image_is_reported(tmp_path, image_rows):
     torch.jit.script(NarrowOnly()).save(str(model))
     probes = dict(TINY_PROBES, smooth={"operator": str(model), "iterations": 1})
     run, config = make_run(tmp_path / "run", image_rows, probes)
-    summary = run_stage("perturb", run, config, workers=1)
+    summary = run_stage("perturb", run, config, workers=1, trusted=True)
     wide = image_rows[0]  # 300 pixels wide; the others are narrower
     assert summary["bad"] == 1 and summary["status"] == "done"
     report = stage_report(run, "perturb")
@@ -272,7 +272,7 @@ def test_a_smoother_failing_on_one_image_is_reported(tmp_path, image_rows):
     # When every image fails the stage stops with an error, after writing its report.
     only_wide, config = make_run(tmp_path / "wide", [wide], probes)
     with pytest.raises(StageError, match="every one of the 1 items failed"):
-        run_stage("perturb", only_wide, config, workers=1)
+        run_stage("perturb", only_wide, config, workers=1, trusted=True)
     assert stage_report(only_wide, "perturb")["items"]["bad"] == 1
 
 
@@ -304,7 +304,7 @@ def test_a_torchscript_smoother_of_the_wrong_shape_is_refused_before_the_run(tmp
     with pytest.raises(ConfigError, match=r"returned shape \(1, 3, 44, 66\)"):
         REGISTRY["perturb"].check(config)
     with pytest.raises(ConfigError, match=r"returned shape \(1, 3, 44, 66\)"):
-        run_pipeline(run, config, stages=("edges", "perturb"))
+        run_pipeline(run, config, stages=("edges", "perturb"), trusted=True)
     assert not run.path("perturbations").exists()
     assert Manifest(run.root).stage("edges") == {}
 

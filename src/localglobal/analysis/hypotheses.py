@@ -29,6 +29,7 @@ false "supported" or false "the opposite holds" anywhere in the family — at or
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,21 +38,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from localglobal.analysis.hypothesis_pairs import (
-    PAIR_COLUMNS,
-    Pairs,
+from localglobal.analysis.hypothesis_pairs import PAIR_COLUMNS, Pairs
+from localglobal.analysis.hypothesis_sources import (
+    RunTables,
+    TestSettings,
+    direction_text,
     hypothesis_pairs,
     hypothesis_problems,
+    source_of,
     validate_hypotheses,
 )
-from localglobal.analysis.interaction import interaction_images, interaction_test
-from localglobal.analysis.statistics import holm, paired_test
-from localglobal.config import Hypothesis, thesis_hypotheses
+from localglobal.analysis.interaction import interaction_images as _interaction_images
+from localglobal.analysis.statistics import holm
+from localglobal.config import Hypothesis, builtin_config, load_config
 
 __all__ = ["CONTRACT_COLUMNS", "EXTRA_COLUMNS", "OPPOSITE", "VERDICT_RULE",
            "HypothesisResults", "candidate_hypotheses", "choose_hypotheses",
            "direction_text", "evaluate_hypotheses", "family_verdicts",
-           "validate_hypotheses"]
+           "probe_effect_hypotheses", "thesis_hypotheses", "validate_hypotheses"]
 
 #: The rule behind ``supported`` and the verdict, in words the report can quote.
 VERDICT_RULE = (
@@ -80,20 +84,55 @@ EXTRA_COLUMNS = [
 ]
 #: The verdict of a one-sided hypothesis whose opposite direction is significant.
 OPPOSITE = "not supported: the opposite holds"
-_SYMBOL = {"greater": ">", "less": "<", "two-sided": "≠"}
 
 
-def direction_text(h: Hypothesis) -> str:
-    """The hypothesis's direction in words, e.g. ``drop in true_prob: sin > rn``."""
-    measure = h.measure
-    if h.source == "interaction":
-        measure = f"patch-interaction {h.measure}"
-    elif h.relative_to == "original":
-        measure = (f"relative drop in {h.measure}" if h.normalize == "ratio"
-                   else f"drop in {h.measure}")
-    if h.subset == "both-correct":
-        measure += " (images both classify correctly)"
-    return f"{measure}: {h.model_a} {_SYMBOL[h.alternative]} {h.model_b}"
+@functools.cache
+def _thesis_hypotheses() -> tuple[Hypothesis, ...]:
+    return tuple(load_config(builtin_config("thesis")).analysis.hypotheses or ())
+
+
+def thesis_hypotheses() -> list[Hypothesis]:
+    """The thesis's hypotheses and their corrected forms, as ``configs/thesis.toml`` lists
+    them under DESIGN.md's ids.
+
+    Each thesis hypothesis (``H1`` … ``LRP-neg``) keeps the thesis's measure; its
+    corrected form ``<id>-img`` measures what the thesis meant without baseline and
+    floor effects (the file's comments say how).
+    """
+    return list(_thesis_hypotheses())
+
+
+def probe_effect_hypotheses(predictions: pd.DataFrame, measure: str = "true_prob"
+                            ) -> list[Hypothesis]:
+    """One hypothesis per model and probe of the run: the probe lowers the model's
+    ``measure`` relative to the original.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        The cleaned predictions; every probe in them other than ``original`` counts,
+        whatever its name and levels.
+    measure : str
+        The predictions column compared (the true-class probability in the run's label
+        space).
+
+    Returns
+    -------
+    list of Hypothesis
+        Ids ``<probe>:<model>``, source ``probe-effect``, all levels, one-sided
+        ("greater": the drop is positive); empty without originals.
+    """
+    if not {"model", "probe"} <= set(predictions) or measure not in predictions:
+        return []
+    probes = [str(p) for p in pd.unique(predictions["probe"].astype(str)) if p != "original"]
+    if "original" not in set(predictions["probe"].astype(str)):
+        return []
+    models = [str(m) for m in pd.unique(predictions["model"].astype(str))]
+    return [Hypothesis(id=f"{probe}:{model}", source="probe-effect", probe=probe,
+                       measure=measure, model_a=model, alternative="greater",
+                       description=f"{probe} lowers {model}'s {measure} relative to the "
+                       "original (all levels)")
+            for model in models for probe in probes]
 
 
 def candidate_hypotheses(configured: Sequence[Hypothesis] | None,
@@ -120,14 +159,16 @@ def candidate_hypotheses(configured: Sequence[Hypothesis] | None,
 
 
 def choose_hypotheses(configured: Sequence[Hypothesis] | None, predictions: pd.DataFrame,
-                      attributions: pd.DataFrame | None = None
-                      ) -> tuple[list[Hypothesis], list[str]]:
+                      attributions: pd.DataFrame | None = None, *,
+                      measure: str = "true_prob") -> tuple[list[Hypothesis], list[str]]:
     """The hypotheses to test on this run, and a note on how they were chosen.
 
     Configured hypotheses are tested as given and must fit the run. Unset (None),
     the thesis hypotheses are the default, and only those whose models, probes,
     levels and measures the run holds are kept, so that a run of one's own models
-    never fails on hypotheses it did not ask for.
+    never fails on hypotheses it did not ask for. When none of them fits (one model,
+    or one's own models), the default is one probe-effect hypothesis per model and
+    probe (:func:`probe_effect_hypotheses`).
 
     Parameters
     ----------
@@ -137,6 +178,9 @@ def choose_hypotheses(configured: Sequence[Hypothesis] | None, predictions: pd.D
         The cleaned predictions.
     attributions : pandas.DataFrame, optional
         The attributions, when the attribute stage has run.
+    measure : str
+        The measure of the default probe-effect hypotheses (the true-class
+        probability in the run's label space).
 
     Returns
     -------
@@ -158,8 +202,15 @@ def choose_hypotheses(configured: Sequence[Hypothesis] | None, predictions: pd.D
     chosen = [h for h in candidate_hypotheses(None, models)
               if not hypothesis_problems(h, predictions, attributions)]
     if not chosen:
-        return [], [f"no default hypothesis fits this run's models ({', '.join(models)}); "
-                    "set analysis.hypotheses to test your own"]
+        effects = probe_effect_hypotheses(predictions, measure)
+        if not effects:
+            return [], [f"no default hypothesis fits this run's models ({', '.join(models)}) "
+                        "and it has no probed and original images to compare; set "
+                        "analysis.hypotheses to test your own"]
+        return effects, [f"analysis.hypotheses is unset and no thesis hypothesis fits this "
+                         f"run's models ({', '.join(models)}): each probe's effect on each "
+                         f"model is tested ({len(effects)} hypotheses: the probe lowers the "
+                         f"model's {measure} relative to the original, over images)"]
     left_out = [h.id for h in thesis if h not in chosen]
     if not left_out:
         return chosen, [f"analysis.hypotheses is unset: the {len(chosen)} thesis hypotheses "
@@ -181,64 +232,21 @@ class HypothesisResults:
     pairs: pd.DataFrame
 
 
-def _paired_statistics(h: Hypothesis, pairs: Pairs, zero_method: str, n_resamples: int,
-                       rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
-    """The statistics columns of a prediction or attribution hypothesis (image level)."""
-    result = paired_test(pairs.table["value_a"].to_numpy(dtype=float),
-                         pairs.table["value_b"].to_numpy(dtype=float), h.alternative,
-                         zero_method=zero_method, n_resamples=n_resamples, rng=rng,
-                         clusters=pairs.clusters)
-    columns = {
-        "n": result.n, "mean_diff": result.mean_diff, "ci_low": result.ci_low,
-        "ci_high": result.ci_high, "shapiro_p": result.shapiro_p,
-        "wilcoxon_stat": result.wilcoxon_stat, "wilcoxon_p": result.wilcoxon_p,
-        "t_p": result.t_p, "effect_size": result.effect_size, "n_zero": result.n_zero,
-        "p": result.p, "test": result.test, "n_pairs": result.n_pairs,
-        "wilcoxon_p_pairs": result.wilcoxon_p_pairs, "t_p_pairs": result.t_p_pairs,
-        "reverse_p": result.reverse_p,
-    }
-    return columns, list(result.notes)
-
-
-def _interaction_statistics(h: Hypothesis, pairs: Pairs, images: pd.DataFrame,
-                            method: str, zero_method: str, n_resamples: int,
-                            rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
-    """The statistics columns of a patch-interaction hypothesis (H2), images as the unit."""
-    test = interaction_test(images, h.model_a, h.model_b, measure=h.measure,
-                            alternative=h.alternative, method=method,
-                            sizes=[int(v) for v in h.levels] if h.levels else None,
-                            image_ids=pairs.images, n_resamples=n_resamples, rng=rng)
-    # The thesis's test: Wilcoxon across patch sides, one pair per side.
-    sides = paired_test(pairs.table["value_a"].to_numpy(dtype=float),
-                        pairs.table["value_b"].to_numpy(dtype=float), h.alternative,
-                        zero_method=zero_method, n_resamples=n_resamples, rng=rng)
-    nan = float("nan")
-    columns = {
-        "n": test.n, "mean_diff": test.statistic, "ci_low": test.ci_low,
-        "ci_high": test.ci_high, "shapiro_p": nan, "wilcoxon_stat": nan, "wilcoxon_p": nan,
-        "t_p": nan, "effect_size": test.statistic, "n_zero": 0, "p": test.p,
-        "test": test.test, "n_pairs": sides.n, "wilcoxon_p_pairs": sides.wilcoxon_p,
-        "t_p_pairs": sides.t_p, "reverse_p": test.reverse_p,
-    }
-    return columns, [*test.notes, *(f"across patch sides: {note}" for note in sides.notes)]
-
-
 def _describe(h: Hypothesis, pairs: Pairs, zero_method: str, alpha: float,
               notes: list[str]) -> dict[str, Any]:
     """The columns that describe a hypothesis and what could not be paired."""
-    if h.source == "attributions" and h.levels:
-        notes.append("levels do not apply to attributions and were ignored")
+    columns, ignored = source_of(h).describe(h)
+    notes.extend(ignored)
     return {
         "hypothesis": h.id, "measure": h.measure, "model_a": h.model_a,
-        "model_b": h.model_b, "alternative": h.alternative, "description": h.description,
-        "source": h.source, "probe": h.probe or "",
+        "model_b": h.model_b or "", "alternative": h.alternative,
+        "description": h.description, "source": h.source, "probe": h.probe or "",
         "levels": ",".join(map(str, h.levels)) if h.levels else "all",
         "relative_to": h.relative_to, "control": h.control, "normalize": h.normalize,
-        "subset": h.subset, "proxy": h.proxy if h.source == "attributions" else "",
-        "n_missing_a": pairs.n_missing_a,
+        "subset": h.subset, "n_missing_a": pairs.n_missing_a,
         "n_missing_b": pairs.n_missing_b, "n_missing": pairs.n_missing_a + pairs.n_missing_b,
         "zero_method": zero_method, "alpha": alpha, "direction": direction_text(h),
-        "note": "; ".join(notes),
+        "note": "; ".join(notes), **columns,
     }
 
 
@@ -289,7 +297,7 @@ def _interaction_inputs(interaction: pd.DataFrame | None,
     if measure is None and interaction is not None and len(interaction) \
             and "measure" in interaction:
         measure = str(interaction["measure"].iloc[0])
-    return interaction_images(predictions, measure or "true_logit")
+    return _interaction_images(predictions, measure or "true_logit")
 
 
 def _empty_pairs() -> pd.DataFrame:
@@ -358,18 +366,16 @@ def evaluate_hypotheses(
     """
     validate_hypotheses(hypotheses, predictions, attributions)
     images = None
-    if any(h.source == "interaction" for h in hypotheses):
+    if any(source_of(h).needs_interaction_images for h in hypotheses):
         images = _interaction_inputs(interaction, interaction_images, predictions,
                                      interaction_measure)
+    tables = RunTables(predictions, attributions, images)
+    settings = TestSettings(zero_method, n_resamples, interaction_method)
     rows, pair_tables = [], []
     for h in hypotheses:
         pairs = hypothesis_pairs(h, predictions, attributions, images)
-        rng = _hypothesis_seed(seed, h.id)
-        if h.source == "interaction":
-            columns, notes = _interaction_statistics(h, pairs, images, interaction_method,
-                                                     zero_method, n_resamples, rng)
-        else:
-            columns, notes = _paired_statistics(h, pairs, zero_method, n_resamples, rng)
+        columns, notes = source_of(h).statistics(h, pairs, tables, settings,
+                                                 _hypothesis_seed(seed, h.id))
         row = _describe(h, pairs, zero_method, alpha, [*pairs.notes, *notes])
         rows.append({**row, **columns, "n_images": columns["n"]})
         if len(pairs.table):

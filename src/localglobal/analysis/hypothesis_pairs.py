@@ -1,9 +1,11 @@
 """What a hypothesis compares: checked against the run, selected, transformed and paired.
 
-A :class:`~localglobal.config.Hypothesis` names a measure, two models and the rows
-to use. :func:`validate_hypotheses` checks that the run holds them and says what it
-holds instead. :func:`hypothesis_pairs` selects each model's values, applies the
-hypothesis's measure transform and pairs them:
+A :class:`~localglobal.config.Hypothesis` names a measure, its models and the rows
+to use. These are the pieces its source
+(:mod:`~localglobal.analysis.hypothesis_sources`) is made of: the ``*_problems``
+functions say what the run lacks and what it holds instead; the ``*_values``
+functions select each model's values and apply the hypothesis's measure transform;
+:func:`pair_values` pairs them:
 
 * predictions are paired by image, level and variant; with ``relative_to =
   "original"`` a value becomes its drop from the same image's original (original −
@@ -14,7 +16,7 @@ hypothesis's measure transform and pairs them:
 * the patch interaction is paired by patch side (the thesis's unit), each side's
   statistic computed on the images the hypothesis uses;
 * ``subset = "both-correct"`` keeps, for every source, only the images whose original
-  both models classify correctly (predicted index = true index).
+  both models (or the one model) classify correctly (predicted index = true index).
 
 A pair whose value is missing on one side is counted (``n_missing_a`` /
 ``n_missing_b``) and named in the notes, never dropped silently.
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from localglobal.analysis.interaction import INTERACTION_MEASURES, side_values
+from localglobal.analysis.interaction import INTERACTION_MEASURES
 from localglobal.config import Hypothesis
 
 PAIR_COLUMNS = ["hypothesis", "image_id", "level", "variant", "control", "value_a", "value_b",
@@ -45,14 +47,28 @@ def _listing(values: Sequence[object]) -> str:
     return ", ".join(shown) if shown else "(none)"
 
 
+def _levels(present: set[str]) -> str:
+    ordered = sorted(present, key=lambda v: (0, float(v), v) if _is_number(v) else (1, 0.0, v))
+    return ", ".join(ordered) or "(none)"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _numeric_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
 
 
-def _model_problems(h: Hypothesis, available: set[str], table: str) -> list[str]:
+def model_problems(h: Hypothesis, models: Sequence[str], available: set[str],
+                   table: str) -> list[str]:
+    """A line for each of ``models`` that ``table`` does not hold."""
     return [f"hypothesis {h.id}: model {model!r} is not in {table}; models there: "
-            f"{_listing(available)}" for model in (h.model_a, h.model_b)
-            if model not in available]
+            f"{_listing(available)}" for model in models if model not in available]
 
 
 def _probe_problems(h: Hypothesis, probe: str, table_df: pd.DataFrame, table: str) -> list[str]:
@@ -62,12 +78,13 @@ def _probe_problems(h: Hypothesis, probe: str, table_df: pd.DataFrame, table: st
                 f"{_listing(available)}"]
     if not h.levels:
         return []
+    # Levels compare as text: a probe's levels may be numbers or condition strings.
     present = set(level_labels(table_df[table_df["probe"] == probe]))
-    absent = [str(v) for v in h.levels if str(v) not in present]
+    absent = [level for level in h.levels if str(level) not in present]
     if not absent:
         return []
     return [f"hypothesis {h.id}: levels {absent} of probe {probe!r} are not in {table}; "
-            f"levels there: {', '.join(sorted(present)) or '(none)'}"]
+            f"levels there: {_levels(present)}"]
 
 
 def level_labels(table: pd.DataFrame) -> pd.Series:
@@ -77,7 +94,8 @@ def level_labels(table: pd.DataFrame) -> pd.Series:
     return column.astype(str)
 
 
-def _subset_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
+def subset_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
+    """What ``subset = "both-correct"`` needs of the predictions and they lack."""
     if h.subset != "both-correct":
         return []
     problems = []
@@ -92,11 +110,13 @@ def _subset_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
     return problems
 
 
-def _prediction_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
+def prediction_problems(h: Hypothesis, predictions: pd.DataFrame,
+                        models: Sequence[str]) -> list[str]:
+    """What a hypothesis on the predictions of ``models`` names that they lack."""
     table = "predictions.parquet"
-    models = set(predictions["model"].astype(str)) if "model" in predictions else set()
+    available = set(predictions["model"].astype(str)) if "model" in predictions else set()
     probes = set(predictions["probe"].astype(str)) if "probe" in predictions else set()
-    problems = _model_problems(h, models, table)
+    problems = model_problems(h, models, available, table)
     if h.probe is not None:
         problems += _probe_problems(h, h.probe, predictions, table)
     numeric = _numeric_columns(predictions)
@@ -109,11 +129,12 @@ def _prediction_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
     return problems
 
 
-def _interaction_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
+def interaction_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]:
+    """What a patch-interaction hypothesis names that the predictions lack."""
     table = "predictions.parquet"
     models = set(predictions["model"].astype(str)) if "model" in predictions else set()
     probes = set(predictions["probe"].astype(str)) if "probe" in predictions else set()
-    problems = _model_problems(h, models, table)
+    problems = model_problems(h, [h.model_a, h.model_b], models, table)
     if h.probe not in (None, "patch"):
         problems.append(f"hypothesis {h.id}: the patch interaction is defined on the patch "
                         f"probe only, not {h.probe!r}")
@@ -128,9 +149,11 @@ def _interaction_problems(h: Hypothesis, predictions: pd.DataFrame) -> list[str]
     return problems
 
 
-def _attribution_problems(h: Hypothesis, attributions: pd.DataFrame) -> list[str]:
+def attribution_problems(h: Hypothesis, attributions: pd.DataFrame) -> list[str]:
+    """What a hypothesis on the attributions names that they lack."""
     table = "attributions.parquet"
-    problems = _model_problems(h, set(attributions["model"].astype(str)), table)
+    problems = model_problems(h, [h.model_a, h.model_b],
+                              set(attributions["model"].astype(str)), table)
     controls = set(attributions["control"].astype(str))
     if h.control not in controls:
         problems.append(f"hypothesis {h.id}: control {h.control!r} is not in {table}; "
@@ -150,59 +173,6 @@ def _attribution_problems(h: Hypothesis, attributions: pd.DataFrame) -> list[str
             problems.append(f"hypothesis {h.id}: probe {h.probe!r} is not in {table}; "
                             f"probes there: {_listing(probes)}")
     return problems
-
-
-def hypothesis_problems(h: Hypothesis, predictions: pd.DataFrame,
-                        attributions: pd.DataFrame | None = None) -> list[str]:
-    """What hypothesis ``h`` names that the run does not hold, one line each.
-
-    Parameters
-    ----------
-    h : Hypothesis
-        The hypothesis.
-    predictions : pandas.DataFrame
-        The cleaned predictions.
-    attributions : pandas.DataFrame, optional
-        The attributions; without them a hypothesis on attributions is not checked
-        against them (it is reported as not tested).
-
-    Returns
-    -------
-    list of str
-        Empty when the run holds everything ``h`` names.
-    """
-    if h.source == "predictions":
-        problems = _prediction_problems(h, predictions)
-    elif h.source == "interaction":
-        problems = _interaction_problems(h, predictions)
-    elif attributions is not None:
-        problems = _attribution_problems(h, attributions)
-    else:
-        problems = []
-    return problems + _subset_problems(h, predictions)
-
-
-def validate_hypotheses(
-    hypotheses: Sequence[Hypothesis],
-    predictions: pd.DataFrame,
-    attributions: pd.DataFrame | None = None,
-) -> None:
-    """Check that every hypothesis names models, probes, levels and measures in the run.
-
-    Hypotheses on attributions are checked only when ``attributions`` is given (the
-    attribute stage is optional); they are then reported as not tested. A
-    ``subset = "both-correct"`` needs the originals' predicted and true indices.
-
-    Raises
-    ------
-    ValueError
-        Listing every problem and, for each, what the run holds instead.
-    """
-    problems = [p for h in hypotheses for p in hypothesis_problems(h, predictions, attributions)]
-    if problems:
-        raise ValueError("analysis.hypotheses do not match the run:\n  " + "\n  ".join(problems)
-                         + "\nevaluate the missing models, or edit or remove these "
-                         "[[analysis.hypotheses]] in the run's config.toml")
 
 
 # --------------------------------------------------------------------------- pairing
@@ -239,14 +209,17 @@ def both_correct_images(predictions: pd.DataFrame, model_a: str, model_b: str) -
     return set(correct.index[both])
 
 
-def _subset(h: Hypothesis, predictions: pd.DataFrame | None) -> tuple[set[str] | None, list[str]]:
-    """The images a hypothesis's subset keeps, and a note saying how many."""
+def subset_images(h: Hypothesis, predictions: pd.DataFrame | None
+                  ) -> tuple[set[str] | None, list[str]]:
+    """The images a hypothesis's subset keeps (None: all), and a note saying how many."""
     if h.subset == "all" or predictions is None:
         return None, []
-    keep = both_correct_images(predictions, h.model_a, h.model_b)
-    seen = predictions.loc[predictions["model"].isin([h.model_a, h.model_b]), "image_id"]
+    model_b = h.model_b or h.model_a  # one model: the images it classifies correctly
+    keep = both_correct_images(predictions, h.model_a, model_b)
+    seen = predictions.loc[predictions["model"].isin([h.model_a, model_b]), "image_id"]
+    who = "both models classify" if model_b != h.model_a else "the model classifies"
     return keep, [f"subset both-correct: {len(keep)} of {seen.astype(str).nunique()} images "
-                  "(both models classify the original correctly)"]
+                  f"({who} the original correctly)"]
 
 
 def _measure_values(rows: pd.DataFrame, selected: pd.DataFrame, h: Hypothesis) -> pd.Series:
@@ -264,8 +237,9 @@ def _measure_values(rows: pd.DataFrame, selected: pd.DataFrame, h: Hypothesis) -
     return drop.where(np.isfinite(drop))
 
 
-def _prediction_values(predictions: pd.DataFrame, h: Hypothesis, model: str,
-                       images: set[str] | None) -> pd.DataFrame:
+def prediction_values(predictions: pd.DataFrame, h: Hypothesis, model: str,
+                      images: set[str] | None) -> pd.DataFrame:
+    """One model's compared values (``image_id, level, variant, value``) in the predictions."""
     rows = predictions[predictions["model"] == model]
     if images is not None:
         rows = rows[rows["image_id"].astype(str).isin(images)]
@@ -282,8 +256,10 @@ def _prediction_values(predictions: pd.DataFrame, h: Hypothesis, model: str,
     return out
 
 
-def _attribution_values(attributions: pd.DataFrame, h: Hypothesis, model: str,
-                        images: set[str] | None) -> pd.DataFrame:
+def attribution_values(attributions: pd.DataFrame, h: Hypothesis, model: str,
+                       images: set[str] | None) -> pd.DataFrame:
+    """One model's compared values (``image_id, control, item_id, value``) in the
+    attributions."""
     rows = attributions[(attributions["model"] == model) & (attributions["control"] == h.control)]
     if "proxy" in rows:  # one shape proxy at a time (tables before it had only canny)
         rows = rows[rows["proxy"] == h.proxy]
@@ -319,10 +295,11 @@ def _check_unique(values: pd.DataFrame, keys: list[str], model: str, h: Hypothes
                          "each key must occur once per model")
 
 
-def _pair(values_a: pd.DataFrame, values_b: pd.DataFrame, keys: list[str],
-          h: Hypothesis, source: str) -> Pairs:
+def pair_values(values_a: pd.DataFrame, values_b: pd.DataFrame, keys: list[str],
+                h: Hypothesis, source: str) -> Pairs:
+    """Pair two sets of values on ``keys``; what one side lacks is counted and named."""
     _check_unique(values_a, keys, h.model_a, h, source)
-    _check_unique(values_b, keys, h.model_b, h, source)
+    _check_unique(values_b, keys, h.model_b or h.model_a, h, source)
     merged = values_a.merge(values_b, on=keys, how="outer", suffixes=("_a", "_b"))
     lacks_a = ~np.isfinite(merged["value_a"].to_numpy(dtype=float))
     lacks_b = ~np.isfinite(merged["value_b"].to_numpy(dtype=float))
@@ -332,7 +309,7 @@ def _pair(values_a: pd.DataFrame, values_b: pd.DataFrame, keys: list[str],
         notes.append(f"{int(both.sum())} pairs lack a value for both models, e.g. "
                      + _examples(merged, both, keys))
     for side, model, lacking in (("a", h.model_a, lacks_a & ~both),
-                                 ("b", h.model_b, lacks_b & ~both)):
+                                 ("b", h.model_b or h.model_a, lacks_b & ~both)):
         if lacking.any():
             notes.append(f"{int(lacking.sum())} pairs lack a value for model_{side} "
                          f"({model}), e.g. " + _examples(merged, lacking, keys))
@@ -348,51 +325,3 @@ def _pair(values_a: pd.DataFrame, values_b: pd.DataFrame, keys: list[str],
     table["diff"] = table["value_a"] - table["value_b"]
     clusters = table["image_id"].astype(str).to_numpy() if "image_id" in complete else None
     return Pairs(table, int(lacks_a.sum()), int(lacks_b.sum()), notes, clusters)
-
-
-def hypothesis_pairs(
-    h: Hypothesis,
-    predictions: pd.DataFrame | None,
-    attributions: pd.DataFrame | None = None,
-    interaction_images: pd.DataFrame | None = None,
-) -> Pairs:
-    """The paired values ``a`` and ``b`` of one hypothesis.
-
-    Parameters
-    ----------
-    h
-        The hypothesis.
-    predictions
-        ``predictions.parquet`` (with image_id, probe, level, variant; pred_index and
-        true_index for ``subset = "both-correct"``).
-    attributions
-        ``attributions.parquet``; None when the attribute stage has not run.
-    interaction_images
-        Per-(model, size, image) S and A from
-        :func:`localglobal.analysis.interaction.interaction_images`.
-    """
-    images, notes = _subset(h, predictions)
-    if h.source == "predictions":
-        pairs = _pair(_prediction_values(predictions, h, h.model_a, images),
-                      _prediction_values(predictions, h, h.model_b, images),
-                      ["image_id", "level", "variant"], h, "predictions.parquet")
-    elif h.source == "attributions":
-        if attributions is None:
-            empty = pd.DataFrame(columns=PAIR_COLUMNS[1:])
-            return Pairs(empty, notes=["not tested: attributions.parquet is missing "
-                                       "(the attribute stage has not run)"])
-        pairs = _pair(_attribution_values(attributions, h, h.model_a, images),
-                      _attribution_values(attributions, h, h.model_b, images),
-                      ["image_id", "control", "item_id"], h, "attributions.parquet")
-    else:
-        if interaction_images is None:
-            raise ValueError(f"hypothesis {h.id}: the per-image patch-interaction table "
-                             "is needed")
-        sizes = [int(v) for v in h.levels] if h.levels else None
-        values = [side_values(interaction_images, model, h.measure, sizes, images)
-                  for model in (h.model_a, h.model_b)]
-        pairs = _pair(*values, ["level"], h, "the patch-interaction table")
-        pairs.notes.append("pairs are patch sides")
-    pairs.notes[:0] = notes
-    pairs.images = images
-    return pairs

@@ -333,11 +333,6 @@ class PairedResult:
         """The primary uncorrected p (the Wilcoxon test on the units)."""
         return self.wilcoxon_p
 
-    @property
-    def n_clusters(self) -> int:
-        """The number of units tested (kept for readers of the former field)."""
-        return self.n
-
 
 def _wilcoxon(d: np.ndarray, alternative: str, zero_method: str) -> tuple[float, float, str]:
     """Statistic, p and (when undefined) the reason, of scipy's Wilcoxon test."""

@@ -44,7 +44,7 @@ spreading it over whole feature maps instead of where the evidence lies. The
 scaling itself is a module, :class:`ChannelGate`, whose rule (:data:`GATE_RULE`, a
 pass-through) hands each output's relevance unchanged to its input — what every LRP
 rule gives for a one-to-one positive scaling, and what keeps the block conservative.
-The composites of :mod:`localglobal.attribution.lrp` include this rule; a hand-made
+The composites of :mod:`localglobal.attribution.methods` include this rule; a hand-made
 zennit composite must add ``(ChannelGate, GATE_RULE)`` to its layer map.
 
 Because the gate is detached, a canonized SE network's *gradient* differs from the
@@ -332,3 +332,36 @@ def residual_sums(model: nn.Module) -> int:
     """
     return sum(isinstance(module, Sum) for module in model.modules())
 
+
+
+def guess_canonizer(model: nn.Module) -> str | None:
+    """The canonizer of an in-memory model's family, or None where none fits.
+
+    torchvision ResNet/ResNeXt → ``"resnet"``, torchvision VGG/AlexNet → ``"vgg"``,
+    timm's legacy SE-ResNet(X) → ``"seresnet"``; every other architecture (ViT,
+    ConvNeXt, MobileNet, EfficientNet, timm's own ResNets) → None.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier.
+
+    Returns
+    -------
+    str or None
+        A key of :data:`CANONIZERS`, or None.
+
+    Examples
+    --------
+    >>> guess_canonizer(nn.Linear(2, 2)) is None
+    True
+    """
+    import torchvision.models as tv
+
+    if type(model) is tv.ResNet:
+        return "resnet"
+    if type(model) in (tv.VGG, tv.AlexNet):
+        return "vgg"
+    if type(model).__name__ == "SENet" and type(model).__module__.startswith("timm."):
+        return "seresnet"
+    return None

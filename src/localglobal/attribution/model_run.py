@@ -4,10 +4,10 @@ A :class:`ModelRun` refuses a model LRP would attribute wrongly (before any weig
 are loaded), chooses the items and target classes of each pass — ``none`` explains
 the predicted (or true) classes, ``random-weights`` the classes the trained model
 explained — says what each pass's worker needs
-(:class:`~localglobal.attribution.worker.AttributionPass`), and, once the passes are
+(:class:`~localglobal.attribution.passes.AttributionPass`), and, once the passes are
 done, assembles the model's relevance maps and rows. The stage runs each pass's
-shards through the kernel's stateful worker (:mod:`localglobal.attribution.worker`),
-in this process or on Ray actors.
+shards through the kernel's stateful worker
+(:class:`~localglobal.attribution.passes.PassWorker`), in this process or on Ray actors.
 """
 
 from __future__ import annotations
@@ -19,19 +19,18 @@ from typing import Any
 import pandas as pd
 import torch
 
-from localglobal.attribution.attributor import Attributor, refuse_without_canonizer
 from localglobal.attribution.controls import CALIBRATION_IMAGES
+from localglobal.attribution.explainer import Explainer, refuse_without_canonizer
 from localglobal.attribution.items import true_targets
-from localglobal.attribution.lrp import is_lrp, method_name, resolve_composite
-from localglobal.attribution.relevance_store import (
+from localglobal.attribution.methods import Settings, is_lrp, resolve_method
+from localglobal.attribution.outputs import (
     MAP_ROW_COLUMN,
     MAPS_COLUMN,
+    non_finite_maps,
     shard_map_parts,
     write_relevance,
 )
-from localglobal.attribution.shard import BATCH_SIZE_COLUMN
-from localglobal.attribution.table import non_finite_maps
-from localglobal.attribution.worker import AttributionPass
+from localglobal.attribution.passes import BATCH_SIZE_COLUMN, AttributionPass
 from localglobal.config import RunConfig
 from localglobal.io.atomic import safe_name
 from localglobal.models import ModelSpec, load_model
@@ -115,16 +114,16 @@ class ModelRun:
     def __init__(self, name: str, spec: ModelSpec, config: RunConfig,
                  inputs: AttributeInputs, heatmap_root: Path | None):
         settings = config.attribute
-        self.composite = resolve_composite(settings.composite, spec.canonizer)
-        refuse_without_canonizer(name, spec.arch, spec.canonizer, self.composite)
-        self.lrp = is_lrp(self.composite)
+        self.method = resolve_method(settings.composite, spec.canonizer)
+        refuse_without_canonizer(name, spec.arch, spec.canonizer, self.method)
+        self.lrp = is_lrp(self.method)
         self.name, self.spec, self.inputs = name, spec, inputs
         self.settings, self.seed = settings, config.run.seed
         self.frame = (config.frame.crop, config.frame.resize, config.frame.interpolation)
         if self.lrp:  # refuse a misfitting canonizer before loading any weights
-            Attributor(self.composite, spec.canonizer, settings.epsilon, spec.mean, spec.std,
-                       torch.device("cpu"), settings.batch_size
-                       ).check_fit(architecture(spec), name)
+            Explainer(self.method, spec.canonizer, torch.device("cpu"), settings.batch_size,
+                      Settings(epsilon=settings.epsilon, mean=spec.mean, std=spec.std),
+                      ).check_fit(architecture(spec), name)
         self.heatmaps = heatmap_root / safe_name(name) if heatmap_root is not None else None
         self.controls = ("none", *(["random-weights"]
                                    if "random-weights" in settings.controls else []))
@@ -171,8 +170,7 @@ class ModelRun:
         self.maps_folders[control] = maps_folder
         inputs, settings = self.inputs, self.settings
         return AttributionPass(
-            model_name=self.name, spec=self.spec, control=control,
-            method=method_name(self.composite), composite=self.composite,
+            model_name=self.name, spec=self.spec, control=control, method=self.method,
             canonizer=self.spec.canonizer if self.lrp else None, epsilon=settings.epsilon,
             batch_size=settings.batch_size, device=device, seed=self.seed, frame=self.frame,
             targets=targets, edges_path=str(inputs.edges_path),

@@ -28,7 +28,7 @@ from localglobal.cli.options import (
     TrustOption,
     WorkersOption,
 )
-from localglobal.errors import LocalglobalError
+from localglobal.errors import ConfigError, LocalglobalError
 
 if TYPE_CHECKING:
     from localglobal.config import RunConfig
@@ -319,6 +319,48 @@ def fetch_geirhos_command(
     paths = fetch_geirhos(to, mirror=mirror, checksums=checksums)
     typer.echo(f"stimuli: {paths.stimuli}")
     typer.echo(f"human raw data: {paths.raw_data}")
+    typer.echo(f"use: localglobal geirhos --run DIR --stimuli {paths.root} "
+               f"--humans {paths.root}")
+
+
+@fetch_app.command("model-vs-human")
+@friendly
+def fetch_model_vs_human_command(
+    datasets: Annotated[str | None, typer.Option(
+        metavar="A,B", show_default=False,
+        help="which of the 17 datasets, comma-separated [default: all]")] = None,
+    to: Annotated[Path | None, typer.Option(
+        metavar="DIR", show_default=False,
+        help="folder to keep the data in [default: <cache>/model-vs-human]")] = None,
+    mirror: Annotated[str | None, typer.Option(
+        metavar="URL", show_default=False,
+        help="base URL instead of https://github.com [default: "
+        "$LOCALGLOBAL_GEIRHOS_MIRROR]")] = None,
+    checksums: Annotated[Path | None, typer.Option(
+        metavar="FILE", show_default=False,
+        help="a checksum list of the raw data other than the shipped one")] = None,
+) -> None:
+    """model-vs-human's datasets and human raw data: downloaded once, verified, then offline.
+
+    No checksums of the release archives are published: each archive's SHA-256 is
+    recorded at its first download and every later use is checked against it.
+    """
+    from localglobal.data.model_vs_human_fetch import fetch_model_vs_human
+
+    names = [n.strip() for n in datasets.split(",") if n.strip()] if datasets else None
+    try:
+        paths = fetch_model_vs_human(to, names, mirror=mirror, checksums=checksums)
+    except ValueError as error:
+        raise ConfigError(f"--datasets: {error}") from None
+    said = {"recorded": "SHA-256 recorded now (first download); later uses are checked "
+                        "against it",
+            "verified": "SHA-256 verified against the digest recorded at first download",
+            "cached": "unpacked earlier from the archive with the recorded SHA-256"}
+    for entry in paths.datasets:
+        typer.echo(f"{entry.name}: {entry.images} images in {entry.folder}")
+        typer.echo(f"  {entry.name}.tar.gz {entry.sha256}: {said[entry.status]}")
+    typer.echo(f"human raw data: {paths.raw_data} (every file verified against the shipped "
+               "checksum list)")
     typer.echo(f"use: localglobal geirhos --run DIR --stimuli {paths.root} "
                f"--humans {paths.root}")
 

@@ -376,9 +376,3 @@ def summarize(objects: pd.DataFrame, problems: Sequence[Problem] = ()
         "clipped_boxes_listed": len(listed),
     }
     return boxes, details
-
-
-def boxes_table(boxes: pd.DataFrame) -> pa.Table:
-    """``boxes.parquet``'s rows as an Arrow table with :data:`BOX_SCHEMA`."""
-    return pa.Table.from_pandas(boxes[list(BOX_COLUMNS)], schema=BOX_SCHEMA,
-                                preserve_index=False)

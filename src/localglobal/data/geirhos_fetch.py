@@ -4,9 +4,9 @@ Two public GitHub archives, at pinned commits (:data:`STIMULI`, :data:`HUMAN_DAT
 the stimuli of rgeirhos/texture-vs-shape (CC BY 4.0) and the raw trials of
 bethgelab/model-vs-human. Of each, only the folders the benchmark reads are kept
 (``stimuli/{style-transfer-preprocessed-512,edges,filled-silhouettes}`` and
-``raw-data/{cue-conflict,edge,silhouette}``), and every kept file is checked against
-the SHA-256 and size in ``geirhos-checksums.txt`` (shipped with the package), since
-a GitHub archive's own bytes are not stable over time.
+``raw-data/``: every human trial of model-vs-human's 17 experiments), and every kept
+file is checked against the SHA-256 and size in ``geirhos-checksums.txt`` (shipped
+with the package), since a GitHub archive's own bytes are not stable over time.
 
 Layout of the cache folder (``<cache>/geirhos``, or ``to``)::
 
@@ -82,8 +82,7 @@ STIMULI = GeirhosSource(
     "rgeirhos/texture-vs-shape", "ccd0c01d42c0a8a834e90ec141e7f24fa915dc23",
     ("stimuli/style-transfer-preprocessed-512", "stimuli/edges", "stimuli/filled-silhouettes"))
 HUMAN_DATA = GeirhosSource(
-    "bethgelab/model-vs-human", "79ed7cd1d9ac3a114e71b6638f0a98bdd627316c",
-    ("raw-data/cue-conflict", "raw-data/edge", "raw-data/silhouette"))
+    "bethgelab/model-vs-human", "79ed7cd1d9ac3a114e71b6638f0a98bdd627316c", ("raw-data",))
 SOURCES = (STIMULI, HUMAN_DATA)
 
 
@@ -244,6 +243,48 @@ def _obtain_archive(source: GeirhosSource, archives: Path, mirror: str,
     return archive, True
 
 
+def fetch_sources(root: Path, sources: tuple[GeirhosSource, ...], *, mirror: str | None = None,
+                  checksums: str | os.PathLike[str] | None = None, verify: bool = False,
+                  keep_archives: bool = False, progress: bool = True,
+                  limits: TarLimits | None = None) -> None:
+    """Download, verify and unpack each of ``sources`` into ``root`` (see :func:`fetch_geirhos`).
+
+    Raises
+    ------
+    GeirhosUnavailableError
+        Some source is neither unpacked nor downloadable (all of them named).
+    ChecksumError, UnsafeArchiveError, ArchiveLimitError, GeirhosFetchError
+        See :func:`unpack_source`.
+    """
+    mirror = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
+    table = load_checksums(checksums)
+    archives = root / "archives"
+    missing: list[tuple[str, Path, str]] = []
+    for source in sources:
+        expected = _expected(source, table)
+        if _is_complete(root / source.top, source, expected, verify):
+            continue
+        archive = archives / f"{source.top}.tar.gz"
+        if offline() and not archive.is_file():
+            missing.append((source.url(mirror), archive, "offline mode (LOCALGLOBAL_OFFLINE=1)"))
+            continue
+        try:
+            archive, downloaded = _obtain_archive(source, archives, mirror, progress)
+        except DownloadUnavailableError as error:
+            missing.append((source.url(mirror), archive, error.reason))
+            continue
+        try:
+            unpack_source(archive, root, source, expected, limits)
+        except BaseException:
+            if downloaded:  # a bad download is not kept for the next, offline, attempt
+                archive.unlink(missing_ok=True)
+            raise
+        if downloaded and not keep_archives:
+            archive.unlink(missing_ok=True)
+    if missing:
+        raise _unavailable(missing, archives)
+
+
 def fetch_geirhos(to: str | os.PathLike[str] | None = None, *, mirror: str | None = None,
                   checksums: str | os.PathLike[str] | None = None, verify: bool = False,
                   keep_archives: bool = False, progress: bool = True,
@@ -284,31 +325,6 @@ def fetch_geirhos(to: str | os.PathLike[str] | None = None, *, mirror: str | Non
         See :func:`unpack_source`.
     """
     root = Path(to).expanduser() if to is not None else cache_dir() / "geirhos"
-    mirror = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
-    table = load_checksums(checksums)
-    archives = root / "archives"
-    missing: list[tuple[str, Path, str]] = []
-    for source in SOURCES:
-        expected = _expected(source, table)
-        if _is_complete(root / source.top, source, expected, verify):
-            continue
-        archive = archives / f"{source.top}.tar.gz"
-        if offline() and not archive.is_file():
-            missing.append((source.url(mirror), archive, "offline mode (LOCALGLOBAL_OFFLINE=1)"))
-            continue
-        try:
-            archive, downloaded = _obtain_archive(source, archives, mirror, progress)
-        except DownloadUnavailableError as error:
-            missing.append((source.url(mirror), archive, error.reason))
-            continue
-        try:
-            unpack_source(archive, root, source, expected, limits)
-        except BaseException:
-            if downloaded:  # a bad download is not kept for the next, offline, attempt
-                archive.unlink(missing_ok=True)
-            raise
-        if downloaded and not keep_archives:
-            archive.unlink(missing_ok=True)
-    if missing:
-        raise _unavailable(missing, archives)
+    fetch_sources(root, SOURCES, mirror=mirror, checksums=checksums, verify=verify,
+                  keep_archives=keep_archives, progress=progress, limits=limits)
     return GeirhosPaths(root, root / STIMULI.top / "stimuli", root / HUMAN_DATA.top / "raw-data")

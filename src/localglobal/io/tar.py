@@ -1,7 +1,8 @@
 """Reading tar archives safely: streamed, never extracted, with size and ratio caps.
 
-:func:`iter_tar` streams the members of a tar archive (ustar, GNU long names, pax);
-nothing is ever written to disk. Every member is checked before its data is touched:
+:func:`iter_tar` streams the members of a tar archive (ustar, GNU long names, pax)
+through :mod:`tarfile`'s forward-only stream mode; nothing is ever written to disk.
+Every member is checked before its data is touched:
 
 * a path that is absolute or climbs out with ``..`` is refused (reported, never used);
 * hard and symbolic links are refused: nothing is followed;
@@ -274,55 +275,39 @@ def drain(stream: IO[bytes]) -> None:
 # --------------------------------------------------------------------------- members
 
 
-class _MemberReader(io.RawIOBase):
-    """The data of one member: ``size`` bytes of the archive stream, then its padding."""
+@contextlib.contextmanager
+def _blamed(label: str, member: str | None) -> Iterator[None]:
+    """tarfile's errors as :class:`ArchiveError`; a cap passed is blamed on ``member``."""
+    try:
+        yield
+    except ArchiveLimitError as error:
+        if error.member is not None or member is None:
+            raise
+        raise ArchiveLimitError(error.archive, error.reason, member) from None
+    except tarfile.ReadError as error:
+        where = f"ends inside member {member!r}" if member else str(error)
+        raise ArchiveError(label, f"truncated archive ({where})") from None
+    except tarfile.TarError as error:
+        raise ArchiveError(label, f"corrupt archive ({describe_error(error)})") from None
 
-    def __init__(self, stream: IO[bytes], size: int, label: str, name: str):
-        self.stream, self.size, self.left, self.label, self.name = stream, size, size, label, name
-        self.padding = -size % 512
+
+class _MemberStream(io.RawIOBase):
+    """The data of one member, read through tarfile, its errors naming the member."""
+
+    def __init__(self, data: IO[bytes], label: str, name: str):
+        self.data, self.label, self.name = data, label, name
 
     def readable(self) -> bool:
         return True
 
-    def _read(self, n: int) -> bytes:
-        try:
-            return self.stream.read(n)
-        except ArchiveLimitError as error:
-            if error.member is not None:
-                raise
-            raise ArchiveLimitError(error.archive, error.reason, self.name) from None
-
-    def _truncated(self) -> ArchiveError:
-        return ArchiveError(self.label, f"truncated archive (ends inside member {self.name!r})")
-
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if self.left <= 0:
-            return 0
-        data = self._read(min(len(buffer), self.left))
-        if not data:
-            raise self._truncated()
-        buffer[:len(data)] = data
-        self.left -= len(data)
-        return len(data)
+        with _blamed(self.label, self.name):
+            return self.data.readinto(buffer)  # type: ignore[attr-defined]
 
     def read_whole(self) -> bytes:
-        """The member's data and padding in one read (the common case: one XML file)."""
-        if self.left != self.size:
-            return self.read()
-        data = self._read(self.size + self.padding)
-        if len(data) != self.size + self.padding:
-            raise self._truncated()
-        self.left = self.padding = 0
-        return data[:self.size] if len(data) != self.size else data
-
-    def finish(self) -> None:
-        """Skip whatever was not read, and the padding."""
-        while self.left > 0:
-            self.read(min(self.left, 1 << 20))
-        if self.padding:
-            if len(self._read(self.padding)) != self.padding:
-                raise self._truncated()
-            self.padding = 0
+        """The member's data in one read (the common case: one XML file)."""
+        with _blamed(self.label, self.name):
+            return self.data.read()
 
 
 class TarMember:
@@ -331,7 +316,7 @@ class TarMember:
     Attributes
     ----------
     name : str
-        Its path inside the archive, as stored (never normalised).
+        Its path inside the archive, as stored (pax and GNU long names resolved).
     kind : str
         ``file``, ``dir``, ``link`` or ``other`` (devices, FIFOs, …).
     size : int
@@ -343,79 +328,34 @@ class TarMember:
     iteration moves on; whatever is left unread is skipped.
     """
 
-    __slots__ = ("_reader", "kind", "name", "problem", "size")
+    __slots__ = ("_stream", "kind", "name", "problem", "size")
 
     def __init__(self, name: str, kind: str, size: int, problem: str,
-                 reader: _MemberReader | None):
+                 stream: _MemberStream | None):
         self.name, self.kind, self.size, self.problem = name, kind, size, problem
-        self._reader = reader
+        self._stream = stream
 
     def __repr__(self) -> str:
         return f"TarMember({self.name!r}, {self.kind!r}, {self.size})"
 
     def open(self) -> IO[bytes]:
         """The member's data as a stream (regular files only, not refused ones)."""
-        if self._reader is None or self.problem:
+        if self._stream is None or self.problem:
             raise ArchiveError(self.name, f"has no readable data ({self.problem or self.kind})")
-        return self._reader
+        return self._stream
 
     def read(self) -> bytes:
         """The member's data, whole (it is at most ``TarLimits.max_member_bytes``)."""
         self.open()
-        return self._reader.read_whole()  # type: ignore[union-attr]
+        return self._stream.read_whole()  # type: ignore[union-attr]
 
 
-def _read_exact(stream: IO[bytes], size: int, label: str, what: str) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise ArchiveError(label, f"truncated archive (ends inside {what})")
-    return data
-
-
-def _octal(field_bytes: bytes, label: str) -> int:
-    if field_bytes[:1] and field_bytes[0] & 0x80:  # GNU base-256 for large values
-        return int.from_bytes(field_bytes[1:], "big")
-    text = field_bytes.rstrip(b"\0 ").lstrip(b" ")
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise ArchiveError(label, f"not a tar archive (bad header field {text[:12]!r})"
-                           ) from None
-
-
-def _check_header(block: bytes, label: str) -> None:
-    # ustar/GNU headers carry a magic; older headers only their checksum.
-    if block[257:262] == b"ustar":
-        return
-    stored = _octal(block[148:156], label)
-    actual = sum(block[:148]) + 8 * 32 + sum(block[156:])
-    if stored != actual:
-        raise ArchiveError(label, "not a tar archive or corrupt header (checksum mismatch)")
-
-
-def _pax_records(data: bytes) -> dict[str, str]:
-    records: dict[str, str] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.find(b" ", pos)
-        if space < 0:
-            break
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            break
-        if length <= 0:
-            break
-        record = data[space + 1: pos + length - 1]
-        key, _, value = record.partition(b"=")
-        records[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-        pos += length
-    return records
-
-
-_FILE_TYPES = (b"0", b"\0", b"7")
-_LINK_TYPES = (b"1", b"2")
-_NO_DATA_TYPES = (b"1", b"2", b"3", b"4", b"5", b"6")
+def _kind(info: tarfile.TarInfo) -> str:
+    if info.isreg():
+        return "file"
+    if info.isdir():
+        return "dir"
+    return "link" if info.islnk() or info.issym() else "other"
 
 
 def _problem(name: str, kind: str, size: int, limits: TarLimits) -> str:
@@ -429,9 +369,24 @@ def _problem(name: str, kind: str, size: int, limits: TarLimits) -> str:
     return ""
 
 
+def _open_tar(stream: IO[bytes], label: str) -> tarfile.TarFile | None:
+    """tarfile's stream reader over ``stream`` (None for an empty stream)."""
+    try:
+        return tarfile.open(fileobj=stream, mode="r|*")
+    except tarfile.ReadError as error:
+        if str(error) == "empty file":
+            return None  # no data at all: no members, as tar itself has it
+        raise ArchiveError(label, f"not a tar archive ({error})") from None
+    except tarfile.TarError as error:
+        raise ArchiveError(label, f"corrupt archive ({describe_error(error)})") from None
+
+
 def iter_tar(stream: IO[bytes], label: str, limits: TarLimits | None = None
              ) -> Iterator[TarMember]:
     """Stream the members of an uncompressed tar stream, without extracting anything.
+
+    The headers are read by :mod:`tarfile` in its stream mode (``"r|*"``), which reads
+    forward only and never seeks, over the metered stream of :func:`open_archive`.
 
     Parameters
     ----------
@@ -453,52 +408,24 @@ def iter_tar(stream: IO[bytes], label: str, limits: TarLimits | None = None
     ArchiveError
         Not a tar archive, truncated or corrupt.
     ArchiveLimitError
-        A cap was passed while decompressing; ``member`` names the member being read.
+        A cap was passed while decompressing; ``member`` names the member being read
+        (or skipped).
     """
     limits = limits or TarLimits()
-    long_name: str | None = None
-    pax: dict[str, str] = {}
-    while True:
-        block = stream.read(512)
-        if not block:
-            return  # end of data at a member boundary: accepted, as tar itself does
-        if len(block) < 512:
-            raise ArchiveError(label, "truncated archive (partial header)")
-        if block.count(0) == 512:
-            return  # end-of-archive marker
-        _check_header(block, label)
-        size = _octal(block[124:136], label)
-        typeflag = block[156:157]
-        name = block[0:100].split(b"\0", 1)[0]
-        if block[257:262] == b"ustar" and block[345:346] != b"\0":
-            name = block[345:500].split(b"\0", 1)[0] + b"/" + name
-        if typeflag in (b"L", b"x", b"g", b"K"):
-            meta = _read_exact(stream, (size + 511) & ~511, label, "an extended header")[:size]
-            if typeflag == b"L":
-                long_name = meta.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            elif typeflag == b"x":
-                pax = _pax_records(meta)
-            continue
-        text = long_name if long_name is not None else name.decode("utf-8", "surrogateescape")
-        text = pax.get("path", text)
-        if "size" in pax:
-            try:
-                size = int(pax["size"])
-            except ValueError:
-                raise ArchiveError(label, f"bad pax size {pax['size']!r}") from None
-        long_name, pax = None, {}
-        kind = ("file" if typeflag in _FILE_TYPES else "dir" if typeflag == b"5"
-                else "link" if typeflag in _LINK_TYPES else "other")
-        data_size = 0 if typeflag in _NO_DATA_TYPES else size
-        reader = _MemberReader(stream, data_size, label, text)
-        try:
-            yield TarMember(text, kind, size, _problem(text, kind, size, limits),
-                            reader if kind == "file" else None)
-            reader.finish()
-        except ArchiveLimitError as error:
-            if error.member is not None:
-                raise
-            raise ArchiveLimitError(error.archive, error.reason, text) from None
+    archive = _open_tar(stream, label)
+    previous: str | None = None
+    while archive is not None:
+        with _blamed(label, previous):  # moving on skips the rest of the previous member
+            info = archive.next()
+        if info is None:
+            return
+        archive.members.clear()  # tarfile keeps every header it read: memory stays flat
+        kind = _kind(info)
+        problem = _problem(info.name, kind, info.size, limits)
+        data = archive.extractfile(info) if kind == "file" and not problem else None
+        yield TarMember(info.name, kind, info.size, problem,
+                        _MemberStream(data, label, info.name) if data is not None else None)
+        previous = info.name
 
 
 # --------------------------------------------------------------------------- writing

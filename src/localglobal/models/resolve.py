@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import importlib
 import importlib.util
 import sys
 import urllib.parse
@@ -31,6 +30,13 @@ from localglobal.models import weights as _weights
 from localglobal.models.catalog import list_models, registered
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
 from localglobal.models.spec import RANDOM, ModelSpec, UnknownModelError, format_for, weights_kind
+from localglobal.trust import (
+    UntrustedCodeError,
+    arch_names_code,
+    import_named_module,
+    require_trusted,
+    untrusted_message,
+)
 
 if TYPE_CHECKING:
     from localglobal.config import ModelEntry, RunConfig
@@ -179,7 +185,7 @@ def _load_user_module(source: str) -> Any:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     else:
-        module = importlib.import_module(source)
+        module = import_named_module(source)
     _LOADED_MODULES[source] = module
     return module
 
@@ -216,15 +222,10 @@ def _entry_base(name: str, entry: ModelEntry) -> ModelSpec:
     return base
 
 
-class UntrustedCodeError(ConfigError):
-    """A configuration the user did not give on this command line names Python code."""
-
-
 def _from_entry(name: str, entry: ModelEntry, trusted: bool = True) -> ModelSpec:
     """The spec a ``[models.NAME]`` entry describes: its base with the entry's fields."""
-    code = _code_of(entry)
-    if code is not None and not trusted:
-        raise UntrustedCodeError(untrusted_message(name, code))
+    for key, value in _code_of(name, entry).items():
+        require_trusted(key, value, trusted)
     if entry.module:
         _load_user_module(entry.module)
     base = _entry_base(name, entry)
@@ -250,37 +251,35 @@ def _from_entry(name: str, entry: ModelEntry, trusted: bool = True) -> ModelSpec
     return dataclasses.replace(base, **changes)
 
 
-def _code_of(entry: ModelEntry) -> str | None:
-    """The Python file or module an entry would import (its ``module``), else ``None``."""
-    return f"module = {entry.module!r}" if entry.module else None
+def _code_of(name: str, entry: ModelEntry) -> dict[str, str]:
+    """``{key: value}`` of the code an entry names: its ``module``, a foreign ``arch``."""
+    code: dict[str, str] = {}
+    if entry.module:
+        code[f"models.{name}.module"] = entry.module
+    if entry.arch and arch_names_code(entry.arch):
+        code[f"models.{name}.arch"] = entry.arch
+    return code
 
 
-def untrusted_message(name: str, code: str) -> str:
-    """The refusal to import the code of ``[models.NAME]`` from an untrusted configuration."""
-    return (f"[models.{name}] {code} names Python code, and the configuration "
-            "holding it was not given on this command line (a run directory's config.toml "
-            "never runs code on its own); read that file, then pass --trust-config to run it")
+def code_entries(config: RunConfig) -> dict[str, dict[str, str]]:
+    """``{name: {key: value}}`` for every ``[models.NAME]`` entry that names code."""
+    coded = {name: _code_of(name, entry) for name, entry in config.models.items()}
+    return {name: code for name, code in coded.items() if code}
 
 
-def code_entries(config: RunConfig) -> dict[str, str]:
-    """``{name: code}`` for every ``[models.NAME]`` entry that names Python code."""
-    coded = {name: _code_of(entry) for name, entry in config.models.items()}
-    return {name: code for name, code in coded.items() if code is not None}
-
-
-def refuse_untrusted(config: RunConfig, names: list[str]) -> None:
-    """Refuse, before anything runs, models of ``names`` whose entries name Python code.
+def refuse_untrusted(config: RunConfig, names: list[str], trusted: bool = False) -> None:
+    """Refuse, before anything runs, models of ``names`` whose entries name code.
 
     Raises
     ------
     UntrustedCodeError
-        The first such model, with what to do.
+        The first such model, with what to do (unless ``trusted``).
     """
     for name in names:
         entry = config.models.get(name)
-        code = _code_of(entry) if entry is not None else None
-        if code is not None:
-            raise UntrustedCodeError(untrusted_message(name, code))
+        if entry is not None:
+            for key, value in _code_of(name, entry).items():
+                require_trusted(key, value, trusted)
 
 
 def _module_digest(source: str) -> str | None:
@@ -374,7 +373,7 @@ def model_fingerprints(config: RunConfig, names: list[str]) -> dict[str, Any]:
         try:
             spec: Any = {"module": entry.module, "sha256": _module_digest(entry.module)} \
                 if entry is not None and entry.module else \
-                resolve_model(name, config).fingerprint()
+                resolve_model(name, config, trusted=True).fingerprint()
         except Exception as error:  # reported by the stage, with its context
             spec = {"unresolved": f"{type(error).__name__}: {error}"}
         entries[name] = {"entry": entry.model_dump(mode="json") if entry is not None else None,

@@ -14,6 +14,8 @@ Weights sources (``weights``):
     ``torchvision:ENUM``  torchvision's weights (``IMAGENET1K_V1``, ``DEFAULT``);
     ``timm:NAME.TAG``     timm's pretrained weights (``legacy_seresnet50.in1k``);
     a URL                 downloaded into the cache and verified against ``sha256``;
+    ``package:MODULE/PATH`` a file inside an installed package (verified against
+                          ``sha256``; :mod:`localglobal.models.packaged`);
     a path                a local checkpoint, used where it is;
     ``random``            random initialisation, seeded (reproducible);
     none                  no known source: the configuration must give one.
@@ -32,13 +34,14 @@ from typing import Any
 from localglobal.errors import ConfigError, LocalglobalError
 from localglobal.io.download import normalise_sha256
 from localglobal.models import weights as _weights
+from localglobal.models.packaged import is_package_source
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
 
 CANONIZERS: tuple[str, ...] = ("resnet", "vgg", "seresnet")
 """LRP canonizers a spec may name (see :mod:`localglobal.attribution.canonizers`)."""
 
 CHECKPOINT_FORMATS: tuple[str, ...] = ("torchvision", "timm", "state_dict", "dataparallel",
-                                       "random", "none")
+                                       "in-order", "random", "none")
 """How a spec's weights are stored."""
 
 RANDOM = "random"
@@ -91,7 +94,9 @@ class ModelSpec:
         How the weights are stored: ``torchvision`` or ``timm`` (the library's own),
         ``state_dict`` (a ``torch.save`` file), ``dataparallel`` (a training checkpoint
         of a ``DataParallel`` model: ``state_dict`` entry, ``module.`` or
-        ``features.module.`` key prefixes), ``random``, or ``none``.
+        ``features.module.`` key prefixes), ``in-order`` (a state dict of another
+        layout whose tensors map, in order, onto the architecture's), ``random``, or
+        ``none``.
     description : str
         One line for people (what the model is, published figures).
 
@@ -171,7 +176,7 @@ def weights_kind(source: str | None) -> str:
     Returns
     -------
     str
-        ``none``, ``random``, ``torchvision``, ``timm``, ``url`` or ``path``.
+        ``none``, ``random``, ``torchvision``, ``timm``, ``package``, ``url`` or ``path``.
     """
     if not source:
         return "none"
@@ -181,6 +186,8 @@ def weights_kind(source: str | None) -> str:
         return "torchvision"
     if source.startswith("timm:"):
         return "timm"
+    if is_package_source(source):
+        return "package"
     if _weights.is_url(source):
         return "url"
     return "path"
@@ -193,8 +200,9 @@ def format_for(source: str | None, previous: str = "state_dict") -> str:
     is still one); a library or random source names its own format.
     """
     kind = weights_kind(source)
-    if kind in {"url", "path"}:
-        return previous if previous in {"state_dict", "dataparallel"} else "state_dict"
+    if kind in {"url", "path", "package"}:
+        kept = {"state_dict", "dataparallel", "in-order"}
+        return previous if previous in kept else "state_dict"
     return {"none": "none"}.get(kind, kind)
 
 

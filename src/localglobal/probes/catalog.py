@@ -27,6 +27,7 @@ from localglobal.probes.plugin import PluginParams, PluginProbe
 from localglobal.probes.registry import PROBES, Level, Probe, settle_params
 from localglobal.probes.scramble import ScrambleProbe
 from localglobal.probes.smooth import InvertedRemovedDetailProbe, RemovedDetailProbe, SmoothProbe
+from localglobal.trust import require_trusted
 
 BUILT_IN: tuple[type[Probe], ...] = (
     OriginalProbe,
@@ -34,10 +35,6 @@ BUILT_IN: tuple[type[Probe], ...] = (
     SmoothProbe, RemovedDetailProbe, InvertedRemovedDetailProbe,
 )
 """The built-in probes in the order their items, curves and report sections come."""
-
-
-class UntrustedProbeError(ConfigError):
-    """A received configuration names code (a plugin, a TorchScript file)."""
 
 
 def probe_names(*, selectable: bool = False) -> list[str]:
@@ -149,8 +146,8 @@ def configured_probes(config: RunConfig, *, trusted: bool = True,
     ------
     ConfigError
         An unknown probe, a bad parameter (naming the key), a plugin that shadows a
-        built-in probe, or (:class:`UntrustedProbeError`) code in an untrusted
-        configuration.
+        built-in probe, or (:class:`~localglobal.trust.UntrustedCodeError`) code in an
+        untrusted configuration.
     """
     section = config.probes
     crop = config.frame.crop
@@ -180,12 +177,10 @@ def configured_probes(config: RunConfig, *, trusted: bool = True,
         raise ConfigError(f"probes.plugins: {', '.join(unused)} declared but not listed in "
                           "probes.probes")
     found = ProbeSet(tuple(probes))
-    if not trusted and found.code_paths():
-        key, reference = found.code_paths()[0]
-        raise UntrustedProbeError(
-            f"{key} = {reference!r} is code, and this configuration was not handed over on "
-            "the command line (localglobal never runs code on its own); read that file, "
-            "then pass --trust-config to run it")
+    for probe in probes:
+        probe.trusted = trusted
+    for key, reference in found.code_paths():
+        require_trusted(key, reference, trusted)
     if check:
         for probe in probes:
             probe.check(validate)
@@ -223,9 +218,11 @@ def described_probes(config: RunConfig, present: Iterable[str] = ()) -> list[Pro
     """
     crop = config.frame.crop
     try:
-        configured = configured_probes(config, trusted=True).probes
+        configured = configured_probes(config).probes
     except ConfigError:  # a report still describes what the tables hold
         configured = ()
+    for probe in configured:
+        probe.trusted = False  # described, never run
     out: dict[str, Probe] = {"original": get_probe("original", crop=crop)}
     for probe in configured:
         out[probe.name] = probe
@@ -325,7 +322,6 @@ def probe_table() -> pd.DataFrame:
 
 __all__ = [
     "ProbeSet",
-    "UntrustedProbeError",
     "apply_probe",
     "configured_probes",
     "described_probes",

@@ -34,6 +34,10 @@ from pydantic import Field
 
 from localglobal.errors import BadInputError, ConfigError
 from localglobal.probes.registry import LABEL_PATTERN, Level, Probe, ProbeParams
+from localglobal.trust import register_code_key, require_trusted
+
+FUNCTION_KEY = "probes.plugins.*.function"
+register_code_key(FUNCTION_KEY, "a probe plugin's Python file (imported and run)")
 
 PluginFunction = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
 
@@ -115,8 +119,16 @@ class PluginProbe(Probe):
         return {**self.__dict__, "_function": None}
 
     def function(self) -> PluginFunction:
-        """The user's function, loaded on first use."""
+        """The user's function, loaded on first use (only from a trusted configuration).
+
+        Raises
+        ------
+        UntrustedCodeError
+            The configuration naming it was not handed over by the user.
+        """
         if self._function is None:
+            require_trusted(f"probes.plugins.{self.name}.function", self.params.function,
+                            self.trusted)
             self._function = load_function(self.params.function)
         return self._function
 

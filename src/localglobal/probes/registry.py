@@ -218,6 +218,9 @@ class Probe:
     def __init__(self, params: ProbeParams | None = None, crop: int = 224) -> None:
         self.params = params if params is not None else self.Params()
         self.crop = int(crop)
+        self.trusted = True
+        """Whether code the parameters name may be loaded (:mod:`localglobal.trust`): a
+        probe settled from a received configuration is not."""
 
     # -- presentation ------------------------------------------------------------------
     @property

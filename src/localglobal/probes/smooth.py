@@ -216,7 +216,7 @@ class SmoothProbe(Probe):
         key = self.params.operator if self.params.operator in OPERATORS else TORCHSCRIPT
         try:
             self.smoother = get_smoother(self.params.operator, self.params.params.get(key),
-                                         validate=validate)
+                                         validate=validate, trusted=self.trusted)
         except ConfigError:
             raise
         except (ValueError, RuntimeError, OSError) as error:

@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from localglobal.trust import register_code_key, require_trusted
+
 ParamValue = float | int | str
 TORCHSCRIPT = "torchscript"
 """Key of the TorchScript parameters in ``probes.smooth.params``."""
@@ -333,8 +335,13 @@ def _dummy_image(height: int = 45, width: int = 67) -> np.ndarray:
     return np.clip(base[..., None] + texture, 0, 255).astype(np.uint8)
 
 
+OPERATOR_KEY = "probes.smooth.operator"
+register_code_key(OPERATOR_KEY, "a TorchScript smoothing model (loaded and run)",
+                  lambda operator: operator not in OPERATORS)
+
+
 def get_smoother(operator: str = "l0", params: Mapping[str, ParamValue] | None = None, *,
-                 validate: bool = True) -> Smoother:
+                 validate: bool = True, trusted: bool = True) -> Smoother:
     """Settle an operator and its parameters, checking both.
 
     Args:
@@ -343,15 +350,20 @@ def get_smoother(operator: str = "l0", params: Mapping[str, ParamValue] | None =
         params: the operator's parameters; unknown names are errors.
         validate: run a TorchScript model once on a 45×67 dummy image and refuse it if
             its output has another shape or leaves the value range.
+        trusted: whether a TorchScript file may be loaded
+            (:func:`localglobal.trust.require_trusted`): false when the name comes from
+            a configuration the user did not give on this command line.
 
     Raises:
         ValueError: unknown operator, missing file, unknown parameter, or a TorchScript
             model that fails the check (the message gives the shape it returned).
+        UntrustedCodeError: a TorchScript file, and ``trusted`` is false.
     """
     if operator in OPERATORS:
         spec = OPERATORS[operator]
         return Smoother(operator, _coerce_params(f"probes.smooth.params.{operator}", params,
                                                  spec.defaults))
+    require_trusted(OPERATOR_KEY, operator, trusted)
     path = Path(operator).expanduser()
     if not path.is_file():
         raise ValueError(

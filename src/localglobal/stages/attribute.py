@@ -8,13 +8,13 @@ Controls (``attribute.controls``): :mod:`localglobal.attribution.controls`. Wher
 edges stage wrote the true outlines (``outlines.npz``, from ``data.outlines``), the
 trained model's maps are scored against them as well (``proxy = "outline"`` rows).
 
-Writes ``attributions.parquet`` (:mod:`localglobal.attribution.table`),
-``relevance/<model>.npy`` and its index (:mod:`localglobal.attribution.relevance_store`;
+Writes ``attributions.parquet``, ``relevance/<model>.npy`` and its index
+(:mod:`localglobal.attribution.outputs`;
 maps of ``none`` and ``random-weights``) and, with ``attribute.heatmaps``,
 ``heatmaps/<model>/<name>.png`` overlays of the trained model's relevance. Work resumes
 per (model, control, shard of ``run.shard_size`` items); running out of device memory
 halves the batch. Each pass's shards go to the kernel's stateful worker
-(:mod:`localglobal.attribution.worker`): the model is loaded once, in this process or,
+(:class:`~localglobal.attribution.passes.PassWorker`): the model is loaded once, in this process or,
 with ``run.executor = "ray"``, in each Ray actor (one per GPU), and the tables are the
 same either way.
 """
@@ -33,11 +33,14 @@ from localglobal.attribution.items import (
     empty_edge_images,
     with_edge_masks,
 )
-from localglobal.attribution.lrp import make_composite, method_name
+from localglobal.attribution.methods import method_name
 from localglobal.attribution.model_run import AttributeInputs, ModelRun
-from localglobal.attribution.relevance_store import RELEVANCE_FOLDER
-from localglobal.attribution.table import attributions_table, non_finite_maps
-from localglobal.attribution.worker import make_worker
+from localglobal.attribution.outputs import (
+    RELEVANCE_FOLDER,
+    attributions_table,
+    non_finite_maps,
+)
+from localglobal.attribution.passes import PassWorker
 from localglobal.config import RunConfig
 from localglobal.errors import StageError
 from localglobal.models import model_fingerprints, resolve_model
@@ -54,10 +57,8 @@ def _params(config: RunConfig) -> dict[str, Any]:
 
 
 def _check(config: RunConfig) -> None:
-    """Refuse an unknown composite (or bad settings) before any stage runs."""
-    make_composite(config.attribute.composite, epsilon=config.attribute.epsilon)
-
-
+    """Refuse an unknown method before any stage runs."""
+    method_name(config.attribute.composite)
 
 def _inputs(ctx: StageContext) -> AttributeInputs:
     """The items that have an edge mask, the masks, the shuffled-edges partners."""
@@ -111,7 +112,7 @@ def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> p
         key, resumed = model.key(control), ctx.report.resumed
         task = model.task(control, targets, ctx.shards(**key).folder, device)
         tables[control] = ctx.map_with_worker(
-            make_worker, task, records, key=key, item_id=lambda r: r["item_id"],
+            PassWorker, task, records, key=key, item_id=lambda r: r["item_id"],
             shard_size=ctx.config.run.shard_size,
             description=f"attribute {name} ({control})")
         counts[control] = (len(records), ctx.report.resumed - resumed)

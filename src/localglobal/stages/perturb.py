@@ -55,6 +55,9 @@ def _params(config: RunConfig) -> dict[str, Any]:
 def check_probes(config: RunConfig) -> None:
     """Refuse probe settings that would fail (a bad TorchScript smoother) before any stage.
 
+    The pipeline asks this only once the command trusts its configuration
+    (:func:`localglobal.run.run_pipeline` refuses untrusted code first).
+
     Raises
     ------
     ConfigError

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
@@ -77,9 +76,3 @@ def toy_resnet(num_classes: int = 10, widths: Sequence[int] = DEFAULT_WIDTHS,
         N×3×H×W normalised images and returning N×``num_classes`` logits.
     """
     return ToyResNet(num_classes=num_classes, widths=widths, blocks=blocks)
-
-
-def weights_nbytes(model: nn.Module) -> int:
-    """Bytes of the model's state dict (parameters and buffers) as stored."""
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values()
-               if isinstance(t, torch.Tensor))

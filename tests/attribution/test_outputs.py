@@ -1,22 +1,32 @@
-"""Relevance maps: float16 per shard, then one memory-mapped array and its index per model."""
+"""What the stage writes: the attributions table (contract columns first, every statistic,
+typed, controls ordered) and the relevance maps (float16 per shard, then one
+memory-mapped array and its index per model)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from localglobal.attribution.relevance_store import (
+from localglobal.attribution.outputs import (
     FLOAT16_MAX,
     INDEX_COLUMNS,
+    LEADING_COLUMNS,
     MAP_ROW_COLUMN,
     MAPS_COLUMN,
+    TRAILING_COLUMNS,
+    attributions_table,
     load_relevance,
+    non_finite_maps,
     shard_map_parts,
+    stat_row,
     to_float16,
     write_relevance,
     write_shard_maps,
 )
+from localglobal.attribution.regions import RegionStatistics
 from localglobal.errors import CorruptArtifactError, MissingInputError
 
 
@@ -74,3 +84,47 @@ def test_shard_map_parts_follow_the_table_and_skip_rows_without_maps(tmp_path):
         ("none", tmp_path / "s1.maps.npy", ["a", "b"]),
         ("none", tmp_path / "s2.maps.npy", ["c"])]
     assert shard_map_parts(pd.DataFrame(), "none", tmp_path) == []
+
+
+ITEM = {"image_id": "img0", "item_id": "img0/original/0/0", "probe": "original",
+        "level": 0, "variant": "0"}
+
+
+def stats(value: float, finite: bool = True) -> RegionStatistics:
+    values = dict.fromkeys(RegionStatistics.undefined().as_dict(), value)
+    return RegionStatistics(**{**values, "finite": finite})
+
+
+def test_rows_carry_every_statistic_and_the_method():
+    row = stat_row("m", "none", "lrp-epsilon-plus-flat", ITEM, 3, 1.5, stats(0.5))
+    assert row["method"] == "lrp-epsilon-plus-flat" and row["target"] == 3
+    assert set(RegionStatistics.undefined().as_dict()) <= set(row)
+
+
+def test_the_table_orders_controls_and_types_columns():
+    rows = [stat_row("m", c, "lrp-x", {**ITEM, "item_id": f"img0/{c}"}, 1, 2.0, stats(1.0))
+            for c in ("shuffled-edges", "none", "random-weights")]
+    rows[0]["extra"] = 7  # a statistic the regions module may add
+    rows[1]["extra"] = 8
+    table = attributions_table([pd.DataFrame(rows)])
+    assert table["control"].tolist() == ["none", "random-weights", "shuffled-edges"]
+    assert list(table.columns[:len(LEADING_COLUMNS)]) == list(LEADING_COLUMNS)
+    assert list(table.columns[-len(TRAILING_COLUMNS):]) == list(TRAILING_COLUMNS)
+    assert table["extra"].dtype == np.float64 and math.isnan(table["extra"].iloc[1])
+    assert table["finite"].dtype == bool and table["n_pos"].dtype == np.float64
+    assert table["target"].dtype == np.int64 and table["level"].dtype == np.int64
+
+
+def test_an_empty_table_has_the_contract_columns():
+    table = attributions_table([pd.DataFrame(), pd.DataFrame()])
+    assert len(table) == 0
+    assert {*LEADING_COLUMNS, *TRAILING_COLUMNS, "auc_edges", "finite"} <= set(table.columns)
+
+
+def test_non_finite_maps_count_explained_maps_once():
+    rows = [stat_row("m", c, "lrp-x", ITEM, 1, 2.0, RegionStatistics.undefined())
+            for c in ("none", "shuffled-edges")]
+    rows.append(stat_row("m", "random-weights", "lrp-x", ITEM, 1, 2.0, stats(1.0)))
+    found = non_finite_maps(attributions_table([pd.DataFrame(rows)]))
+    assert found.to_dict("records") == [{"model": "m", "control": "none",
+                                         "item_id": "img0/original/0/0"}]

@@ -1,20 +1,21 @@
-"""LRP by name: conservation, LRP-0 = gradient × input, batching, and model hygiene."""
+"""Methods by name on zennit's attributors: conservation, LRP-0 = gradient × input, batching."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torchvision
 from torch import nn
 from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlusFlat
 
-from localglobal.attribution.canonizers import get_canonizers
-from localglobal.attribution.lrp import (
+from localglobal.attribution.explainer import explain
+from localglobal.attribution.methods import (
     COMPOSITES,
-    attribute,
-    conservation_gap,
-    explain,
-    finite_per_sample,
+    METHODS,
+    Explanation,
+    Settings,
+    UnknownNameError,
     input_bounds,
     make_composite,
 )
@@ -32,15 +33,21 @@ def without_biases(model: nn.Module) -> nn.Module:
     return model
 
 
-def test_composites_by_name():
+def conservation_gap(result: Explanation) -> np.ndarray:
+    """N relative gaps |Σ relevance − start logit| / |start logit|."""
+    total = result.maps.reshape(len(result.maps), -1).sum(axis=1)
+    return np.abs(total - result.logits) / np.abs(result.logits)
+
+
+def test_composites_and_methods_by_name():
     assert isinstance(make_composite("epsilon-plus-flat"), EpsilonPlusFlat)
     assert isinstance(make_composite("epsilon-alpha2-beta1-flat"), EpsilonAlpha2Beta1Flat)
     assert isinstance(make_composite("epsilon-gamma-box"), EpsilonGammaBox)
-    assert make_composite("gradient-x-input") is None
-    assert set(COMPOSITES) >= {"epsilon-plus-flat", "epsilon-gamma-box",
-                               "epsilon-alpha2-beta1-flat", "gradient-x-input"}
-    with pytest.raises(ValueError, match="epsilon-plus-flat"):
-        make_composite("lrp-magic")
+    assert list(COMPOSITES) == ["epsilon-plus-flat", "epsilon-gamma-box",
+                                "epsilon-alpha2-beta1-flat", "epsilon"]
+    assert list(METHODS) == ["lrp", "gradient-x-input", "integrated-gradients", "smoothgrad"]
+    with pytest.raises(UnknownNameError, match="epsilon-plus-flat"):
+        make_composite("gradient-x-input")  # a method, not a composite
 
 
 def test_box_bounds_are_black_and_white_after_normalisation():
@@ -62,7 +69,8 @@ def test_relevance_is_conserved_in_a_small_resnet(composite):
     torch.manual_seed(0)
     model = without_biases(randomise_batch_norm(toy_resnet())).eval()
     x = torch.randn(3, 3, 32, 32)
-    result = explain(model, x, None, composite, get_canonizers("resnet"), epsilon=1e-9)
+    result = explain(model, x, composite=composite, canonizer="resnet",
+                     settings=Settings(epsilon=1e-9))
     assert (conservation_gap(result) < CONSERVATION_RTOL).all(), conservation_gap(result)
 
 
@@ -71,8 +79,8 @@ def test_relevance_is_conserved_through_squeeze_and_excitation_blocks(block):
     torch.manual_seed(0)
     model = without_biases(randomise_batch_norm(small_senet(block))).eval()
     x = torch.randn(2, 3, 32, 32)
-    result = explain(model, x, None, "epsilon-plus-flat", get_canonizers("seresnet"),
-                     epsilon=1e-9)
+    result = explain(model, x, composite="epsilon-plus-flat", canonizer="seresnet",
+                     settings=Settings(epsilon=1e-9))
     assert (conservation_gap(result) < CONSERVATION_RTOL).all(), conservation_gap(result)
 
 
@@ -80,11 +88,10 @@ def test_relevance_is_conserved_in_resnet50():
     torch.manual_seed(0)
     model = without_biases(randomise_batch_norm(torchvision.models.resnet50())).eval()
     x = torch.randn(1, 3, 64, 64)
-    result = explain(model, x, [17], "epsilon-plus-flat", get_canonizers("resnet"),
-                     epsilon=1e-9)
+    result = explain(model, x, [17], composite="epsilon-plus-flat",
+                     settings=Settings(epsilon=1e-9))  # the canonizer guessed: resnet
     assert conservation_gap(result).item() < CONSERVATION_RTOL
-    assert result.relevance.sum().item() == pytest.approx(result.target_logits.item(),
-                                                          rel=CONSERVATION_RTOL)
+    assert result.maps.sum() == pytest.approx(result.logits.item(), rel=CONSERVATION_RTOL)
 
 
 def test_lrp0_equals_gradient_times_input_in_a_relu_resnet():
@@ -93,14 +100,14 @@ def test_lrp0_equals_gradient_times_input_in_a_relu_resnet():
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
     targets = [3, 7]
     # ε = 0 everywhere; the sum and pooling layers' stabiliser only guards 0/0.
-    lrp0 = attribute(model, x, targets, "epsilon", get_canonizers("resnet"), epsilon=0.0,
-                     stabilizer=1e-300)
-    gradient_x_input = attribute(model, x, targets, "gradient-x-input")
+    lrp0 = explain(model, x, targets, composite="epsilon", canonizer="resnet",
+                   settings=Settings(epsilon=0.0, stabilizer=1e-300)).maps
+    gradient_x_input = explain(model, x, targets, composite="gradient-x-input").maps
     x_grad = x.clone().requires_grad_()
     model(x_grad)[[0, 1], targets].sum().backward()
-    torch.testing.assert_close(gradient_x_input, x_grad.grad * x)
-    scale = gradient_x_input.abs().max()
-    torch.testing.assert_close(lrp0, gradient_x_input, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(gradient_x_input, (x_grad.grad * x).sum(1).numpy(), rtol=1e-12)
+    scale = np.abs(gradient_x_input).max()
+    np.testing.assert_allclose(lrp0, gradient_x_input, rtol=1e-9, atol=1e-9 * scale)
 
 
 @pytest.mark.parametrize("composite", ["epsilon-plus-flat", "epsilon-gamma-box"])
@@ -109,24 +116,23 @@ def test_a_batch_gives_the_same_maps_as_one_image_at_a_time(composite):
     model = randomise_batch_norm(toy_resnet()).double().eval()
     x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
     targets = torch.tensor([4, 0, 9])
-    batch = explain(model, x, targets, composite, get_canonizers("resnet"))
+    batch = explain(model, x, targets, composite=composite, canonizer="resnet")
     for i in range(3):
-        single = explain(model, x[i:i + 1], targets[i:i + 1], composite,
-                         get_canonizers("resnet"))
-        torch.testing.assert_close(batch.relevance[i:i + 1], single.relevance,
-                                   rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(batch.logits[i:i + 1], single.logits)
+        single = explain(model, x[i:i + 1], targets[i:i + 1], composite=composite,
+                         canonizer="resnet")
+        np.testing.assert_allclose(batch.maps[i:i + 1], single.maps, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(batch.logits[i:i + 1], single.logits)
 
 
 def test_se_network_batch_matches_single_images():
     torch.manual_seed(4)
     model = randomise_batch_norm(small_senet()).double().eval()
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
-    batch = attribute(model, x, [1, 2], "epsilon-plus-flat", get_canonizers("seresnet"))
+    batch = explain(model, x, [1, 2], composite="epsilon-plus-flat", canonizer="seresnet")
     for i, target in enumerate([1, 2]):
-        single = attribute(model, x[i:i + 1], [target], "epsilon-plus-flat",
-                           get_canonizers("seresnet"))
-        torch.testing.assert_close(batch[i:i + 1], single, rtol=1e-10, atol=1e-12)
+        single = explain(model, x[i:i + 1], [target], composite="epsilon-plus-flat",
+                         canonizer="seresnet")
+        np.testing.assert_allclose(batch.maps[i:i + 1], single.maps, rtol=1e-10, atol=1e-12)
 
 
 def test_predicted_targets_start_from_the_top_logit_and_the_model_is_untouched():
@@ -136,11 +142,11 @@ def test_predicted_targets_start_from_the_top_logit_and_the_model_is_untouched()
     before = snapshot(model)
     with torch.no_grad():
         logits = model(x)
-    result = explain(model, x, None, "epsilon-plus-flat", get_canonizers("resnet"))
-    assert torch.equal(result.targets, logits.argmax(1))
-    torch.testing.assert_close(result.target_logits, logits.max(1).values, rtol=1e-4,
+    result = explain(model, x, composite="epsilon-plus-flat", canonizer="resnet")
+    assert result.targets.tolist() == logits.argmax(1).tolist()
+    np.testing.assert_allclose(result.logits, logits.max(1).values.numpy(), rtol=1e-4,
                                atol=1e-5)
-    assert result.relevance.shape == x.shape and finite_per_sample(result.relevance).all()
+    assert result.maps.shape == (4, 32, 32) and np.isfinite(result.maps).all()
     after = snapshot(model)
     assert after["modules"] == before["modules"]
     assert all(torch.equal(after["state"][k], v) for k, v in before["state"].items())
@@ -151,6 +157,6 @@ def test_bad_targets_are_errors():
     model = toy_resnet().eval()
     x = torch.randn(2, 3, 32, 32)
     with pytest.raises(ValueError, match="targets outside"):
-        explain(model, x, [0, 10])
+        explain(model, x, [0, 10], canonizer="resnet")
     with pytest.raises(ValueError, match="1 targets for 2 inputs"):
-        explain(model, x, [0])
+        explain(model, x, [0], canonizer="resnet")
