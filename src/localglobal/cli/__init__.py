@@ -217,9 +217,9 @@ def edges(run: RunOption, config: ConfigOption = None, force: ForceOption = Fals
 @app.command()
 @friendly
 def perturb(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-            workers: WorkersOption = None) -> None:
-    """Scrambled, patched and smoothed images (lossless PNG) and their table."""
-    _stage("perturb", run, config, force=force, workers=workers)
+            workers: WorkersOption = None, trust_config: TrustOption = False) -> None:
+    """Every configured probe's images (lossless PNG) and their table."""
+    _stage("perturb", run, config, force=force, workers=workers, trust=trust_config)
 
 
 def _model_stage_command(name: str, summary: str) -> None:
