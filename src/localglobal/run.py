@@ -19,6 +19,7 @@ from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.context import RunOptions
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.runner import Runner, StageState
+from localglobal.probes.catalog import check_sections
 from localglobal.stages import REGISTRY
 from localglobal.trust import code_references, refuse_untrusted
 from localglobal.trust import vouched_for as _vouched_for
@@ -72,6 +73,7 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
         config = current if current is not None else RunConfig()
         if config_path is not None:
             config = overlay_config(config, config_path)
+    check_sections(config)
     if current is not None:
         changes = config_changes(current, config)
         if changes:

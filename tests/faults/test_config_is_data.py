@@ -82,6 +82,8 @@ def test_a_module_given_on_the_command_line_is_trusted(run_copy: Path, tmp_path:
 # Every configuration key that can name code, planted in a received run's config.toml:
 # the TOML that plants it (``{code}`` a file in the run, ``{marker}`` the file the code
 # would write), the file's text, and the command that would load it.
+PLUGIN = ('from pathlib import Path\nPath({marker!r}).write_text("ran")\n\n'
+          'def run(image, level, rng):\n    return image\n')
 BUILDER = ('from pathlib import Path\nPath({marker!r}).write_text("ran")\n\n'
            'def build(num_classes=1000):\n    raise SystemExit(0)\n')
 PLANTED = {
@@ -90,6 +92,7 @@ PLANTED = {
                       'label_space = "toyworld"\n', "lg_planted_builder.py", BUILDER,
                       "evaluate"),
     "probes.smooth.operator": ('', "operator.pt", None, "perturb"),
+    "probes.plugins.*.function": ('', "evil_probe.py", PLUGIN, "perturb"),
 }
 
 
@@ -100,7 +103,10 @@ def _plant_key(run: Path, pattern: str, marker: Path) -> tuple[str, Path]:
     config = load_config(run / "config.toml")
     if text is not None:
         code.write_text(text.format(marker=str(marker)))
-    else:  # a TorchScript model that would fail loudly if it were ever run
+    if pattern.startswith("probes.plugins"):
+        config.probes.probes = [*config.probes.probes, "evil"]
+        config.probes.plugins = {"evil": {"function": f"{code}:run", "levels": [1]}}
+    elif text is None:  # a TorchScript model that would fail loudly if it were ever run
         import torch
 
         class Loud(torch.nn.Module):
@@ -109,7 +115,7 @@ def _plant_key(run: Path, pattern: str, marker: Path) -> tuple[str, Path]:
 
         torch.jit.script(Loud()).save(str(code))
         config.probes.probes = [*config.probes.probes, "smooth"]
-        config.probes.smooth.operator = str(code)
+        config.probes.set_section("smooth", operator=str(code))
     if pattern.startswith("models."):
         config.evaluate.models.append("evil")
     (run / "config.toml").write_text(to_toml(config) + "\n" + toml.format(code=code))

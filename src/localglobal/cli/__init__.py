@@ -39,10 +39,14 @@ if TYPE_CHECKING:
 
 
 def load_config(path: Path) -> RunConfig:
-    """:func:`localglobal.config.load_config`, imported on first use."""
+    """:func:`localglobal.config.load_config`, imported on first use, with every probe
+    section checked against its probe's declaration."""
     from localglobal.config import load_config as load
+    from localglobal.probes.catalog import check_sections
 
-    return load(path)
+    config = load(path)
+    check_sections(config)
+    return config
 
 
 def _lazy(name: str) -> Callable[..., Any]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from localglobal.config import RunConfig
 from localglobal.errors import ConfigError
@@ -28,6 +27,9 @@ from localglobal.probes.registry import PROBES, Level, Probe, settle_params
 from localglobal.probes.scramble import ScrambleProbe
 from localglobal.probes.smooth import InvertedRemovedDetailProbe, RemovedDetailProbe, SmoothProbe
 from localglobal.trust import require_trusted
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BUILT_IN: tuple[type[Probe], ...] = (
     OriginalProbe,
@@ -235,6 +237,18 @@ def described_probes(config: RunConfig, present: Iterable[str] = ()) -> list[Pro
     return list(out.values())
 
 
+def check_sections(config: RunConfig) -> None:
+    """Refuse a configuration whose probe list or probe sections are wrong, naming the key
+    (``probes.scramble.blockz: unknown key``); no code is loaded and no image touched.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`configured_probes`.
+    """
+    configured_probes(config)
+
+
 def on_the_fly(name: str) -> bool:
     """Whether ``name``'s items can be built on the model's device from their records."""
     cls = PROBES.get(name)
@@ -306,6 +320,8 @@ def probe_table() -> pd.DataFrame:
         ``full_resolution, dataset`` (the model-vs-human dataset whose humans saw the
         same conditions), ``keeps, destroys, description``.
     """
+    import pandas as pd  # only for the listing: the catalog itself stays light
+
     rows = []
     for name in probe_names(selectable=True):
         probe = get_probe(name)
@@ -323,6 +339,7 @@ def probe_table() -> pd.DataFrame:
 __all__ = [
     "ProbeSet",
     "apply_probe",
+    "check_sections",
     "configured_probes",
     "described_probes",
     "get_probe",
