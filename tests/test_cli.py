@@ -58,10 +58,10 @@ def test_a_stage_before_its_inputs_names_the_command_to_run_first(tmp_path):
 
 def test_an_unknown_configuration_key_is_named(tmp_path):
     config = tmp_path / "bad.toml"
-    config.write_text("[probes.scramble]\nblockz = [56]\n")
+    config.write_text("[evaluate]\nbatchsize = 3\n")
     result = invoke("models", "--config", config)
     assert result.exit_code == 2
-    assert "blockz" in result.output
+    assert "batchsize" in result.output
 
 
 def test_run_needs_the_data_paths(tmp_path):

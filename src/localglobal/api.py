@@ -44,7 +44,7 @@ from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes
 from localglobal.probes.catalog import apply_probe as probe
-from localglobal.probes.catalog import described_probes, probe_table
+from localglobal.probes.catalog import described_probes
 from localglobal.probes.edges import EdgeRecord, auto_canny
 from localglobal.probes.patch import Fill, PatchRecord, patch_batch
 from localglobal.probes.patch import patch as _patch
@@ -59,7 +59,7 @@ from localglobal.stages.show import contact_sheet_of
 __all__ = [
     "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused", "PatchRecord", "Run",
     "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
-    "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe", "probe_table",
+    "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe",
     "removed_detail", "scramble", "scramble_batch", "smooth",
 ]
 

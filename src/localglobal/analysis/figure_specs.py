@@ -168,8 +168,9 @@ def _gallery(inputs: FigureInputs) -> Any:
 
 
 def probe_sections(inputs: FigureInputs) -> dict[str, list[Probe]]:
-    """The probes with rows in the summary, grouped by report section, in run order."""
-    present = set() if inputs.probe_summary is None else \
+    """The probes with rows in the summary (without one: the run's probes), grouped by
+    report section, in run order."""
+    present = {p.name for p in inputs.probes} if inputs.probe_summary is None else \
         set(inputs.probe_summary["probe"].astype(str))
     probes = list(inputs.probes) or described_probes(RunConfig(), sorted(present))
     known = {p.name for p in probes}

@@ -39,14 +39,10 @@ if TYPE_CHECKING:
 
 
 def load_config(path: Path) -> RunConfig:
-    """:func:`localglobal.config.load_config`, imported on first use, with every probe
-    section checked against its probe's declaration."""
+    """:func:`localglobal.config.load_config`, imported on first use."""
     from localglobal.config import load_config as load
-    from localglobal.probes.catalog import check_sections
 
-    config = load(path)
-    check_sections(config)
-    return config
+    return load(path)
 
 
 def _lazy(name: str) -> Callable[..., Any]:
