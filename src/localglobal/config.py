@@ -377,6 +377,19 @@ class RunConfig(Section):
         return tuple(dict.fromkeys(names))
 
 
+def own_data_config() -> RunConfig:
+    """The configuration a run started by ``annotations`` or ``index`` begins with.
+
+    The defaults without the thesis's model lists: a run on one's own data names its
+    models (``--models``), and the thesis's six come only when asked for
+    (``localglobal run configs/thesis.toml``).
+    """
+    config = RunConfig()
+    config.evaluate.models = []
+    config.attribute.models = []
+    return config
+
+
 def _format_errors(error: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid configuration"]
     for item in error.errors():

@@ -46,7 +46,8 @@ def open_run(run_dir: str | os.PathLike[str], *, create: bool = False) -> RunDir
 
 def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None,
                 config_path: str | os.PathLike[str] | None = None, *,
-                create: bool = True) -> tuple[RunDir, RunConfig]:
+                create: bool = True, start: RunConfig | None = None
+                ) -> tuple[RunDir, RunConfig]:
     """Open (or create) a run directory and settle its configuration.
 
     Parameters
@@ -60,6 +61,9 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
         replaced); the changes are printed, one line each.
     create : bool
         Whether a missing run directory is created (else it is an error).
+    start : RunConfig, optional
+        What a run without a ``config.toml`` starts from (default: ``RunConfig()``);
+        ``config_path`` is laid over it.
 
     Returns
     -------
@@ -69,7 +73,7 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
     run = open_run(run_dir, create=create)
     current = load_config(run.config_path) if run.config_path.exists() else None
     if config is None:
-        config = current if current is not None else RunConfig()
+        config = current if current is not None else (start or RunConfig())
         if config_path is not None:
             config = overlay_config(config, config_path)
     if current is not None:
@@ -82,18 +86,25 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
     return run, config
 
 
-def add_models(config: RunConfig, section: str, names: list[str], *, replace: bool = False
-               ) -> RunConfig:
+def add_models(config: RunConfig, section: str, names: list[str], *, replace: bool = False,
+               computed: bool = True) -> RunConfig:
     """The configuration with ``names`` added to (or replacing) ``[section].models``.
 
     Adding keeps every model the run already has, so their results are kept and only
-    the new ones are computed; removing a model is explicit (``replace``).
+    the new ones are computed; removing a model is explicit (``replace``). A stage
+    that has computed nothing yet (``computed`` false) has no results to keep:
+    ``names`` are then its whole list, so a fresh run computes exactly what was named.
     """
     updated = config.model_copy(deep=True)
     target = getattr(updated, section)
-    target.models = list(names) if replace else \
+    target.models = list(names) if replace or not computed else \
         list(dict.fromkeys([*target.models, *names]))
     return updated
+
+
+def has_results(run: RunDir, stage: str) -> bool:
+    """Whether ``stage`` has written any of its outputs into ``run``."""
+    return any(run.has(artifact.name) for artifact in REGISTRY.catalog.of_stage(stage))
 
 
 def vouched_for(config: RunConfig, config_path: str | os.PathLike[str] | None) -> bool:

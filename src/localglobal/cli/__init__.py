@@ -57,6 +57,7 @@ def _lazy(name: str) -> Callable[..., Any]:
 
 add_models = _lazy("add_models")
 check_config = _lazy("check_config")
+has_results = _lazy("has_results")
 open_run = _lazy("open_run")
 prepare_run = _lazy("prepare_run")
 run_pipeline = _lazy("run_pipeline")
@@ -118,6 +119,12 @@ def _main(
     """Measure how much image classifiers rely on local features versus global shape."""
 
 
+def _own_data_config() -> RunConfig:
+    from localglobal.config import own_data_config
+
+    return own_data_config()
+
+
 def _model_list(models: str | None) -> list[str]:
     return [m.strip() for m in models.split(",") if m.strip()] if models else []
 
@@ -125,8 +132,8 @@ def _model_list(models: str | None) -> list[str]:
 def _stage(name: str, run_dir: Path, config_path: Path | None, *, create: bool = False,
            configure: Callable[[RunConfig], RunConfig] | None = None, force: bool = False,
            workers: int | None = None, device: str | None = None,
-           trust: bool = False) -> None:
-    run, config = prepare_run(run_dir, config_path=config_path, create=create)
+           trust: bool = False, start: RunConfig | None = None) -> None:
+    run, config = prepare_run(run_dir, config_path=config_path, create=create, start=start)
     if configure is not None:
         run, config = prepare_run(run.root, config=configure(config))
     summary = run_stage(name, run, config, force=force, workers=workers, device=device,
@@ -143,14 +150,16 @@ def _print_summary(summary: dict) -> None:
         typer.echo("  ".join(f"{k}={v}" for k, v in shown.items()))
 
 
-def _with_models(section: str, models: str | None, replace: bool
+def _with_models(section: str, models: str | None, replace: bool, run_dir: Path
                  ) -> Callable[[RunConfig], RunConfig] | None:
     names = _model_list(models)
     if not names:
         if replace:
             raise LocalglobalError("--replace needs --models: the models to keep")
         return None
-    return lambda config: add_models(config, section, names, replace=replace)
+    # A stage without results has none to keep: --models is then its whole list.
+    return lambda config: add_models(config, section, names, replace=replace,
+                                     computed=has_results(open_run(run_dir), section))
 
 
 @app.command()
@@ -169,8 +178,10 @@ def annotations(
         c.data.annotations = str(source.expanduser().resolve())
         return c
 
+    # A run started here holds no models until they are named (--models, or the
+    # thesis's through `localglobal run configs/thesis.toml`).
     _stage("annotations", run, config, create=True, configure=configure, force=force,
-           workers=workers)
+           workers=workers, start=_own_data_config())
 
 
 @app.command()
@@ -202,8 +213,10 @@ def index(
             c.index.require_box = require_box
         return c
 
+    # A run started here holds no models until they are named (--models, or the
+    # thesis's through `localglobal run configs/thesis.toml`).
     _stage("index", run, config, create=True, configure=configure, force=force,
-           workers=workers)
+           workers=workers, start=_own_data_config())
 
 
 @app.command()
@@ -229,7 +242,7 @@ def _model_stage_command(name: str, summary: str) -> None:
     def command(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
                 models: ModelsOption = None, replace: ReplaceOption = False,
                 device: DeviceOption = None, trust_config: TrustOption = False) -> None:
-        _stage(name, run, config, configure=_with_models(name, models, replace),
+        _stage(name, run, config, configure=_with_models(name, models, replace, run),
                force=force, device=device, trust=trust_config)
 
     command.__name__ = command.__qualname__ = name
