@@ -226,13 +226,19 @@ class AttributeSection(Section):
 
 
 class GeirhosSection(Section):
-    """The Geirhos benchmark: cue-conflict, edge and silhouette stimuli, human observers."""
+    """The Geirhos benchmark: model-vs-human's 17 datasets, models and human observers."""
 
-    stimuli: str | None = Field(None, description="folder of Geirhos stimuli (cue-conflict/, "
-                                "edges/, filled-silhouettes/, or a texture-vs-shape checkout)")
+    stimuli: str | None = Field(None, description="folder of stimuli: model-vs-human's dataset "
+                                "folders (localglobal fetch model-vs-human), cue-conflict/, "
+                                "edges/, filled-silhouettes/, or a texture-vs-shape checkout")
     humans: str | None = Field(None, description="folder of model-vs-human raw-data CSVs")
-    datasets: list[Literal["cue-conflict", "edge", "silhouette"]] | None = Field(
+    datasets: list[Literal[
+        "cue-conflict", "edge", "silhouette", "sketch", "stylized", "colour", "contrast",
+        "high-pass", "low-pass", "phase-scrambling", "power-equalisation", "false-colour",
+        "rotation", "eidolonI", "eidolonII", "eidolonIII", "uniform-noise"]] | None = Field(
         None, description="datasets to use [default: every one present]")
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples of the benchmark's "
+                           "intervals (trials resampled within each condition; 0: none)")
     models: list[str] | None = Field(None, description="models [default: evaluate.models]")
     batch_size: int = Field(64, ge=1)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")

@@ -269,14 +269,25 @@ def report(run: RunOption, config: ConfigOption = None, force: ForceOption = Fal
     _stage("report", run, config, force=force)
 
 
-def _with_geirhos(models: str | None, stimuli: Path | None, humans: Path | None
-                  ) -> Callable[[RunConfig], RunConfig] | None:
+def _with_geirhos(models: str | None, stimuli: Path | None, humans: Path | None,
+                  datasets: str | None = None) -> Callable[[RunConfig], RunConfig] | None:
     names = _model_list(models)
-    if not (names or stimuli or humans):
+    chosen = _model_list(datasets)
+    if not (names or stimuli or humans or chosen):
         return None
 
     def configure(config: RunConfig) -> RunConfig:
         updated = config.model_copy(deep=True)
+        if chosen:
+            data = updated.geirhos.model_dump()
+            data["datasets"] = chosen
+            try:
+                updated.geirhos = type(updated.geirhos).model_validate(data)
+            except ValueError:
+                from localglobal.data.model_vs_human import DATASETS
+
+                raise ConfigError(f"--datasets: {','.join(chosen)}: not model-vs-human "
+                                  f"datasets; known: {', '.join(DATASETS)}") from None
         if names:
             updated.geirhos.models = names
         if stimuli is not None:
@@ -298,17 +309,30 @@ def geirhos(
         "evaluate.models]")] = None,
     stimuli: Annotated[Path | None, typer.Option(
         metavar="DIR", show_default=False,
-        help="folder of Geirhos stimuli (cue-conflict/, edges/, filled-silhouettes/, or "
-        "the texture-vs-shape layout) [default: geirhos.stimuli]")] = None,
+        help="folder of stimuli: model-vs-human's datasets (fetch model-vs-human), "
+        "cue-conflict/, edges/, filled-silhouettes/, or the texture-vs-shape layout "
+        "[default: geirhos.stimuli]")] = None,
     humans: Annotated[Path | None, typer.Option(
         metavar="DIR", show_default=False,
         help="folder of model-vs-human raw-data CSVs [default: geirhos.humans]")] = None,
+    datasets: Annotated[str | None, typer.Option(
+        metavar="A,B", show_default=False,
+        help="which of model-vs-human's 17 datasets [default: geirhos.datasets, else every "
+        "one found]")] = None,
     device: DeviceOption = None, trust_config: TrustOption = False,
 ) -> None:
-    """Shape bias, 16-class accuracy and error consistency of models and human observers."""
+    """model-vs-human's benchmark: accuracy, error consistency and shape bias, models and humans."""
     _stage("geirhos", run, config, create=True,
-           configure=_with_geirhos(models, stimuli, humans), force=force, device=device,
-           trust=trust_config)
+           configure=_with_geirhos(models, stimuli, humans, datasets), force=force,
+           device=device, trust=trust_config)
+    from localglobal.report.geirhos import benchmark_lines
+
+    table = run / "benchmark.parquet"
+    if table.is_file():
+        import pandas as pd
+
+        for line in benchmark_lines(pd.read_parquet(table)):
+            typer.echo(line)
 
 
 @fetch_app.command("geirhos")
