@@ -52,6 +52,11 @@ class RunLockedError(LocalglobalError, RuntimeError):
     """Another command holds the run directory's lock."""
 
 
+class UnsafePathError(LocalglobalError):
+    """A path of the run directory would lead a write or a delete outside it (a symbolic
+    link, a hard-linked lock file); the message names it and nothing was changed."""
+
+
 class MachineError(LocalglobalError):
     """The machine failed a write (full disk, read-only folder, no permission, I/O error).
 

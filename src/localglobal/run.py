@@ -10,6 +10,7 @@ declarations.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -17,8 +18,8 @@ from localglobal.config import RunConfig, config_changes, load_config, overlay_c
 from localglobal.console import log
 from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.context import RunOptions
-from localglobal.pipeline.rundir import RunDir
-from localglobal.pipeline.runner import Runner, StageState
+from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
+from localglobal.pipeline.runner import Runner, StageState, holding_lock
 from localglobal.stages import REGISTRY
 from localglobal.trust import code_references, refuse_untrusted
 from localglobal.trust import vouched_for as _vouched_for
@@ -76,14 +77,30 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
         config = current if current is not None else (start or RunConfig())
         if config_path is not None:
             config = overlay_config(config, config_path)
-    if current is not None:
-        changes = config_changes(current, config)
-        if changes:
-            log(f"updated {run.config_path}: " + "; ".join(changes[:8])
-                + (f"; and {len(changes) - 8} more" if len(changes) > 8 else ""))
-    if current is None or config_changes(current, config):
-        write_text_atomic(run.config_path, to_toml(config))
+    changes = config_changes(current, config) if current is not None else None
+    if current is None or changes:
+        # Written only by the holder of the run's lock: a command refused by the lock
+        # leaves the configuration as it was.
+        with holding_lock(run, "localglobal"):
+            run.refuse_links([CONFIG_NAME])
+            if changes:
+                log(f"updated {run.config_path}: " + "; ".join(changes[:8])
+                    + (f"; and {len(changes) - 8} more" if len(changes) > 8 else ""))
+            write_text_atomic(run.config_path, to_toml(config))
     return run, config
+
+
+def locked(run: RunDir, command: str) -> contextlib.AbstractContextManager[None]:
+    """Hold ``run``'s lock for a whole command, so that nothing changes before it is held.
+
+    Re-entrant: the stages the command runs find the lock held by their own process.
+
+    Raises
+    ------
+    RunLockedError
+        Another command holds it; nothing was changed.
+    """
+    return holding_lock(run, command)
 
 
 def add_models(config: RunConfig, section: str, names: list[str], *, replace: bool = False,

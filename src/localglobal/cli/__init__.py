@@ -58,6 +58,7 @@ def _lazy(name: str) -> Callable[..., Any]:
 add_models = _lazy("add_models")
 check_config = _lazy("check_config")
 has_results = _lazy("has_results")
+locked = _lazy("locked")
 open_run = _lazy("open_run")
 prepare_run = _lazy("prepare_run")
 run_pipeline = _lazy("run_pipeline")
@@ -133,11 +134,15 @@ def _stage(name: str, run_dir: Path, config_path: Path | None, *, create: bool =
            configure: Callable[[RunConfig], RunConfig] | None = None, force: bool = False,
            workers: int | None = None, device: str | None = None,
            trust: bool = False, start: RunConfig | None = None) -> None:
-    run, config = prepare_run(run_dir, config_path=config_path, create=create, start=start)
-    if configure is not None:
-        run, config = prepare_run(run.root, config=configure(config))
-    summary = run_stage(name, run, config, force=force, workers=workers, device=device,
-                        trusted=trust or vouched_for(config, config_path))
+    # The lock is held before anything is written: a command refused by it (another
+    # command runs on this run) leaves config.toml and every output as they were.
+    with locked(open_run(run_dir, create=create), f"localglobal {name}"):
+        run, config = prepare_run(run_dir, config_path=config_path, create=create,
+                                  start=start)
+        if configure is not None:
+            run, config = prepare_run(run.root, config=configure(config))
+        summary = run_stage(name, run, config, force=force, workers=workers, device=device,
+                            trusted=trust or vouched_for(config, config_path))
     _print_summary(summary)
     for artifact in REGISTRY.catalog.of_stage(name):
         if run.path(artifact.path).exists():
@@ -448,9 +453,10 @@ def run_command(
 
         typer.echo(format_plan(plan_run(loaded)))
         return
-    run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
-    run_pipeline(run_obj, loaded, force=force, device=device, workers=workers,
-                 trusted=trust_config)
+    with locked(open_run(run_dir, create=True), "localglobal run"):
+        run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
+        run_pipeline(run_obj, loaded, force=force, device=device, workers=workers,
+                     trusted=trust_config)
     _print_final(run_obj)
 
 
