@@ -36,11 +36,18 @@ from matplotlib.figure import Figure
 
 from localglobal.analysis.figure_specs import FigureInputs, figure_specs
 from localglobal.attribution.canonizers import guess_canonizer
-from localglobal.attribution.explainer import ModelRefused, explain
+from localglobal.attribution.explainer import ModelRefused, device_of, explain
 from localglobal.attribution.methods import Explanation, Settings
 from localglobal.config import RunConfig, load_config
 from localglobal.errors import ConfigError, MissingInputError
-from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from localglobal.evaluation.scoring import score_logits
+from localglobal.io.images import to_input_frame
+from localglobal.models.preprocessing import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    checked_images,
+    model_input,
+)
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes, patch_batch, scramble_batch
 from localglobal.probes.edges import EdgeRecord, auto_canny
@@ -58,7 +65,7 @@ __all__ = [
     "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused", "PatchRecord", "Run",
     "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
     "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "removed_detail",
-    "scramble", "scramble_batch", "smooth",
+    "scramble", "scramble_batch", "smooth", "to_input_frame",
 ]
 
 
@@ -304,26 +311,11 @@ class Run:
                 raise MissingArtifactError(str(error)) from None
         return self._cache[name]
 
-    def _optional(self, name: str) -> Any:
-        return self.read(name) if self._dir.has(name) else None
-
     def _figure_inputs(self) -> FigureInputs:
-        config = self.config if self._dir.config_path.is_file() else RunConfig()
-        run = self._dir
-        folder = {n: run.artifact_path(n) if run.has(n) else None
-                  for n in ("edge_masks", "relevance", "heatmaps")}
-        return FigureInputs(
-            probe_summary=self._optional("probe_summary"),
-            interaction=self._optional("interaction"),
-            interaction_images=self._optional("interaction_images"),
-            hypotheses=self._optional("hypotheses"), pairs=self._optional("hypothesis_pairs"),
-            lrp_summary=self._optional("lrp_summary"), shape_bias=self._optional("shape_bias"),
-            samples=self._optional("samples"), attributions=self._optional("attributions"),
-            edges_npz=folder["edge_masks"], relevance=folder["relevance"],
-            heatmaps=folder["heatmaps"], crop=config.frame.crop,
-            gallery=config.report.gallery_images,
-            interaction_measure=config.analysis.interaction_measure,
-            model_order=FigureInputs.configured_order(config))
+        if "_figures" not in self._cache:
+            config = self.config if self._dir.config_path.is_file() else RunConfig()
+            self._cache["_figures"] = FigureInputs.from_run(self._dir, config)
+        return self._cache["_figures"]
 
     @property
     def figures(self) -> list[str]:
@@ -419,36 +411,11 @@ def load_run(path: str | os.PathLike[str]) -> Run:
 # --- models in memory ------------------------------------------------------------------
 
 
-def _as_batch(images: torch.Tensor | np.ndarray, mean: Sequence[float], std: Sequence[float],
-              device: torch.device) -> torch.Tensor:
-    """N×3×H×W float tensors pass as they are; N×H×W×3 uint8 arrays are normalised."""
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise ConfigError(f"images as an array must be N×H×W×3 uint8 RGB, got "
-                              f"{images.shape} {images.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
-        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-        return ((x - mean_t) / std_t).to(device)
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ConfigError("images must be an N×3×H×W normalised tensor or an N×H×W×3 uint8 "
-                          f"array, got {type(images).__name__} of shape "
-                          f"{tuple(getattr(images, 'shape', ()))}")
-    return images.to(device)
-
-
-def _device_of(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
 def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
              targets: Sequence[int] | torch.Tensor | None = None, *, batch_size: int = 64,
              device: str | torch.device | None = None, mean: Sequence[float] = IMAGENET_MEAN,
              std: Sequence[float] = IMAGENET_STD) -> pd.DataFrame:
-    """Classify a batch of images with an in-memory model.
+    """Classify a batch of images with an in-memory model, scored as the evaluate stage does.
 
     Parameters
     ----------
@@ -471,7 +438,8 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
     pandas.DataFrame
         One row per image: ``pred_index, pred_logit, pred_prob`` and, with targets,
         ``true_index, true_logit, true_prob, true_rank`` (1 = top; ties count for the
-        true class), ``top5`` and ``correct``, as in ``predictions.parquet``.
+        true class), ``top5`` and ``correct``, as in ``predictions.parquet``
+        (:func:`~localglobal.evaluation.scoring.score_logits`).
 
     Raises
     ------
@@ -485,33 +453,28 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
     >>> len(table), bool(table["true_rank"].between(1, 5).all())
     (4, True)
     """
-    run_on = _device_of(model, device)
-    x = _as_batch(images, mean, std, run_on)
+    run_on = device_of(model, device)
+    x = checked_images(images)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            logits = torch.cat([model(x[i:i + batch_size]).float()
+            logits = torch.cat([model(model_input(x[i:i + batch_size], mean, std, run_on)).float()
                                 for i in range(0, x.shape[0], batch_size)]).cpu()
     finally:
         model.train(was_training)
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         raise ConfigError(f"the model's output must be N×classes, got {tuple(logits.shape)}")
-    probs = logits.softmax(dim=1)
-    pred = logits.argmax(dim=1)
-    table = pd.DataFrame({"pred_index": pred.numpy(),
-                          "pred_logit": logits.gather(1, pred[:, None])[:, 0].numpy(),
-                          "pred_prob": probs.gather(1, pred[:, None])[:, 0].numpy()})
-    if targets is None:
-        return table
-    true = torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
+    true = logits.argmax(dim=1) if targets is None else \
+        torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
     if true.shape[0] != x.shape[0] or torch.any((true < 0) | (true >= logits.shape[1])):
         raise ConfigError(f"targets must be {x.shape[0]} class indices in 0..{logits.shape[1] - 1}")
-    true_logit = logits.gather(1, true[:, None])[:, 0]
-    table["true_index"] = true.numpy()
-    table["true_logit"] = true_logit.numpy()
-    table["true_prob"] = probs.gather(1, true[:, None])[:, 0].numpy()
-    table["true_rank"] = (1 + (logits > true_logit[:, None]).sum(dim=1)).numpy()
-    table["top5"] = table["true_rank"] <= 5
-    table["correct"] = table["true_rank"] == 1
+    scores = score_logits(logits, true, torch.arange(logits.shape[1]))
+    columns = ["pred_index", "pred_logit", "pred_prob"]
+    if targets is not None:
+        scores["true_index"] = true.numpy()
+        columns += ["true_index", "true_logit", "true_prob", "true_rank", "top5"]
+    table = pd.DataFrame({c: scores[c] for c in columns})
+    if targets is not None:
+        table["correct"] = table["true_rank"] == 1
     return table

@@ -13,9 +13,9 @@ import torch
 from localglobal.analysis.figures import shape_bias_category_figure
 from localglobal.config import RunConfig, config_from_dict
 from localglobal.evaluation.decisions import IMAGENET_TO_16
-from localglobal.evaluation.loader import normalize
 from localglobal.io.images import read_png
 from localglobal.models import load_model, resolve_model
+from localglobal.models.preprocessing import normalise
 from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
 from localglobal.run import prepare_run, run_stage
 from localglobal.toyworld.build import WorldConfig, build_world
@@ -93,7 +93,7 @@ def test_a_random_imagenet_model_decides_as_the_mapping_of_its_logits(tmp_path):
     spec = resolve_model("tiny", make_config())
     net = load_model(spec, device="cpu").eval()
     with torch.inference_mode():
-        x = normalize(torch.as_tensor(image)[None], spec.mean, spec.std, channels_last=False)
+        x = normalise(image[None], spec.mean, spec.std, channels_last=False)
         logits = net(x).numpy()
     assert row["decision"] == IMAGENET_TO_16.decide(logits, "logits")[0]
     bias = run.read("shape_bias")

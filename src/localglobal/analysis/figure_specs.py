@@ -32,6 +32,7 @@ from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import RunConfig
 from localglobal.console import progress_bar
 from localglobal.errors import is_machine_error
+from localglobal.pipeline.rundir import RunDir
 
 _INTERVAL = "shaded: 95 % t-interval over images"
 CONTACT_CAPTION = "The original, every probe at every level, the edge mask and the box."
@@ -105,6 +106,36 @@ class FigureInputs:
             found.update(rows["model"].astype(str).unique())
         return fig.model_styles(found, order=self.model_order)
 
+    @classmethod
+    def from_run(cls, run: RunDir, config: RunConfig, **tables: Any) -> FigureInputs:
+        """The inputs of a run's figures: its tables and folders, and its configuration.
+
+        Parameters
+        ----------
+        run : RunDir
+            The run directory; every input it lacks is None.
+        config : RunConfig
+            Its configuration (frame, gallery, interaction measure, model order).
+        **tables
+            Inputs already in memory (the analyze stage's fresh tables), by field name;
+            they are not read again.
+
+        Returns
+        -------
+        FigureInputs
+        """
+        def read(name: str) -> Any:
+            return run.read(name) if run.has(name) else None
+
+        paths = {field: run.artifact_path(name) if run.has(name) else None
+                 for field, name in _FOLDERS.items()}
+        found = {field: tables[field] if field in tables else read(name)
+                 for field, name in _TABLES.items()}
+        return cls(**found, **paths, crop=config.frame.crop,
+                   gallery=config.report.gallery_images,
+                   interaction_measure=config.analysis.interaction_measure,
+                   model_order=cls.configured_order(config))
+
     @staticmethod
     def configured_order(config: RunConfig) -> tuple[str, ...]:
         """The run's models in configuration order: ``evaluate.models``, then the
@@ -122,6 +153,17 @@ class FigureInputs:
             of the run's figures.
         """
         return config.model_order()
+
+
+_TABLES = {"probe_summary": "probe_summary", "interaction": "interaction",
+           "interaction_images": "interaction_images", "hypotheses": "hypotheses",
+           "pairs": "hypothesis_pairs", "lrp_summary": "lrp_summary",
+           "shape_bias": "shape_bias", "shape_bias_by_category": "shape_bias_by_category",
+           "samples": "samples", "attributions": "attributions"}
+"""Field of :class:`FigureInputs` → the run's table it holds."""
+
+_FOLDERS = {"edges_npz": "edge_masks", "relevance": "relevance", "heatmaps": "heatmaps"}
+"""Field of :class:`FigureInputs` → the run's file or folder it names."""
 
 
 @dataclass

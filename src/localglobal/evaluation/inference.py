@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from localglobal.errors import LocalglobalError
-from localglobal.evaluation.loader import normalize
 from localglobal.models.build import load_model
+from localglobal.models.preprocessing import normalise
 from localglobal.models.spec import ModelSpec
 
 
@@ -120,7 +120,7 @@ class Classifier:
         return self._model
 
     def _forward(self, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-        x = normalize(images.to(self.device, non_blocking=True), self.spec.mean, self.spec.std,
+        x = normalise(images, self.spec.mean, self.spec.std, self.device,
                       channels_last=self.channels_last)
         with torch.inference_mode(), autocast(self.device, self.bf16):
             return model(x).float()

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from localglobal.data.geometry import to_input_frame
-from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalise
 from localglobal.toyworld.build import WorldConfig, build_world, read_stimuli
 from localglobal.toyworld.model import DEFAULT_BLOCKS, DEFAULT_WIDTHS, toy_resnet
 from localglobal.toyworld.render import NUM_CLASSES, draw_texture_class, render_image
@@ -108,9 +108,7 @@ def _log(message: str) -> None:
 
 def _normalise(batch: torch.Tensor) -> torch.Tensor:
     """uint8 N×3×H×W → float32, ImageNet mean/std."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (batch.float() / 255.0 - mean) / std
+    return normalise(batch.permute(0, 2, 3, 1), IMAGENET_MEAN, IMAGENET_STD)
 
 
 def _render_chunk(task: tuple[tuple[int, ...], int, int, float, WorldConfig]):
