@@ -109,9 +109,12 @@ class RegionStatistics:
 def box_mask_hw(box: Box, shape: tuple[int, int]) -> np.ndarray:
     """An H×W boolean mask of the pixels whose centres lie inside ``box``.
 
-    Args:
-        box: ``(x0, y0, x1, y1)`` in pixels, x1/y1 exclusive; NaN gives an empty mask.
-        shape: ``(H, W)`` of the map.
+    Parameters
+    ----------
+    box : Box
+        ``(x0, y0, x1, y1)`` in pixels, x1/y1 exclusive; NaN gives an empty mask.
+    shape : tuple[int, int]
+        ``(H, W)`` of the map.
     """
     height, width = shape
     mask = np.zeros((height, width), dtype=bool)
@@ -148,11 +151,16 @@ def _safe_ratio(numerator: float, denominator: float) -> float:
 def mass_in_box(relevance: np.ndarray, box: np.ndarray | Box) -> float:
     """Positive relevance inside the box as a share of all positive relevance.
 
-    Args:
-        relevance: H×W map.
-        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W map.
+    box : numpy.ndarray or Box
+        An ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
 
-    Returns:
+    Returns
+    -------
+    float
         A share in [0, 1]; NaN when the map has no positive relevance or the box no
         pixel (a share of 0 would claim that relevance avoids an object nobody marked).
     """
@@ -206,11 +214,16 @@ def auc_edges(relevance: np.ndarray, target: np.ndarray) -> float:
     that a random target pixel has higher relevance than a random other pixel, ties
     counting one half.
 
-    Args:
-        relevance: H×W map.
-        target: H×W boolean mask of the positive pixels (edges inside the box).
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W map.
+    target : numpy.ndarray
+        H×W boolean mask of the positive pixels (edges inside the box).
 
-    Returns:
+    Returns
+    -------
+    float
         AUC in [0, 1]; NaN when either class is empty.
     """
     from scipy.stats import rankdata
@@ -232,12 +245,18 @@ def auc_edges_in_box(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray |
     Unlike :func:`auc_edges`, pixels outside the box take no part, so relevance that
     merely concentrates on the object does not count as a preference for its edges.
 
-    Args:
-        relevance: H×W map.
-        edges: H×W boolean edge mask.
-        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W map.
+    edges : numpy.ndarray
+        H×W boolean edge mask.
+    box : numpy.ndarray or Box
+        An ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
 
-    Returns:
+    Returns
+    -------
+    float
         AUC in [0, 1] (0.5: no preference; ties count one half); NaN when the box has
         no edge pixel or no non-edge pixel.
     """
@@ -253,12 +272,18 @@ def edge_enrichment(region: np.ndarray, edges: np.ndarray, box: np.ndarray | Box
 
     ``(|region ∩ box ∩ edges| / |region ∩ box|) / (|box ∩ edges| / |box|)``.
 
-    Args:
-        region: H×W boolean mask (e.g. the positive region R > pos_mean).
-        edges: H×W boolean edge mask.
-        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+    Parameters
+    ----------
+    region : numpy.ndarray
+        H×W boolean mask (e.g. the positive region R > pos_mean).
+    edges : numpy.ndarray
+        H×W boolean edge mask.
+    box : numpy.ndarray or Box
+        An ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
 
-    Returns:
+    Returns
+    -------
+    float
         1 for no preference, above 1 for a preference for edges, 0 for none on edges;
         NaN when the region has no pixel in the box or the box has no edge pixel.
     """
@@ -277,12 +302,18 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
                       ) -> RegionStatistics:
     """The thesis statistics and the localisation metrics of one relevance map.
 
-    Args:
-        relevance: H×W channel-summed relevance (or C×H×W, summed here).
-        edges: H×W boolean edge mask of the image, same frame.
-        box: the object's ``(x0, y0, x1, y1)`` box in that frame, or an H×W mask.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W channel-summed relevance (or C×H×W, summed here).
+    edges : numpy.ndarray
+        H×W boolean edge mask of the image, same frame.
+    box : numpy.ndarray or Box
+        The object's ``(x0, y0, x1, y1)`` box in that frame, or an H×W mask.
 
-    Returns:
+    Returns
+    -------
+    RegionStatistics
         A :class:`RegionStatistics`; all NaN with ``finite=False`` when the map
         holds NaN or infinity. The shares on edges, the edge AUCs and the
         enrichments are NaN when the box holds no edge pixel; every statistic of

@@ -248,11 +248,16 @@ def _is_built(out: Path, world: WorldConfig) -> bool:
 def build_world(out: str | os.PathLike[str], world: WorldConfig | None = None) -> Path:
     """Write a toy world in ImageNet format into ``out`` (see the module docstring).
 
-    Args:
-        out: output folder, created if needed.
-        world: what to write; ``None`` takes :class:`WorldConfig`'s defaults.
+    Parameters
+    ----------
+    out : str | os.PathLike[str]
+        Output folder, created if needed.
+    world : WorldConfig, optional
+        What to write; ``None`` takes :class:`WorldConfig`'s defaults.
 
-    Returns:
+    Returns
+    -------
+    Path
         ``out`` as a :class:`~pathlib.Path`. A folder already holding a world with the
         same configuration is returned untouched; one holding another world is rebuilt.
     """
