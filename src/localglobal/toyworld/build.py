@@ -45,7 +45,7 @@ from localglobal.io.atomic import (
 )
 from localglobal.io.tar import tar_bytes
 from localglobal.io.voc import voc_xml
-from localglobal.toyworld.render import (
+from localglobal.toyworld.scenes import (
     NUM_CLASSES,
     SHAPES,
     class_ids,

@@ -37,7 +37,7 @@ from localglobal.data.geometry import to_input_frame
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalise
 from localglobal.toyworld.build import WorldConfig, build_world, read_stimuli
 from localglobal.toyworld.model import DEFAULT_BLOCKS, DEFAULT_WIDTHS, toy_resnet
-from localglobal.toyworld.render import NUM_CLASSES, draw_texture_class, render_image
+from localglobal.toyworld.scenes import NUM_CLASSES, draw_texture_class, render_image
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -269,7 +269,7 @@ def evaluate_world(model: nn.Module, world_dir: Path, world: WorldConfig) -> dic
     Images are read from disk and put through torchvision's Resize + CenterCrop, exactly
     as the pipeline's ``evaluate`` stage does.
     """
-    from localglobal.toyworld.render import class_ids
+    from localglobal.toyworld.scenes import class_ids
 
     ids = class_ids()
     frames, labels = [], []
