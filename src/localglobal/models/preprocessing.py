@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from localglobal.errors import ConfigError
 
-if TYPE_CHECKING:  # torch is imported by the commands that feed a model, not by the specs
+if TYPE_CHECKING:  # numpy and torch are imported where a model is fed, not by the specs
+    import numpy as np
     import torch
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -57,10 +56,12 @@ def normalise(images: np.ndarray | torch.Tensor, mean: Sequence[float], std: Seq
 
     Examples
     --------
+    >>> import numpy as np
     >>> x = normalise(np.full((1, 2, 2, 3), 255, np.uint8), (0.5,) * 3, (0.5,) * 3)
     >>> tuple(x.shape), float(x.max())
     ((1, 3, 2, 2), 1.0)
     """
+    import numpy as np
     import torch
 
     x = images if isinstance(images, torch.Tensor) \
@@ -84,6 +85,7 @@ def checked_images(images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tens
     ConfigError
         Anything else; the message says what was given.
     """
+    import numpy as np
     import torch
 
     if isinstance(images, np.ndarray):
@@ -115,6 +117,8 @@ def model_input(images: np.ndarray | torch.Tensor, mean: Sequence[float], std: S
     torch.Tensor
         N×C×H×W float on ``device``.
     """
+    import numpy as np
+
     if isinstance(images, np.ndarray) or not images.dtype.is_floating_point:
         return normalise(images, mean, std, device)
     return images.to(device)
