@@ -15,14 +15,10 @@ from typing import Any
 
 import torch
 
-from localglobal.errors import LocalglobalError
+from localglobal.errors import LabelSpaceMismatch
 from localglobal.models.build import load_model
 from localglobal.models.preprocessing import normalise
 from localglobal.models.spec import ModelSpec
-
-
-class ModelOutputError(LocalglobalError, ValueError):
-    """A model's outputs do not match its label space (the configuration names the wrong one)."""
 
 
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
@@ -48,11 +44,11 @@ def check_outputs(spec: ModelSpec, logits: torch.Tensor, n_classes: int, space: 
 
     Raises
     ------
-    ModelOutputError
+    LabelSpaceMismatch
         Naming the model, both numbers and the key to set.
     """
     if logits.numel() and logits.shape[1] != n_classes:
-        raise ModelOutputError(
+        raise LabelSpaceMismatch(
             f"model {spec.name!r} outputs {logits.shape[1]} logits but its label space "
             f"{space!r} has {n_classes} classes; set label_space in [models.{spec.name}] "
             "to the space its outputs are in")
@@ -104,7 +100,7 @@ class Classifier:
 
         Raises
         ------
-        ModelOutputError
+        LabelSpaceMismatch
             Its outputs are not one logit per class of its label space.
         LocalglobalError
             It could not be built or given its weights (see
@@ -165,5 +161,5 @@ def release_classifiers() -> None:
     _SHARED.clear()
 
 
-__all__ = ["Classifier", "ModelOutputError", "autocast", "check_outputs", "prepare_model",
+__all__ = ["Classifier", "autocast", "check_outputs", "prepare_model",
            "release_classifiers", "shared_classifier"]
