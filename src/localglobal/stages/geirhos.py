@@ -224,9 +224,12 @@ def _headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     shown = bias[(bias["kind"] == "model") | (bias["model"] == HUMANS)]
     numbers = {f"shape_bias[{row.model}]": round(float(row.shape_bias), 3)
                for row in shown.itertuples() if row.shape_bias == row.shape_bias}
-    pairs = tables["error_consistency"]
-    if len(pairs) and "pair" in pairs:
-        humans = pairs[pairs["pair"] == "human-human"]
-        for dataset, rows in humans.groupby("dataset", sort=True):
-            numbers[f"kappa_humans[{dataset}]"] = round(float(rows["kappa"].mean()), 3)
+    benchmark = tables["benchmark"]
+    if len(benchmark):
+        # model-vs-human's human-human value: per condition, averaged over its conditions
+        ceiling = benchmark[(benchmark["observer"] == HUMANS)
+                            & (benchmark["metric"] == "error_consistency")]
+        for row in ceiling.itertuples():
+            if row.value == row.value:
+                numbers[f"kappa_humans[{row.dataset}]"] = round(float(row.value), 3)
     return numbers
