@@ -115,16 +115,3 @@ def test_the_attribute_stage_resolves_auto_per_model():
     assert run.method == "gradient-x-input" and not run.lrp
     task = run.task("none", None, Path("maps"), "cpu")
     assert task.method == "gradient-x-input" and task.canonizer is None
-
-
-def test_evaluate_agrees_with_the_logits():
-    torch.manual_seed(2)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 6)).eval()
-    x = torch.randn(5, 3, 4, 4)
-    table = api.evaluate(net, x, targets=[0, 1, 2, 3, 4], batch_size=2)
-    logits = net(x).detach()
-    assert table["pred_index"].tolist() == logits.argmax(1).tolist()
-    ranks = [int((row > row[t]).sum()) + 1 for t, row in enumerate(logits)]
-    assert table["true_rank"].tolist() == ranks
-    with pytest.raises(localglobal.api.ConfigError):
-        api.evaluate(net, x, targets=[0, 1])

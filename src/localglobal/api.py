@@ -26,28 +26,20 @@ one image's contact sheet. :func:`evaluate` and :func:`explain` work on an
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 from localglobal.analysis.figure_specs import FigureInputs, figure_specs
 from localglobal.attribution.canonizers import guess_canonizer
-from localglobal.attribution.explainer import ModelRefused, device_of, explain
+from localglobal.attribution.explainer import ModelRefused, explain
 from localglobal.attribution.methods import Explanation, Settings
 from localglobal.config import RunConfig, load_config
 from localglobal.errors import ConfigError, MissingInputError
-from localglobal.evaluation.scoring import score_logits
+from localglobal.evaluation.inference import evaluate
 from localglobal.io.images import to_input_frame
-from localglobal.models.preprocessing import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    checked_images,
-    model_input,
-)
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes, patch_batch, scramble_batch
 from localglobal.probes.edges import EdgeRecord, auto_canny
@@ -395,6 +387,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     Examples
     --------
     >>> import tempfile, pathlib
+    >>> import pandas as pd
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "config.toml").write_text("")
     >>> pd.DataFrame({"image_id": ["a", "b"]}).to_parquet(folder / "samples.parquet")
@@ -406,75 +399,3 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     localglobal.api.MissingArtifactError: predictions.parquet: missing; run `localglobal evaluate`
     """
     return Run(path)
-
-
-# --- models in memory ------------------------------------------------------------------
-
-
-def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
-             targets: Sequence[int] | torch.Tensor | None = None, *, batch_size: int = 64,
-             device: str | torch.device | None = None, mean: Sequence[float] = IMAGENET_MEAN,
-             std: Sequence[float] = IMAGENET_STD) -> pd.DataFrame:
-    """Classify a batch of images with an in-memory model, scored as the evaluate stage does.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A classifier returning N×K logits; run in eval mode (restored afterwards).
-    images : torch.Tensor or numpy.ndarray
-        N×3×H×W normalised float images, or N×H×W×3 uint8 RGB (normalised with
-        ``mean`` and ``std``, values in 0–1 after dividing by 255).
-    targets : sequence of int, optional
-        N true class indices, in the model's label space.
-    batch_size : int
-        Images per forward pass.
-    device : str, optional
-        Where to run; default the model's device.
-    mean, std : sequence of float
-        Normalisation of uint8 images (ImageNet's by default).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per image: ``pred_index, pred_logit, pred_prob`` and, with targets,
-        ``true_index, true_logit, true_prob, true_rank`` (1 = top; ties count for the
-        true class), ``top5`` and ``correct``, as in ``predictions.parquet``
-        (:func:`~localglobal.evaluation.scoring.score_logits`).
-
-    Raises
-    ------
-    ConfigError
-        Images of the wrong shape, or targets that do not match them or the outputs.
-
-    Examples
-    --------
-    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5))
-    >>> table = evaluate(net, torch.randn(4, 3, 8, 8), targets=[0, 1, 2, 3])
-    >>> len(table), bool(table["true_rank"].between(1, 5).all())
-    (4, True)
-    """
-    run_on = device_of(model, device)
-    x = checked_images(images)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = torch.cat([model(model_input(x[i:i + batch_size], mean, std, run_on)).float()
-                                for i in range(0, x.shape[0], batch_size)]).cpu()
-    finally:
-        model.train(was_training)
-    if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
-        raise ConfigError(f"the model's output must be N×classes, got {tuple(logits.shape)}")
-    true = logits.argmax(dim=1) if targets is None else \
-        torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
-    if true.shape[0] != x.shape[0] or torch.any((true < 0) | (true >= logits.shape[1])):
-        raise ConfigError(f"targets must be {x.shape[0]} class indices in 0..{logits.shape[1] - 1}")
-    scores = score_logits(logits, true, torch.arange(logits.shape[1]))
-    columns = ["pred_index", "pred_logit", "pred_prob"]
-    if targets is not None:
-        scores["true_index"] = true.numpy()
-        columns += ["true_index", "true_logit", "true_prob", "true_rank", "top5"]
-    table = pd.DataFrame({c: scores[c] for c in columns})
-    if targets is not None:
-        table["correct"] = table["true_rank"] == 1
-    return table

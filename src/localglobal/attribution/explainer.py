@@ -44,6 +44,7 @@ from localglobal.attribution.methods import (
     resolve_method,
 )
 from localglobal.errors import ConfigError
+from localglobal.models.devices import device_of
 from localglobal.models.preprocessing import checked_images, model_input
 
 Images = torch.Tensor | np.ndarray
@@ -212,14 +213,6 @@ class Explainer:
             return Explanation(np.zeros((0, *images.shape[1:3]), np.float32),
                                np.zeros(0, np.int64), np.zeros(0), self.name)
         return Explanation.concatenate(parts, self.name)
-
-
-def device_of(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else where the model's parameters are (the CPU for none)."""
-    if device is not None:
-        return torch.device(device)
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def explain(model: nn.Module, images: Images,
