@@ -203,6 +203,32 @@ def _gallery(inputs: FigureInputs) -> Any:
         models, fig.model_styles(models, order=inputs.model_order)))
 
 
+def category_caption(table: pd.DataFrame | None) -> str:
+    """The per-category shape-bias caption, naming only what the figure draws.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, optional
+        ``shape_bias_by_category.parquet``.
+
+    Returns
+    -------
+    str
+        The caption; the humans' diamonds and the observers' range bars are described
+        only when the table has them.
+    """
+    text = ("Fraction of shape decisions on the cue-conflict stimuli of each shape "
+            "category: one marker per model")
+    if table is None or "model" not in table:
+        return text + "."
+    if (table["model"] == fig.HUMANS).any():
+        text += "; diamonds: the human observers' mean"
+    humans = table["kind"] == "human" if "kind" in table else pd.Series(False, table.index)
+    if (humans & (table["model"] != fig.HUMANS)).any():
+        text += "; grey bars: the range over the observers"
+    return text + "."
+
+
 def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
     styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
     return [
@@ -217,8 +243,9 @@ def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
                    lambda: fig.patch_figure(t.probe_summary, styles=styles())),
         FigureSpec("interaction-r", "patch", "Patch interaction by patch side",
                    "Left: Pearson correlation over images of S (sum of single-patch drops) and "
-                   "A (all-patches drop); right: mean(A)/mean(S). Whiskers: 95 % bootstrap "
-                   "intervals over images.",
+                   "A (all-patches drop); right: the median over images of A/S (1: the drops "
+                   "add up; images with S = 0 left out). Whiskers: 95 % bootstrap intervals "
+                   "over images.",
                    lambda: fig.interaction_r_figure(t.interaction, styles=styles())),
         FigureSpec("interaction-scatter", "patch", "Single against all-patches drops",
                    f"Drops of {t.interaction_measure}, one point per image; lines: least "
@@ -246,9 +273,7 @@ def _result_specs(t: FigureInputs) -> list[FigureSpec]:
                    "texture decisions the bias is computed from.",
                    lambda: fig.shape_bias_figure(t.shape_bias, styles=styles())),
         FigureSpec("shape-bias-categories", "shape_bias", "Shape bias per category",
-                   "Fraction of shape decisions on the cue-conflict stimuli of each shape "
-                   "category: one marker per model; diamonds: the human observers' mean, "
-                   "grey bars: their range.",
+                   category_caption(t.shape_bias_by_category),
                    lambda: fig.shape_bias_category_figure(t.shape_bias_by_category,
                                                                   styles=styles())),
         FigureSpec("lrp-regions", "lrp", "LRP regions and edges",
@@ -265,9 +290,11 @@ def _result_specs(t: FigureInputs) -> list[FigureSpec]:
                    "the class, blue against, scaled per image by its 99th percentile of |R| "
                    "(colour bar); thin dark lines: Canny edges; green: the object box.",
                    lambda: _gallery(t)),
-        FigureSpec("qq", "hypotheses", "Q-Q plots of the paired differences",
-                   "Normal quantile plots of each hypothesis's differences a − b; departures "
-                   "from the line argue for the Wilcoxon test over the t-test.",
+        FigureSpec("qq", "hypotheses", "Q-Q plots of the tested differences",
+                   "Normal quantile plots of what each test runs on: every image's mean "
+                   "difference a − b over its levels and variants (n = images); departures "
+                   "from the line argue for the Wilcoxon test over the t-test. The patch "
+                   "interaction, tested by resampling images, has no panel.",
                    lambda: fig.qq_figure(t.pairs, t.hypotheses)),
     ]
 

@@ -35,7 +35,7 @@ BOX_COLOUR = (0, 200, 0)
 PERCENTILE = 99.0
 """Percentile of |R| that maps to full colour."""
 CMAP = "bwr"
-SCALE_LABEL = "relevance ÷ the image's 99th percentile of |R|"
+SCALE_LABEL = "R ÷ the image's 99th percentile of |R|"
 """What the colours of an overlay measure, for the colour bar of stored overlays."""
 
 
@@ -128,7 +128,7 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
             box: Sequence[float] | None = None, *, cmap: str = CMAP,
             percentile: float = PERCENTILE,
             edge_colour: tuple[int, int, int] = EDGE_COLOUR, edge_opacity: float = EDGE_OPACITY,
-            box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 1,
+            box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 2,
             ) -> np.ndarray:
     """Relevance over the image, with edges and the object's box.
 
@@ -142,7 +142,9 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
         Optional H×W boolean edge mask, blended in ``edge_colour`` with
         ``edge_opacity`` (0…1) so that the relevance under an edge stays visible.
     box : Sequence[float], optional
-        Optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined.
+        Optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined
+        ``box_thickness`` pixels wide inside it (two by default, so that the outline
+        survives a figure that shows the overlay smaller).
     cmap : str
         A diverging matplotlib colour map name.
     percentile : float

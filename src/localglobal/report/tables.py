@@ -16,6 +16,7 @@ from localglobal.report.formatting import (
     format_effect,
     format_number,
     format_p,
+    verdict_of,
     with_interval,
 )
 
@@ -111,6 +112,9 @@ def _column(table: pd.DataFrame, name: str, default: Any = "") -> pd.Series:
 def hypothesis_detail_table(hypotheses: pd.DataFrame, title: str = "Every test") -> Table:
     """Every statistic of every hypothesis: the primary test and the thesis's pair test.
 
+    The verdict comes second, beside the hypothesis's name, so that it stays in view
+    when the table is wider than the page and scrolls.
+
     Parameters
     ----------
     hypotheses : pandas.DataFrame
@@ -121,6 +125,7 @@ def hypothesis_detail_table(hypotheses: pd.DataFrame, title: str = "Every test")
     nan = float("nan")
     frame = pd.DataFrame({
         "hypothesis": hypotheses["hypothesis"],
+        "verdict": [verdict_of(r) for _, r in hypotheses.iterrows()],
         "direction": [direction_of(r) for _, r in hypotheses.iterrows()],
         "test": _column(hypotheses, "test").fillna(""),
         "n": hypotheses["n"],
