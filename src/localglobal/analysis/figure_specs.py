@@ -136,6 +136,19 @@ class FigureInputs:
                    interaction_measure=config.analysis.interaction_measure,
                    model_order=cls.configured_order(config))
 
+    def method(self) -> str:
+        """The attribution method, as the figures name it (``"LRP"``, ``"gradient ×
+        input"``, …; :func:`~localglobal.analysis.figures.method_label`)."""
+        if self.attributions is None or "method" not in self.attributions:
+            return "relevance"
+        return fig.method_label(self.attributions["method"])
+
+    def has_boxes(self) -> bool:
+        """Whether any sampled image has an object box (unknown samples: yes)."""
+        if self.samples is None or "box_x0" not in self.samples:
+            return True
+        return bool(self.samples["box_x0"].notna().any())
+
     @staticmethod
     def configured_order(config: RunConfig) -> tuple[str, ...]:
         """The run's models in configuration order: ``evaluate.models``, then the
@@ -266,6 +279,8 @@ def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
 
 def _result_specs(t: FigureInputs) -> list[FigureSpec]:
     styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
+    method, boxes = t.method(), t.has_boxes()
+    where = "inside the box" if boxes else "(of the whole image: the images have no box)"
     return [
         FigureSpec("shape-bias", "shape_bias", "Shape bias",
                    "Share of shape decisions among shape and texture decisions on cue-conflict "
@@ -276,19 +291,22 @@ def _result_specs(t: FigureInputs) -> list[FigureSpec]:
                    category_caption(t.shape_bias_by_category),
                    lambda: fig.shape_bias_category_figure(t.shape_bias_by_category,
                                                                   styles=styles())),
-        FigureSpec("lrp-regions", "lrp", "LRP regions and edges",
-                   "Size of the positive (R > mean of R > 0) and negative regions and their "
-                   "share on Canny edges inside the box, per model, with the controls "
+        FigureSpec("lrp-regions", "lrp", f"{method} regions and edges",
+                   f"{method}: size of the positive (R > mean of R > 0) and negative regions "
+                   f"and their share on Canny edges {where}, per model, with the controls "
                    "(randomised weights, shuffled edges) beside them.",
-                   lambda: fig.lrp_regions_figure(t.lrp_summary, styles=styles())),
+                   lambda: fig.lrp_regions_figure(t.lrp_summary, styles=styles(),
+                                                  method=method)),
         FigureSpec("density", "lrp", "Where relevance, edges and objects lie",
-                   "Share of images whose positive LRP region, Canny edges or object box "
-                   "covers each pixel of the model-input frame.",
+                   f"Share of images whose positive {method} region, Canny edges"
+                   f"{' or object box' if boxes else ''} covers each pixel of the "
+                   "model-input frame.",
                    lambda: fig.density_figure(density_panels(t))),
-        FigureSpec("heatmaps", "lrp", "LRP heat maps",
-                   "Relevance overlays for a few images (rows) and models (columns): red for "
+        FigureSpec("heatmaps", "lrp", f"{method} heat maps",
+                   f"{method} overlays for a few images (rows) and models (columns): red for "
                    "the class, blue against, scaled per image by its 99th percentile of |R| "
-                   "(colour bar); thin dark lines: Canny edges; green: the object box.",
+                   "(colour bar); thin dark lines: Canny edges"
+                   f"{'; green: the object box' if boxes else ''}.",
                    lambda: _gallery(t)),
         FigureSpec("qq", "hypotheses", "Q-Q plots of the tested differences",
                    "Normal quantile plots of what each test runs on: every image's mean "

@@ -37,8 +37,11 @@ Undefined values are NaN (no positive relevance, an empty box).
 A map with NaN or infinity gives ``finite = False`` and NaN everywhere.
 
 Without a box (an image without annotations, ``index.require_box = false``: its box is
-NaN) every measure that needs one is NaN: :data:`BOX_STATISTICS`. Only the map's own
-statistics (``r_mean``, ``pos_mean``, ``neg_mean``, ``n_pos``, ``n_neg``) remain.
+NaN) the whole image stands in for it wherever a measure needs no object: the edge
+counts and shares count every edge pixel, ``auc_edges`` separates the image's edge
+pixels from all its other pixels, and the enrichments divide by the image's edge
+density. The measures that mean "on the object" are NaN: :data:`BOX_STATISTICS`
+(``mass_in_box``, ``rank_accuracy``, ``pointing_hit``, ``auc_edges_in_box``).
 
 >>> stats = region_statistics(R, edges, (10.0, 12.0, 80.0, 90.0))  # doctest: +SKIP
 >>> stats.share_pos_on_edges                                      # doctest: +SKIP
@@ -47,7 +50,7 @@ statistics (``r_mean``, ``pos_mean``, ``neg_mean``, ``n_pos``, ``n_neg``) remain
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -61,11 +64,10 @@ STAT_COLUMNS: tuple[str, ...] = (
     "edge_enrichment_neg", "finite",
 )
 
-#: The statistics defined only against the object's box: NaN for an image without one.
+#: The statistics defined only against the object's box: NaN for an image without one
+#: (the edge measures then take the whole image as their region).
 BOX_STATISTICS: tuple[str, ...] = (
-    "n_pos_on_edges", "n_neg_on_edges", "share_pos_on_edges", "share_neg_on_edges",
-    "mass_in_box", "rank_accuracy", "pointing_hit", "auc_edges", "auc_edges_in_box",
-    "edge_enrichment_pos", "edge_enrichment_neg",
+    "mass_in_box", "rank_accuracy", "pointing_hit", "auc_edges_in_box",
 )
 
 
@@ -316,15 +318,18 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
     RegionStatistics
         A :class:`RegionStatistics`; all NaN with ``finite=False`` when the map
         holds NaN or infinity. The shares on edges, the edge AUCs and the
-        enrichments are NaN when the box holds no edge pixel; every statistic of
-        :data:`BOX_STATISTICS` is NaN when there is no box (NaN coordinates or no pixel).
+        enrichments are NaN when the box holds no edge pixel. Without a box (NaN
+        coordinates or no pixel) the edge measures take the whole image as their
+        region and every statistic of :data:`BOX_STATISTICS` is NaN.
     """
     relevance = _as_map(relevance)
     edges = _as_mask(np.asarray(edges), relevance.shape, "edge")
     inside = _as_mask(box, relevance.shape, "box")
     if not np.isfinite(relevance).all():
         return RegionStatistics.undefined()
-    edges_in_box = edges & inside
+    # The edge measures' region: the object's box, or the whole image without one.
+    region = inside if inside.any() else np.ones_like(inside)
+    edges_in_box = edges & region
     positive = relevance > 0
     negative = relevance < 0
     pos_mean = float(relevance[positive].mean()) if positive.any() else math.nan
@@ -336,7 +341,7 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
     n_pos_edges = int((pos_region & edges_in_box).sum())
     n_neg_edges = int((neg_region & edges_in_box).sum())
     has_edges = bool(edges_in_box.any())
-    stats = RegionStatistics(
+    return RegionStatistics(
         r_mean=float(relevance.mean()),
         pos_mean=pos_mean,
         neg_mean=neg_mean,
@@ -353,12 +358,7 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
         pointing_hit=pointing_hit(relevance, inside),
         auc_edges=auc_edges(relevance, edges_in_box),
         auc_edges_in_box=auc_edges_in_box(relevance, edges, inside),
-        edge_enrichment_pos=edge_enrichment(pos_region, edges, inside),
-        edge_enrichment_neg=edge_enrichment(neg_region, edges, inside),
+        edge_enrichment_pos=edge_enrichment(pos_region, edges, region),
+        edge_enrichment_neg=edge_enrichment(neg_region, edges, region),
         finite=True,
     )
-    if not inside.any():
-        # No box: counts of "edges inside the box" would read as 0 edges found, where
-        # nothing was looked for.
-        stats = replace(stats, **dict.fromkeys(BOX_STATISTICS, math.nan))
-    return stats

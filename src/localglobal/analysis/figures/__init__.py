@@ -42,10 +42,12 @@ from localglobal.analysis.figures.style import (
     LRP_LABELS,
     MARKERS,
     MEASURE_LABELS,
+    METHOD_NAMES,
     OKABE_ITO,
     FigureInputError,
     Styles,
     in_style_order,
+    method_label,
     model_styles,
     save_figure,
     styles_for,
@@ -53,9 +55,9 @@ from localglobal.analysis.figures.style import (
 
 __all__ = [
     "CONTROL_STYLE", "HUMANS", "HUMAN_STYLE", "LRP_LABELS", "MARKERS", "MEASURE_LABELS",
-    "OKABE_ITO", "REMOVED_DETAIL", "FigureInputError", "Styles", "density_figure",
-    "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
-    "interaction_scatter_figure", "lrp_regions_figure", "model_styles", "patch_figure",
-    "qq_figure", "removed_detail_figure", "save_figure", "scramble_figure",
-    "shape_bias_category_figure", "shape_bias_figure", "smooth_figure", "styles_for",
+    "METHOD_NAMES", "OKABE_ITO", "REMOVED_DETAIL", "FigureInputError", "Styles",
+    "density_figure", "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
+    "interaction_scatter_figure", "lrp_regions_figure", "method_label", "model_styles",
+    "patch_figure", "qq_figure", "removed_detail_figure", "save_figure", "scramble_figure",
+    "shape_bias_category_figure", "shape_bias_figure", "smooth_figure", "styles_for"
 ]

@@ -1,4 +1,5 @@
-"""LRP figures: region statistics with their controls, frame densities, heat-map galleries."""
+"""Relevance figures (LRP or a gradient method): region statistics with their controls,
+frame densities, heat-map galleries."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from localglobal.attribution.heatmap import CMAP, SCALE_LABEL
 def lrp_regions_figure(lrp: pd.DataFrame,
                        metrics: Sequence[str] = ("n_pos", "n_neg", "share_pos_on_edges",
                                                  "share_neg_on_edges"), *,
-                       styles: Styles | None = None) -> Figure:
-    """LRP region sizes and edge overlaps per model, the controls beside each model.
+                       styles: Styles | None = None, method: str = "LRP") -> Figure:
+    """Relevance region sizes and edge overlaps per model, the controls beside each model.
 
     Parameters
     ----------
@@ -39,6 +40,8 @@ def lrp_regions_figure(lrp: pd.DataFrame,
         Which statistics to show, one panel each (those absent are left out).
     styles : mapping, optional
         The run's model styles: the models are shown in their order; None: by name.
+    method : str
+        The attribution method the title names (:func:`~.style.method_label`).
 
     Returns
     -------
@@ -47,7 +50,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
     table = require(lrp, "attribution statistics")
     metrics = [m for m in metrics if m in set(table["metric"])]
     if not metrics:
-        raise FigureInputError("no LRP region statistics in the attributions")
+        raise FigureInputError("no relevance region statistics in the attributions")
     fig, axes = new_figure(len(metrics), ncols=2, panel=(4.2, 3.0))
     models = in_style_order(table["model"], styles_for(table["model"], styles))
     controls = [c for c in CONTROL_STYLE if c in set(table["control"])]
@@ -68,7 +71,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
         ax.set_ylabel(LRP_LABELS.get(metric, metric))
         ax.grid(axis="y", alpha=0.3, linewidth=0.5)
     outside_legend(fig, axes, title="control", title_fontsize="small")
-    fig.suptitle("LRP regions and edges (bars: mean, whiskers: 95 % interval)")
+    fig.suptitle(f"{method} regions and edges (bars: mean, whiskers: 95 % interval)")
     return fig
 
 
