@@ -75,6 +75,35 @@ def test_a_run_reads_tables_by_catalog_name(tmp_path):
         run.not_an_artifact  # noqa: B018
 
 
+def test_a_run_draws_the_shape_bias_per_category(tmp_path):
+    (tmp_path / "config.toml").write_text("")
+    pd.DataFrame({"model": ["m", "m", "humans", "humans"], "kind": ["model", "model", "human",
+                                                                   "human"],
+                  "dataset": "cue-conflict", "category": ["cat", "dog"] * 2,
+                  "shape_bias": [0.2, 0.4, 0.9, 1.0]}).to_parquet(
+        tmp_path / "shape_bias_by_category.parquet")
+    figure = api.load_run(tmp_path).figure("shape-bias-categories")
+    (axes,) = figure.axes
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["cat", "dog"]
+
+
+def test_the_package_names_what_the_api_exports():
+    assert set(localglobal._API) == set(api.__all__)
+    assert localglobal.guess_canonizer is api.guess_canonizer
+    assert issubclass(localglobal.MissingArtifactError, localglobal.api.MissingInputError)
+
+
+def test_an_image_is_brought_into_the_input_frame_as_the_pipeline_does(tmp_path):
+    from localglobal.io.images import load_input_frame, write_png
+
+    image = np.random.default_rng(7).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    write_png(tmp_path / "x.png", image)
+    frame = localglobal.to_input_frame(image)
+    assert frame.shape == (224, 224, 3) and frame.dtype == np.uint8
+    assert np.array_equal(frame, load_input_frame(tmp_path / "x.png"))
+    assert localglobal.to_input_frame(image, resize=64, crop=32).shape == (32, 32, 3)
+
+
 def test_the_attribute_stage_resolves_auto_per_model():
     items = pd.DataFrame({"item_id": ["a/original/0/0"], "image_id": ["a"], "wnid": ["x"],
                           "probe": "original", "level": 0, "variant": "0", "path": ""})
@@ -86,16 +115,3 @@ def test_the_attribute_stage_resolves_auto_per_model():
     assert run.method == "gradient-x-input" and not run.lrp
     task = run.task("none", None, Path("maps"), "cpu")
     assert task.method == "gradient-x-input" and task.canonizer is None
-
-
-def test_evaluate_agrees_with_the_logits():
-    torch.manual_seed(2)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 6)).eval()
-    x = torch.randn(5, 3, 4, 4)
-    table = api.evaluate(net, x, targets=[0, 1, 2, 3, 4], batch_size=2)
-    logits = net(x).detach()
-    assert table["pred_index"].tolist() == logits.argmax(1).tolist()
-    ranks = [int((row > row[t]).sum()) + 1 for t, row in enumerate(logits)]
-    assert table["true_rank"].tolist() == ranks
-    with pytest.raises(localglobal.api.ConfigError):
-        api.evaluate(net, x, targets=[0, 1])

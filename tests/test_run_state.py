@@ -147,3 +147,28 @@ def test_stages_lists_status_reason_and_outputs(run_dir: Path):
     assert "out of date" in index_line and "samples.parquet is missing" in index_line
     assert next(line for line in lines if line.startswith("annotations")).split()[1] == "done"
     assert any("predictions.parquet" in line for line in lines)
+
+
+def test_a_run_started_on_ones_own_images_computes_exactly_the_named_models(tmp_path: Path):
+    world = build_world(tmp_path / "world", toy_run.SMALL_WORLD)
+    small = tmp_path / "small.toml"
+    small.write_text('[index]\nper_class = 1\n\n[probes]\nprobes = ["scramble"]\n\n'
+                     '[probes.scramble]\nblocks = [112]\nvariants = 1\n\n'
+                     '[evaluate]\ndevice = "cpu"\n')
+    run_dir = tmp_path / "run"
+    result = invoke("index", world, "--run", run_dir, "--config", small,
+                    "--label-space", "toyworld", "--no-require-box")
+    assert result.exit_code == 0, result.output
+    # The thesis's model lists stay out of a run on one's own data until asked for.
+    config = load_config(run_dir / "config.toml")
+    assert config.evaluate.models == [] and config.attribute.models == []
+    assert invoke("perturb", "--run", run_dir).exit_code == 0
+    # No model computed yet: --models is the whole list.
+    result = invoke("evaluate", "--run", run_dir, "--models", "toy-texture")
+    assert result.exit_code == 0, result.output
+    assert models_in(run_dir) == {"toy-texture"}
+    assert load_config(run_dir / "config.toml").evaluate.models == ["toy-texture"]
+    # With results, --models adds.
+    result = invoke("evaluate", "--run", run_dir, "--models", "toy-shape")
+    assert result.exit_code == 0, result.output
+    assert models_in(run_dir) == {"toy-texture", "toy-shape"}

@@ -30,7 +30,7 @@ _API = (
     "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused", "PatchRecord", "Run",
     "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
     "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe",
-    "removed_detail", "scramble", "scramble_batch", "smooth",
+    "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
 )
 
 __all__ = ["__version__", "probes", *_API]

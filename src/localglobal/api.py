@@ -26,12 +26,10 @@ one image's contact sheet. :func:`evaluate` and :func:`explain` work on an
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 from localglobal.analysis.figure_specs import FigureInputs, figure_specs
@@ -40,11 +38,11 @@ from localglobal.attribution.explainer import ModelRefused, explain
 from localglobal.attribution.methods import Explanation, Settings
 from localglobal.config import RunConfig, load_config
 from localglobal.errors import ConfigError, MissingInputError
-from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from localglobal.evaluation.inference import evaluate
+from localglobal.io.images import to_input_frame
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes
 from localglobal.probes.catalog import apply_probe as probe
-from localglobal.probes.catalog import described_probes
 from localglobal.probes.edges import EdgeRecord, auto_canny
 from localglobal.probes.patch import Fill, PatchRecord, patch_batch
 from localglobal.probes.patch import patch as _patch
@@ -60,7 +58,7 @@ __all__ = [
     "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused", "PatchRecord", "Run",
     "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
     "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe",
-    "removed_detail", "scramble", "scramble_batch", "smooth",
+    "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
 ]
 
 
@@ -306,29 +304,11 @@ class Run:
                 raise MissingArtifactError(str(error)) from None
         return self._cache[name]
 
-    def _optional(self, name: str) -> Any:
-        return self.read(name) if self._dir.has(name) else None
-
     def _figure_inputs(self) -> FigureInputs:
-        config = self.config if self._dir.config_path.is_file() else RunConfig()
-        run = self._dir
-        folder = {n: run.artifact_path(n) if run.has(n) else None
-                  for n in ("edge_masks", "relevance", "heatmaps")}
-        summary = self._optional("probe_summary")
-        summary_probes = [] if summary is None else summary["probe"].astype(str).unique()
-        return FigureInputs(
-            probe_summary=summary,
-            interaction=self._optional("interaction"),
-            interaction_images=self._optional("interaction_images"),
-            hypotheses=self._optional("hypotheses"), pairs=self._optional("hypothesis_pairs"),
-            lrp_summary=self._optional("lrp_summary"), shape_bias=self._optional("shape_bias"),
-            samples=self._optional("samples"), attributions=self._optional("attributions"),
-            edges_npz=folder["edge_masks"], relevance=folder["relevance"],
-            heatmaps=folder["heatmaps"], crop=config.frame.crop,
-            gallery=config.report.gallery_images,
-            interaction_measure=config.analysis.interaction_measure,
-            model_order=FigureInputs.configured_order(config),
-            probes=tuple(described_probes(config, summary_probes)))
+        if "_figures" not in self._cache:
+            config = self.config if self._dir.config_path.is_file() else RunConfig()
+            self._cache["_figures"] = FigureInputs.from_run(self._dir, config)
+        return self._cache["_figures"]
 
     @property
     def figures(self) -> list[str]:
@@ -408,6 +388,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     Examples
     --------
     >>> import tempfile, pathlib
+    >>> import pandas as pd
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "config.toml").write_text("")
     >>> pd.DataFrame({"image_id": ["a", "b"]}).to_parquet(folder / "samples.parquet")
@@ -419,104 +400,3 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     localglobal.api.MissingArtifactError: predictions.parquet: missing; run `localglobal evaluate`
     """
     return Run(path)
-
-
-# --- models in memory ------------------------------------------------------------------
-
-
-def _as_batch(images: torch.Tensor | np.ndarray, mean: Sequence[float], std: Sequence[float],
-              device: torch.device) -> torch.Tensor:
-    """N×3×H×W float tensors pass as they are; N×H×W×3 uint8 arrays are normalised."""
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise ConfigError(f"images as an array must be N×H×W×3 uint8 RGB, got "
-                              f"{images.shape} {images.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
-        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-        return ((x - mean_t) / std_t).to(device)
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ConfigError("images must be an N×3×H×W normalised tensor or an N×H×W×3 uint8 "
-                          f"array, got {type(images).__name__} of shape "
-                          f"{tuple(getattr(images, 'shape', ()))}")
-    return images.to(device)
-
-
-def _device_of(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
-             targets: Sequence[int] | torch.Tensor | None = None, *, batch_size: int = 64,
-             device: str | torch.device | None = None, mean: Sequence[float] = IMAGENET_MEAN,
-             std: Sequence[float] = IMAGENET_STD) -> pd.DataFrame:
-    """Classify a batch of images with an in-memory model.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A classifier returning N×K logits; run in eval mode (restored afterwards).
-    images : torch.Tensor or numpy.ndarray
-        N×3×H×W normalised float images, or N×H×W×3 uint8 RGB (normalised with
-        ``mean`` and ``std``, values in 0–1 after dividing by 255).
-    targets : sequence of int, optional
-        N true class indices, in the model's label space.
-    batch_size : int
-        Images per forward pass.
-    device : str, optional
-        Where to run; default the model's device.
-    mean, std : sequence of float
-        Normalisation of uint8 images (ImageNet's by default).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per image: ``pred_index, pred_logit, pred_prob`` and, with targets,
-        ``true_index, true_logit, true_prob, true_rank`` (1 = top; ties count for the
-        true class), ``top5`` and ``correct``, as in ``predictions.parquet``.
-
-    Raises
-    ------
-    ConfigError
-        Images of the wrong shape, or targets that do not match them or the outputs.
-
-    Examples
-    --------
-    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5))
-    >>> table = evaluate(net, torch.randn(4, 3, 8, 8), targets=[0, 1, 2, 3])
-    >>> len(table), bool(table["true_rank"].between(1, 5).all())
-    (4, True)
-    """
-    run_on = _device_of(model, device)
-    x = _as_batch(images, mean, std, run_on)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = torch.cat([model(x[i:i + batch_size]).float()
-                                for i in range(0, x.shape[0], batch_size)]).cpu()
-    finally:
-        model.train(was_training)
-    if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
-        raise ConfigError(f"the model's output must be N×classes, got {tuple(logits.shape)}")
-    probs = logits.softmax(dim=1)
-    pred = logits.argmax(dim=1)
-    table = pd.DataFrame({"pred_index": pred.numpy(),
-                          "pred_logit": logits.gather(1, pred[:, None])[:, 0].numpy(),
-                          "pred_prob": probs.gather(1, pred[:, None])[:, 0].numpy()})
-    if targets is None:
-        return table
-    true = torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
-    if true.shape[0] != x.shape[0] or torch.any((true < 0) | (true >= logits.shape[1])):
-        raise ConfigError(f"targets must be {x.shape[0]} class indices in 0..{logits.shape[1] - 1}")
-    true_logit = logits.gather(1, true[:, None])[:, 0]
-    table["true_index"] = true.numpy()
-    table["true_logit"] = true_logit.numpy()
-    table["true_prob"] = probs.gather(1, true[:, None])[:, 0].numpy()
-    table["true_rank"] = (1 + (logits > true_logit[:, None]).sum(dim=1)).numpy()
-    table["top5"] = table["true_rank"] <= 5
-    table["correct"] = table["true_rank"] == 1
-    return table

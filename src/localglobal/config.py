@@ -229,13 +229,19 @@ class AttributeSection(Section):
 
 
 class GeirhosSection(Section):
-    """The Geirhos benchmark: cue-conflict, edge and silhouette stimuli, human observers."""
+    """The Geirhos benchmark: model-vs-human's 17 datasets, models and human observers."""
 
-    stimuli: str | None = Field(None, description="folder of Geirhos stimuli (cue-conflict/, "
-                                "edges/, filled-silhouettes/, or a texture-vs-shape checkout)")
+    stimuli: str | None = Field(None, description="folder of stimuli: model-vs-human's dataset "
+                                "folders (localglobal fetch model-vs-human), cue-conflict/, "
+                                "edges/, filled-silhouettes/, or a texture-vs-shape checkout")
     humans: str | None = Field(None, description="folder of model-vs-human raw-data CSVs")
-    datasets: list[Literal["cue-conflict", "edge", "silhouette"]] | None = Field(
+    datasets: list[Literal[
+        "cue-conflict", "edge", "silhouette", "sketch", "stylized", "colour", "contrast",
+        "high-pass", "low-pass", "phase-scrambling", "power-equalisation", "false-colour",
+        "rotation", "eidolonI", "eidolonII", "eidolonIII", "uniform-noise"]] | None = Field(
         None, description="datasets to use [default: every one present]")
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples of the benchmark's "
+                           "intervals (trials resampled within each condition; 0: none)")
     models: list[str] | None = Field(None, description="models [default: evaluate.models]")
     batch_size: int = Field(64, ge=1)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
@@ -381,6 +387,19 @@ class RunConfig(Section):
         return tuple(dict.fromkeys(names))
 
 
+def own_data_config() -> RunConfig:
+    """The configuration a run started by ``annotations`` or ``index`` begins with.
+
+    The defaults without the thesis's model lists: a run on one's own data names its
+    models (``--models``), and the thesis's six come only when asked for
+    (``localglobal run configs/thesis.toml``).
+    """
+    config = RunConfig()
+    config.evaluate.models = []
+    config.attribute.models = []
+    return config
+
+
 def _format_errors(error: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid configuration"]
     for item in error.errors():
@@ -410,15 +429,84 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     return _resolve_paths(config, path.parent)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest configuration file read (1 MiB; the thesis's is 6 KiB)."""
+MAX_CONFIG_DEPTH = 32
+"""The deepest nesting of tables and arrays a configuration may have."""
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting in TOML text: ``[``/``{`` plus the dots of one dotted key.
+
+    Strings and comments are left out. A dotted key (``[a.b.c]``) nests as deep as
+    brackets do, and the parser takes time quadratic in its length; a float's one dot
+    adds one level at most.
+    """
+    depth = deepest = dots = 0
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == ".":
+            dots += 1
+            deepest = max(deepest, depth + dots)
+        elif char in "=,\n":
+            dots = 0
+        if char == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif char in "\"'":
+            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else char
+            j = i + len(quote)
+            while j < n and text[j:j + len(quote)] != quote:
+                j += 2 if char == '"' and text[j] == "\\" else 1
+            i = j + len(quote) - 1
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+        i += 1
+    return deepest
+
+
+def _dict_depth(data: Any) -> int:
+    """The nesting depth of parsed TOML, found without recursion."""
+    deepest, pending = 0, [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_CONFIG_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else \
+            value if isinstance(value, list) else ()
+        pending.extend((child, depth + 1) for child in children
+                       if isinstance(child, dict | list))
+    return deepest
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: no such configuration file")
     if not path.is_file():
         raise ConfigError(f"{path}: is a folder, not a configuration file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size} bytes, larger than a configuration "
+                          f"can be ({MAX_CONFIG_BYTES} bytes); is it the right file?")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    too_deep = ConfigError(f"{path}: tables or arrays nested more than {MAX_CONFIG_DEPTH} "
+                           "levels deep; a configuration is at most a few levels deep")
+    if _bracket_depth(text) > MAX_CONFIG_DEPTH:
+        raise too_deep
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    if _dict_depth(data) > MAX_CONFIG_DEPTH:
+        raise too_deep
+    return data
 
 
 def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from localglobal.config import RunConfig, builtin_config, load_config
 from localglobal.pipeline.rundir import RunDir
-from localglobal.run import PIPELINE, open_run, prepare_run, run_pipeline
+from localglobal.run import PIPELINE, locked, open_run, prepare_run, run_pipeline
 from localglobal.toyworld.build import OUTLINES_FILE, WorldConfig, build_world
 
 DEMO_WORLD = WorldConfig(seed=2024, train_per_class=3, val_per_class=1, cue_conflict_per_pair=2)
@@ -95,7 +95,8 @@ def run_demo(run_dir: str | os.PathLike[str], force: bool = False,
     """
     settings = _settings(config_path)  # a bad file fails before the world is built
     run = open_run(run_dir, create=True)
-    world_dir = build_world(run.path("world"), world)
-    run, config = prepare_run(run.root, config=with_world(settings, world_dir))
-    run_pipeline(run, config, stages=stages, force=force, trusted=True)
+    with locked(run, "localglobal demo"):
+        world_dir = build_world(run.path("world"), world)
+        run, config = prepare_run(run.root, config=with_world(settings, world_dir))
+        run_pipeline(run, config, stages=stages, force=force, trusted=True)
     return run

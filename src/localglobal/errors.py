@@ -37,6 +37,12 @@ class BadInputError(LocalglobalError, ValueError):
     names the file. Stages report, count and skip such items; they are not retried."""
 
 
+class LabelSpaceMismatch(LocalglobalError, ValueError):
+    """A model's label space does not fit what it is asked: its number of outputs, the
+    items' classes, the stimuli's categories, or a decision mapping for the pair; the
+    message names the model or space and the key to set."""
+
+
 class UnknownIdError(LocalglobalError, LookupError):
     """An id asked for (an image id given to ``localglobal show``) is not in the run; the
     message lists a few known ones."""
@@ -50,6 +56,11 @@ class StageError(LocalglobalError, RuntimeError):
 
 class RunLockedError(LocalglobalError, RuntimeError):
     """Another command holds the run directory's lock."""
+
+
+class UnsafePathError(LocalglobalError):
+    """A path of the run directory would lead a write or a delete outside it (a symbolic
+    link, a hard-linked lock file); the message names it and nothing was changed."""
 
 
 class MachineError(LocalglobalError):

@@ -10,6 +10,7 @@ declarations.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -17,8 +18,8 @@ from localglobal.config import RunConfig, config_changes, load_config, overlay_c
 from localglobal.console import log
 from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.context import RunOptions
-from localglobal.pipeline.rundir import RunDir
-from localglobal.pipeline.runner import Runner, StageState
+from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
+from localglobal.pipeline.runner import Runner, StageState, holding_lock
 from localglobal.probes.catalog import check_sections
 from localglobal.stages import REGISTRY
 from localglobal.trust import code_references, refuse_untrusted
@@ -47,7 +48,8 @@ def open_run(run_dir: str | os.PathLike[str], *, create: bool = False) -> RunDir
 
 def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None,
                 config_path: str | os.PathLike[str] | None = None, *,
-                create: bool = True) -> tuple[RunDir, RunConfig]:
+                create: bool = True, start: RunConfig | None = None
+                ) -> tuple[RunDir, RunConfig]:
     """Open (or create) a run directory and settle its configuration.
 
     Parameters
@@ -61,6 +63,9 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
         replaced); the changes are printed, one line each.
     create : bool
         Whether a missing run directory is created (else it is an error).
+    start : RunConfig, optional
+        What a run without a ``config.toml`` starts from (default: ``RunConfig()``);
+        ``config_path`` is laid over it.
 
     Returns
     -------
@@ -70,32 +75,55 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
     run = open_run(run_dir, create=create)
     current = load_config(run.config_path) if run.config_path.exists() else None
     if config is None:
-        config = current if current is not None else RunConfig()
+        config = current if current is not None else (start or RunConfig())
         if config_path is not None:
             config = overlay_config(config, config_path)
     check_sections(config)
-    if current is not None:
-        changes = config_changes(current, config)
-        if changes:
-            log(f"updated {run.config_path}: " + "; ".join(changes[:8])
-                + (f"; and {len(changes) - 8} more" if len(changes) > 8 else ""))
-    if current is None or config_changes(current, config):
-        write_text_atomic(run.config_path, to_toml(config))
+    changes = config_changes(current, config) if current is not None else None
+    if current is None or changes:
+        # Written only by the holder of the run's lock: a command refused by the lock
+        # leaves the configuration as it was.
+        with holding_lock(run, "localglobal"):
+            run.refuse_links([CONFIG_NAME])
+            if changes:
+                log(f"updated {run.config_path}: " + "; ".join(changes[:8])
+                    + (f"; and {len(changes) - 8} more" if len(changes) > 8 else ""))
+            write_text_atomic(run.config_path, to_toml(config))
     return run, config
 
 
-def add_models(config: RunConfig, section: str, names: list[str], *, replace: bool = False
-               ) -> RunConfig:
+def locked(run: RunDir, command: str) -> contextlib.AbstractContextManager[None]:
+    """Hold ``run``'s lock for a whole command, so that nothing changes before it is held.
+
+    Re-entrant: the stages the command runs find the lock held by their own process.
+
+    Raises
+    ------
+    RunLockedError
+        Another command holds it; nothing was changed.
+    """
+    return holding_lock(run, command)
+
+
+def add_models(config: RunConfig, section: str, names: list[str], *, replace: bool = False,
+               computed: bool = True) -> RunConfig:
     """The configuration with ``names`` added to (or replacing) ``[section].models``.
 
     Adding keeps every model the run already has, so their results are kept and only
-    the new ones are computed; removing a model is explicit (``replace``).
+    the new ones are computed; removing a model is explicit (``replace``). A stage
+    that has computed nothing yet (``computed`` false) has no results to keep:
+    ``names`` are then its whole list, so a fresh run computes exactly what was named.
     """
     updated = config.model_copy(deep=True)
     target = getattr(updated, section)
-    target.models = list(names) if replace else \
+    target.models = list(names) if replace or not computed else \
         list(dict.fromkeys([*target.models, *names]))
     return updated
+
+
+def has_results(run: RunDir, stage: str) -> bool:
+    """Whether ``stage`` has written any of its outputs into ``run``."""
+    return any(run.has(artifact.name) for artifact in REGISTRY.catalog.of_stage(stage))
 
 
 def vouched_for(config: RunConfig, config_path: str | os.PathLike[str] | None) -> bool:

@@ -1,8 +1,12 @@
 """The analysis's figures: drawn, skipped with a reason, or recorded as broken."""
 
+import pandas as pd
+
+from localglobal.analysis import figures
 from localglobal.analysis.figure_specs import (
     FigureInputs,
     FigureSpec,
+    category_caption,
     contact_sheets,
     density_panels,
     draw_figure,
@@ -65,3 +69,21 @@ def test_a_contact_sheet_that_fails_is_recorded(tmp_path):
     assert [e["png"] for e in record.figures] == ["figures/contact/good.png"]
     assert record.figures_skipped[0]["name"] == "contact-bad"
     assert "unknown image id" in record.figures_skipped[0]["reason"]
+
+
+def test_the_category_caption_names_only_what_is_drawn():
+    models = pd.DataFrame({"model": ["a", "b"], "kind": "model", "category": "cat",
+                           "shape_bias": [0.2, 0.8]})
+    caption = category_caption(models)
+    assert "marker per model" in caption
+    assert "diamond" not in caption and "grey bar" not in caption
+    humans = pd.concat([models, pd.DataFrame({
+        "model": ["humans", "subject-01", "subject-02"], "kind": "human", "category": "cat",
+        "shape_bias": [0.9, 0.85, 0.95]})])
+    caption = category_caption(humans)
+    assert "diamonds: the human observers' mean" in caption and "grey bars" in caption
+    # What the figure draws agrees: a diamond marker only where the caption says so.
+    drawn = figures.shape_bias_category_figure(models)
+    assert not any(c.get_label().startswith("humans") for c in drawn.axes[0].collections)
+    drawn = figures.shape_bias_category_figure(humans)
+    assert any(c.get_label().startswith("humans") for c in drawn.axes[0].collections)

@@ -86,10 +86,34 @@ def test_every_figure_draws_from_its_tables(tables):
         figures.heatmap_gallery_figure({("i", "a"): np.zeros((4, 4, 3), np.uint8)}, ["i"], ["a"]),
     ]
     assert all(isinstance(f, Figure) and f.axes for f in made)
-    # One Q-Q panel per hypothesis with at least 3 pairs.
+    # One Q-Q panel per hypothesis tested on at least 3 images' mean differences.
     qq = made[4]
-    with_three = (tables["results"].table["n"] >= 3).sum()
+    table = tables["results"].table
+    with_three = ((table["n"] >= 3) & (table["source"] != "interaction")).sum()
     assert len([ax for ax in qq.axes if ax.get_visible()]) == with_three
+
+
+def test_the_qq_plots_show_the_per_image_means_the_tests_ran_on(tables):
+    results = tables["results"]
+    figure = figures.qq_figure(results.pairs, results.table)
+    table = results.table.set_index("hypothesis")
+    shown = [ax for ax in figure.axes if ax.get_visible()]
+    assert shown
+    for ax in shown:
+        hypothesis = ax.get_title().split(" ")[0]
+        points = ax.collections[0].get_offsets()
+        images = results.pairs.loc[results.pairs["hypothesis"] == hypothesis, "image_id"]
+        assert len(points) == table.loc[hypothesis, "n"] == images.nunique()
+        assert f"n={len(points)}" in ax.get_title()
+        assert table.loc[hypothesis, "n_pairs"] >= len(points)
+        # The plotted values are the image means of the differences, in order.
+        pairs = results.pairs[results.pairs["hypothesis"] == hypothesis]
+        means = np.sort(pairs.groupby("image_id")["diff"].mean().to_numpy())
+        np.testing.assert_allclose(np.sort(points[:, 1]), means)
+    titles = {ax.get_title().split(" ")[0] for ax in shown}
+    assert "INT" not in titles
+    # Scrambling has several blocks and permutations per image: far more pairs than points.
+    assert "SCR" in titles and table.loc["SCR", "n_pairs"] > table.loc["SCR", "n"]
 
 
 def test_a_regression_line_per_model_in_the_scatter(tables):

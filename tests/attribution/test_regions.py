@@ -193,14 +193,25 @@ def test_edge_enrichment_is_undefined_without_region_or_edges_in_the_box():
 
 @pytest.mark.parametrize("box", [(math.nan,) * 4, (5.0, 5.0, 5.0, 9.0)],
                          ids=["no box", "empty box"])
-def test_without_a_box_pixel_every_box_measure_is_nan(box):
+def test_without_a_box_the_edge_measures_take_the_whole_image(box):
     rng = np.random.default_rng(0)
     relevance = rng.normal(size=(16, 16))
     edges = rng.random((16, 16)) < 0.3
     stats = region_statistics(relevance, edges, box).as_dict()
+    assert set(BOX_STATISTICS) == {"mass_in_box", "rank_accuracy", "pointing_hit",
+                                   "auc_edges_in_box"}
     assert all(math.isnan(stats[c]) for c in BOX_STATISTICS), stats
     boxed = region_statistics(relevance, edges, (2.0, 2.0, 12.0, 12.0)).as_dict()
     assert not any(math.isnan(boxed[c]) for c in BOX_STATISTICS), boxed
-    # The map's own statistics do not depend on the box.
+    # Every other measure is computed, on the whole image: as if the box were the frame.
+    whole = region_statistics(relevance, edges, (0.0, 0.0, 16.0, 16.0)).as_dict()
     for column in [c for c in STAT_COLUMNS if c not in BOX_STATISTICS and c != "finite"]:
-        assert stats[column] == boxed[column]
+        assert stats[column] == whole[column], column
+        assert not math.isnan(stats[column]), column
+    positive = relevance > relevance[relevance > 0].mean()
+    assert stats["share_pos_on_edges"] == (positive & edges).sum() / positive.sum()
+    assert stats["edge_enrichment_pos"] == pytest.approx(
+        stats["share_pos_on_edges"] / edges.mean())
+    assert stats["auc_edges"] == pytest.approx(
+        mannwhitneyu(relevance[edges], relevance[~edges]).statistic
+        / (edges.sum() * (~edges).sum()))

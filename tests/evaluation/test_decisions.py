@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from localglobal.errors import LabelSpaceMismatch
 from localglobal.evaluation.decisions import (
     CATEGORIES_16,
     DECISION_MAPPINGS,
@@ -13,7 +14,6 @@ from localglobal.evaluation.decisions import (
     IMAGENET_TO_16,
     AveragedProbabilityMapping,
     DecisionMappingError,
-    UnknownDecisionMappingError,
     get_decision_mapping,
     register_decision_mapping,
     to_probabilities,
@@ -113,7 +113,7 @@ def test_toy_world_decides_among_its_own_classes():
 
 def test_the_registry_finds_pairs_and_names_the_known_ones():
     assert get_decision_mapping("imagenet-1k", GEIRHOS_16) is IMAGENET_TO_16
-    with pytest.raises(UnknownDecisionMappingError) as error:
+    with pytest.raises(LabelSpaceMismatch) as error:
         get_decision_mapping("imagenette", GEIRHOS_16)
     message = str(error.value)
     assert "imagenette" in message and all(name in message for name in DECISION_MAPPINGS)

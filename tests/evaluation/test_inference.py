@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from localglobal.errors import ConfigError, LabelSpaceMismatch
 from localglobal.evaluation.inference import (
     Classifier,
-    ModelOutputError,
+    evaluate,
     release_classifiers,
     shared_classifier,
 )
@@ -54,7 +55,7 @@ def test_the_model_is_loaded_once_and_only_when_asked():
 def test_outputs_of_the_wrong_size_are_refused_when_the_model_loads():
     classifier = Classifier(SPEC, torch.device("cpu"), n_classes=1000, space="imagenet-1k",
                             load=counting_loader(10, []))
-    with pytest.raises(ModelOutputError, match="outputs 10 logits"):
+    with pytest.raises(LabelSpaceMismatch, match="outputs 10 logits"):
         classifier.model()
     assert not classifier.loaded
 
@@ -67,3 +68,16 @@ def test_one_shared_classifier_at_a_time():
     release_classifiers()
     assert shared_classifier(SPEC, "cpu", n_classes=6, space="six") is not other
     release_classifiers()
+
+
+def test_evaluate_agrees_with_the_logits():
+    torch.manual_seed(2)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 6)).eval()
+    x = torch.randn(5, 3, 4, 4)
+    table = evaluate(net, x, targets=[0, 1, 2, 3, 4], batch_size=2)
+    logits = net(x).detach()
+    assert table["pred_index"].tolist() == logits.argmax(1).tolist()
+    ranks = [int((row > row[t]).sum()) + 1 for t, row in enumerate(logits)]
+    assert table["true_rank"].tolist() == ranks
+    with pytest.raises(ConfigError):
+        evaluate(net, x, targets=[0, 1])

@@ -15,7 +15,6 @@ from localglobal.evaluation.loader import (
     ImageDataset,
     fit_image,
     loader_worker_count,
-    normalize,
 )
 from localglobal.io.images import write_png
 
@@ -100,15 +99,6 @@ def test_fit_image_resamples_squares_whole_and_frames_raw_images():
     raw = np.zeros((40, 20, 3), np.uint8)
     assert fit_image(raw, 16, mode="frame", resize=20).shape == (16, 16, 3)
     assert fit_image(square, 32) is square
-
-
-def test_normalize_matches_the_textbook_formula_and_keeps_channels_last():
-    batch = torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
-    x = normalize(batch, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
-    expected = (batch.permute(0, 3, 1, 2).float() / 255 - torch.tensor([0.5, 0.4, 0.3]).view(
-        1, 3, 1, 1)) / torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
-    assert torch.allclose(x, expected)
-    assert x.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_images_are_decoded_in_process_on_cpu_unless_configured():

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
+from localglobal.errors import LabelSpaceMismatch
 from localglobal.evaluation.scoring import (
     EXTRA_COLUMNS,
     PREDICTION_COLUMNS,
-    LabelSpaceMismatch,
     Scorer,
     check_label_space,
     empty_predictions,

@@ -24,6 +24,7 @@ from tests.toy_run import same_outputs
 def test_a_second_command_is_refused_while_a_stage_runs(clean_run: Path, run_copy: Path):
     held, release = run_copy / "held", run_copy / "release"
     before = (run_copy / MANIFEST_NAME).read_bytes()
+    config_before = (run_copy / "config.toml").read_bytes()
     pid = os.fork()
     if pid == 0:  # the first command, in the middle of a stage
         try:
@@ -38,8 +39,10 @@ def test_a_second_command_is_refused_while_a_stage_runs(clean_run: Path, run_cop
         deadline = time.monotonic() + 30
         while not held.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
-        results = [CliRunner().invoke(app, [command, "--run", str(run_copy)])
-                   for command in ("attribute", "evaluate", "perturb")]
+        # A command that would change the configuration is refused before it does.
+        results = [CliRunner().invoke(app, [*command, "--run", str(run_copy)])
+                   for command in (["attribute"], ["evaluate"], ["perturb"],
+                                   ["evaluate", "--models", "toy-shape", "--replace"])]
     finally:
         release.touch()
         try:
@@ -50,7 +53,9 @@ def test_a_second_command_is_refused_while_a_stage_runs(clean_run: Path, run_cop
         errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert result.exit_code != 0 and len(errors) == 1, result.output
         assert str(pid) in errors[0] and "localglobal evaluate" in errors[0], errors[0]
+        assert "updated" not in result.output
     assert (run_copy / MANIFEST_NAME).read_bytes() == before
+    assert (run_copy / "config.toml").read_bytes() == config_before
     manifest = json.loads(before)
     assert all(s["status"] == "done" for s in manifest["stages"].values())
     same_outputs("evaluate", clean_run, run_copy)

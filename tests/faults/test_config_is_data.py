@@ -162,3 +162,23 @@ def test_a_trusted_arch_never_imports_from_the_working_directory(
     assert not marker.exists()
     assert "cannot import lg_planted_builder:build" in result.output
     assert "lg_planted_builder" not in sys.modules
+
+
+@pytest.mark.parametrize("shape", ["arrays", "inline tables", "table headers"])
+def test_a_configuration_nested_too_deep_is_one_error_line(shape: str, run_copy: Path):
+    depth = 100_000
+    text = {"arrays": "x = " + "[" * depth + "]" * depth + "\n",
+            "inline tables": "x = " + "{a = " * depth + "1" + "}" * depth + "\n",
+            "table headers": "[" + ".".join(["a"] * depth) + "]\n"}[shape]
+    (run_copy / "config.toml").write_text(text)
+    result = invoke("edges", "--run", run_copy)
+    errors = _error_lines(result.output)
+    assert result.exit_code == 2 and len(errors) == 1, result.output[-500:]
+    assert "config.toml" in errors[0] and "nested more than" in errors[0], errors
+
+
+def test_an_oversized_configuration_is_one_error_line(run_copy: Path):
+    (run_copy / "config.toml").write_text("# padding\n" * 200_000)
+    result = invoke("edges", "--run", run_copy)
+    errors = _error_lines(result.output)
+    assert result.exit_code == 2 and len(errors) == 1 and "bytes" in errors[0], result.output

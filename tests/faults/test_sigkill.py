@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from localglobal.cli import app
 from localglobal.config import load_config
 from localglobal.pipeline.manifest import MANIFEST_NAME
 from localglobal.pipeline.rundir import RunDir
@@ -60,3 +62,12 @@ def test_a_killed_stage_resumes_to_the_clean_result(stage: str, clean_run: Path,
     assert summary is not None
     assert _stage_record(run_copy, stage)["status"] == "done"
     same_outputs(stage, clean_run, run_copy)
+
+
+def test_a_resumed_stage_says_it_was_interrupted_not_running(run_copy: Path):
+    manifest = json.loads((run_copy / MANIFEST_NAME).read_text())
+    manifest["stages"]["edges"]["status"] = "running"  # as a SIGKILL leaves it
+    (run_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, ["edges", "--run", str(run_copy)])
+    assert result.exit_code == 0, result.output
+    assert "interrupted" in result.output and "running now" not in result.output

@@ -10,7 +10,9 @@ from localglobal.probes.contact import (
     BOX_COLOUR,
     EDGE_COLOUR,
     LABEL_HEIGHT,
+    MAX_GAIN,
     contact_sheet,
+    detail_gain,
     draw_box,
     image_sheet,
     probe_tiles,
@@ -100,3 +102,37 @@ def test_heat_maps_follow_the_probes():
         return int(np.all(sheet == (200, 30, 30), axis=-1).sum())
 
     assert heat_pixels(without) == 0 and heat_pixels(with_heat) == 16 * 8
+
+
+def test_labels_are_large_enough_to_read_when_the_sheet_is_shown_smaller():
+    tiles = [(f"scramble b={k}", np.full((224, 224, 3), 255, np.uint8)) for k in range(6)]
+    sheet = contact_sheet(tiles, columns=6)
+    strip = sheet[4:4 + LABEL_HEIGHT, 4:4 + 224]
+    rows = np.flatnonzero((strip < 128).any(axis=(1, 2)))
+    # Text from the top of "b" to the foot of the digits: shown at the 68 % a page of
+    # 1000 pixels gives a sheet of six tiles, it stays above 10 pixels.
+    assert rows.size and rows[-1] - rows[0] + 1 >= 15
+    assert 0.68 * (rows[-1] - rows[0] + 1) >= 10
+
+
+def test_removed_detail_is_stretched_and_shown_with_its_scale():
+    rows = rows_of()
+    detail = np.zeros((64, 64, 3), np.uint8)
+    detail[:, 32:] = 12  # a faint detail: almost black as it is
+    images = {item: np.full((64, 64, 3), 90, np.uint8) for _, item in sheet_items(rows)}
+    images["img/smooth_diff/1/0"] = detail
+    images["img/smooth_diff_inv/1/0"] = 255 - detail
+    tiles = dict(probe_tiles(rows, images))
+    gain = detail_gain(detail)
+    assert gain == MAX_GAIN and 12 * gain > 128  # the faint half shows bright
+    shown = tiles[f"removed detail, x{gain}"]
+    inverted = tiles[f"inverted detail, x{gain}"]
+    assert (shown[:64, 32:] == 12 * gain).all() and (shown[:64, :32] == 0).all()
+    assert np.array_equal(inverted[:64], 255 - shown[:64])
+    # Below each image a grey ramp from 0 to white (inverted: from white to black).
+    ramp = shown[64 + 2, :, 0].astype(int)
+    assert ramp[0] < 10 and ramp[-1] > 245 and (np.diff(ramp) >= 0).all()
+    ramp = inverted[64 + 2, :, 0].astype(int)
+    assert ramp[0] > 245 and ramp[-1] < 10
+    # A strong detail needs no stretching.
+    assert detail_gain(np.full((8, 8, 3), 250, np.uint8)) == 1

@@ -52,8 +52,10 @@ def test_summary_markdown_says_why_the_box_measures_are_nan(tmp_path):
     text = summary_markdown(context, None)
     assert "none of the run's 3 images has an object box" in text
     assert "index.require_box = false" in text
-    # Only the measures the table leaves undefined are named.
-    assert "mass_in_box, pointing_hit are undefined" in text
+    # The box-only measures are named, hidden, and the edge measures said to be on the image.
+    assert "(mass_in_box, rank_accuracy, pointing_hit, auc_edges_in_box) are undefined there " \
+        "and hidden from this report" in text
+    assert "computed on the whole image" in text
     lrp = next(s for s in context["sections"] if s["key"] == "lrp")
     assert context["box_note"] in lrp["notes"]
     inputs.tables["samples"] = samples.assign(has_box=True)

@@ -319,7 +319,7 @@ def test_perturbed_items_use_the_source_image_edges_and_box(tmp_path):
 
 def test_running_out_of_memory_while_copying_images_halves_the_batch(tmp_path, monkeypatch):
     run, config = make_run(tmp_path, n_images=4, controls=[], heatmaps=False, batch_size=4)
-    original = explainer_module.normalise
+    original = explainer_module.model_input
     sizes = []
 
     def tight(images, *args):
@@ -328,7 +328,7 @@ def test_running_out_of_memory_while_copying_images_halves_the_batch(tmp_path, m
             raise torch.cuda.OutOfMemoryError("CUDA out of memory while copying")
         return original(images, *args)
 
-    monkeypatch.setattr(explainer_module, "normalise", tight)
+    monkeypatch.setattr(explainer_module, "model_input", tight)
     attribute(run, config)
     assert sizes[:2] == [4, 2]
     assert report(run)["details"]["per_model"]["tiny"]["halvings"] == 1

@@ -13,9 +13,9 @@ import torch
 from localglobal.analysis.figures import shape_bias_category_figure
 from localglobal.config import RunConfig, config_from_dict
 from localglobal.evaluation.decisions import IMAGENET_TO_16
-from localglobal.evaluation.loader import normalize
 from localglobal.io.images import read_png
 from localglobal.models import load_model, resolve_model
+from localglobal.models.preprocessing import normalise
 from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
 from localglobal.run import prepare_run, run_stage
 from localglobal.toyworld.build import WorldConfig, build_world
@@ -93,7 +93,7 @@ def test_a_random_imagenet_model_decides_as_the_mapping_of_its_logits(tmp_path):
     spec = resolve_model("tiny", make_config())
     net = load_model(spec, device="cpu").eval()
     with torch.inference_mode():
-        x = normalize(torch.as_tensor(image)[None], spec.mean, spec.std, channels_last=False)
+        x = normalise(image[None], spec.mean, spec.std, channels_last=False)
         logits = net(x).numpy()
     assert row["decision"] == IMAGENET_TO_16.decide(logits, "logits")[0]
     bias = run.read("shape_bias")
@@ -146,3 +146,56 @@ def test_the_toy_world_keeps_its_shape_bias(tmp_path):
     decisions = run.read("geirhos_decisions")
     assert set(decisions["dataset"]) == {"cue-conflict"}
     assert (decisions["texture"] != decisions["category"]).all()
+
+
+RAW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "model-vs-human-raw-data"
+
+
+def parametric_stimuli(folder: Path, dataset: str, per_condition: int = 2) -> pd.DataFrame:
+    """model-vs-human's release layout for a few of the stimuli subject-01 saw."""
+    from PIL import Image
+
+    trials = pd.read_csv(RAW / dataset / f"{dataset}_subject-01_session_1.csv", dtype=str)
+    chosen = trials.groupby("condition").head(per_condition)
+    session = folder / dataset / "dnn" / "session-1"
+    session.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in chosen["imagename"]:
+        pixels = rng.integers(0, 256, size=(48, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(session / name)
+    return chosen
+
+
+def test_a_parametric_dataset_gives_the_benchmark_and_its_curves(tmp_path):
+    if not RAW.is_dir():
+        pytest.skip(f"model-vs-human's raw data is not at {RAW}")
+    chosen = parametric_stimuli(tmp_path / "datasets", "contrast")
+    run, _ = stage(tmp_path, make_config(stimuli=str(tmp_path), humans=str(RAW)))
+    decisions = run.read("geirhos_decisions")
+    assert set(decisions["dataset"]) == {"contrast"}  # only the humans of what the models saw
+    model = decisions[decisions["observer"] == "tiny"]
+    assert len(model) == len(chosen) == 16
+    assert sorted(model["condition"].unique()) == sorted(chosen["condition"].unique())
+    benchmark = run.read("benchmark").set_index(["observer", "dataset", "metric"])
+    assert benchmark.loc[("tiny", "contrast", "accuracy"), "n"] == 10  # 5 benchmark conditions
+    assert benchmark.loc[("humans", "contrast", "accuracy"), "n"] == 4 * 5 * 160
+    kappa = benchmark.loc[("tiny", "contrast", "error_consistency")]
+    assert kappa["n_humans"] == 4 and -1 <= kappa["value"] <= 1
+    assert benchmark.loc[("humans", "contrast", "error_consistency"), "value"] > 0.2
+    curves = run.read("benchmark_conditions")
+    tiny = curves[(curves["observer"] == "tiny") & (curves["metric"] == "accuracy")]
+    assert list(tiny["condition"]) == ["c100", "c50", "c30", "c15", "c10", "c05", "c03", "c01"]
+    assert (tiny["n"] == 2).all()
+
+
+def test_datasets_pick_the_stimuli_and_the_humans(tmp_path):
+    if not RAW.is_dir():
+        pytest.skip(f"model-vs-human's raw data is not at {RAW}")
+    parametric_stimuli(tmp_path / "datasets", "rotation", per_condition=1)
+    parametric_stimuli(tmp_path / "datasets", "false-colour", per_condition=1)
+    run, _ = stage(tmp_path, make_config(stimuli=str(tmp_path), humans=str(RAW),
+                                         datasets=["false-colour"]))
+    decisions = run.read("geirhos_decisions")
+    assert set(decisions["dataset"]) == {"false-colour"}
+    # model-vs-human's condition strings, whatever the raw data's spelling ("true")
+    assert set(decisions["condition"]) == {"True", "False"}

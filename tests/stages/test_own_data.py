@@ -9,8 +9,10 @@ against an empty or made-up box) and the report is written.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -27,6 +29,7 @@ from tests import toy_run
 os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
 
 MAP_STATISTICS = [c for c in STAT_COLUMNS if c not in BOX_STATISTICS and c != "finite"]
+EDGE_STATISTICS = [c for c in MAP_STATISTICS if "edges" in c or "enrichment" in c]
 
 
 def invoke(*args: object):
@@ -45,6 +48,7 @@ def own_run(tmp_path_factory) -> Path:
     config.analysis.hypotheses = None  # the defaults: whatever fits this run's models
     config.attribute.controls = ["shuffled-edges"]
     config.attribute.heatmaps = True
+    config.attribute.composite = "gradient-x-input"
     path = root / "own.toml"
     path.write_text(to_toml(config), encoding="utf-8")
     result = invoke("run", path, "--run", root / "run", "--workers", 1)
@@ -64,15 +68,25 @@ def test_every_stage_runs_without_annotations(own_run: Path):
     assert samples[["box_x0", "box_y0", "box_x1", "box_y1"]].isna().all().all()
 
 
-def test_box_measures_are_nan_and_the_rest_computed(own_run: Path):
+def test_box_measures_are_nan_and_the_edge_measures_use_the_whole_image(own_run: Path):
     table = pd.read_parquet(own_run / "attributions.parquet")
     assert len(table) and set(table["control"]) == {"none", "shuffled-edges"}
     assert table["finite"].all()
     for column in BOX_STATISTICS:
         assert table[column].isna().all(), column
+    # The edge measures are computed wherever Canny found edges: on the whole image.
+    edges = pd.read_parquet(own_run / "edges.parquet").set_index("image_id")
+    found = table[(table["control"] == "none")
+                  & ~table["image_id"].map(edges["empty"]).astype(bool)]
+    assert len(found) >= 5
     for column in MAP_STATISTICS:
-        assert table[column].notna().all(), column
+        values = found[column] if column in EDGE_STATISTICS else table[column]
+        assert values.notna().all(), column
     assert (table["n_pos"] > 0).all()
+    # On the whole image, the edge share counts every edge pixel of the positive region.
+    assert (found["n_pos_on_edges"] > 0).all()
+    np.testing.assert_allclose(found["share_pos_on_edges"],
+                               found["n_pos_on_edges"] / found["n_pos"])
 
 
 def test_the_report_is_written_and_the_contact_sheet_drawn(own_run: Path):
@@ -96,3 +110,38 @@ def test_a_whole_saved_model_as_weights_is_one_error_line(own_run: Path, tmp_pat
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert len(errors) == 1, result.output
     assert str(weights) in errors[0] and "save model.state_dict() instead" in errors[0]
+
+
+def test_the_report_names_the_method_and_leaves_out_the_box_measures(own_run: Path):
+    html = (own_run / "report" / "index.html").read_text(encoding="utf-8")
+    summary = (own_run / "report" / "summary.md").read_text(encoding="utf-8")
+    assert "gradient × input relevance, edges<" in html
+    assert "gradient × input statistics per model" in html
+    text = re.sub(r"data:[^\"']+", "", html)  # the words, not the embedded images
+    assert "LRP" not in text  # no figure title, heading or table says LRP
+    # The box-only measures are hidden, with one sentence saying why.
+    assert "relevance mass in box" not in html and "pointing-game hit rate" not in html
+    assert "share of positive region on edges" in html
+    assert "computed on the whole image instead" in summary
+    figures = {f["name"]: f for f in _analysis_figures(own_run)}
+    assert figures["lrp-regions"]["title"] == "gradient × input regions and edges"
+    assert "object box" not in figures["density"]["caption"]
+
+
+def test_one_model_gets_a_hypothesis_per_probe_in_the_report(own_run: Path):
+    table = pd.read_parquet(own_run / "hypotheses.parquet")
+    assert list(table["hypothesis"]) == ["scramble:toy-texture"]
+    assert table["n"].iloc[0] == 10 and table["verdict"].iloc[0] != "not tested"
+    summary = (own_run / "report" / "summary.md").read_text(encoding="utf-8")
+    html = (own_run / "report" / "index.html").read_text(encoding="utf-8")
+    for text in (summary, html):
+        assert "scramble:toy-texture" in text
+        assert "under scramble: toy-texture &gt; 0" in text or \
+            "under scramble: toy-texture > 0" in text
+
+
+def _analysis_figures(run: Path) -> list[dict]:
+    import json
+
+    report = json.loads((run / "analyze-report.json").read_text(encoding="utf-8"))
+    return report["details"]["figures"]

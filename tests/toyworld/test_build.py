@@ -19,7 +19,7 @@ from localglobal.toyworld.build import (
     load_world_config,
     read_stimuli,
 )
-from localglobal.toyworld.render import (
+from localglobal.toyworld.scenes import (
     class_ids,
     draw_texture_class,
     render_image,

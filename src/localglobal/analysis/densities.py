@@ -70,14 +70,24 @@ def box_density(samples: pd.DataFrame | None, crop: int) -> np.ndarray | None:
         ``samples.parquet`` (``box_x0 … box_y1``); None gives None.
     crop : int
         Side of the frame.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The share over the images that have a box; None when none has one (an
+        empty panel would claim that objects avoid the whole frame).
     """
     columns = ["box_x0", "box_y0", "box_x1", "box_y1"]
     if samples is None or samples.empty or any(c not in samples for c in columns):
         return None
+    boxes = samples[columns].to_numpy(dtype=float)
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(boxes):
+        return None
     total = np.zeros((crop, crop))
-    for box in samples[columns].to_numpy(dtype=float):
+    for box in boxes:
         total += box_mask(tuple(box), crop)
-    return total / len(samples)
+    return total / len(boxes)
 
 
 def positive_region_density(maps: np.ndarray, rows: np.ndarray | None = None,

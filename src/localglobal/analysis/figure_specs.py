@@ -32,6 +32,7 @@ from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import RunConfig
 from localglobal.console import progress_bar
 from localglobal.errors import is_machine_error
+from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.catalog import described_probes
 from localglobal.probes.registry import Probe
 
@@ -111,6 +112,52 @@ class FigureInputs:
             found.update(rows["model"].astype(str).unique())
         return fig.model_styles(found, order=self.model_order)
 
+    @classmethod
+    def from_run(cls, run: RunDir, config: RunConfig, **tables: Any) -> FigureInputs:
+        """The inputs of a run's figures: its tables and folders, and its configuration.
+
+        Parameters
+        ----------
+        run : RunDir
+            The run directory; every input it lacks is None.
+        config : RunConfig
+            Its configuration (frame, gallery, interaction measure, model order).
+        **tables
+            Inputs already in memory (the analyze stage's fresh tables), by field name;
+            they are not read again.
+
+        Returns
+        -------
+        FigureInputs
+        """
+        def read(name: str) -> Any:
+            return run.read(name) if run.has(name) else None
+
+        paths = {field: run.artifact_path(name) if run.has(name) else None
+                 for field, name in _FOLDERS.items()}
+        found = {field: tables[field] if field in tables else read(name)
+                 for field, name in _TABLES.items()}
+        summary = found.get("probe_summary")
+        present = [] if summary is None else list(summary["probe"].astype(str).unique())
+        return cls(**found, **paths, crop=config.frame.crop,
+                   gallery=config.report.gallery_images,
+                   interaction_measure=config.analysis.interaction_measure,
+                   model_order=cls.configured_order(config),
+                   probes=tuple(described_probes(config, present)))
+
+    def method(self) -> str:
+        """The attribution method, as the figures name it (``"LRP"``, ``"gradient ×
+        input"``, …; :func:`~localglobal.analysis.figures.method_label`)."""
+        if self.attributions is None or "method" not in self.attributions:
+            return "relevance"
+        return fig.method_label(self.attributions["method"])
+
+    def has_boxes(self) -> bool:
+        """Whether any sampled image has an object box (unknown samples: yes)."""
+        if self.samples is None or "box_x0" not in self.samples:
+            return True
+        return bool(self.samples["box_x0"].notna().any())
+
     @staticmethod
     def configured_order(config: RunConfig) -> tuple[str, ...]:
         """The run's models in configuration order: ``evaluate.models``, then the
@@ -128,6 +175,17 @@ class FigureInputs:
             of the run's figures.
         """
         return config.model_order()
+
+
+_TABLES = {"probe_summary": "probe_summary", "interaction": "interaction",
+           "interaction_images": "interaction_images", "hypotheses": "hypotheses",
+           "pairs": "hypothesis_pairs", "lrp_summary": "lrp_summary",
+           "shape_bias": "shape_bias", "shape_bias_by_category": "shape_bias_by_category",
+           "samples": "samples", "attributions": "attributions"}
+"""Field of :class:`FigureInputs` → the run's table it holds."""
+
+_FOLDERS = {"edges_npz": "edge_masks", "relevance": "relevance", "heatmaps": "heatmaps"}
+"""Field of :class:`FigureInputs` → the run's file or folder it names."""
 
 
 @dataclass
@@ -191,6 +249,32 @@ def _curve_caption(probes: list[Probe], measure: str) -> str:
             f"averaged over its variants{panels}; {_INTERVAL}.")
 
 
+def category_caption(table: pd.DataFrame | None) -> str:
+    """The per-category shape-bias caption, naming only what the figure draws.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, optional
+        ``shape_bias_by_category.parquet``.
+
+    Returns
+    -------
+    str
+        The caption; the humans' diamonds and the observers' range bars are described
+        only when the table has them.
+    """
+    text = ("Fraction of shape decisions on the cue-conflict stimuli of each shape "
+            "category: one marker per model")
+    if table is None or "model" not in table:
+        return text + "."
+    if (table["model"] == fig.HUMANS).any():
+        text += "; diamonds: the human observers' mean"
+    humans = table["kind"] == "human" if "kind" in table else pd.Series(False, table.index)
+    if (humans & (table["model"] != fig.HUMANS)).any():
+        text += "; grey bars: the range over the observers"
+    return text + "."
+
+
 def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
     styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
     measure = (str(t.probe_summary["measure"].iloc[0])
@@ -216,8 +300,9 @@ def _interaction_specs(t: FigureInputs, styles: Callable[[], dict[str, tuple[str
     return [
         FigureSpec("interaction-r", "patch", "Patch interaction by patch side",
                    "Left: Pearson correlation over images of S (sum of single-patch drops) and "
-                   "A (all-patches drop); right: mean(A)/mean(S). Whiskers: 95 % bootstrap "
-                   "intervals over images.",
+                   "A (all-patches drop); right: the median over images of A/S (1: the drops "
+                   "add up; images with S = 0 left out). Whiskers: 95 % bootstrap intervals "
+                   "over images.",
                    lambda: fig.interaction_r_figure(t.interaction, styles=styles())),
         FigureSpec("interaction-scatter", "patch", "Single against all-patches drops",
                    f"Drops of {t.interaction_measure}, one point per image; lines: least "
@@ -229,6 +314,8 @@ def _interaction_specs(t: FigureInputs, styles: Callable[[], dict[str, tuple[str
 
 def _result_specs(t: FigureInputs) -> list[FigureSpec]:
     styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
+    method, boxes = t.method(), t.has_boxes()
+    where = "inside the box" if boxes else "(of the whole image: the images have no box)"
     return [
         FigureSpec("shape-bias", "shape_bias", "Shape bias",
                    "Share of shape decisions among shape and texture decisions on cue-conflict "
@@ -236,28 +323,31 @@ def _result_specs(t: FigureInputs) -> list[FigureSpec]:
                    "texture decisions the bias is computed from.",
                    lambda: fig.shape_bias_figure(t.shape_bias, styles=styles())),
         FigureSpec("shape-bias-categories", "shape_bias", "Shape bias per category",
-                   "Fraction of shape decisions on the cue-conflict stimuli of each shape "
-                   "category: one marker per model; diamonds: the human observers' mean, "
-                   "grey bars: their range.",
+                   category_caption(t.shape_bias_by_category),
                    lambda: fig.shape_bias_category_figure(t.shape_bias_by_category,
                                                                   styles=styles())),
-        FigureSpec("lrp-regions", "lrp", "LRP regions and edges",
-                   "Size of the positive (R > mean of R > 0) and negative regions and their "
-                   "share on Canny edges inside the box, per model, with the controls "
+        FigureSpec("lrp-regions", "lrp", f"{method} regions and edges",
+                   f"{method}: size of the positive (R > mean of R > 0) and negative regions "
+                   f"and their share on Canny edges {where}, per model, with the controls "
                    "(randomised weights, shuffled edges) beside them.",
-                   lambda: fig.lrp_regions_figure(t.lrp_summary, styles=styles())),
+                   lambda: fig.lrp_regions_figure(t.lrp_summary, styles=styles(),
+                                                  method=method)),
         FigureSpec("density", "lrp", "Where relevance, edges and objects lie",
-                   "Share of images whose positive LRP region, Canny edges or object box "
-                   "covers each pixel of the model-input frame.",
+                   f"Share of images whose positive {method} region, Canny edges"
+                   f"{' or object box' if boxes else ''} covers each pixel of the "
+                   "model-input frame.",
                    lambda: fig.density_figure(density_panels(t))),
-        FigureSpec("heatmaps", "lrp", "LRP heat maps",
-                   "Relevance overlays for a few images (rows) and models (columns): red for "
+        FigureSpec("heatmaps", "lrp", f"{method} heat maps",
+                   f"{method} overlays for a few images (rows) and models (columns): red for "
                    "the class, blue against, scaled per image by its 99th percentile of |R| "
-                   "(colour bar); thin dark lines: Canny edges; green: the object box.",
+                   "(colour bar); thin dark lines: Canny edges"
+                   f"{'; green: the object box' if boxes else ''}.",
                    lambda: _gallery(t)),
-        FigureSpec("qq", "hypotheses", "Q-Q plots of the paired differences",
-                   "Normal quantile plots of each hypothesis's differences a − b; departures "
-                   "from the line argue for the Wilcoxon test over the t-test.",
+        FigureSpec("qq", "hypotheses", "Q-Q plots of the tested differences",
+                   "Normal quantile plots of what each test runs on: every image's mean "
+                   "difference a − b over its levels and variants (n = images); departures "
+                   "from the line argue for the Wilcoxon test over the t-test. The patch "
+                   "interaction, tested by resampling images, has no panel.",
                    lambda: fig.qq_figure(t.pairs, t.hypotheses)),
     ]
 

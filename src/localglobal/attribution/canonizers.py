@@ -91,8 +91,10 @@ class ChannelGate(nn.Module):
     stay where they are in the state dict). The gate is computed without autograd,
     so neither gradients nor relevance enter the gate's path.
 
-    Args:
-        se_module: a timm ``SEModule`` (``fc1``, ``relu``, ``fc2``, ``sigmoid``).
+    Parameters
+    ----------
+    se_module : nn.Module
+        A timm ``SEModule`` (``fc1``, ``relu``, ``fc2``, ``sigmoid``).
     """
 
     def __init__(self, se_module: nn.Module) -> None:

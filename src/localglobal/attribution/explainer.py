@@ -44,7 +44,8 @@ from localglobal.attribution.methods import (
     resolve_method,
 )
 from localglobal.errors import ConfigError
-from localglobal.models.preprocessing import normalise
+from localglobal.models.devices import device_of
+from localglobal.models.preprocessing import checked_images, model_input
 
 Images = torch.Tensor | np.ndarray
 """N×3×H×W normalised float images, or N×H×W×3 uint8 RGB (an array or a tensor)."""
@@ -197,7 +198,9 @@ class Explainer:
             stop = min(start + self.batch_size, images.shape[0])
             part = None if wanted is None else wanted[start:stop]
             try:
-                parts.append(once(self._batch(images[start:stop]), part, self.name))
+                batch = model_input(images[start:stop], self.settings.mean, self.settings.std,
+                                    self.device)
+                parts.append(once(batch, part, self.name))
             except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
                 if not is_out_of_memory(error) or self.batch_size == 1:
                     raise
@@ -210,32 +213,6 @@ class Explainer:
             return Explanation(np.zeros((0, *images.shape[1:3]), np.float32),
                                np.zeros(0, np.int64), np.zeros(0), self.name)
         return Explanation.concatenate(parts, self.name)
-
-    def _batch(self, images: Images) -> torch.Tensor:
-        """A batch on the device, normalised here when it holds uint8 images."""
-        if isinstance(images, np.ndarray) or images.dtype == torch.uint8:
-            return normalise(images, self.settings.mean, self.settings.std, self.device)
-        return images.to(self.device)
-
-
-def _checked(images: Images) -> Images:
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise ConfigError(f"images as an array must be N×H×W×3 uint8 RGB, got "
-                              f"{images.shape} {images.dtype}")
-    elif not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ConfigError("images must be an N×3×H×W normalised tensor or an N×H×W×3 uint8 "
-                          f"array, got {type(images).__name__} of shape "
-                          f"{tuple(getattr(images, 'shape', ()))}")
-    return images
-
-
-def device_of(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else where the model's parameters are (the CPU for none)."""
-    if device is not None:
-        return torch.device(device)
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def explain(model: nn.Module, images: Images,
@@ -297,7 +274,7 @@ def explain(model: nn.Module, images: Images,
     explainer = Explainer(composite, canonizer, device_of(model, device), int(batch_size),
                           settings or Settings())
     refuse_without_canonizer(name, name, canonizer, explainer.method)
-    images = _checked(images)
+    images = checked_images(images)
     was_training = model.training
     model.eval()
     try:

@@ -35,7 +35,7 @@ BOX_COLOUR = (0, 200, 0)
 PERCENTILE = 99.0
 """Percentile of |R| that maps to full colour."""
 CMAP = "bwr"
-SCALE_LABEL = "relevance ÷ the image's 99th percentile of |R|"
+SCALE_LABEL = "R ÷ the image's 99th percentile of |R|"
 """What the colours of an overlay measure, for the colour bar of stored overlays."""
 
 
@@ -61,9 +61,12 @@ def relevance_bound(relevance: np.ndarray, percentile: float = PERCENTILE) -> fl
     """The |R| that maps to full colour: its ``percentile``, else its maximum; 0 for an
     all-zero map.
 
-    Args:
-        relevance: H×W (or C×H×W, summed over channels) relevance.
-        percentile: of |R|, in percent.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W (or C×H×W, summed over channels) relevance.
+    percentile : float
+        Of |R|, in percent.
     """
     magnitude = np.abs(_finite_map(relevance))
     bound = float(np.percentile(magnitude, percentile))
@@ -75,11 +78,16 @@ def relevance_bound(relevance: np.ndarray, percentile: float = PERCENTILE) -> fl
 def scale_relevance(relevance: np.ndarray, percentile: float = PERCENTILE) -> np.ndarray:
     """Relevance divided by the ``percentile`` of |R| and clipped to [−1, 1].
 
-    Args:
-        relevance: H×W (or C×H×W, summed over channels) relevance.
-        percentile: of |R|, in percent, mapped to full colour.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W (or C×H×W, summed over channels) relevance.
+    percentile : float
+        Of |R|, in percent, mapped to full colour.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         H×W float64 in [−1, 1]; zeros for an all-zero map. NaN and infinity
         count as zero.
     """
@@ -120,20 +128,31 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
             box: Sequence[float] | None = None, *, cmap: str = CMAP,
             percentile: float = PERCENTILE,
             edge_colour: tuple[int, int, int] = EDGE_COLOUR, edge_opacity: float = EDGE_OPACITY,
-            box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 1,
+            box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 2,
             ) -> np.ndarray:
     """Relevance over the image, with edges and the object's box.
 
-    Args:
-        image_rgb: H×W×3 uint8 RGB image in the input frame.
-        relevance: H×W (or C×H×W) relevance of that image.
-        edges: optional H×W boolean edge mask, blended in ``edge_colour`` with
-            ``edge_opacity`` (0…1) so that the relevance under an edge stays visible.
-        box: optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined.
-        cmap: a diverging matplotlib colour map name.
-        percentile: of |R|, in percent, mapped to full colour (clipped beyond).
+    Parameters
+    ----------
+    image_rgb : numpy.ndarray
+        H×W×3 uint8 RGB image in the input frame.
+    relevance : numpy.ndarray
+        H×W (or C×H×W) relevance of that image.
+    edges : numpy.ndarray, optional
+        Optional H×W boolean edge mask, blended in ``edge_colour`` with
+        ``edge_opacity`` (0…1) so that the relevance under an edge stays visible.
+    box : Sequence[float], optional
+        Optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined
+        ``box_thickness`` pixels wide inside it (two by default, so that the outline
+        survives a figure that shows the overlay smaller).
+    cmap : str
+        A diverging matplotlib colour map name.
+    percentile : float
+        Of |R|, in percent, mapped to full colour (clipped beyond).
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         H×W×3 uint8 RGB overlay.
     """
     image = np.asarray(image_rgb)
@@ -170,16 +189,26 @@ def heatmap_figure(image_rgb: np.ndarray, relevance: np.ndarray,
     The colour scale is symmetric about zero: full red at the ``percentile`` of |R|,
     full blue at minus it, white at 0; relevance beyond is clipped.
 
-    Args:
-        image_rgb: H×W×3 uint8 RGB image in the input frame.
-        relevance: H×W (or C×H×W, summed over channels) relevance of that image.
-        edges: optional H×W boolean edge mask.
-        box: optional ``(x0, y0, x1, y1)`` box in pixels.
-        cmap: a diverging matplotlib colour map name.
-        percentile: of |R|, in percent, mapped to full colour.
-        title: optional axes title.
+    Parameters
+    ----------
+    image_rgb : numpy.ndarray
+        H×W×3 uint8 RGB image in the input frame.
+    relevance : numpy.ndarray
+        H×W (or C×H×W, summed over channels) relevance of that image.
+    edges : numpy.ndarray, optional
+        Optional H×W boolean edge mask.
+    box : Sequence[float], optional
+        Optional ``(x0, y0, x1, y1)`` box in pixels.
+    cmap : str
+        A diverging matplotlib colour map name.
+    percentile : float
+        Of |R|, in percent, mapped to full colour.
+    title : str, optional
+        Optional axes title.
 
-    Returns:
+    Returns
+    -------
+    Any
         A :class:`matplotlib.figure.Figure` (no GUI backend is touched).
     """
     from matplotlib.cm import ScalarMappable

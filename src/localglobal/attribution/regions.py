@@ -37,8 +37,11 @@ Undefined values are NaN (no positive relevance, an empty box).
 A map with NaN or infinity gives ``finite = False`` and NaN everywhere.
 
 Without a box (an image without annotations, ``index.require_box = false``: its box is
-NaN) every measure that needs one is NaN: :data:`BOX_STATISTICS`. Only the map's own
-statistics (``r_mean``, ``pos_mean``, ``neg_mean``, ``n_pos``, ``n_neg``) remain.
+NaN) the whole image stands in for it wherever a measure needs no object: the edge
+counts and shares count every edge pixel, ``auc_edges`` separates the image's edge
+pixels from all its other pixels, and the enrichments divide by the image's edge
+density. The measures that mean "on the object" are NaN: :data:`BOX_STATISTICS`
+(``mass_in_box``, ``rank_accuracy``, ``pointing_hit``, ``auc_edges_in_box``).
 
 >>> stats = region_statistics(R, edges, (10.0, 12.0, 80.0, 90.0))  # doctest: +SKIP
 >>> stats.share_pos_on_edges                                      # doctest: +SKIP
@@ -47,7 +50,7 @@ statistics (``r_mean``, ``pos_mean``, ``neg_mean``, ``n_pos``, ``n_neg``) remain
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -61,11 +64,10 @@ STAT_COLUMNS: tuple[str, ...] = (
     "edge_enrichment_neg", "finite",
 )
 
-#: The statistics defined only against the object's box: NaN for an image without one.
+#: The statistics defined only against the object's box: NaN for an image without one
+#: (the edge measures then take the whole image as their region).
 BOX_STATISTICS: tuple[str, ...] = (
-    "n_pos_on_edges", "n_neg_on_edges", "share_pos_on_edges", "share_neg_on_edges",
-    "mass_in_box", "rank_accuracy", "pointing_hit", "auc_edges", "auc_edges_in_box",
-    "edge_enrichment_pos", "edge_enrichment_neg",
+    "mass_in_box", "rank_accuracy", "pointing_hit", "auc_edges_in_box",
 )
 
 
@@ -109,9 +111,12 @@ class RegionStatistics:
 def box_mask_hw(box: Box, shape: tuple[int, int]) -> np.ndarray:
     """An H×W boolean mask of the pixels whose centres lie inside ``box``.
 
-    Args:
-        box: ``(x0, y0, x1, y1)`` in pixels, x1/y1 exclusive; NaN gives an empty mask.
-        shape: ``(H, W)`` of the map.
+    Parameters
+    ----------
+    box : Box
+        ``(x0, y0, x1, y1)`` in pixels, x1/y1 exclusive; NaN gives an empty mask.
+    shape : tuple[int, int]
+        ``(H, W)`` of the map.
     """
     height, width = shape
     mask = np.zeros((height, width), dtype=bool)
@@ -148,11 +153,16 @@ def _safe_ratio(numerator: float, denominator: float) -> float:
 def mass_in_box(relevance: np.ndarray, box: np.ndarray | Box) -> float:
     """Positive relevance inside the box as a share of all positive relevance.
 
-    Args:
-        relevance: H×W map.
-        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W map.
+    box : numpy.ndarray or Box
+        An ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
 
-    Returns:
+    Returns
+    -------
+    float
         A share in [0, 1]; NaN when the map has no positive relevance or the box no
         pixel (a share of 0 would claim that relevance avoids an object nobody marked).
     """
@@ -206,11 +216,16 @@ def auc_edges(relevance: np.ndarray, target: np.ndarray) -> float:
     that a random target pixel has higher relevance than a random other pixel, ties
     counting one half.
 
-    Args:
-        relevance: H×W map.
-        target: H×W boolean mask of the positive pixels (edges inside the box).
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W map.
+    target : numpy.ndarray
+        H×W boolean mask of the positive pixels (edges inside the box).
 
-    Returns:
+    Returns
+    -------
+    float
         AUC in [0, 1]; NaN when either class is empty.
     """
     from scipy.stats import rankdata
@@ -232,12 +247,18 @@ def auc_edges_in_box(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray |
     Unlike :func:`auc_edges`, pixels outside the box take no part, so relevance that
     merely concentrates on the object does not count as a preference for its edges.
 
-    Args:
-        relevance: H×W map.
-        edges: H×W boolean edge mask.
-        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W map.
+    edges : numpy.ndarray
+        H×W boolean edge mask.
+    box : numpy.ndarray or Box
+        An ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
 
-    Returns:
+    Returns
+    -------
+    float
         AUC in [0, 1] (0.5: no preference; ties count one half); NaN when the box has
         no edge pixel or no non-edge pixel.
     """
@@ -253,12 +274,18 @@ def edge_enrichment(region: np.ndarray, edges: np.ndarray, box: np.ndarray | Box
 
     ``(|region ∩ box ∩ edges| / |region ∩ box|) / (|box ∩ edges| / |box|)``.
 
-    Args:
-        region: H×W boolean mask (e.g. the positive region R > pos_mean).
-        edges: H×W boolean edge mask.
-        box: an ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
+    Parameters
+    ----------
+    region : numpy.ndarray
+        H×W boolean mask (e.g. the positive region R > pos_mean).
+    edges : numpy.ndarray
+        H×W boolean edge mask.
+    box : numpy.ndarray or Box
+        An ``(x0, y0, x1, y1)`` box or an H×W boolean mask.
 
-    Returns:
+    Returns
+    -------
+    float
         1 for no preference, above 1 for a preference for edges, 0 for none on edges;
         NaN when the region has no pixel in the box or the box has no edge pixel.
     """
@@ -277,23 +304,32 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
                       ) -> RegionStatistics:
     """The thesis statistics and the localisation metrics of one relevance map.
 
-    Args:
-        relevance: H×W channel-summed relevance (or C×H×W, summed here).
-        edges: H×W boolean edge mask of the image, same frame.
-        box: the object's ``(x0, y0, x1, y1)`` box in that frame, or an H×W mask.
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        H×W channel-summed relevance (or C×H×W, summed here).
+    edges : numpy.ndarray
+        H×W boolean edge mask of the image, same frame.
+    box : numpy.ndarray or Box
+        The object's ``(x0, y0, x1, y1)`` box in that frame, or an H×W mask.
 
-    Returns:
+    Returns
+    -------
+    RegionStatistics
         A :class:`RegionStatistics`; all NaN with ``finite=False`` when the map
         holds NaN or infinity. The shares on edges, the edge AUCs and the
-        enrichments are NaN when the box holds no edge pixel; every statistic of
-        :data:`BOX_STATISTICS` is NaN when there is no box (NaN coordinates or no pixel).
+        enrichments are NaN when the box holds no edge pixel. Without a box (NaN
+        coordinates or no pixel) the edge measures take the whole image as their
+        region and every statistic of :data:`BOX_STATISTICS` is NaN.
     """
     relevance = _as_map(relevance)
     edges = _as_mask(np.asarray(edges), relevance.shape, "edge")
     inside = _as_mask(box, relevance.shape, "box")
     if not np.isfinite(relevance).all():
         return RegionStatistics.undefined()
-    edges_in_box = edges & inside
+    # The edge measures' region: the object's box, or the whole image without one.
+    region = inside if inside.any() else np.ones_like(inside)
+    edges_in_box = edges & region
     positive = relevance > 0
     negative = relevance < 0
     pos_mean = float(relevance[positive].mean()) if positive.any() else math.nan
@@ -305,7 +341,7 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
     n_pos_edges = int((pos_region & edges_in_box).sum())
     n_neg_edges = int((neg_region & edges_in_box).sum())
     has_edges = bool(edges_in_box.any())
-    stats = RegionStatistics(
+    return RegionStatistics(
         r_mean=float(relevance.mean()),
         pos_mean=pos_mean,
         neg_mean=neg_mean,
@@ -322,12 +358,7 @@ def region_statistics(relevance: np.ndarray, edges: np.ndarray, box: np.ndarray 
         pointing_hit=pointing_hit(relevance, inside),
         auc_edges=auc_edges(relevance, edges_in_box),
         auc_edges_in_box=auc_edges_in_box(relevance, edges, inside),
-        edge_enrichment_pos=edge_enrichment(pos_region, edges, inside),
-        edge_enrichment_neg=edge_enrichment(neg_region, edges, inside),
+        edge_enrichment_pos=edge_enrichment(pos_region, edges, region),
+        edge_enrichment_neg=edge_enrichment(neg_region, edges, region),
         finite=True,
     )
-    if not inside.any():
-        # No box: counts of "edges inside the box" would read as 0 edges found, where
-        # nothing was looked for.
-        stats = replace(stats, **dict.fromkeys(BOX_STATISTICS, math.nan))
-    return stats

@@ -57,6 +57,8 @@ def _lazy(name: str) -> Callable[..., Any]:
 
 add_models = _lazy("add_models")
 check_config = _lazy("check_config")
+has_results = _lazy("has_results")
+locked = _lazy("locked")
 open_run = _lazy("open_run")
 prepare_run = _lazy("prepare_run")
 run_pipeline = _lazy("run_pipeline")
@@ -118,6 +120,12 @@ def _main(
     """Measure how much image classifiers rely on local features versus global shape."""
 
 
+def _own_data_config() -> RunConfig:
+    from localglobal.config import own_data_config
+
+    return own_data_config()
+
+
 def _model_list(models: str | None) -> list[str]:
     return [m.strip() for m in models.split(",") if m.strip()] if models else []
 
@@ -125,12 +133,16 @@ def _model_list(models: str | None) -> list[str]:
 def _stage(name: str, run_dir: Path, config_path: Path | None, *, create: bool = False,
            configure: Callable[[RunConfig], RunConfig] | None = None, force: bool = False,
            workers: int | None = None, device: str | None = None,
-           trust: bool = False) -> None:
-    run, config = prepare_run(run_dir, config_path=config_path, create=create)
-    if configure is not None:
-        run, config = prepare_run(run.root, config=configure(config))
-    summary = run_stage(name, run, config, force=force, workers=workers, device=device,
-                        trusted=trust or vouched_for(config, config_path))
+           trust: bool = False, start: RunConfig | None = None) -> None:
+    # The lock is held before anything is written: a command refused by it (another
+    # command runs on this run) leaves config.toml and every output as they were.
+    with locked(open_run(run_dir, create=create), f"localglobal {name}"):
+        run, config = prepare_run(run_dir, config_path=config_path, create=create,
+                                  start=start)
+        if configure is not None:
+            run, config = prepare_run(run.root, config=configure(config))
+        summary = run_stage(name, run, config, force=force, workers=workers, device=device,
+                            trusted=trust or vouched_for(config, config_path))
     _print_summary(summary)
     for artifact in REGISTRY.catalog.of_stage(name):
         if run.path(artifact.path).exists():
@@ -143,14 +155,16 @@ def _print_summary(summary: dict) -> None:
         typer.echo("  ".join(f"{k}={v}" for k, v in shown.items()))
 
 
-def _with_models(section: str, models: str | None, replace: bool
+def _with_models(section: str, models: str | None, replace: bool, run_dir: Path
                  ) -> Callable[[RunConfig], RunConfig] | None:
     names = _model_list(models)
     if not names:
         if replace:
             raise LocalglobalError("--replace needs --models: the models to keep")
         return None
-    return lambda config: add_models(config, section, names, replace=replace)
+    # A stage without results has none to keep: --models is then its whole list.
+    return lambda config: add_models(config, section, names, replace=replace,
+                                     computed=has_results(open_run(run_dir), section))
 
 
 @app.command()
@@ -169,8 +183,10 @@ def annotations(
         c.data.annotations = str(source.expanduser().resolve())
         return c
 
+    # A run started here holds no models until they are named (--models, or the
+    # thesis's through `localglobal run configs/thesis.toml`).
     _stage("annotations", run, config, create=True, configure=configure, force=force,
-           workers=workers)
+           workers=workers, start=_own_data_config())
 
 
 @app.command()
@@ -202,8 +218,10 @@ def index(
             c.index.require_box = require_box
         return c
 
+    # A run started here holds no models until they are named (--models, or the
+    # thesis's through `localglobal run configs/thesis.toml`).
     _stage("index", run, config, create=True, configure=configure, force=force,
-           workers=workers)
+           workers=workers, start=_own_data_config())
 
 
 @app.command()
@@ -229,7 +247,7 @@ def _model_stage_command(name: str, summary: str) -> None:
     def command(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
                 models: ModelsOption = None, replace: ReplaceOption = False,
                 device: DeviceOption = None, trust_config: TrustOption = False) -> None:
-        _stage(name, run, config, configure=_with_models(name, models, replace),
+        _stage(name, run, config, configure=_with_models(name, models, replace, run),
                force=force, device=device, trust=trust_config)
 
     command.__name__ = command.__qualname__ = name
@@ -256,14 +274,25 @@ def report(run: RunOption, config: ConfigOption = None, force: ForceOption = Fal
     _stage("report", run, config, force=force)
 
 
-def _with_geirhos(models: str | None, stimuli: Path | None, humans: Path | None
-                  ) -> Callable[[RunConfig], RunConfig] | None:
+def _with_geirhos(models: str | None, stimuli: Path | None, humans: Path | None,
+                  datasets: str | None = None) -> Callable[[RunConfig], RunConfig] | None:
     names = _model_list(models)
-    if not (names or stimuli or humans):
+    chosen = _model_list(datasets)
+    if not (names or stimuli or humans or chosen):
         return None
 
     def configure(config: RunConfig) -> RunConfig:
         updated = config.model_copy(deep=True)
+        if chosen:
+            data = updated.geirhos.model_dump()
+            data["datasets"] = chosen
+            try:
+                updated.geirhos = type(updated.geirhos).model_validate(data)
+            except ValueError:
+                from localglobal.data.model_vs_human import DATASETS
+
+                raise ConfigError(f"--datasets: {','.join(chosen)}: not model-vs-human "
+                                  f"datasets; known: {', '.join(DATASETS)}") from None
         if names:
             updated.geirhos.models = names
         if stimuli is not None:
@@ -285,17 +314,30 @@ def geirhos(
         "evaluate.models]")] = None,
     stimuli: Annotated[Path | None, typer.Option(
         metavar="DIR", show_default=False,
-        help="folder of Geirhos stimuli (cue-conflict/, edges/, filled-silhouettes/, or "
-        "the texture-vs-shape layout) [default: geirhos.stimuli]")] = None,
+        help="folder of stimuli: model-vs-human's datasets (fetch model-vs-human), "
+        "cue-conflict/, edges/, filled-silhouettes/, or the texture-vs-shape layout "
+        "[default: geirhos.stimuli]")] = None,
     humans: Annotated[Path | None, typer.Option(
         metavar="DIR", show_default=False,
         help="folder of model-vs-human raw-data CSVs [default: geirhos.humans]")] = None,
+    datasets: Annotated[str | None, typer.Option(
+        metavar="A,B", show_default=False,
+        help="which of model-vs-human's 17 datasets [default: geirhos.datasets, else every "
+        "one found]")] = None,
     device: DeviceOption = None, trust_config: TrustOption = False,
 ) -> None:
-    """Shape bias, 16-class accuracy and error consistency of models and human observers."""
+    """model-vs-human's benchmark: accuracy, error consistency and shape bias, models and humans."""
     _stage("geirhos", run, config, create=True,
-           configure=_with_geirhos(models, stimuli, humans), force=force, device=device,
-           trust=trust_config)
+           configure=_with_geirhos(models, stimuli, humans, datasets), force=force,
+           device=device, trust=trust_config)
+    from localglobal.report.geirhos import benchmark_lines
+
+    table = run / "benchmark.parquet"
+    if table.is_file():
+        import pandas as pd
+
+        for line in benchmark_lines(pd.read_parquet(table)):
+            typer.echo(line)
 
 
 @fetch_app.command("geirhos")
@@ -411,9 +453,10 @@ def run_command(
 
         typer.echo(format_plan(plan_run(loaded)))
         return
-    run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
-    run_pipeline(run_obj, loaded, force=force, device=device, workers=workers,
-                 trusted=trust_config)
+    with locked(open_run(run_dir, create=True), "localglobal run"):
+        run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
+        run_pipeline(run_obj, loaded, force=force, device=device, workers=workers,
+                     trusted=trust_config)
     _print_final(run_obj)
 
 

@@ -25,7 +25,8 @@ WorkersOption = Annotated[
 ModelsOption = Annotated[
     str | None, typer.Option("--models", "-m", metavar="A,B", show_default=False,
                              help="comma-separated model names, added to the run's models "
-                             "(only new ones are computed) [default: the configuration's]")
+                             "(only new ones are computed); while the stage has no results, "
+                             "the whole list [default: the configuration's]")
 ]
 ReplaceOption = Annotated[bool, typer.Option(
     "--replace/--no-replace", help="make --models the run's whole model list; the tables and "

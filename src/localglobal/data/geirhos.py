@@ -1,8 +1,14 @@
 """The Geirhos benchmark's stimuli and human trials, read from disk into tables.
 
-Stimuli (Geirhos et al. 2019, texture-vs-shape repository) come in three datasets:
-``cue-conflict`` (the shape of one category filled with the texture of another),
-``edge`` and ``silhouette``. :func:`discover_stimuli` accepts
+Stimuli come from model-vs-human's 17 datasets (:mod:`localglobal.data.model_vs_human`):
+``cue-conflict`` (the shape of one category filled with the texture of another, Geirhos
+et al. 2019), ``edge``, ``silhouette``, ``sketch``, ``stylized`` and twelve parametric
+ones. :func:`discover_stimuli` accepts
+
+- a folder holding dataset folders named as model-vs-human names them (or a
+  ``datasets/`` folder of them, as ``localglobal fetch model-vs-human`` writes):
+  ``<name>/dnn/session-N/<file>.png``, whose file name carries the condition (4th
+  ``_`` field) and the category (5th), or ``<name>/<category>/<file>.png``;
 
 - a folder holding any of ``cue-conflict/``, ``edges/`` (or ``edge/``) and
   ``filled-silhouettes/`` (or ``silhouette/``), each ``<category>/<file>.png``;
@@ -11,7 +17,10 @@ Stimuli (Geirhos et al. 2019, texture-vs-shape repository) come in three dataset
   given as the repository root, as its ``stimuli/`` folder, or as the folder that
   holds the unpacked archive's top folder ``texture-vs-shape-<commit>/``.
 
-The category of a stimulus is its folder (its shape); a cue-conflict stimulus's
+The category of a stimulus is its folder (its shape) or its file name's 5th field; a
+stimulus's ``image`` is the name every observer's trial of it shares
+(:func:`~localglobal.data.model_vs_human.image_id`) and its ``condition`` the
+dataset's condition string (``0`` for a non-parametric dataset); a cue-conflict stimulus's
 texture is the file name's part after its last ``-``, with digits and extension
 removed (``airplane2-bicycle1.png`` → ``bicycle``). A texture that is no folder's
 name but the part after ``_`` of exactly one (the toy world's ``t03_star`` for
@@ -35,22 +44,25 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from localglobal.data import model_vs_human as mvh
 from localglobal.errors import LocalglobalError
 
-DATASETS: tuple[str, ...] = ("cue-conflict", "edge", "silhouette")
-"""The three Geirhos datasets, by their model-vs-human experiment names."""
+DATASETS: tuple[str, ...] = tuple(mvh.DATASETS)
+"""model-vs-human's 17 datasets, by their experiment names."""
 
 STIMULUS_FOLDERS: dict[str, tuple[str, ...]] = {
     "cue-conflict": ("cue-conflict", "style-transfer-preprocessed-512"),
     "edge": ("edges", "edge"),
     "silhouette": ("filled-silhouettes", "silhouette", "silhouettes"),
+    **{name: (name,) for name in DATASETS if name not in {"cue-conflict", "edge", "silhouette"}},
 }
 """Folder names each dataset's stimuli may have, the preferred one first."""
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
-STIMULI_COLUMNS = ["dataset", "image", "path", "category", "texture", "conflict"]
-DECISION_COLUMNS = ["observer", "kind", "dataset", "image", "category", "texture", "decision"]
+STIMULI_COLUMNS = ["dataset", "image", "path", "category", "texture", "conflict", "condition"]
+DECISION_COLUMNS = ["observer", "kind", "dataset", "image", "category", "texture", "decision",
+                    "condition"]
 
 
 class GeirhosDataError(LocalglobalError, ValueError):
@@ -139,7 +151,7 @@ def find_stimulus_folders(root: str | Path) -> dict[str, Path]:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise GeirhosDataError(f"{root}: no such folder of Geirhos stimuli")
-    bases = [root, root / "stimuli"]
+    bases = [root, root / "datasets", root / "stimuli"]
     bases += [top / "stimuli" for top in sorted(root.glob("texture-vs-shape-*")) if top.is_dir()]
     for base in bases:
         found = _dataset_folders(base)
@@ -151,7 +163,35 @@ def find_stimulus_folders(root: str | Path) -> dict[str, Path]:
         f"its stimuli/ folder, or in texture-vs-shape-<commit>/stimuli/ below it")
 
 
+def _scan_sessions(dataset: str, folder: Path) -> tuple[list[dict], list[str]]:
+    """``<dataset>/dnn/session-N/<file>``: condition and category from the file name."""
+    rows: list[dict] = []
+    problems: list[str] = []
+    for session in sorted(p for p in (folder / "dnn").iterdir() if p.is_dir()):
+        for image in sorted(session.iterdir()):
+            if image.name.startswith(".") or not image.is_file():
+                continue
+            if image.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            category = mvh.category_of(image.name)
+            if category is None:
+                problems.append(f"{image}: no condition and category in the file name "
+                                "(expected NNNN_x_sNN_<condition>_<category>_…), skipped")
+                continue
+            rows.append({"dataset": dataset, "image": mvh.image_id(image.name),
+                         "path": str(image.absolute()), "category": category,
+                         "texture": texture_of(image.name) if dataset == "cue-conflict"
+                         else None,
+                         "condition": mvh.canonical_condition(
+                             dataset, mvh.condition_of(image.name))})
+    if not rows:
+        problems.append(f"{folder / 'dnn'}: no stimuli (session-N/<file>.png) in this folder")
+    return rows, problems
+
+
 def _scan_dataset(dataset: str, folder: Path) -> tuple[list[dict], list[str]]:
+    if (folder / "dnn").is_dir():
+        return _scan_sessions(dataset, folder)
     rows: list[dict] = []
     problems: list[str] = []
     for entry in sorted(folder.iterdir()):
@@ -171,9 +211,11 @@ def _scan_dataset(dataset: str, folder: Path) -> tuple[list[dict], list[str]]:
                 problems.append(f"{image}: no texture in the file name "
                                 f"(expected <shape>N-<texture>M{image.suffix}), skipped")
                 continue
-            rows.append({"dataset": dataset, "image": image.name,
+            rows.append({"dataset": dataset, "image": mvh.image_id(image.name),
                          "path": str(image.absolute()), "category": entry.name,
-                         "texture": texture})
+                         "texture": texture,
+                         "condition": mvh.canonical_condition(
+                             dataset, mvh.condition_of(image.name))})
     if not rows:
         problems.append(f"{folder}: no stimuli (<category>/<file>.png) in this folder")
     return rows, problems
@@ -192,10 +234,10 @@ def discover_stimuli(root: str | Path, datasets: Sequence[str] | None = None) ->
     Returns
     -------
     Loaded
-        ``table`` with :data:`STIMULI_COLUMNS`: ``dataset``, ``image`` (file name),
-        ``path`` (absolute), ``category`` (the folder: the shape), ``texture``
-        (cue-conflict only, else None) and ``conflict`` (shape ≠ texture), sorted by
-        dataset, category and image; ``problems`` lists skipped files and duplicates.
+        ``table`` with :data:`STIMULI_COLUMNS`: ``dataset``, ``image`` (the name every
+        observer's trial shares), ``path`` (absolute), ``category`` (the shape),
+        ``texture`` (cue-conflict only, else None), ``conflict`` (shape ≠ texture) and
+        ``condition``, in dataset order; ``problems`` lists skipped files and duplicates.
 
     Raises
     ------
@@ -218,12 +260,12 @@ def discover_stimuli(root: str | Path, datasets: Sequence[str] | None = None) ->
             row["texture"] = match_category(row["texture"], categories)
         rows += found
         problems += trouble
-    table = pd.DataFrame(rows, columns=STIMULI_COLUMNS[:-1])
+    table = pd.DataFrame(rows, columns=[c for c in STIMULI_COLUMNS if c != "conflict"])
     table["conflict"] = table["texture"].notna() & (table["texture"] != table["category"])
-    repeated = table.duplicated(["dataset", "image"], keep="first")
+    repeated = table.duplicated(["dataset", "condition", "image"], keep="first")
     for _, row in table[repeated].iterrows():
         problems.append(f"{row['path']}: {row['dataset']} already has a stimulus named "
-                        f"{row['image']!r}; this one is skipped")
+                        f"{row['image']!r} in condition {row['condition']}; this one is skipped")
     table = table[~repeated].reset_index(drop=True)
     table["texture"] = table["texture"].astype(object).where(table["texture"].notna(), None)
     return Loaded(table[STIMULI_COLUMNS], problems)
@@ -253,4 +295,6 @@ def decisions_table(stimuli: pd.DataFrame, decisions: Sequence[str | None], obse
     table.insert(0, "kind", kind)
     table.insert(0, "observer", observer)
     table["decision"] = pd.Series(list(decisions), dtype=object)
+    table["condition"] = (stimuli["condition"].astype(str).to_numpy() if "condition" in stimuli
+                          else mvh.SINGLE_CONDITION)
     return table[DECISION_COLUMNS]

@@ -3,12 +3,14 @@
 The raw data are one CSV per observer and session,
 ``<experiment>/<experiment>_subject-NN_session_1.csv``, with columns
 ``subj, session, trial, rt, object_response, category, condition, imagename``
-(:data:`TRIAL_COLUMNS`); the experiments read are ``cue-conflict``, ``edge`` and
-``silhouette``. :func:`read_human_trials` turns them into the
+(:data:`TRIAL_COLUMNS`; ``Session`` in some files); the experiments read are
+model-vs-human's 17. :func:`read_human_trials` turns them into the
 ``geirhos_decisions.parquet`` contract
-(:data:`~localglobal.data.geirhos.DECISION_COLUMNS`): ``imagename`` ends in the
-stimulus's file name after its last ``_``, ``category`` is the shape, and
-``object_response`` ``na`` is a trial without a decision (None). Bad files and rows
+(:data:`~localglobal.data.geirhos.DECISION_COLUMNS`): ``image`` is the stimulus every
+observer's trial of it shares (:func:`~localglobal.data.model_vs_human.image_id` of
+``imagename``), ``condition`` the experiment's condition string (as model-vs-human
+spells it), ``category`` is the shape, and ``object_response`` ``na`` is a trial
+without a decision (None). Bad files and rows
 are reported as problems naming them, never raised; a missing folder raises
 :class:`~localglobal.data.geirhos.GeirhosDataError`.
 """
@@ -21,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from localglobal.data import model_vs_human as mvh
 from localglobal.data.geirhos import (
     DATASETS,
     DECISION_COLUMNS,
     GeirhosDataError,
     Loaded,
-    stimulus_name,
     texture_of,
 )
 
@@ -73,6 +75,12 @@ def find_raw_data_folder(root: str | Path) -> Path:
         f"model-vs-human-<commit>/raw-data/")
 
 
+def human_experiments(root: str | Path) -> list[str]:
+    """The experiments (of :data:`DATASETS`) the raw data under ``root`` has a folder of."""
+    folder = find_raw_data_folder(root)
+    return [d for d in DATASETS if (folder / d).is_dir()]
+
+
 def _number(value: str) -> float:
     try:
         return float(value)
@@ -100,6 +108,7 @@ def read_trials_file(path: str | Path, dataset: str) -> Loaded:
     path = Path(path)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw.columns = [str(c).strip().lower() for c in raw.columns]
     except (OSError, UnicodeDecodeError, pd.errors.ParserError,
             pd.errors.EmptyDataError) as error:
         return Loaded(pd.DataFrame(columns=HUMAN_COLUMNS), [f"{path}: unreadable: {error}"])
@@ -111,7 +120,8 @@ def read_trials_file(path: str | Path, dataset: str) -> Loaded:
     for line, record in enumerate(raw.to_dict("records"), start=2):
         subject = record["subj"].strip()
         category = record["category"].strip()
-        image = stimulus_name(record["imagename"])
+        imagename = record["imagename"].strip()
+        image = mvh.image_id(imagename) if imagename else ""
         if not subject or not category or not image:
             problems.append(f"{path}:{line}: empty subj, category or imagename; row skipped")
             continue
@@ -121,6 +131,8 @@ def read_trials_file(path: str | Path, dataset: str) -> Loaded:
             "category": category,
             "texture": texture_of(image) if dataset == "cue-conflict" else None,
             "decision": None if response.lower() in NO_RESPONSE else response,
+            "condition": mvh.canonical_condition(
+                dataset, record.get("condition") or mvh.condition_of(imagename)),
             "session": record.get("session", "").strip() or None,
             "trial": _number(record.get("trial", "")), "rt": _number(record.get("rt", "")),
             "source": path.name,
@@ -171,7 +183,7 @@ def read_human_trials(root: str | Path, datasets: Sequence[str] | None = None) -
     nonempty = [t for t in tables if len(t)]
     table = (pd.concat(nonempty, ignore_index=True) if nonempty
              else pd.DataFrame(columns=HUMAN_COLUMNS))
-    repeated = table.duplicated(["observer", "dataset", "image"], keep="first")
+    repeated = table.duplicated(["observer", "dataset", "condition", "image"], keep="first")
     for _, row in table[repeated].iterrows():
         problems.append(f"{row['source']}: {row['observer']} judged {row['dataset']} stimulus "
                         f"{row['image']!r} again (trial {row['trial']:g}); the first is kept")

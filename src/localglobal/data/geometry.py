@@ -24,12 +24,17 @@ from PIL import Image
 class FrameTransform:
     """How an image of ``width`` × ``height`` pixels maps into the input frame.
 
-    Attributes:
-        width, height: original image size in pixels.
-        resized_width, resized_height: size after resizing the shorter side.
-        crop: side of the square input frame in pixels.
-        left, top: position of the frame's origin in the resized image, in pixels
-            (negative where the crop pads a resized side shorter than ``crop``).
+    Attributes
+    ----------
+    width, height : int
+        Original image size in pixels.
+    resized_width, resized_height : int
+        Size after resizing the shorter side.
+    crop : int
+        Side of the square input frame in pixels.
+    left, top : int
+        Position of the frame's origin in the resized image, in pixels
+        (negative where the crop pads a resized side shorter than ``crop``).
     """
 
     width: int
@@ -150,13 +155,20 @@ def to_input_frame(image: Image.Image | np.ndarray, resize: int = 256, crop: int
                    interpolation: str = "bilinear") -> np.ndarray:
     """Resize and centre-crop an RGB image into the input frame, as torchvision does.
 
-    Args:
-        image: a PIL image or an H×W×3 uint8 RGB array.
-        resize: target of the shorter side, pixels.
-        crop: side of the output square, pixels.
-        interpolation: ``bilinear`` (torchvision's default), ``bicubic`` or ``nearest``.
+    Parameters
+    ----------
+    image : Image.Image or numpy.ndarray
+        A PIL image or an H×W×3 uint8 RGB array.
+    resize : int
+        Target of the shorter side, pixels.
+    crop : int
+        Side of the output square, pixels.
+    interpolation : str
+        ``bilinear`` (torchvision's default), ``bicubic`` or ``nearest``.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         ``crop`` × ``crop`` × 3 uint8 RGB array.
     """
     from torchvision.transforms import InterpolationMode

@@ -112,6 +112,40 @@ def dataset(name: str) -> Dataset:
     return DATASETS.get(name, Dataset(name))
 
 
+SINGLE_CONDITION = "0"
+"""The condition of every trial of a non-parametric dataset (as its raw data say)."""
+
+
+def canonical_condition(name: str, raw: str | None) -> str:
+    """``raw`` as one of dataset ``name``'s condition strings.
+
+    File names and raw data spell some conditions otherwise than model-vs-human's
+    experiment definitions (``1`` for ``1.0``, ``0.10`` for ``0.1``, ``true`` for
+    ``True``); model-vs-human reads them as numbers or booleans. A condition that
+    matches none is returned as it is; a non-parametric dataset's is always ``0``.
+
+    >>> canonical_condition("uniform-noise", "0.10"), canonical_condition("high-pass", "1")
+    ('0.1', '1.0')
+    >>> canonical_condition("false-colour", "true")
+    'True'
+    """
+    known = dataset(name)
+    if not known.parametric:
+        return SINGLE_CONDITION
+    text = "" if raw is None else str(raw).strip()
+    if text in known.conditions:
+        return text
+    for condition in known.conditions:
+        if condition.lower() == text.lower():
+            return condition
+        try:
+            if float(condition) == float(text):
+                return condition
+        except ValueError:
+            continue
+    return text
+
+
 def condition_of(file_name: str) -> str | None:
     """The condition in a trial's file name: its 4th ``_`` field, if it has one.
 
@@ -153,5 +187,5 @@ def image_id(file_name: str) -> str:
     return parts[-1]
 
 
-__all__ = ["DATASETS", "NON_PARAMETRIC", "PARAMETRIC", "Dataset", "category_of", "condition_of",
-           "dataset", "image_id"]
+__all__ = ["DATASETS", "NON_PARAMETRIC", "PARAMETRIC", "SINGLE_CONDITION", "Dataset",
+           "canonical_condition", "category_of", "condition_of", "dataset", "image_id"]

@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from localglobal.errors import LocalglobalError
+from localglobal.errors import LabelSpaceMismatch, LocalglobalError
 
 ScoreKind = Literal["logits", "probabilities"]
 
@@ -80,10 +80,6 @@ IMAGENET_INDICES_16: dict[str, tuple[int, ...]] = {
 
 class DecisionMappingError(LocalglobalError, ValueError):
     """Scores that a mapping cannot read (wrong shape, not finite, not probabilities)."""
-
-
-class UnknownDecisionMappingError(LocalglobalError, LookupError):
-    """No mapping is registered for a (model label space, dataset label space) pair."""
 
 
 def to_probabilities(scores: np.ndarray, kind: ScoreKind = "logits") -> np.ndarray:
@@ -338,7 +334,7 @@ def get_decision_mapping(model_space: str, dataset_space: str) -> DecisionMappin
 
     Raises
     ------
-    UnknownDecisionMappingError
+    LabelSpaceMismatch
         No mapping for the pair; the message lists the registered ones.
     """
     key = mapping_key(model_space, dataset_space)
@@ -346,6 +342,6 @@ def get_decision_mapping(model_space: str, dataset_space: str) -> DecisionMappin
         return DECISION_MAPPINGS[key]
     except KeyError:
         known = ", ".join(sorted(DECISION_MAPPINGS))
-        raise UnknownDecisionMappingError(
+        raise LabelSpaceMismatch(
             f"no decision mapping from label space {model_space!r} to {dataset_space!r} "
             f"({key}); known: {known}") from None

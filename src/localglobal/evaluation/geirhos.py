@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from localglobal.data.geirhos import DECISION_COLUMNS, decisions_table
-from localglobal.errors import LocalglobalError
+from localglobal.errors import LabelSpaceMismatch
 from localglobal.evaluation.decisions import (
     CATEGORIES_16,
     GEIRHOS_16,
@@ -31,10 +31,6 @@ from localglobal.evaluation.decisions import (
     get_decision_mapping,
 )
 from localglobal.labels import get_label_space
-
-
-class StimuliLabelSpaceError(LocalglobalError, ValueError):
-    """A model cannot name the stimuli's categories (no mapping fits the pair)."""
 
 
 def stimulus_categories(stimuli: pd.DataFrame) -> list[str]:
@@ -48,7 +44,7 @@ def stimuli_label_space(categories: list[str], model_space: str) -> str:
 
     Raises
     ------
-    StimuliLabelSpaceError
+    LabelSpaceMismatch
         The categories are neither the 16 categories nor classes of the model's space.
     """
     if set(categories) <= set(CATEGORIES_16):
@@ -57,7 +53,7 @@ def stimuli_label_space(categories: list[str], model_space: str) -> str:
     lacking = [c for c in categories if c not in space]
     if not lacking:
         return model_space
-    raise StimuliLabelSpaceError(
+    raise LabelSpaceMismatch(
         f"the stimuli's categories are neither Geirhos et al.'s 16 nor classes of label "
         f"space {model_space!r} (it lacks {', '.join(lacking[:5])})")
 
@@ -88,7 +84,7 @@ class GeirhosDecider:
 
     Raises
     ------
-    StimuliLabelSpaceError, UnknownDecisionMappingError
+    LabelSpaceMismatch
         No decision mapping from the model's space to the stimuli's.
     """
 
@@ -116,5 +112,5 @@ def empty_decisions() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
 
 
-__all__ = ["GeirhosDecider", "StimuliLabelSpaceError", "empty_decisions", "stimuli_identity",
+__all__ = ["GeirhosDecider", "empty_decisions", "stimuli_identity",
            "stimuli_label_space", "stimulus_categories"]

@@ -4,25 +4,32 @@
 already finished is never loaded), puts it in eval mode and channels-last memory on
 the device, checks once that it outputs one logit per class of its label space, and
 then turns N×H×W×3 uint8 batches into N×C float32 logits under
-``torch.inference_mode`` (bfloat16 autocast on CUDA when asked).
+``torch.inference_mode`` (bfloat16 autocast on CUDA when asked). :func:`evaluate`
+classifies images of an in-memory model, scored as the evaluate stage scores them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
-from localglobal.errors import LocalglobalError
-from localglobal.evaluation.loader import normalize
+from localglobal.errors import ConfigError, LabelSpaceMismatch
+from localglobal.evaluation.scoring import score_logits
 from localglobal.models.build import load_model
+from localglobal.models.devices import device_of
+from localglobal.models.preprocessing import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    checked_images,
+    model_input,
+    normalise,
+)
 from localglobal.models.spec import ModelSpec
-
-
-class ModelOutputError(LocalglobalError, ValueError):
-    """A model's outputs do not match its label space (the configuration names the wrong one)."""
 
 
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
@@ -48,11 +55,11 @@ def check_outputs(spec: ModelSpec, logits: torch.Tensor, n_classes: int, space: 
 
     Raises
     ------
-    ModelOutputError
+    LabelSpaceMismatch
         Naming the model, both numbers and the key to set.
     """
     if logits.numel() and logits.shape[1] != n_classes:
-        raise ModelOutputError(
+        raise LabelSpaceMismatch(
             f"model {spec.name!r} outputs {logits.shape[1]} logits but its label space "
             f"{space!r} has {n_classes} classes; set label_space in [models.{spec.name}] "
             "to the space its outputs are in")
@@ -104,7 +111,7 @@ class Classifier:
 
         Raises
         ------
-        ModelOutputError
+        LabelSpaceMismatch
             Its outputs are not one logit per class of its label space.
         LocalglobalError
             It could not be built or given its weights (see
@@ -120,7 +127,7 @@ class Classifier:
         return self._model
 
     def _forward(self, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-        x = normalize(images.to(self.device, non_blocking=True), self.spec.mean, self.spec.std,
+        x = normalise(images, self.spec.mean, self.spec.std, self.device,
                       channels_last=self.channels_last)
         with torch.inference_mode(), autocast(self.device, self.bf16):
             return model(x).float()
@@ -165,5 +172,81 @@ def release_classifiers() -> None:
     _SHARED.clear()
 
 
-__all__ = ["Classifier", "ModelOutputError", "autocast", "check_outputs", "prepare_model",
-           "release_classifiers", "shared_classifier"]
+def evaluate(model: torch.nn.Module, images: torch.Tensor | np.ndarray,
+             targets: Sequence[int] | torch.Tensor | None = None, *, batch_size: int = 64,
+             device: str | torch.device | None = None, mean: Sequence[float] = IMAGENET_MEAN,
+             std: Sequence[float] = IMAGENET_STD) -> pd.DataFrame:
+    """Classify a batch of images with an in-memory model, scored as the evaluate stage does.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier returning N×K logits; run in eval mode (restored afterwards).
+    images : torch.Tensor or numpy.ndarray
+        N×3×H×W normalised float images, or N×H×W×3 uint8 RGB (normalised with
+        ``mean`` and ``std``, values in 0–1 after dividing by 255).
+    targets : sequence of int, optional
+        N true class indices, in the model's label space.
+    batch_size : int
+        Images per forward pass.
+    device : str, optional
+        Where to run; default the model's device.
+    mean, std : sequence of float
+        Normalisation of uint8 images (ImageNet's by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image: ``pred_index, pred_logit, pred_prob`` and, with targets,
+        ``true_index, true_logit, true_prob, true_rank`` (1 = top; ties count for the
+        true class), ``top5`` and ``correct``, as in ``predictions.parquet``
+        (:func:`~localglobal.evaluation.scoring.score_logits`).
+
+    Raises
+    ------
+    ConfigError
+        Images of the wrong shape, or targets that do not match them or the outputs.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5))
+    >>> table = evaluate(net, torch.randn(4, 3, 8, 8), targets=[0, 1, 2, 3])
+    >>> len(table), bool(table["true_rank"].between(1, 5).all())
+    (4, True)
+    """
+    run_on = device_of(model, device)
+    x = checked_images(images)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = torch.cat([model(model_input(x[i:i + batch_size], mean, std, run_on)).float()
+                                for i in range(0, x.shape[0], batch_size)]).cpu()
+    finally:
+        model.train(was_training)
+    if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
+        raise ConfigError(f"the model's output must be N×classes, got {tuple(logits.shape)}")
+    true = logits.argmax(dim=1) if targets is None else \
+        torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
+    if true.shape[0] != x.shape[0] or torch.any((true < 0) | (true >= logits.shape[1])):
+        raise ConfigError(f"targets must be {x.shape[0]} class indices in 0..{logits.shape[1] - 1}")
+    scores = score_logits(logits, true, torch.arange(logits.shape[1]))
+    columns = ["pred_index", "pred_logit", "pred_prob"]
+    if targets is not None:
+        scores["true_index"] = true.numpy()
+        columns += ["true_index", "true_logit", "true_prob", "true_rank", "top5"]
+    table = pd.DataFrame({c: scores[c] for c in columns})
+    if targets is not None:
+        table["correct"] = table["true_rank"] == 1
+    return table
+
+
+__all__ = [
+    "Classifier",
+    "autocast",
+    "check_outputs",
+    "evaluate",
+    "prepare_model",
+    "release_classifiers",
+    "shared_classifier",
+]

@@ -2,8 +2,8 @@
 
 Image files are decoded by the one decoder (:func:`localglobal.io.images.decode_rgb`)
 in :class:`torch.utils.data.DataLoader` worker processes and arrive as uint8 H×W×3
-batches; :func:`normalize` turns them into the model's input on the device, where
-uint8 batches are four times cheaper to move than float ones.
+batches; :func:`localglobal.models.preprocessing.normalise` turns them into the model's
+input on the device, where uint8 batches are four times cheaper to move than float ones.
 
 The evaluate stage asks for its images shard by shard (the unit of resume). A
 :class:`BatchFeeder` is told every shard of a pass beforehand, so that its workers
@@ -138,36 +138,6 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def _blank(self) -> torch.Tensor:
         return torch.zeros((self.size, self.size, 3), dtype=torch.uint8)
-
-
-def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float], *,
-              channels_last: bool = True) -> torch.Tensor:
-    """Turn an N×H×W×3 uint8 batch into the model's N×3×H×W float input.
-
-    Computes ``(x / 255 - mean) / std`` per channel in float32 on the batch's device.
-    With ``channels_last`` the result keeps the NHWC memory layout (a view of the
-    order the images arrived in), which convolutions prefer.
-
-    Parameters
-    ----------
-    batch : torch.Tensor
-        N×H×W×3 uint8.
-    mean, std : sequence of float
-        The model's per-channel normalisation of [0, 1] images.
-    channels_last : bool
-        Keep the NHWC memory layout; else make the result NCHW-contiguous.
-
-    Returns
-    -------
-    torch.Tensor
-        N×3×H×W float32.
-    """
-    x = batch.permute(0, 3, 1, 2).float()
-    if not channels_last:
-        x = x.contiguous()
-    mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return x.div_(255.0).sub_(mean_t).div_(std_t)
 
 
 def loader_worker_count(configured: int | None, device: torch.device) -> int:
@@ -362,4 +332,4 @@ class BatchFeeder:
 
 
 __all__ = ["Batch", "BatchFeeder", "ImageDataset", "fit_image",
-           "loader_worker_count", "normalize"]
+           "loader_worker_count"]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from localglobal.errors import LocalglobalError
+from localglobal.errors import LabelSpaceMismatch
 from localglobal.labels import LabelSpace
 
 PREDICTION_COLUMNS: list[str] = [
@@ -36,10 +36,6 @@ EXTRA_COLUMNS: list[str] = [
     "subset_correct", "condition",
 ]
 """Further columns, after the contract ones (``condition``: the level's label)."""
-
-class LabelSpaceMismatch(LocalglobalError, ValueError):
-    """Images whose class the model cannot predict; refused before inference."""
-
 
 def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str]) -> None:
     """Refuse items whose class the model cannot predict.
@@ -209,5 +205,5 @@ class Scorer:
         return frame[PREDICTION_COLUMNS + EXTRA_COLUMNS]
 
 
-__all__ = ["EXTRA_COLUMNS", "PREDICTION_COLUMNS", "LabelSpaceMismatch",
+__all__ = ["EXTRA_COLUMNS", "PREDICTION_COLUMNS",
            "Scorer", "check_label_space", "empty_predictions", "score_logits", "subset_for"]

@@ -63,6 +63,8 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> int:
     before the rename leaves its temporary file behind. Call this only while no one
     else writes ``path`` (the run's lock is held).
 
+    Symbolic links are neither followed nor removed: the cleanup never leaves ``path``.
+
     Parameters
     ----------
     path : path-like
@@ -74,14 +76,32 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> int:
         How many files were removed.
     """
     path = Path(path)
+    if path.is_symlink():  # never followed: a link could lead out of the run
+        return 0
     if path.is_dir():
-        found = [p for p in path.rglob(".*.tmp") if p.is_file()]
+        found = [Path(p) for p in _temporaries_under(path)]
     else:
         parent = path.parent
-        found = list(parent.glob(_temporary_pattern(path.name))) if parent.is_dir() else []
+        found = [p for p in parent.glob(_temporary_pattern(path.name))
+                 if not p.is_symlink() and p.is_file()] \
+            if parent.is_dir() and not parent.is_symlink() else []
     for stale in found:
         stale.unlink(missing_ok=True)
     return len(found)
+
+
+def _temporaries_under(folder: Path) -> Iterator[str]:
+    """The temporary files under ``folder``, walked without following a link."""
+    pending = [str(folder)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                    yield entry.path
 
 
 @contextlib.contextmanager

@@ -68,4 +68,26 @@ def select_device(requested: str | None = AUTO) -> torch.device:
     return device
 
 
-__all__ = ["AUTO", "DeviceUnavailableError", "select_device"]
+def device_of(model: torch.nn.Module, device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else where the model's parameters are (the CPU for none).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        An in-memory model.
+    device : str or torch.device, optional
+        The device asked for.
+
+    Returns
+    -------
+    torch.device
+    """
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+__all__ = ["AUTO", "DeviceUnavailableError", "device_of", "select_device"]

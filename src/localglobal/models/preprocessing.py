@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
+from localglobal.errors import ConfigError
 
-if TYPE_CHECKING:  # torch is imported by the commands that feed a model, not by the specs
+if TYPE_CHECKING:  # numpy and torch are imported where a model is fed, not by the specs
+    import numpy as np
     import torch
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -23,16 +24,18 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic", "nearest")
 """Resampling filters a model's preprocessing may name."""
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INTERPOLATIONS", "normalise"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INTERPOLATIONS", "checked_images", "model_input",
+           "normalise"]
 
 
 def normalise(images: np.ndarray | torch.Tensor, mean: Sequence[float], std: Sequence[float],
-              device: torch.device | str | None = None) -> torch.Tensor:
+              device: torch.device | str | None = None, *,
+              channels_last: bool = True) -> torch.Tensor:
     """N×H×W×3 uint8 RGB images as a model's N×3×H×W float32 input: ``(x / 255 − mean) / std``.
 
     The one conversion every model input goes through (evaluation, attribution, the
-    Python API, the toy world's training). The result keeps the images' channels-last
-    memory layout, which convolutions prefer.
+    Python API, the toy world's training). It runs where the images are, after moving
+    them to ``device``: uint8 batches are four times cheaper to move than float ones.
 
     Parameters
     ----------
@@ -42,6 +45,9 @@ def normalise(images: np.ndarray | torch.Tensor, mean: Sequence[float], std: Seq
         The model's per-channel normalisation of [0, 1] images.
     device : torch.device or str, optional
         Where the result goes; default where the images are (the CPU for an array).
+    channels_last : bool
+        Keep the images' NHWC memory layout (a view of the order they arrived in),
+        which convolutions prefer; else make the result NCHW-contiguous.
 
     Returns
     -------
@@ -50,17 +56,69 @@ def normalise(images: np.ndarray | torch.Tensor, mean: Sequence[float], std: Seq
 
     Examples
     --------
+    >>> import numpy as np
     >>> x = normalise(np.full((1, 2, 2, 3), 255, np.uint8), (0.5,) * 3, (0.5,) * 3)
     >>> tuple(x.shape), float(x.max())
     ((1, 3, 2, 2), 1.0)
     """
+    import numpy as np
     import torch
 
     x = images if isinstance(images, torch.Tensor) \
         else torch.from_numpy(np.ascontiguousarray(images))
     if device is not None:
         x = x.to(device, non_blocking=True)
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    x = x.permute(0, 3, 1, 2).float()
+    if not channels_last:
+        x = x.contiguous()
+    x = x.div_(255.0)
     mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return x.sub_(mean_t).div_(std_t)
+
+
+def checked_images(images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """``images`` if a model can take them: N×H×W×3 uint8 RGB, or N×C×H×W (normalised).
+
+    Raises
+    ------
+    ConfigError
+        Anything else; the message says what was given.
+    """
+    import numpy as np
+    import torch
+
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ConfigError(f"images as an array must be N×H×W×3 uint8 RGB, got "
+                              f"{images.shape} {images.dtype}")
+    elif not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ConfigError("images must be an N×3×H×W normalised tensor or an N×H×W×3 uint8 "
+                          f"array, got {type(images).__name__} of shape "
+                          f"{tuple(getattr(images, 'shape', ()))}")
+    return images
+
+
+def model_input(images: np.ndarray | torch.Tensor, mean: Sequence[float], std: Sequence[float],
+                device: torch.device | str) -> torch.Tensor:
+    """A batch as a model takes it, on ``device``: uint8 images normalised, floats as given.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or torch.Tensor
+        N×H×W×3 uint8 RGB (an array or a tensor), or N×C×H×W normalised floats.
+    mean, std : sequence of float
+        The model's normalisation (see :func:`normalise`).
+    device : torch.device or str
+        Where the model runs.
+
+    Returns
+    -------
+    torch.Tensor
+        N×C×H×W float on ``device``.
+    """
+    import numpy as np
+
+    if isinstance(images, np.ndarray) or not images.dtype.is_floating_point:
+        return normalise(images, mean, std, device)
+    return images.to(device)

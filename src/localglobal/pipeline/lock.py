@@ -4,6 +4,10 @@ The lock is an ``fcntl`` lock on ``<run>/.lock``, so the operating system releas
 when its holder dies, however it dies; the pid and host written into the file only
 name the holder in messages, and tell a new holder that it took over from a process
 that is gone.
+
+The file is opened with ``O_NOFOLLOW``: a ``.lock`` that is a symbolic link (or a
+hard link, a folder, a device, a file holding something else than a lock) is refused,
+never followed and never emptied; only a file the lock itself wrote is rewritten.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import datetime as _dt
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from localglobal.console import log
-from localglobal.errors import RunLockedError
+from localglobal.errors import RunLockedError, UnsafePathError
 
 try:
     import fcntl
@@ -28,11 +33,74 @@ except ImportError:  # pragma: no cover - Windows
 LOCK_NAME = ".lock"
 
 
+_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_MAX_LOCK_BYTES = 4096
+
+
 def _holder(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
         return {}
+    with os.fdopen(fd, "rb") as handle:
+        return _parse(handle.read(_MAX_LOCK_BYTES + 1))
+
+
+def _parse(data: bytes) -> dict:
+    try:
+        holder = json.loads(data.decode("utf-8") or "{}")
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _not_a_lock(path: Path, what: str) -> UnsafePathError:
+    return UnsafePathError(f"{path}: {what}, not the run's lock file; it is left as it is. "
+                           "Remove it (after checking what it is), then run the command "
+                           "again")
+
+
+def _open_lock(path: Path) -> int:
+    """Open (or create) the lock file without following a link, and check that it is one.
+
+    Raises
+    ------
+    UnsafePathError
+        ``path`` is a symbolic link, a hard link, not a regular file, or a file with
+        content no lock wrote.
+    """
+    try:
+        fd = os.open(path, _FLAGS, 0o666)
+    except OSError:
+        if os.path.islink(path):
+            raise _not_a_lock(path, "a symbolic link") from None
+        if os.path.isdir(path):
+            raise _not_a_lock(path, "a folder") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(info.st_mode):
+            problem = "not a regular file"
+        elif info.st_nlink != 1:
+            problem = f"a file with {info.st_nlink} hard links"
+        elif info.st_size > _MAX_LOCK_BYTES:
+            problem = f"a file of {info.st_size} bytes"
+        else:
+            data = os.pread(fd, _MAX_LOCK_BYTES, 0)
+            if data.strip() and not _parse(data):
+                problem = "a file holding something else than a lock"
+        if problem is not None:
+            raise _not_a_lock(path, problem)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _rewrite(fd: int, data: bytes) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
 
 
 def _describe(holder: dict) -> str:
@@ -60,39 +128,36 @@ def run_lock(root: Path, *, command: str = "localglobal", wait_s: float = 0.0
     ------
     RunLockedError
         Another live process holds the lock; the message names it.
+    UnsafePathError
+        ``.lock`` is a link or a file no lock wrote; it is left untouched.
     """
     path = root / LOCK_NAME
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    fd = _open_lock(path)
     try:
-        _acquire(handle, path, wait_s)
-        previous = _holder(path)
+        _acquire(fd, path, wait_s)
+        previous = _parse(os.pread(fd, _MAX_LOCK_BYTES, 0))
         if previous.get("pid") and previous.get("pid") != os.getpid():
             log(f"{root}: took over the lock of {_describe(previous)}, which is gone",
                 style="yellow")
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({
+        _rewrite(fd, json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(), "command": command,
             "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }))
-        handle.flush()
+        }).encode())
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate()
-            handle.flush()
+            _rewrite(fd, b"")
     finally:
-        handle.close()  # closing releases the fcntl lock
+        os.close(fd)  # closing releases the fcntl lock
 
 
-def _acquire(handle, path: Path, wait_s: float) -> None:
+def _acquire(fd: int, path: Path, wait_s: float) -> None:
     if fcntl is None:  # pragma: no cover - no advisory locks: one writer is assumed
         return
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
@@ -107,12 +172,16 @@ def _acquire(handle, path: Path, wait_s: float) -> None:
 def is_locked(root: Path) -> bool:
     """Whether a live process holds the lock of run directory ``root``."""
     path = root / LOCK_NAME
-    if fcntl is None or not path.exists():
+    if fcntl is None:
         return False
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # missing, or a link: no lock of ours
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
     return False

@@ -12,12 +12,13 @@ configuration and ``.lock`` the writer's lock.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from localglobal.errors import MissingInputError, NotARunError
+from localglobal.errors import MissingInputError, NotARunError, UnsafePathError
 from localglobal.io.atomic import write_table
 from localglobal.pipeline.manifest import MANIFEST_NAME
 from localglobal.pipeline.stage import REGISTRY, StageRegistry
@@ -122,6 +123,66 @@ class RunDir:
         """Write table artifact ``name`` atomically."""
         return write_table(self.artifact_path(name), table)
 
+    def links(self, relative: Iterable[str]) -> list[str]:
+        """The symbolic links among ``relative`` paths, on their way, and inside folders.
+
+        Parameters
+        ----------
+        relative : iterable of str
+            Paths relative to the run directory (``"report/index.html"``, ``"figures"``).
+
+        Returns
+        -------
+        list of str
+            Every link found, relative to the run directory, in the order found.
+        """
+        found: list[str] = []
+        for path in relative:
+            current = self.root
+            for part in Path(path).parts:
+                current = current / part
+                if current.is_symlink():
+                    found.append(str(current.relative_to(self.root)))
+                    break
+            else:
+                if current.is_dir():
+                    found.extend(str(Path(p).relative_to(self.root))
+                                 for p in _links_under(current))
+        return list(dict.fromkeys(found))
+
+    def refuse_links(self, relative: Iterable[str]) -> None:
+        """Refuse to go on when a path a command would write or delete is a symbolic link.
+
+        A link inside a run could send a write or a delete outside it; the run is data
+        and never leads elsewhere.
+
+        Raises
+        ------
+        UnsafePathError
+            One line naming the links (relative to the run directory).
+        """
+        links = self.links(relative)
+        if links:
+            shown = ", ".join(links[:5]) + (f" and {len(links) - 5} more" if len(links) > 5
+                                            else "")
+            verb = "is a symbolic link" if len(links) == 1 else "are symbolic links"
+            raise UnsafePathError(
+                f"{self.root}: {shown} {verb}; "
+                "a run's files must lie inside it, so nothing was written or removed. "
+                "Replace the link by a plain folder or file, then run the command again")
+
     def shard_dir(self, stage: str, key: str) -> Path:
         """The folder of ``stage``'s finished shards under cache key ``key``."""
         return self.path(".shards", stage, key)
+
+
+def _links_under(folder: Path) -> Iterator[str]:
+    """Every symbolic link under ``folder``, which is walked without following any."""
+    pending = [str(folder)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    yield entry.path
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)

@@ -16,6 +16,7 @@ import traceback
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from localglobal.config import RunConfig
@@ -25,11 +26,16 @@ from localglobal.io.atomic import remove_stale_temporaries
 from localglobal.pipeline.context import RunOptions, StageContext
 from localglobal.pipeline.fingerprint import output_digest, params_hash
 from localglobal.pipeline.lock import is_locked, run_lock
-from localglobal.pipeline.manifest import Manifest, now
-from localglobal.pipeline.rundir import RunDir
+from localglobal.pipeline.manifest import MANIFEST_NAME, Manifest, now
+from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
 from localglobal.pipeline.stage import StageRegistry
 
 _HELD: set[str] = set()
+
+
+def holds_lock(run: RunDir) -> bool:
+    """Whether this process holds the run's lock (:func:`holding_lock`)."""
+    return str(run.root) in _HELD
 
 
 @contextlib.contextmanager
@@ -100,7 +106,9 @@ class Runner:
         if not record:
             return StageState(name, "not run", "never run", record)
         if status == "running":
-            reason = "running now" if is_locked(self.run.root) else "interrupted; run it again"
+            # This process's own lock is no other command running the stage.
+            running = is_locked(self.run.root) and not holds_lock(self.run)
+            reason = "running now" if running else "interrupted; run it again"
             return StageState(name, "running" if "now" in reason else "out of date", reason,
                               record)
         if status == "failed":
@@ -168,6 +176,7 @@ class Runner:
         options = options or RunOptions()
         declared = self.registry[name]
         with holding_lock(self.run, f"localglobal {name}"):
+            self.run.refuse_links(self.paths_written(name))
             manifest = Manifest(self.run.root)
             manifest.record_run(self.config)
             state = self.state(name, manifest)
@@ -190,6 +199,13 @@ class Runner:
             manifest.set_stage(name, status="running", hash=digest, parts=parts,
                                started=now(), error=None)
             return self._execute(context, manifest)
+
+    def paths_written(self, name: str) -> list[str]:
+        """Every path (relative to the run) that running stage ``name`` writes or deletes."""
+        declared = self.registry[name]
+        return [MANIFEST_NAME, CONFIG_NAME, ".shards", str(Path(".shards", name)),
+                declared.report_name,
+                *(a.path for a in self.registry.catalog.of_stage(name))]
 
     def _remove_stale_temporaries(self, name: str) -> None:
         """Drop the half-written files a killed run of the stage left in its outputs."""

@@ -23,8 +23,15 @@ from PIL import Image, ImageDraw, ImageFont
 from localglobal.probes.catalog import get_probe, probe_names
 from localglobal.probes.registry import Level
 
-LABEL_HEIGHT = 16
+FONT_SIZE = 20
+"""Label text height in pixels: a sheet of six 224-pixel tiles shown in a page about
+950 pixels wide keeps its labels above 13 pixels."""
+LABEL_HEIGHT = 26
 GAP = 4
+SCALE_HEIGHT = 10
+"""Height of the grey-scale strip under a removed-detail tile."""
+SCALE_FONT_SIZE = 16
+MAX_GAIN = 16
 BACKGROUND = (255, 255, 255)
 BOX_COLOUR = (255, 215, 0)
 EDGE_COLOUR = (255, 0, 64)
@@ -56,7 +63,8 @@ def contact_sheet(images: Sequence[tuple[str, np.ndarray]], columns: int = 6) ->
 
     Returns:
         The sheet, an RGB uint8 array: ``ceil(n / columns)`` rows of cells, each a
-        label strip of 16 pixels above the image, 4 pixels apart, on white.
+        label strip of :data:`LABEL_HEIGHT` pixels (text :data:`FONT_SIZE` pixels high)
+        above the image, 4 pixels apart, on white.
     """
     if not images:
         raise ValueError("a contact sheet needs at least one image")
@@ -71,7 +79,7 @@ def contact_sheet(images: Sequence[tuple[str, np.ndarray]], columns: int = 6) ->
     width = columns * cell_w + (columns + 1) * GAP
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
+    font = label_font(FONT_SIZE)
     for k, (label, tile) in enumerate(tiles):
         row, col = divmod(k, columns)
         x = GAP + col * (cell_w + GAP)
@@ -82,6 +90,63 @@ def contact_sheet(images: Sequence[tuple[str, np.ndarray]], columns: int = 6) ->
         draw.text((x + 1, y + 2), text, fill=(0, 0, 0), font=font)
         sheet.paste(Image.fromarray(tile), (x, y + LABEL_HEIGHT))
     return np.asarray(sheet, dtype=np.uint8)
+
+
+def label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's built-in font at ``size`` pixels (its small bitmap font without FreeType)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (ImportError, OSError, TypeError):  # Pillow built without FreeType
+        return ImageFont.load_default()
+
+
+def detail_gain(detail: np.ndarray) -> int:
+    """The integer contrast gain that shows removed detail: its 99th percentile to white.
+
+    The detail one smoothing pass removes is mostly a few grey levels, almost black as
+    it is; the gain (1 to :data:`MAX_GAIN`) stretches it, and the tile says by how much.
+    """
+    top = float(np.percentile(np.asarray(detail, dtype=np.float64), 99))
+    return int(np.clip(np.floor(255.0 / max(top, 1.0)), 1, MAX_GAIN))
+
+
+def detail_tile(detail: np.ndarray, gain: int, inverted: bool = False) -> np.ndarray:
+    """Removed detail at ``gain`` times its contrast, over a grey-scale strip that says what
+    white (or, inverted, black) stands for.
+
+    Parameters
+    ----------
+    detail : numpy.ndarray
+        H×W×3 uint8 |original − smoothed| (the ``smooth_diff`` image).
+    gain : int
+        Contrast gain (:func:`detail_gain`); values beyond 255 / gain saturate.
+    inverted : bool
+        Show 255 − the stretched detail (as the ``smooth_diff_inv`` image is shown
+        to the models).
+
+    Returns
+    -------
+    numpy.ndarray
+        The stretched image with the strip below it: H + strip rows, RGB uint8.
+    """
+    shown = np.clip(_as_rgb(detail).astype(np.int32) * gain, 0, 255).astype(np.uint8)
+    if inverted:
+        shown = 255 - shown
+    width = shown.shape[1]
+    ramp = np.linspace(0, 255, width).round().astype(np.uint8)
+    if inverted:
+        ramp = 255 - ramp
+    font = label_font(SCALE_FONT_SIZE)
+    text_h = SCALE_FONT_SIZE + 4
+    strip = Image.new("RGB", (width, SCALE_HEIGHT + text_h), BACKGROUND)
+    strip.paste(Image.fromarray(np.repeat(np.repeat(ramp[None, :, None], 3, axis=2),
+                                          SCALE_HEIGHT, axis=0)), (0, 0))
+    draw = ImageDraw.Draw(strip)
+    right = f"{255 / gain:.0f}+ grey levels"
+    draw.text((1, SCALE_HEIGHT + 1), "0", fill=(0, 0, 0), font=font)
+    draw.text((width - 1 - draw.textlength(right, font=font), SCALE_HEIGHT + 1), right,
+              fill=(0, 0, 0), font=font)
+    return np.concatenate([shown, np.asarray(strip, dtype=np.uint8)], axis=0)
 
 
 def draw_box(image: np.ndarray, box: tuple[float, float, float, float],
@@ -188,17 +253,28 @@ def probe_tiles(rows: pd.DataFrame, images: Mapping[str, np.ndarray], box: Box =
     Returns
     -------
     list of (str, numpy.ndarray)
-        ``"original + box"`` first, the probes, ``"edges (N px) + box"`` last.
+        ``"original + box"`` first, the probes, ``"edges (N px) + box"`` last. The
+        removed detail and its inversion are shown with their contrast stretched
+        (:func:`detail_tile`), labelled with the gain, over a grey-scale strip.
     """
     tiles: list[tuple[str, np.ndarray]] = []
     original: np.ndarray | None = None
-    for label, item in sheet_items(rows):
-        image = images.get(item)
+    found = [(label, images.get(item)) for label, item in sheet_items(rows)]
+    details = [image for label, image in found
+               if label.startswith("removed detail") and image is not None]
+    # One gain for both removed-detail tiles, from the detail itself (not its inversion).
+    gain = detail_gain(details[0]) if details else 1
+    for label, image in found:
         if image is None:
             continue
         if label == "original":
             original = image
             tiles.append(("original + box", draw_box(image, box)))
+        elif label == "removed detail":  # the built-in font has no "×"
+            tiles.append((f"removed detail, x{gain}", detail_tile(image, gain)))
+        elif label == "removed detail, inverted":
+            tiles.append((f"inverted detail, x{gain}",
+                          detail_tile(255 - _as_rgb(image), gain, inverted=True)))
         else:
             tiles.append((label, image))
     if original is not None and edge_mask is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from localglobal.analysis.benchmark import rankings
 from localglobal.analysis.error_consistency import summarise_error_consistency
 from localglobal.analysis.geirhos_metrics import HUMANS
 from localglobal.report.formatting import format_number
@@ -81,4 +82,109 @@ def shape_bias_lines(bias: pd.DataFrame | None) -> list[str]:
     return lines
 
 
-__all__ = ["accuracy_table", "consistency_table", "shape_bias_lines"]
+def _value(rows: pd.DataFrame, metric: str, dataset: str | None = None) -> float:
+    """The mean of ``metric`` over the datasets (or on one), NaN where absent."""
+    chosen = rows[rows["metric"] == metric]
+    if dataset is not None:
+        chosen = chosen[chosen["dataset"] == dataset]
+    values = chosen["value"].astype(float)
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _interval(rows: pd.DataFrame, metric: str, dataset: str) -> str:
+    chosen = rows[(rows["metric"] == metric) & (rows["dataset"] == dataset)]
+    if not len(chosen):
+        return ""
+    row = chosen.iloc[0]
+    return f" [{format_number(row['ci_low'], 3)}, {format_number(row['ci_high'], 3)}]"
+
+
+def benchmark_lines(benchmark: pd.DataFrame | None) -> list[str]:
+    """One line per model and one for the humans: accuracy, shape bias, hit rate, error consistency.
+
+    Accuracy and error consistency are averaged over the datasets the observer has
+    (model-vs-human's benchmark values); shape bias and hit rate are cue-conflict's,
+    with the shape bias's bootstrap interval.
+
+    Parameters
+    ----------
+    benchmark : pandas.DataFrame, optional
+        ``benchmark.parquet``.
+
+    Returns
+    -------
+    list of str
+        A heading and the lines; empty without a table.
+    """
+    if benchmark is None or not len(benchmark):
+        return []
+    shown = benchmark[(benchmark["kind"] == "model") | (benchmark["observer"] == HUMANS)]
+    datasets = shown["dataset"].nunique()
+    lines = [f"model-vs-human benchmark ({datasets} dataset{'s' if datasets != 1 else ''}; "
+             "accuracy and error consistency averaged over them; shape bias on cue-conflict):"]
+    order = [o for o in dict.fromkeys(shown["observer"]) if o != HUMANS]
+    if HUMANS in set(shown["observer"]):
+        order.append(HUMANS)
+    for observer in order:
+        rows = shown[shown["observer"] == observer]
+        name = "humans (ceiling)" if observer == HUMANS else observer
+        parts = [f"accuracy {format_number(_value(rows, 'accuracy'), 3)}"]
+        if "cue-conflict" in set(rows["dataset"]):
+            bias = _value(rows, "shape_bias", "cue-conflict")
+            hits = _value(rows, "hit_rate", "cue-conflict")
+            parts.append(f"shape bias {format_number(bias, 3)}"
+                         f"{_interval(rows, 'shape_bias', 'cue-conflict')}")
+            parts.append(f"hit rate {format_number(hits, 3)}"
+                         + (" (few hits: the shape bias says little)" if hits < 0.5 else ""))
+        consistency = _value(rows, "error_consistency")
+        if consistency == consistency:
+            parts.append(f"error consistency {format_number(consistency, 3)}")
+        lines.append(f"  {name}: " + ", ".join(parts))
+    return lines
+
+
+def ranking_tables(benchmark: pd.DataFrame) -> list[Table]:
+    """model-vs-human's two rankings: "most human-like" and "OOD robustness"."""
+    ranked = rankings(benchmark)
+    if not len(ranked):
+        return []
+    number = {c: ranked[c].map(lambda v: format_number(v, 3))
+              for c in ("accuracy", "accuracy_difference", "observed_consistency",
+                        "error_consistency", "mean_rank")}
+    shown = ranked.assign(**number, observer=[f"{o} (ceiling)" if o == HUMANS else o
+                                              for o in ranked["observer"]])
+    human_like = display_table(
+        "Most human-like (mean rank of accuracy difference ↓, observed consistency ↑, "
+        "error consistency ↑; averaged over datasets)", shown,
+        {"observer": "model", "accuracy_difference": "accuracy difference ↓",
+         "observed_consistency": "observed consistency ↑",
+         "error_consistency": "error consistency ↑", "mean_rank": "mean rank ↓",
+         "datasets": "datasets"})
+    ood = shown.assign(_order=ranked["rank_ood"].fillna(len(ranked) + 1)).sort_values("_order")
+    robustness = display_table(
+        "OOD robustness (16-class accuracy averaged over datasets, benchmark conditions)",
+        ood.assign(rank_ood=ood["rank_ood"].map(lambda v: format_number(v, 3))),
+        {"observer": "model", "accuracy": "OOD accuracy ↑", "rank_ood": "rank ↓",
+         "datasets": "datasets"})
+    return [human_like, robustness]
+
+
+def benchmark_table(benchmark: pd.DataFrame) -> Table:
+    """Every (model or humans, dataset, metric) value with its interval and n."""
+    shown = benchmark[(benchmark["kind"] == "model") | (benchmark["observer"] == HUMANS)]
+    cells = [f"{format_number(v, 3)} [{format_number(lo, 3)}, {format_number(hi, 3)}]"
+             for v, lo, hi in zip(shown["value"], shown["ci_low"], shown["ci_high"],
+                                  strict=True)]
+    frame = shown.assign(cell=cells)
+    pivot = frame.pivot_table(index=["dataset", "observer"], columns="metric", values="cell",
+                              aggfunc="first").reset_index().fillna("–")
+    order = [m for m in ("accuracy", "accuracy_difference", "observed_consistency",
+                         "error_consistency", "shape_bias", "hit_rate") if m in pivot]
+    return display_table("model-vs-human's metrics per dataset (95 % bootstrap interval over "
+                         "trials)", pivot,
+                         {"dataset": "dataset", "observer": "observer",
+                          **{m: m.replace("_", " ") for m in order}})
+
+
+__all__ = ["accuracy_table", "benchmark_lines", "benchmark_table", "consistency_table",
+           "ranking_tables", "shape_bias_lines"]

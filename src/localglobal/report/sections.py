@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from localglobal.analysis.figures import METHOD_NAMES, method_label
 from localglobal.analysis.hypotheses import VERDICT_RULE
 from localglobal.analysis.predictions import clean_predictions
 from localglobal.analysis.summaries import lrp_summary, probe_summary
@@ -41,11 +42,11 @@ INTERACTION_NOTE = (
     "of all of them (S = Σ single drops, A = all-patches drop).")
 LRP_INTRO = (
     "Where the relevance of each model's decision lies, relative to Canny edges (the shape "
-    "proxy) inside the object box; the randomised-weights and shuffled-edges controls show "
-    "what chance gives. Canny marks texture boundaries inside the object as well as its "
-    "outline, so a share on edges tells which pixels a decision used, not whether they "
-    "served as shape or as texture; read it beside the controls, the box-based metrics and "
-    "the perturbation probes.")
+    "proxy) inside the object box (the whole image where there is none); the "
+    "randomised-weights and shuffled-edges controls show what chance gives. Canny marks "
+    "texture boundaries inside the object as well as its outline, so a share on edges tells "
+    "which pixels a decision used, not whether they served as shape or as texture; read it "
+    "beside the controls, the box-based metrics and the perturbation probes.")
 SHAPE_BIAS_INTRO = (
     "Geirhos et al.'s measure: on images whose shape and texture come from different "
     "classes, the share of shape decisions among shape and texture decisions.")
@@ -92,37 +93,38 @@ def model_order(inputs: ReportInputs) -> list[str]:
     return list(inputs.config.model_order())
 
 
-def box_note(inputs: ReportInputs) -> str:
-    """Why the box-based measures are NaN for images without an object box ("" when
-    every image has one, or the samples are absent)."""
+def box_counts(inputs: ReportInputs) -> tuple[int, int]:
+    """(images, images without an object box) of the run's samples; (0, 0) when the
+    samples are absent or carry no box columns."""
     samples = inputs.table("samples")
     if samples is None or not len(samples) or "image_id" not in samples:
-        return ""
+        return 0, 0
     images = samples.drop_duplicates("image_id")
     if "has_box" in images:
         boxed = images["has_box"].fillna(False).astype(bool)
     elif "box_x0" in images:
         boxed = images["box_x0"].notna()
     else:
-        return ""
-    lacking = set(images.loc[~boxed.to_numpy(), "image_id"].astype(str))
+        return 0, 0
+    return len(images), int((~boxed.to_numpy()).sum())
+
+
+def box_note(inputs: ReportInputs) -> str:
+    """Why the box-based measures are NaN for images without an object box ("" when
+    every image has one, or the samples are absent)."""
+    n_images, lacking = box_counts(inputs)
     if not lacking:
         return ""
-    # Without attributions to look at, name the measures themselves, not their counts.
-    measures = [m for m in BOX_STATISTICS if not m.startswith(("n_", "share_"))]
-    attributions = inputs.table("attributions")
-    if attributions is not None and "image_id" in attributions:
-        rows = attributions[attributions["image_id"].astype(str).isin(lacking)]
-        undefined = [m for m in BOX_STATISTICS
-                     if m in rows and len(rows) and rows[m].isna().all()]
-        measures = undefined or measures
-    which = (f"none of the run's {len(images)} images has an object box"
-             if len(lacking) == len(images)
-             else f"{len(lacking)} of the run's {len(images)} images have no object box")
+    which = (f"none of the run's {n_images} images has an object box" if lacking == n_images
+             else f"{lacking} of the run's {n_images} images have no object box")
     why = ("index.require_box = false and no annotation gives one"
            if not inputs.config.index.require_box else "no annotation gives one")
-    return (f"Box-based measures are NaN: {which} ({why}), so {', '.join(measures)} are "
-            "undefined there and left out of the means and the tests on them.")
+    hidden = ("hidden from this report" if lacking == n_images
+              else "left out of the means and the tests on them")
+    return (f"Box-based measures are NaN: {which} ({why}), so the measures that mean 'on "
+            f"the object' ({', '.join(BOX_STATISTICS)}) are undefined there and {hidden}; "
+            "the edge measures (shares on edges, auc_edges, the edge enrichments) are "
+            "computed on the whole image instead.")
 
 
 def accuracy_of(inputs: ReportInputs, predictions: pd.DataFrame | None,
@@ -244,11 +246,26 @@ def shape_bias_section(inputs: ReportInputs) -> Section:
     return section
 
 
+def attribution_method(inputs: ReportInputs, attributions: pd.DataFrame | None) -> str:
+    """The attribution method as headings name it: from the attributions' ``method``
+    column, else from ``attribute.composite`` ("relevance" for ``auto``)."""
+    if attributions is not None and "method" in attributions and len(attributions):
+        return method_label(attributions["method"])
+    composite = inputs.config.attribute.composite
+    if composite == "auto":
+        return "relevance"
+    return method_label([composite if composite in METHOD_NAMES else f"lrp-{composite}"])
+
+
 def lrp_section(inputs: ReportInputs, no_box_note: str = "") -> Section:
     """LRP statistics and figures, or why they are absent (the frame densities of edges
     and boxes are shown even without relevance); ``no_box_note``: :func:`box_note`."""
-    section = new_section("lrp", "LRP relevance, edges and boxes", LRP_INTRO)
     attributions = inputs.table("attributions")
+    method = attribution_method(inputs, attributions)
+    n_images, lacking = box_counts(inputs)
+    heading = ("Relevance" if method == "relevance" else f"{method} relevance") + ", edges" + (
+        "" if n_images and lacking == n_images else " and boxes")
+    section = new_section("lrp", heading, LRP_INTRO)
     add_figures(section, inputs)
     if no_box_note:
         section["notes"].append(no_box_note)
@@ -260,8 +277,8 @@ def lrp_section(inputs: ReportInputs, no_box_note: str = "") -> Section:
     if lrp is None:
         lrp = lrp_summary(attributions)
     if len(lrp):
-        section["tables"].append(lrp_table(lrp))
-    _proxy_checks(section, inputs, attributions)
+        section["tables"].append(lrp_table(lrp, method))
+    _proxy_checks(section, inputs, attributions, method)
     if "method" in attributions and len(attributions):
         methods = attributions.groupby("model", sort=False)["method"].first()
         section["notes"].append("Attribution method per model: " + "; ".join(
@@ -274,8 +291,9 @@ def lrp_section(inputs: ReportInputs, no_box_note: str = "") -> Section:
     return section
 
 
-def _proxy_checks(section: Section, inputs: ReportInputs, attributions: pd.DataFrame) -> None:
-    """How often Canny found nothing, and the LRP measures against the true outline."""
+def _proxy_checks(section: Section, inputs: ReportInputs, attributions: pd.DataFrame,
+                  method: str) -> None:
+    """How often Canny found nothing, and the relevance measures against the true outline."""
     edges = inputs.table("edges")
     if edges is not None and "empty" in edges and len(edges):
         empty = int(edges["empty"].astype(bool).sum())
@@ -286,9 +304,9 @@ def _proxy_checks(section: Section, inputs: ReportInputs, attributions: pd.DataF
     if "proxy" in attributions and (attributions["proxy"] == "outline").any():
         truth = lrp_summary(attributions, proxy="outline")
         if len(truth):
-            table = lrp_table(truth)
-            table["title"] = ("LRP statistics against the true object outline (the proxy "
-                              "checked against the truth): mean [95 % interval]")
+            table = lrp_table(truth, method)
+            table["title"] = (f"{method} statistics against the true object outline (the "
+                              "proxy checked against the truth): mean [95 % interval]")
             section["tables"].append(table)
 
 

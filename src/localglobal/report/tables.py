@@ -18,6 +18,7 @@ from localglobal.report.formatting import (
     format_effect,
     format_number,
     format_p,
+    verdict_of,
     with_interval,
 )
 
@@ -105,6 +106,9 @@ def _column(table: pd.DataFrame, name: str, default: Any = "") -> pd.Series:
 def hypothesis_detail_table(hypotheses: pd.DataFrame, title: str = "Every test") -> Table:
     """Every statistic of every hypothesis: the primary test and the thesis's pair test.
 
+    The verdict comes second, beside the hypothesis's name, so that it stays in view
+    when the table is wider than the page and scrolls.
+
     Parameters
     ----------
     hypotheses : pandas.DataFrame
@@ -115,6 +119,7 @@ def hypothesis_detail_table(hypotheses: pd.DataFrame, title: str = "Every test")
     nan = float("nan")
     frame = pd.DataFrame({
         "hypothesis": hypotheses["hypothesis"],
+        "verdict": [verdict_of(r) for _, r in hypotheses.iterrows()],
         "direction": [direction_of(r) for _, r in hypotheses.iterrows()],
         "test": _column(hypotheses, "test").fillna(""),
         "n": hypotheses["n"],
@@ -138,8 +143,14 @@ def hypothesis_detail_table(hypotheses: pd.DataFrame, title: str = "Every test")
     return display_table(title, frame)
 
 
-def lrp_table(lrp: pd.DataFrame) -> Table:
-    """``lrp-summary.parquet``: one row per statistic, one column per model and control."""
+def lrp_table(lrp: pd.DataFrame, method: str = "LRP") -> Table:
+    """``lrp-summary.parquet``: one row per statistic, one column per model and control.
+
+    A statistic undefined for every model and control (the box measures of a run
+    without boxes) is left out; ``method`` names the attribution method in the title.
+    """
+    defined = lrp.groupby("metric")["mean"].apply(lambda v: v.notna().any())
+    lrp = lrp[lrp["metric"].map(defined).astype(bool)]
     table = lrp.assign(cell=[with_interval(r.mean, r.ci_low, r.ci_high)
                              for r in lrp.itertuples()],
                        column=lrp["model"] + " · " + lrp["control"])
@@ -148,7 +159,8 @@ def lrp_table(lrp: pd.DataFrame) -> Table:
     pivot = pivot.reindex([m for m in LRP_LABELS if m in pivot.index]).fillna("–")
     pivot.index = [LRP_LABELS[m] for m in pivot.index]
     pivot = pivot.rename_axis("statistic").reset_index()
-    return display_table("LRP statistics per model · control: mean [95 % interval]", pivot)
+    return display_table(f"{method} statistics per model · control: mean [95 % interval]",
+                         pivot)
 
 
 def shape_bias_table(bias: pd.DataFrame) -> Table:
@@ -176,7 +188,7 @@ COLUMN_NOTES: dict[str, str] = {
     "normalize": "ratio: each drop divided by the image's original value (free of the "
                  "baseline); none: the drop as it is",
     "subset": "both-correct: only images both models classify correctly on the original",
-    "proxy": "the shape proxy of an LRP measure: canny (the edges stage's edges) or "
+    "proxy": "the shape proxy of a relevance measure: canny (the edges stage's edges) or "
              "outline (the object's true outline, known in the toy world)",
     "partial_r": "correlation of S and A controlling for the original logit z_orig, "
                  "which both share",

@@ -39,7 +39,6 @@ from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.stage import stage
-from localglobal.probes.catalog import described_probes
 from localglobal.stages.show import write_contact_sheet
 
 OPTIONAL_READS = ("attributions", "shape_bias", "shape_bias_by_category", "samples",
@@ -192,17 +191,10 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     bias = _shape_bias(run, record)
     lrp = _lrp(run, attributions, record)
 
-    _figures(ctx, record, FigureInputs(
-        probe_summary=summary, interaction=interaction.summary,
+    _figures(ctx, record, FigureInputs.from_run(
+        run, ctx.config, probe_summary=summary, interaction=interaction.summary,
         interaction_images=interaction.images, hypotheses=results.table, pairs=results.pairs,
-        lrp_summary=lrp, shape_bias=bias, samples=samples, attributions=attributions,
-        shape_bias_by_category=_optional(run, "shape_bias_by_category"),
-        edges_npz=run.artifact_path("edge_masks") if run.has("edge_masks") else None,
-        relevance=_optional(run, "relevance"), heatmaps=_optional(run, "heatmaps"),
-        crop=ctx.config.frame.crop, gallery=ctx.config.report.gallery_images,
-        interaction_measure=analysis.interaction_measure,
-        model_order=FigureInputs.configured_order(ctx.config),
-        probes=tuple(described_probes(ctx.config, predictions["probe"].astype(str).unique()))),
+        lrp_summary=lrp, shape_bias=bias, samples=samples, attributions=attributions),
         image_ids=(samples["image_id"].astype(str).tolist() if samples is not None
                    else sorted(predictions["image_id"].unique())))
     ctx.details.update(record.as_dict())

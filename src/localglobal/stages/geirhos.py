@@ -1,8 +1,10 @@
-"""The ``geirhos`` stage: models and human observers on Geirhos et al.'s stimuli.
+"""The ``geirhos`` stage: models and human observers on model-vs-human's 17 datasets.
 
-``[geirhos]`` names a folder of stimuli (``stimuli``: cue-conflict, edge and
+``[geirhos]`` names a folder of stimuli (``stimuli``: model-vs-human's datasets as
+``localglobal fetch model-vs-human`` writes them, Geirhos et al.'s cue-conflict, edge and
 silhouette images, or the toy world's cue-conflict set) and a folder of human trials
-(``humans``: model-vs-human's raw data); either may be unset. Every model
+(``humans``: model-vs-human's raw data); either may be unset; ``datasets`` picks some
+(default: every dataset found). Every model
 (``geirhos.models``, default ``evaluate.models``) is loaded once by the kernel's
 stateful worker and decides each stimulus: a stimulus at the model's input side is
 fed as it is (no resize and crop: Geirhos et al.'s 224 × 224 images reach a 224-pixel
@@ -12,7 +14,10 @@ logits become one of the stimuli's categories through the decision mapping of
 (model label space, stimuli label space) (:mod:`localglobal.evaluation.geirhos`).
 Every human observer is a decision maker like a model. From all decisions the stage
 writes shape bias (per observer and the humans' mean), shape bias per category,
-16-class accuracy and the error consistency of every pair of observers.
+16-class accuracy, the error consistency of every pair of observers, and
+model-vs-human's benchmark (:mod:`localglobal.analysis.benchmark`): ``benchmark.parquet``,
+one row per (observer, dataset, metric) with a bootstrap interval, and
+``benchmark_conditions.parquet``, the per-condition values its curves draw.
 
 With neither folder set the stage has nothing to do: it writes nothing (and removes
 what an earlier run wrote) and says so. An unreadable stimulus is a bad item, named
@@ -28,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from localglobal.analysis.benchmark import BENCHMARK_COLUMNS, CONDITION_COLUMNS, benchmark_tables
 from localglobal.analysis.error_consistency import COLUMNS as CONSISTENCY_COLUMNS
 from localglobal.analysis.error_consistency import error_consistency
 from localglobal.analysis.geirhos_metrics import (
@@ -41,7 +47,7 @@ from localglobal.analysis.geirhos_metrics import (
 )
 from localglobal.config import RunConfig
 from localglobal.data.geirhos import DECISION_COLUMNS, discover_stimuli
-from localglobal.data.geirhos_humans import read_human_trials
+from localglobal.data.geirhos_humans import human_experiments, read_human_trials
 from localglobal.errors import ConfigError
 from localglobal.evaluation.geirhos import GeirhosDecider, stimuli_identity
 from localglobal.evaluation.inference import release_classifiers
@@ -68,6 +74,13 @@ WRITES = (
              always=False),
     Artifact("error_consistency", "error_consistency.parquet", "table",
              "Cohen's kappa of every pair of observers per dataset", always=False),
+    Artifact("benchmark", "benchmark.parquet", "table",
+             "model-vs-human's metrics per (observer, dataset, metric): accuracy, accuracy "
+             "difference, observed and error consistency, shape bias and hit rate, with "
+             "bootstrap intervals; observer humans = the human-human ceiling", always=False),
+    Artifact("benchmark_conditions", "benchmark_conditions.parquet", "table",
+             "accuracy and consistency per (observer, dataset, condition), for the curves",
+             always=False),
 )
 
 
@@ -110,8 +123,9 @@ def _model_decisions(ctx: StageContext, name: str, stimuli: pd.DataFrame, identi
                      device: Any) -> pd.DataFrame:
     spec = resolve_model(name, ctx.config, trusted=ctx.options.trusted)
     decider = GeirhosDecider(name, stimuli, spec.label_space)
-    ids = tuple(f"{d}/{c}/{i}" for d, c, i in
-                zip(stimuli["dataset"], stimuli["category"], stimuli["image"], strict=True))
+    ids = tuple(f"{d}/{k}/{c}/{i}" for d, k, c, i in
+                zip(stimuli["dataset"], stimuli["condition"], stimuli["category"],
+                    stimuli["image"], strict=True))
     task = ClassificationPass(
         spec=spec, n_classes=len(get_label_space(spec.label_space)), space=spec.label_space,
         device=device.type if ctx.executor == "ray" else str(device),
@@ -147,7 +161,12 @@ def _decisions(ctx: StageContext) -> pd.DataFrame:
             names, lambda name: _model_decisions(ctx, name, stimuli, identity, device))
         tables += [results[n] for n in names if n in results and len(results[n])]
     if settings.humans:
-        humans = read_human_trials(settings.humans, settings.datasets)
+        wanted = settings.datasets
+        if wanted is None and settings.stimuli and tables:
+            # the humans of the datasets the models saw, where the raw data has them
+            present = human_experiments(settings.humans)
+            wanted = [d for d in dict.fromkeys(stimuli["dataset"]) if d in present]
+        humans = read_human_trials(settings.humans, wanted)
         _note_problems(ctx, humans.problems)
         tables.append(humans.table[DECISION_COLUMNS])
         ctx.details.update(humans=str(settings.humans),
@@ -161,20 +180,25 @@ def _empty(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
-def _metrics(decisions: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
+def _metrics(decisions: pd.DataFrame, seed: int, resamples: int) -> dict[str, pd.DataFrame]:
     if not len(decisions):
         return {"shape_bias": _empty(SHAPE_BIAS_COLUMNS),
                 "shape_bias_by_category": _empty(BY_CATEGORY_COLUMNS),
                 "accuracy16": _empty(ACCURACY_COLUMNS),
-                "error_consistency": _empty(CONSISTENCY_COLUMNS)}
+                "error_consistency": _empty(CONSISTENCY_COLUMNS),
+                "benchmark": _empty(BENCHMARK_COLUMNS),
+                "benchmark_conditions": _empty(CONDITION_COLUMNS)}
+    benchmark, conditions = benchmark_tables(decisions, n_resamples=resamples, seed=seed)
     return {"shape_bias": shape_bias_table(decisions, seed=seed),
             "shape_bias_by_category": shape_bias_by_category(decisions),
             "accuracy16": accuracy16(decisions, seed=seed),
-            "error_consistency": error_consistency(decisions)}
+            "error_consistency": error_consistency(decisions),
+            "benchmark": benchmark, "benchmark_conditions": conditions}
 
 
-@stage("geirhos", writes=WRITES, params=_params, version=1, check=_check,
-       description="shape bias, 16-class accuracy and error consistency, models and humans")
+@stage("geirhos", writes=WRITES, params=_params, version=2, check=_check,
+       description="model-vs-human's benchmark: shape bias, 16-class accuracy, error "
+       "consistency, models and humans")
 def geirhos(ctx: StageContext) -> dict[str, Any]:
     """Every observer's decisions on the Geirhos stimuli and the metrics over them."""
     settings = ctx.config.geirhos
@@ -185,7 +209,7 @@ def geirhos(ctx: StageContext) -> dict[str, Any]:
         return {"skipped": "nothing configured (geirhos.stimuli, geirhos.humans)"}
     decisions = _decisions(ctx)
     ctx.run.write("geirhos_decisions", decisions)
-    tables = _metrics(decisions, ctx.config.run.seed)
+    tables = _metrics(decisions, ctx.config.run.seed, settings.bootstrap)
     for name, table in tables.items():
         ctx.run.write(name, table)
     return {"decisions": len(decisions), "observers": int(decisions["observer"].nunique()),
@@ -194,13 +218,18 @@ def geirhos(ctx: StageContext) -> dict[str, Any]:
 
 def _headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Each model's and the humans' shape bias, and the humans' mutual kappa per dataset."""
+    if not len(tables["error_consistency"]) and not len(tables["shape_bias"]):
+        return {}
     bias = tables["shape_bias"]
     shown = bias[(bias["kind"] == "model") | (bias["model"] == HUMANS)]
     numbers = {f"shape_bias[{row.model}]": round(float(row.shape_bias), 3)
                for row in shown.itertuples() if row.shape_bias == row.shape_bias}
-    pairs = tables["error_consistency"]
-    if len(pairs) and "pair" in pairs:
-        humans = pairs[pairs["pair"] == "human-human"]
-        for dataset, rows in humans.groupby("dataset", sort=True):
-            numbers[f"kappa_humans[{dataset}]"] = round(float(rows["kappa"].mean()), 3)
+    benchmark = tables["benchmark"]
+    if len(benchmark):
+        # model-vs-human's human-human value: per condition, averaged over its conditions
+        ceiling = benchmark[(benchmark["observer"] == HUMANS)
+                            & (benchmark["metric"] == "error_consistency")]
+        for row in ceiling.itertuples():
+            if row.value == row.value:
+                numbers[f"kappa_humans[{row.dataset}]"] = round(float(row.value), 3)
     return numbers

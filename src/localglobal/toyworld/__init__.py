@@ -7,7 +7,7 @@ its class's own family is a parameter. The world is written in ImageNet format
 which texture predicts the class, and ``toy-shape``, for which it does not.
 """
 
-from localglobal.toyworld.render import (
+from localglobal.toyworld.scenes import (
     DISTRACTORS,
     SHAPES,
     TEXTURES,

@@ -45,7 +45,7 @@ from localglobal.io.atomic import (
 )
 from localglobal.io.tar import tar_bytes
 from localglobal.io.voc import voc_xml
-from localglobal.toyworld.render import (
+from localglobal.toyworld.scenes import (
     NUM_CLASSES,
     SHAPES,
     class_ids,
@@ -248,11 +248,16 @@ def _is_built(out: Path, world: WorldConfig) -> bool:
 def build_world(out: str | os.PathLike[str], world: WorldConfig | None = None) -> Path:
     """Write a toy world in ImageNet format into ``out`` (see the module docstring).
 
-    Args:
-        out: output folder, created if needed.
-        world: what to write; ``None`` takes :class:`WorldConfig`'s defaults.
+    Parameters
+    ----------
+    out : str | os.PathLike[str]
+        Output folder, created if needed.
+    world : WorldConfig, optional
+        What to write; ``None`` takes :class:`WorldConfig`'s defaults.
 
-    Returns:
+    Returns
+    -------
+    Path
         ``out`` as a :class:`~pathlib.Path`. A folder already holding a world with the
         same configuration is returned untouched; one holding another world is rebuilt.
     """

@@ -7,6 +7,7 @@ merges BatchNorm into the preceding convolution and splits the residual sums) ap
 unchanged, while the weights stay near one megabyte and a training run fits on a
 laptop CPU.
 
+>>> import torch
 >>> model = toy_resnet()
 >>> model(torch.zeros(1, 3, 224, 224)).shape
 torch.Size([1, 10])
@@ -26,10 +27,14 @@ DEFAULT_BLOCKS = (1, 1, 1, 1)
 class ToyResNet(ResNet):
     """A torchvision ResNet with configurable (narrow) widths and ``BasicBlock`` stages.
 
-    Args:
-        num_classes: outputs of the final linear layer.
-        widths: channels of the stem and of the four stages.
-        blocks: ``BasicBlock`` s per stage.
+    Parameters
+    ----------
+    num_classes : int
+        Outputs of the final linear layer.
+    widths : Sequence[int]
+        Channels of the stem and of the four stages.
+    blocks : Sequence[int]
+        ``BasicBlock`` s per stage.
     """
 
     def __init__(self, num_classes: int = 10, widths: Sequence[int] = DEFAULT_WIDTHS,
@@ -66,12 +71,18 @@ def toy_resnet(num_classes: int = 10, widths: Sequence[int] = DEFAULT_WIDTHS,
                blocks: Sequence[int] = DEFAULT_BLOCKS) -> ToyResNet:
     """Build the toy models' architecture (randomly initialised).
 
-    Args:
-        num_classes: number of classes (the toy world has 10).
-        widths: channels of the stem and of the four stages.
-        blocks: ``BasicBlock`` s per stage.
+    Parameters
+    ----------
+    num_classes : int
+        Number of classes (the toy world has 10).
+    widths : Sequence[int]
+        Channels of the stem and of the four stages.
+    blocks : Sequence[int]
+        ``BasicBlock`` s per stage.
 
-    Returns:
+    Returns
+    -------
+    ToyResNet
         A :class:`ToyResNet`, a subclass of :class:`torchvision.models.ResNet`, taking
         N×3×H×W normalised images and returning N×``num_classes`` logits.
     """

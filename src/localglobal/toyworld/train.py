@@ -34,10 +34,10 @@ import torch
 from torch import nn
 
 from localglobal.data.geometry import to_input_frame
-from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalise
 from localglobal.toyworld.build import WorldConfig, build_world, read_stimuli
 from localglobal.toyworld.model import DEFAULT_BLOCKS, DEFAULT_WIDTHS, toy_resnet
-from localglobal.toyworld.render import NUM_CLASSES, draw_texture_class, render_image
+from localglobal.toyworld.scenes import NUM_CLASSES, draw_texture_class, render_image
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -46,26 +46,42 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 class TrainConfig:
     """How one toy model is trained.
 
-    Attributes:
-        name: model name (``toy-texture``); also the weights' file stem.
-        texture_match: probability that an object's texture is its class's own family.
-        seed: seed of the rendering and of the initialisation and batch order.
-        train_images: training images rendered per epoch round (see ``refresh``).
-        val_images: validation images, rendered with the same ``texture_match``.
-        epochs: passes over the training images.
-        refresh: render a fresh training set every this many epochs (0: never).
-        batch_size: images per step.
-        crop_scale: area range of the random resized crop (``(1, 1)``: no crop).
-        low_res, low_res_epochs: progressive resizing: the first ``low_res_epochs``
-            epochs see the frames downscaled to ``low_res`` pixels (a quarter of the
-            cost at half the side), the rest the full frame.
-        lr: peak learning rate of AdamW (one-cycle schedule).
-        weight_decay: AdamW weight decay.
-        widths, blocks: the architecture (:func:`~localglobal.toyworld.model.toy_resnet`).
-        threads: torch threads (0 keeps torch's choice) and rendering processes.
-        world: image sizes, frame and JPEG quality of the rendered images (its
-            ``texture_match`` and image counts are not used: ``texture_match`` above
-            decides, and images are rendered in memory).
+    Attributes
+    ----------
+    name : str
+        Model name (``toy-texture``); also the weights' file stem.
+    texture_match : float
+        Probability that an object's texture is its class's own family.
+    seed : int
+        Seed of the rendering and of the initialisation and batch order.
+    train_images : int
+        Training images rendered per epoch round (see ``refresh``).
+    val_images : int
+        Validation images, rendered with the same ``texture_match``.
+    epochs : int
+        Passes over the training images.
+    refresh : int
+        Render a fresh training set every this many epochs (0: never).
+    batch_size : int
+        Images per step.
+    crop_scale : tuple[float, float]
+        Area range of the random resized crop (``(1, 1)``: no crop).
+    low_res, low_res_epochs : int
+        Progressive resizing: the first ``low_res_epochs``
+        epochs see the frames downscaled to ``low_res`` pixels (a quarter of the
+        cost at half the side), the rest the full frame.
+    lr : float
+        Peak learning rate of AdamW (one-cycle schedule).
+    weight_decay : float
+        AdamW weight decay.
+    widths, blocks : tuple[int, ...]
+        The architecture (:func:`~localglobal.toyworld.model.toy_resnet`).
+    threads : int
+        Torch threads (0 keeps torch's choice) and rendering processes.
+    world : WorldConfig
+        Image sizes, frame and JPEG quality of the rendered images (its
+        ``texture_match`` and image counts are not used: ``texture_match`` above
+        decides, and images are rendered in memory).
     """
 
     name: str
@@ -108,9 +124,7 @@ def _log(message: str) -> None:
 
 def _normalise(batch: torch.Tensor) -> torch.Tensor:
     """uint8 N×3×H×W → float32, ImageNet mean/std."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (batch.float() / 255.0 - mean) / std
+    return normalise(batch.permute(0, 2, 3, 1), IMAGENET_MEAN, IMAGENET_STD)
 
 
 def _render_chunk(task: tuple[tuple[int, ...], int, int, float, WorldConfig]):
@@ -140,15 +154,23 @@ def render_frames(seed: int | tuple[int, ...], count: int, texture_match: float,
     Each image goes through the written world's path: rendered at one of the world's
     sizes, JPEG-encoded at its quality, decoded, resized and centre-cropped.
 
-    Args:
-        seed: seed (or seed sequence) of the images; image i has its own generator,
-            so the result does not depend on ``workers``.
-        count: number of images; classes cycle so each has ``count / 10``.
-        texture_match: probability that the texture is the class's own family.
-        world: image sizes, frame and JPEG quality.
-        workers: processes that render in parallel.
+    Parameters
+    ----------
+    seed : int | tuple[int, ...]
+        Seed (or seed sequence) of the images; image i has its own generator,
+        so the result does not depend on ``workers``.
+    count : int
+        Number of images; classes cycle so each has ``count / 10``.
+    texture_match : float
+        Probability that the texture is the class's own family.
+    world : WorldConfig
+        Image sizes, frame and JPEG quality.
+    workers : int
+        Processes that render in parallel.
 
-    Returns:
+    Returns
+    -------
+    tuple[numpy.ndarray, numpy.ndarray]
         ``(frames, labels)``: count×3×crop×crop uint8 and count int64 class indices.
     """
     from localglobal.pipeline.executors import parallel_map
@@ -174,10 +196,14 @@ def _augment(batch: torch.Tensor, generator: torch.Generator,
     aspect ratio in [3/4, 4/3], bilinear back to the input size), the standard
     ImageNet augmentation; the classes are invariant to flips and quarter turns.
 
-    Args:
-        batch: N×3×H×W float images.
-        generator: torch random generator.
-        crop_scale: range of the crop's area as a fraction of the image's.
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N×3×H×W float images.
+    generator : torch.Generator
+        Torch random generator.
+    crop_scale : tuple[float, float]
+        Range of the crop's area as a fraction of the image's.
     """
     n, _, height, width = batch.shape
     if crop_scale[0] < 1.0:
@@ -243,7 +269,7 @@ def evaluate_world(model: nn.Module, world_dir: Path, world: WorldConfig) -> dic
     Images are read from disk and put through torchvision's Resize + CenterCrop, exactly
     as the pipeline's ``evaluate`` stage does.
     """
-    from localglobal.toyworld.render import class_ids
+    from localglobal.toyworld.scenes import class_ids
 
     ids = class_ids()
     frames, labels = [], []
@@ -375,17 +401,24 @@ def train_models(out: str | os.PathLike[str] | None = None,
                  log: Callable[[str], None] = _log) -> list[Path]:
     """Train ``toy-texture`` and ``toy-shape`` and write their weights and records.
 
-    Args:
-        out: folder for ``<name>.pt`` and ``<name>.json``; default the package's
-            ``toyworld/weights``.
-        world: an already written world whose ``val`` split and cue-conflict set
-            measure the trained models (accuracy, shape bias); default: a world built
-            with :class:`~localglobal.toyworld.build.WorldConfig`'s defaults in a
-            temporary folder.
-        configs: the models to train.
-        log: where progress lines go.
+    Parameters
+    ----------
+    out : str | os.PathLike[str], optional
+        Folder for ``<name>.pt`` and ``<name>.json``; default the package's
+        ``toyworld/weights``.
+    world : str | os.PathLike[str], optional
+        An already written world whose ``val`` split and cue-conflict set
+        measure the trained models (accuracy, shape bias); default: a world built
+        with :class:`~localglobal.toyworld.build.WorldConfig`'s defaults in a
+        temporary folder.
+    configs : tuple[TrainConfig, ...]
+        The models to train.
+    log : Callable[[str], None]
+        Where progress lines go.
 
-    Returns:
+    Returns
+    -------
+    list[Path]
         Paths of the written weight files.
     """
     out = Path(out) if out is not None else WEIGHTS_DIR

@@ -36,10 +36,12 @@ from localglobal.analysis.figures.style import (
     LRP_LABELS,
     MARKERS,
     MEASURE_LABELS,
+    METHOD_NAMES,
     OKABE_ITO,
     FigureInputError,
     Styles,
     in_style_order,
+    method_label,
     model_styles,
     save_figure,
     styles_for,
@@ -47,9 +49,9 @@ from localglobal.analysis.figures.style import (
 
 __all__ = [
     "CONTROL_STYLE", "HUMANS", "HUMAN_STYLE", "LRP_LABELS", "MARKERS", "MEASURE_LABELS",
-    "OKABE_ITO", "FigureInputError", "Styles", "curve_positions", "density_figure",
-    "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
-    "interaction_scatter_figure", "level_curve_figure", "lrp_regions_figure",
+    "METHOD_NAMES", "OKABE_ITO", "FigureInputError", "Styles", "curve_positions",
+    "density_figure", "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
+    "interaction_scatter_figure", "level_curve_figure", "lrp_regions_figure", "method_label",
     "model_styles", "qq_figure", "save_figure", "shape_bias_category_figure",
     "shape_bias_figure", "styles_for",
 ]

@@ -21,6 +21,10 @@ from localglobal.analysis.figures.style import (
 def interaction_r_figure(interaction: pd.DataFrame, *, styles: Styles | None = None) -> Figure:
     """Correlation of single-patch and all-patches drops, and their ratio, by patch side.
 
+    The ratio is the median over images of A / S (``median_ratio``), a stable statistic:
+    the ratio of the means, mean(A) / mean(S), swings without bound when the mean
+    single-patch drop is near zero. Tables without it fall back to the ratio of means.
+
     Parameters
     ----------
     interaction : pandas.DataFrame
@@ -36,7 +40,10 @@ def interaction_r_figure(interaction: pd.DataFrame, *, styles: Styles | None = N
     table = require(interaction, "patch-interaction results")
     fig, axes = new_figure(2, panel=(4.2, 3.2))
     styles = styles_for(table["model"], styles)
-    panels = (("r", "Pearson r of S and A"), ("ratio", "mean(A) / mean(S)"))
+    ratio = "median_ratio" if "median_ratio" in table else "ratio"
+    panels = (("r", "Pearson r of S and A"),
+              (ratio, "median over images of A / S" if ratio == "median_ratio"
+               else "mean(A) / mean(S)"))
     models = in_style_order(table["model"], styles)
     sizes = np.unique(table["size"].to_numpy(dtype=float))
     # Models are set a little apart on x, so that equal values do not hide each other.
@@ -51,7 +58,7 @@ def interaction_r_figure(interaction: pd.DataFrame, *, styles: Styles | None = N
             x = part["size"].to_numpy(dtype=float) + step * (k - (len(models) - 1) / 2)
             ax.errorbar(x, mean, yerr=error_bars(error), color=colour,
                         marker=marker, label=model, capsize=3, markersize=4, linewidth=1.2)
-        ax.axhline(1.0 if column == "ratio" else 0.0, color="grey", linewidth=0.8,
+        ax.axhline(0.0 if column == "r" else 1.0, color="grey", linewidth=0.8,
                    linestyle="--")
         level_axis(ax, table["size"].astype(float))
         ax.set_xlabel("patch side (pixels)")

@@ -1,4 +1,5 @@
-"""LRP figures: region statistics with their controls, frame densities, heat-map galleries."""
+"""Relevance figures (LRP or a gradient method): region statistics with their controls,
+frame densities, heat-map galleries."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from localglobal.attribution.heatmap import CMAP, SCALE_LABEL
 def lrp_regions_figure(lrp: pd.DataFrame,
                        metrics: Sequence[str] = ("n_pos", "n_neg", "share_pos_on_edges",
                                                  "share_neg_on_edges"), *,
-                       styles: Styles | None = None) -> Figure:
-    """LRP region sizes and edge overlaps per model, the controls beside each model.
+                       styles: Styles | None = None, method: str = "LRP") -> Figure:
+    """Relevance region sizes and edge overlaps per model, the controls beside each model.
 
     Parameters
     ----------
@@ -39,6 +40,8 @@ def lrp_regions_figure(lrp: pd.DataFrame,
         Which statistics to show, one panel each (those absent are left out).
     styles : mapping, optional
         The run's model styles: the models are shown in their order; None: by name.
+    method : str
+        The attribution method the title names (:func:`~.style.method_label`).
 
     Returns
     -------
@@ -47,7 +50,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
     table = require(lrp, "attribution statistics")
     metrics = [m for m in metrics if m in set(table["metric"])]
     if not metrics:
-        raise FigureInputError("no LRP region statistics in the attributions")
+        raise FigureInputError("no relevance region statistics in the attributions")
     fig, axes = new_figure(len(metrics), ncols=2, panel=(4.2, 3.0))
     models = in_style_order(table["model"], styles_for(table["model"], styles))
     controls = [c for c in CONTROL_STYLE if c in set(table["control"])]
@@ -68,7 +71,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
         ax.set_ylabel(LRP_LABELS.get(metric, metric))
         ax.grid(axis="y", alpha=0.3, linewidth=0.5)
     outside_legend(fig, axes, title="control", title_fontsize="small")
-    fig.suptitle("LRP regions and edges (bars: mean, whiskers: 95 % interval)")
+    fig.suptitle(f"{method} regions and edges (bars: mean, whiskers: 95 % interval)")
     return fig
 
 
@@ -117,7 +120,8 @@ def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
     cmap : str
         The diverging colour map the overlays were drawn in.
     scale_label : str
-        What the overlays' colours measure: the colour bar runs from −1 to 1 of it.
+        What the overlays' colours measure: the colour bar runs from −1 (against the
+        class) to 1 (for it).
 
     Returns
     -------
@@ -125,26 +129,38 @@ def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
     """
     if not images or not image_ids or not models:
         raise FigureInputError("no heat maps")
-    fig = Figure(figsize=(2.0 * len(models) + 1.4, 2.0 * len(image_ids) + 0.3),
-                 layout="constrained")
-    axes = fig.subplots(len(image_ids), len(models), squeeze=False)
+    # A fixed layout in inches: a row label beside every row, a thin colour bar at the
+    # right; the solver of a constrained layout clips the row labels of a grid of
+    # square images with a colour bar, so the places are computed here.
+    cell, gap, left, top, bottom = 2.0, 0.08, 0.32, 0.3, 0.08
+    bar_gap, bar_width, bar_labels = 0.15, 0.12, 0.62
+    width = left + len(models) * cell + (len(models) - 1) * gap + bar_gap + bar_width + bar_labels
+    height = top + len(image_ids) * cell + (len(image_ids) - 1) * gap + bottom
+    fig = Figure(figsize=(width, height))
     for r, image_id in enumerate(image_ids):
         for c, model in enumerate(models):
-            ax = axes[r, c]
+            x0 = left + c * (cell + gap)
+            y0 = height - top - (r + 1) * cell - r * gap
+            ax = fig.add_axes((x0 / width, y0 / height, cell / width, cell / height))
             picture = images.get((image_id, model))
             if picture is not None:
                 ax.imshow(picture, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
+            # No frame: a box clipped to the image's border is outlined along it, and
+            # a frame line would cover that side of the outline.
+            for spine in ax.spines.values():
+                spine.set_visible(False)
             if r == 0:
                 ax.set_title(model, fontsize="medium")
             if c == 0:
-                ax.set_ylabel(image_id, fontsize="x-small")
-    scale = ScalarMappable(Normalize(-1.0, 1.0), cmap=cmap)
-    bar = fig.colorbar(scale, ax=axes.ravel().tolist(),
-                       shrink=min(0.9, 0.3 + 0.15 * len(image_ids)),
-                       ticks=[-1.0, -0.5, 0.0, 0.5, 1.0])
-    bar.set_label(scale_label, fontsize="small")
-    bar.ax.set_yticklabels(["−1\n(against)", "−0.5", "0", "0.5", "1\n(for)"],
-                           fontsize="x-small")
+                ax.set_ylabel(image_id, fontsize="medium", labelpad=3)
+    span = min(len(image_ids) * cell, 3.0)
+    bar_x = left + len(models) * cell + (len(models) - 1) * gap + bar_gap
+    bar_y = height - top - (len(image_ids) * cell + (len(image_ids) - 1) * gap + span) / 2
+    bar_ax = fig.add_axes((bar_x / width, bar_y / height, bar_width / width, span / height))
+    bar = fig.colorbar(ScalarMappable(Normalize(-1.0, 1.0), cmap=cmap), cax=bar_ax,
+                       ticks=[-1.0, 0.0, 1.0])
+    bar.set_label(scale_label, fontsize="x-small")
+    bar.ax.set_yticklabels(["−1", "0", "1"], fontsize="x-small")
     return fig

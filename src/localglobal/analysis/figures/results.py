@@ -18,18 +18,53 @@ from localglobal.analysis.figures.style import (
     require,
     styles_for,
 )
+from localglobal.analysis.statistics import cluster_means
 
 
-def qq_figure(pairs: pd.DataFrame, hypotheses: pd.DataFrame | None = None) -> Figure:
-    """Normal Q-Q plots of each hypothesis's paired differences.
+def tested_differences(pairs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The differences each hypothesis's test runs on: every image's mean difference.
 
-    Points on the line mean the differences look normal (the paired t-test's
-    assumption); the Shapiro–Wilk p from ``hypotheses`` is in each title.
+    A prediction or attribution hypothesis is tested on each image's mean difference
+    a − b over its levels, variants and controls (n = images). Hypotheses whose pairs
+    name no image are left out: the patch interaction's pairs are per patch side, and
+    its test resamples images rather than testing differences.
 
     Parameters
     ----------
     pairs : pandas.DataFrame
-        ``hypothesis-pairs.parquet`` (``hypothesis``, ``diff``).
+        ``hypothesis-pairs.parquet`` (``hypothesis``, ``diff``, ``image_id``).
+
+    Returns
+    -------
+    dict
+        Hypothesis id → its per-image mean differences (sorted by image id), in the
+        order of first appearance; non-finite differences left out.
+    """
+    if "image_id" not in pairs:
+        return {}
+    tested: dict[str, np.ndarray] = {}
+    for hypothesis_id in pd.unique(pairs["hypothesis"]):
+        rows = pairs[pairs["hypothesis"] == hypothesis_id]
+        rows = rows[np.isfinite(rows["diff"].to_numpy(dtype=float))]
+        if rows.empty or rows["image_id"].isna().any():
+            continue
+        _, means = cluster_means(rows["diff"].to_numpy(dtype=float),
+                                 rows["image_id"].astype(str).to_numpy())
+        tested[str(hypothesis_id)] = means
+    return tested
+
+
+def qq_figure(pairs: pd.DataFrame, hypotheses: pd.DataFrame | None = None) -> Figure:
+    """Normal Q-Q plots of the differences each hypothesis's test runs on.
+
+    These are the per-image mean differences a − b (:func:`tested_differences`), on
+    which the Shapiro–Wilk p in each title was computed: points on the line mean they
+    look normal (the paired t-test's assumption).
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        ``hypothesis-pairs.parquet`` (``hypothesis``, ``diff``, ``image_id``).
     hypotheses : pandas.DataFrame, optional
         ``hypotheses.parquet``, for the Shapiro–Wilk p.
 
@@ -38,24 +73,22 @@ def qq_figure(pairs: pd.DataFrame, hypotheses: pd.DataFrame | None = None) -> Fi
     matplotlib.figure.Figure
     """
     table = require(pairs, "paired differences")
-    ids = [i for i in pd.unique(table["hypothesis"])
-           if (table["hypothesis"] == i).sum() >= 3]
-    if not ids:
-        raise FigureInputError("no hypothesis with at least 3 pairs")
+    tested = {i: d for i, d in tested_differences(table).items() if d.size >= 3}
+    if not tested:
+        raise FigureInputError("no hypothesis with at least 3 images")
     shapiro = ({} if hypotheses is None else
                dict(zip(hypotheses["hypothesis"], hypotheses["shapiro_p"], strict=True)))
-    fig, axes = new_figure(len(ids), ncols=3, panel=(3.0, 2.7))
-    for ax, hypothesis_id in zip(axes, ids, strict=True):
-        diff = table.loc[table["hypothesis"] == hypothesis_id, "diff"].to_numpy(dtype=float)
+    fig, axes = new_figure(len(tested), ncols=3, panel=(3.0, 2.7))
+    for ax, (hypothesis_id, diff) in zip(axes, tested.items(), strict=True):
         (theoretical, ordered), (slope, intercept, _r) = stats.probplot(diff, dist="norm")
-        ax.scatter(theoretical, ordered, s=8, color=OKABE_ITO[0], alpha=0.7, linewidths=0)
+        ax.scatter(theoretical, ordered, s=10, color=OKABE_ITO[0], alpha=0.8, linewidths=0)
         ax.plot(theoretical, slope * theoretical + intercept, color=OKABE_ITO[1],
                 linewidth=1.2)
         p = shapiro.get(hypothesis_id, np.nan)
         label = f"Shapiro p = {p:.2g}" if np.isfinite(p) else "Shapiro p undefined"
         ax.set_title(f"{hypothesis_id} (n={diff.size}, {label})", fontsize="small")
         ax.set_xlabel("normal quantiles")
-        ax.set_ylabel("paired difference a − b")
+        ax.set_ylabel("mean difference a − b")
         ax.grid(alpha=0.3, linewidth=0.5)
     return fig
 

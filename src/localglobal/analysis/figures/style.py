@@ -54,6 +54,38 @@ LRP_LABELS = {
 }
 
 
+#: How a figure, heading or table names a gradient method of ``attributions.parquet``'s
+#: ``method`` column (an LRP composite, ``lrp-<composite>``, is named "LRP").
+METHOD_NAMES = {
+    "gradient-x-input": "gradient × input",
+    "integrated-gradients": "integrated gradients",
+    "smoothgrad": "SmoothGrad",
+}
+
+
+def method_label(methods: Iterable[object] | None) -> str:
+    """The attribution method behind a run's relevance, as figures and headings name it.
+
+    Parameters
+    ----------
+    methods : iterable or None
+        The ``method`` column of ``attributions.parquet`` (one value per row).
+
+    Returns
+    -------
+    str
+        ``"LRP"`` when every model's relevance is LRP, the gradient method's name
+        (``"gradient × input"``) when it is one, several joined by ``" / "``, and
+        ``"relevance"`` when the methods are unknown.
+    """
+    names: list[str] = []
+    for method in dict.fromkeys(str(m) for m in (methods if methods is not None else [])):
+        name = "LRP" if method.startswith("lrp") else METHOD_NAMES.get(method, method)
+        if name not in names:
+            names.append(name)
+    return " / ".join(names) or "relevance"
+
+
 Styles = Mapping[str, tuple[str, str]]
 """Model name → (colour, marker)."""
 

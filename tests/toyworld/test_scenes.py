@@ -5,7 +5,7 @@ import pytest
 
 from localglobal.data.geometry import frame_transform, voc_to_edges
 from localglobal.labels import get_label_space
-from localglobal.toyworld.render import (
+from localglobal.toyworld.scenes import (
     NUM_CLASSES,
     SHAPES,
     TEXTURES,
@@ -120,7 +120,7 @@ def test_bad_classes_are_rejected():
 
 
 def test_the_outline_is_the_boundary_of_the_silhouette():
-    from localglobal.toyworld.render import outline_mask
+    from localglobal.toyworld.scenes import outline_mask
 
     rgb, box, outline = render_image(np.random.default_rng(3), 4, 4, 256, with_outline=True)
     assert outline.shape == rgb.shape[:2] and outline.dtype == bool

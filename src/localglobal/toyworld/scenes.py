@@ -140,18 +140,27 @@ def shape_mask(shape: str | int, size: tuple[int, int], centre: tuple[float, flo
                radius: float, angle: float, stretch: float = 1.0) -> np.ndarray:
     """Anti-aliased coverage of a rotated, scaled shape.
 
-    Args:
-        shape: shape name or class index.
-        size: ``(width, height)`` of the mask in pixels.
-        centre: ``(x, y)`` of the shape's centre in pixels.
-        radius: radius of the circle that bounds the shape, pixels.
-        angle: rotation in radians (counter-clockwise on screen).
-        stretch: aspect change: the shape is scaled by ``stretch`` along its own x
-            axis and by ``1 / stretch`` along y before rotation, then shrunk so it
-            stays inside ``radius``.
+    Parameters
+    ----------
+    shape : str or int
+        Shape name or class index.
+    size : tuple[int, int]
+        ``(width, height)`` of the mask in pixels.
+    centre : tuple[float, float]
+        ``(x, y)`` of the shape's centre in pixels.
+    radius : float
+        Radius of the circle that bounds the shape, pixels.
+    angle : float
+        Rotation in radians (counter-clockwise on screen).
+    stretch : float
+        Aspect change: the shape is scaled by ``stretch`` along its own x
+        axis and by ``1 / stretch`` along y before rotation, then shrunk so it
+        stays inside ``radius``.
 
-    Returns:
-        height × width uint8 coverage, 0 outside and 255 inside.
+    Returns
+    -------
+    numpy.ndarray
+        Height × width uint8 coverage, 0 outside and 255 inside.
     """
     name = SHAPES[shape] if isinstance(shape, int | np.integer) else shape
     if name not in _SHAPE_PARTS:
@@ -195,14 +204,21 @@ def texture_pattern(rng: np.random.Generator, family: str | int, x: np.ndarray, 
 
     Orientation, phase and frequency are drawn from ``rng`` within the family's range.
 
-    Args:
-        rng: random generator.
-        family: texture family name (one of :data:`TEXTURES`) or class index.
-        x, y: pixel coordinates (arrays of one shape), in image pixels.
-        scale: image pixels per frame pixel; the family's periods are in frame pixels.
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random generator.
+    family : str or int
+        Texture family name (one of :data:`TEXTURES`) or class index.
+    x, y : numpy.ndarray
+        Pixel coordinates (arrays of one shape), in image pixels.
+    scale : float
+        Image pixels per frame pixel; the family's periods are in frame pixels.
 
-    Returns:
-        float32 array of ``x``'s shape with values in [0, 1].
+    Returns
+    -------
+    numpy.ndarray
+        Float32 array of ``x``'s shape with values in [0, 1].
     """
     name = TEXTURES[family] if isinstance(family, int | np.integer) else family
     angle = rng.uniform(0.0, np.pi)
@@ -284,7 +300,9 @@ def texture_colour_axis(rng: np.random.Generator) -> np.ndarray:
     modulation averages out to the object's colour, so smoothing the texture away
     leaves no colour cue behind.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         RGB vector of length √3 (so that its mean absolute channel is about 1).
     """
     hue = rng.uniform(0.0, 2.0 * np.pi)
@@ -317,7 +335,9 @@ def figure_ground_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     :data:`MIN_FIGURE_GROUND` in RGB and :data:`MIN_FIGURE_GROUND_LUMA` in grey level,
     so the silhouette is an edge in colour and in grey (where edge detectors look).
 
-    Returns:
+    Returns
+    -------
+    tuple[numpy.ndarray, numpy.ndarray]
         ``(figure, ground)``: a 3-vector and a 2×3 array of RGB colours, 0–255.
     """
     figure = _random_colour(rng)
@@ -337,15 +357,23 @@ def background(rng: np.random.Generator, size: tuple[int, int], colours: np.ndar
                distractor: str, scale: float = 1.0) -> np.ndarray:
     """A background: a two-colour gradient, low-frequency clouds and a distractor texture.
 
-    Args:
-        rng: random generator.
-        size: ``(width, height)`` in pixels.
-        colours: 2×3 RGB colours (0–255) that the gradient runs between.
-        distractor: one of :data:`DISTRACTORS`.
-        scale: image pixels per frame pixel.
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random generator.
+    size : tuple[int, int]
+        ``(width, height)`` in pixels.
+    colours : numpy.ndarray
+        2×3 RGB colours (0–255) that the gradient runs between.
+    distractor : str
+        One of :data:`DISTRACTORS`.
+    scale : float
+        Image pixels per frame pixel.
 
-    Returns:
-        height × width × 3 float32 RGB in 0–255 levels (not clipped).
+    Returns
+    -------
+    numpy.ndarray
+        Height × width × 3 float32 RGB in 0–255 levels (not clipped).
     """
     width, height = size
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -382,12 +410,18 @@ def object_placement(rng: np.random.Generator, size: tuple[int, int], resize: in
                      crop: int = 224) -> tuple[tuple[float, float], float, float, float]:
     """Draw where the object goes so that it lies inside the central crop.
 
-    Args:
-        rng: random generator.
-        size: ``(width, height)`` of the image in pixels.
-        resize, crop: the model-input frame (shorter side resized, then centre crop).
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random generator.
+    size : tuple[int, int]
+        ``(width, height)`` of the image in pixels.
+    resize, crop : int
+        The model-input frame (shorter side resized, then centre crop).
 
-    Returns:
+    Returns
+    -------
+    tuple[tuple[float, float], float, float, float]
         ``(centre, radius, angle, scale)``: centre ``(x, y)`` and bounding radius in
         image pixels, rotation in radians, and image pixels per frame pixel.
     """
@@ -407,17 +441,26 @@ def render_image(rng: np.random.Generator, shape_class: int, texture_class: int 
                  ) -> tuple[Any, ...]:
     """Render one toy-world image: a textured shape over a distractor background.
 
-    Args:
-        rng: random generator; the image is a deterministic function of its state.
-        shape_class: class index whose shape the object has (0–9).
-        texture_class: class index whose texture family fills the object (0–9), or
-            ``None`` for a plain fill (the object's colour alone).
-        size: image side, or ``(width, height)``, in pixels; the shorter side should
-            be at least ``resize`` so the frame is a downscale.
-        resize, crop: the model-input frame the object is placed inside.
-        with_outline: also return the object's true outline (:func:`outline_mask`).
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random generator; the image is a deterministic function of its state.
+    shape_class : int
+        Class index whose shape the object has (0–9).
+    texture_class : int, optional
+        Class index whose texture family fills the object (0–9), or
+        ``None`` for a plain fill (the object's colour alone).
+    size : int | tuple[int, int]
+        Image side, or ``(width, height)``, in pixels; the shorter side should
+        be at least ``resize`` so the frame is a downscale.
+    resize, crop : int
+        The model-input frame the object is placed inside.
+    with_outline : bool
+        Also return the object's true outline (:func:`outline_mask`).
 
-    Returns:
+    Returns
+    -------
+    tuple[Any, ...]
         ``(rgb, box)``: height × width × 3 uint8 RGB, and the object's box as
         0-based inclusive pixel indices ``(xmin, ymin, xmax, ymax)`` (the VOC
         convention) of the pixels at least half covered; with ``with_outline``,
@@ -469,11 +512,16 @@ OUTLINE_WIDTH = 3
 def outline_mask(silhouette: np.ndarray, width: int = OUTLINE_WIDTH) -> np.ndarray:
     """The boundary pixels of a silhouette: the true outline of the object, as a mask.
 
-    Args:
-        silhouette: H×W boolean mask of the object's pixels.
-        width: the outline's width in pixels (a morphological gradient of that size).
+    Parameters
+    ----------
+    silhouette : numpy.ndarray
+        H×W boolean mask of the object's pixels.
+    width : int
+        The outline's width in pixels (a morphological gradient of that size).
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         H×W boolean mask: the pixels within about ``width / 2`` of the silhouette's edge.
 
     >>> square = np.zeros((9, 9), bool); square[2:7, 2:7] = True

@@ -1,0 +1,146 @@
+"""Throughput of the geirhos stage against the bare model, on the same decoded stimuli.
+
+A dataset in model-vs-human's release layout (``contrast/dnn/session-1/<trial>.png``,
+224 × 224 PNGs named as the humans' trials are, photo-like synthetic pixels) goes
+through the geirhos stage's body: decoding, the model in one batched pass, the
+16-class decision mapping, every table and model-vs-human's benchmark with its
+bootstrap (against the four human observers of ``contrast`` when model-vs-human's raw
+data is at ``../shared/data/model-vs-human-raw-data``). The baseline is the same model
+(EfficientNet-Lite0 with its real weights when the ``real-models`` extra is installed,
+else with random weights; inference mode; same batch size) over the same stimuli
+already decoded and normalised in memory. The ratio stage / bare says how much of the
+model's throughput the stage keeps (goal: at least 0.9).
+
+    .venv/bin/python benchmarks/geirhos.py            # 512 stimuli
+    .venv/bin/python benchmarks/geirhos.py --quick    # 128 stimuli, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from localglobal.config import config_from_dict
+from localglobal.evaluation.loader import normalize
+from localglobal.io.images import read_png, write_png
+from localglobal.models import load_model, resolve_model
+from localglobal.models.packaged import PACKAGED
+from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.pipeline.rundir import RunDir
+from localglobal.stages import REGISTRY
+
+GOAL = 0.9
+RAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "model-vs-human-raw-data"
+CATEGORIES = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair",
+              "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck")
+
+
+def synthetic_image(rng: np.random.Generator, size: int = 224) -> np.ndarray:
+    """A photo-like stimulus: smooth colour regions, a blob and grain."""
+    import cv2
+
+    coarse = rng.integers(0, 256, size=(8, 8, 3)).astype(np.float32)
+    image = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[:size, :size]
+    cx, cy = rng.integers(size // 4, 3 * size // 4, 2).tolist()
+    image[(xx - cx) ** 2 + (yy - cy) ** 2 < (size // 5) ** 2] = rng.integers(0, 256, 3)
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def trial_names(n: int) -> list[str]:
+    """File names of ``n`` stimuli: subject-01's contrast trials where the raw data is here."""
+    path = RAW / "contrast" / "contrast_subject-01_session_1.csv"
+    if path.is_file():
+        names = list(pd.read_csv(path, dtype=str)["imagename"])
+        if len(names) >= n:
+            return names[:n]
+    conditions = ("c100", "c50", "c30", "c15", "c10", "c05", "c03", "c01")
+    return [f"{k + 1:04d}_cop_s01_{conditions[k % 8]}_{CATEGORIES[k % 16]}_10_"
+            f"n0{k:07d}_{k}.png" for k in range(n)]
+
+
+def build_stimuli(root: Path, n: int) -> Path:
+    """``n`` stimuli in model-vs-human's release layout under ``root``."""
+    session = root / "contrast" / "dnn" / "session-1"
+    rng = np.random.default_rng(0)
+    for name in trial_names(n):
+        write_png(session / name, synthetic_image(rng))
+    return session
+
+
+def bare_throughput(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int) -> float:
+    """Stimuli per second of the model alone over decoded, normalised inputs."""
+    with torch.inference_mode():
+        model(inputs[:batch_size])  # warm-up
+        started = time.perf_counter()
+        for start in range(0, len(inputs), batch_size):
+            model(inputs[start:start + batch_size]).float()
+    return len(inputs) / (time.perf_counter() - started)
+
+
+def stage_throughput(run: RunDir, config, n: int) -> tuple[float, dict]:
+    """Stimuli per second of the geirhos stage's body (every repeat computes it all)."""
+    declared = REGISTRY["geirhos"]
+    ctx = StageContext(run, config, declared, "bench", RunOptions(force=True))
+    started = time.perf_counter()
+    summary = ctx.finish(declared.body(ctx))
+    return n / (time.perf_counter() - started), summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="128 stimuli (a smoke run)")
+    parser.add_argument("--stimuli", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each (best kept)")
+    args = parser.parse_args()
+    n = 128 if args.quick else args.stimuli
+    os.environ.setdefault("LOCALGLOBAL_NO_PROGRESS", "1")
+    real = importlib.util.find_spec(PACKAGED["efficientnet-lite0"].module) is not None
+    models = ({} if real else {"efficientnet-lite0": {
+        "arch": "timm:tf_efficientnet_lite0", "weights": "random", "mean": [0.5] * 3,
+        "std": [0.5] * 3}})
+    humans = str(RAW) if (RAW / "contrast").is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="localglobal-bench-") as tmp:
+        session = build_stimuli(Path(tmp) / "datasets", n)
+        config = config_from_dict({
+            "run": {"workers": 1}, "models": models,
+            "geirhos": {"stimuli": str(Path(tmp)), "humans": humans,
+                        "models": ["efficientnet-lite0"], "device": "cpu",
+                        "batch_size": args.batch_size}})
+        run = RunDir(Path(tmp) / "run").ensure()
+        spec = resolve_model("efficientnet-lite0", config)
+        model = load_model(spec)
+        batch = torch.stack([torch.from_numpy(read_png(p)) for p in sorted(session.iterdir())])
+        inputs = normalize(batch, spec.mean, spec.std, channels_last=False)
+        bare, staged = [bare_throughput(model, inputs, args.batch_size)], []
+        summary: dict = {}
+        for _ in range(args.repeats):
+            rate, summary = stage_throughput(run, config, n)
+            staged.append(rate)
+            bare.append(bare_throughput(model, inputs, args.batch_size))
+    best_bare, best_stage = max(bare), max(staged)
+    ratio = best_stage / best_bare
+    print(f"geirhos benchmark: EfficientNet-Lite0 ({'real' if real else 'random'} weights), "
+          f"{n} stimuli 224×224 in one dataset (contrast), batch {args.batch_size}, cpu, "
+          f"torch threads {torch.get_num_threads()}, humans "
+          f"{'4 observers' if humans else 'none'}, bootstrap "
+          f"{config.geirhos.bootstrap} resamples")
+    print(f"  bare model {best_bare:8.1f} stimuli/s | stage {best_stage:8.1f} stimuli/s | "
+          f"stage / bare {ratio:.3f} ({'meets' if ratio >= GOAL else 'below'} the {GOAL} goal)")
+    print(json.dumps({"ratio": round(ratio, 3), "stage_summary": {
+        k: v for k, v in summary.items() if not isinstance(v, dict | list)}}))
+
+
+if __name__ == "__main__":
+    main()
