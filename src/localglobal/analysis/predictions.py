@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 ID_COLUMNS = ("image_id", "probe", "level", "variant")
@@ -56,3 +57,35 @@ def clean_predictions(predictions: pd.DataFrame) -> tuple[pd.DataFrame, list[str
         notes.append(f"{int(duplicated.sum())} repeated (model, item_id) rows: kept the last")
         table = table[~duplicated]
     return table.reset_index(drop=True), notes
+
+
+def finite_rows(predictions: pd.DataFrame) -> pd.Series:
+    """Whether each prediction came from finite model outputs.
+
+    The ``finite`` column where the table has one; else (a table written before it
+    existed) whether the probabilities and logits it holds are finite.
+    """
+    if "finite" in predictions:
+        return predictions["finite"].astype(bool)
+    finite = pd.Series(True, index=predictions.index)
+    for column in ("true_logit", "true_prob", "pred_logit", "pred_prob"):
+        if column in predictions:
+            values = pd.to_numeric(predictions[column], errors="coerce").to_numpy(float)
+            finite &= np.isfinite(values)
+    return finite
+
+
+def non_finite_notes(predictions: pd.DataFrame) -> list[str]:
+    """One note per model with NaN or infinite outputs: how many, and what became of them."""
+    finite = finite_rows(predictions)
+    notes = []
+    for model, group in finite.groupby(predictions["model"].astype(str), sort=False):
+        bad = int((~group).sum())
+        if bad == len(group):
+            notes.append(f"model {model} is missing from the accuracy table: every one of "
+                         f"its {bad} outputs is NaN or infinite")
+        elif bad:
+            notes.append(f"model {model}: {bad} of its {len(group)} outputs are NaN or "
+                         "infinite; they are left out of the accuracy table and never "
+                         "counted correct")
+    return notes

@@ -33,7 +33,7 @@ PREDICTION_COLUMNS: list[str] = [
 EXTRA_COLUMNS: list[str] = [
     "image_id", "wnid", "probe", "level", "variant", "pred_wnid", "correct",
     "subset_pred_wnid", "subset_pred_prob", "subset_true_logit", "subset_true_rank",
-    "subset_correct",
+    "subset_correct", "finite",
 ]
 """Further columns, after the contract ones."""
 
@@ -189,8 +189,11 @@ class Scorer:
             "pred_prob": scores["pred_prob"].astype(np.float64),
             "top5": scores["top5"].astype(bool),
         })
+        # A NaN or infinite output has no top class: argmax's pick is not a prediction,
+        # so such a row is flagged and never counted correct.
+        finite = torch.isfinite(logits.float()).all(dim=1).cpu().numpy()
         frame["pred_wnid"] = [self.model_space.wnids[i] for i in frame["pred_index"]]
-        frame["correct"] = frame["pred_index"] == frame["true_index"]
+        frame["correct"] = (frame["pred_index"] == frame["true_index"]) & finite
         chosen = [self.subset_wnids[i] for i in scores["subset_pred_index"]]
         frame["subset_pred_index"] = np.asarray(
             [self.dataset_space.index_of(w) for w in chosen], dtype=np.int64)
@@ -199,7 +202,8 @@ class Scorer:
         frame["subset_true_prob"] = scores["subset_true_prob"].astype(np.float64)
         frame["subset_true_logit"] = scores["subset_true_logit"].astype(np.float64)
         frame["subset_true_rank"] = scores["subset_true_rank"].astype(np.int64)
-        frame["subset_correct"] = frame["subset_pred_wnid"] == frame["wnid"]
+        frame["subset_correct"] = (frame["subset_pred_wnid"] == frame["wnid"]) & finite
+        frame["finite"] = finite
         return frame[PREDICTION_COLUMNS + EXTRA_COLUMNS]
 
 

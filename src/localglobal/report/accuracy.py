@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from localglobal.analysis.predictions import finite_rows
 from localglobal.probes.patch import patch_rects
 from localglobal.report.formatting import markdown_table
 from localglobal.report.tables import Table, display_table
@@ -102,11 +103,15 @@ def probe_accuracy(predictions: pd.DataFrame, crop: int | None = None) -> pd.Dat
     -------
     pandas.DataFrame
         :data:`ACCURACY_COLUMNS`, one row per model and condition (``original`` first,
+        predictions from NaN or infinite outputs left out;
         then the probes in the order they first appear): ``accuracy`` is the share of
         the condition's predictions that are correct (``n_correct`` of ``n``, over
         ``n_images`` images; the patch probe counts only its all-patches images).
     """
-    table = predictions.assign(correct_=_correct(predictions).to_numpy())
+    # Outputs that are NaN or infinite predict nothing: they are left out (and noted by
+    # the report, see localglobal.analysis.predictions.non_finite_notes).
+    finite = finite_rows(predictions).to_numpy()
+    table = predictions.assign(correct_=_correct(predictions).to_numpy())[finite]
     conditions = []
     for probe in pd.unique(table["probe"].astype(str)):
         rows = table[table["probe"] == probe]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from localglobal.analysis.figures import METHOD_NAMES, method_label
 from localglobal.analysis.hypotheses import VERDICT_RULE
-from localglobal.analysis.predictions import clean_predictions
+from localglobal.analysis.predictions import clean_predictions, non_finite_notes
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.attribution.regions import BOX_STATISTICS
 from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
@@ -404,6 +404,8 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
              else inputs.config.analysis.alpha)
     accuracy = accuracy_of(inputs, predictions)
     head = summary_section(inputs, accuracy)
+    accuracy_notes = non_finite_notes(predictions) if predictions is not None else []
+    head["notes"].extend(accuracy_notes)
     sections = [probe_section(*spec, inputs, predictions, summary) for spec in PROBE_SECTIONS]
     no_box = box_note(inputs)
     sections += [shape_bias_section(inputs), lrp_section(inputs, no_box),
@@ -427,6 +429,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
             (inputs.analysis or {}).get("sections", {}).get("shape_bias", {}).get("reason")
             or inputs.missing("shape_bias")),
         "accuracy": accuracy,
+        "accuracy_notes": accuracy_notes,
         "models": model_order(inputs),
         "box_note": no_box,
         "accuracy_levels": strongest_text(accuracy) if accuracy is not None else "",
