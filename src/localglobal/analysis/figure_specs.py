@@ -244,14 +244,19 @@ def category_caption(table: pd.DataFrame | None) -> str:
 
 def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
     styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
+    summary = t.probe_summary
+    subset = (summary is not None and "measure" in summary and len(summary)
+              and str(summary["measure"].iloc[0]) == "subset_true_prob")
+    prob = ("true-class probability within the run's classes (the dataset's label space)"
+            if subset else "true-class probability")
     return [
         FigureSpec("scramble", "scramble", "Scrambling",
-                   "Mean true-class probability against block side; each image is first "
+                   f"Mean {prob} against block side; each image is first "
                    "averaged over its permutations. The original image is the largest side "
                    f"({t.crop} px); {_INTERVAL}.",
                    lambda: fig.scramble_figure(t.probe_summary, t.crop, styles=styles())),
         FigureSpec("patch", "patch", "Patches",
-                   "Mean true-class probability against patch side, for the image with every "
+                   f"Mean {prob} against patch side, for the image with every "
                    f"patch and for the mean over single patches; 0 is the original; {_INTERVAL}.",
                    lambda: fig.patch_figure(t.probe_summary, styles=styles())),
         FigureSpec("interaction-r", "patch", "Patch interaction by patch side",
@@ -266,11 +271,11 @@ def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
                    lambda: fig.interaction_scatter_figure(t.interaction_images,
                                                             styles=styles())),
         FigureSpec("smooth", "smooth", "Smoothing",
-                   "Mean true-class probability against the number of smoothing passes; 0 is "
+                   f"Mean {prob} against the number of smoothing passes; 0 is "
                    f"the original; {_INTERVAL}.",
                    lambda: fig.smooth_figure(t.probe_summary, styles=styles())),
         FigureSpec("removed-detail", "removed_detail", "Removed detail",
-                   "Mean true-class probability on the detail one smoothing pass removes "
+                   f"Mean {prob} on the detail one smoothing pass removes "
                    "(|original − smoothed|) and on its inversion, beside the original; "
                    "whiskers: 95 % t-interval over images.",
                    lambda: fig.removed_detail_figure(t.probe_summary, styles=styles())),

@@ -33,9 +33,11 @@ PREDICTION_COLUMNS: list[str] = [
 EXTRA_COLUMNS: list[str] = [
     "image_id", "wnid", "probe", "level", "variant", "pred_wnid", "correct",
     "subset_pred_wnid", "subset_pred_prob", "subset_true_logit", "subset_true_rank",
-    "subset_correct", "finite",
+    "subset_correct", "finite", "model_classes", "subset_classes",
 ]
-"""Further columns, after the contract ones."""
+"""Further columns, after the contract ones. ``model_classes`` counts the model's
+classes, ``subset_classes`` the dataset's classes among them that the subset decision
+chooses from: fewer means the run's label space is a subset of the model's."""
 
 def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str]) -> None:
     """Refuse items whose class the model cannot predict.
@@ -204,6 +206,8 @@ class Scorer:
         frame["subset_true_rank"] = scores["subset_true_rank"].astype(np.int64)
         frame["subset_correct"] = (frame["subset_pred_wnid"] == frame["wnid"]) & finite
         frame["finite"] = finite
+        frame["model_classes"] = np.int64(len(self.model_space))
+        frame["subset_classes"] = np.int64(len(self.subset_wnids))
         return frame[PREDICTION_COLUMNS + EXTRA_COLUMNS]
 
 

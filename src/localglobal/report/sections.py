@@ -16,7 +16,7 @@ import pandas as pd
 
 from localglobal.analysis.figures import METHOD_NAMES, method_label
 from localglobal.analysis.hypotheses import VERDICT_RULE
-from localglobal.analysis.predictions import clean_predictions, non_finite_notes
+from localglobal.analysis.predictions import clean_predictions, decision_of, non_finite_notes
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.attribution.regions import BOX_STATISTICS
 from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
@@ -92,8 +92,9 @@ def clean_inputs(inputs: ReportInputs) -> tuple[pd.DataFrame | None, pd.DataFram
             inputs.errors.append(str(error))
             predictions = None
     summary = inputs.table("probe_summary")
-    if summary is None and predictions is not None and "true_prob" in predictions:
-        summary = probe_summary(predictions, "true_prob")
+    measure = decision_of(predictions).measure
+    if summary is None and predictions is not None and measure in predictions:
+        summary = probe_summary(predictions, measure)
     return predictions, summary
 
 
