@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from localglobal.errors import ConfigError
+from localglobal.io.atomic import safe_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -385,6 +386,20 @@ class RunConfig(Section):
         figures' styles and the report's rows)."""
         names = [*self.evaluate.models, *self.attribute.models, *(self.geirhos.models or [])]
         return tuple(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _distinct_file_names(self) -> RunConfig:
+        # A model's outputs are named after it (relevance/<name>.npy, heatmaps/<name>/):
+        # two names that map to one file name would overwrite each other's results.
+        seen: dict[str, str] = {}
+        for name in (*self.model_order(), *self.models):
+            stem = safe_name(name).casefold()  # case-insensitive file systems too
+            other = seen.setdefault(stem, name)
+            if other != name:
+                raise ValueError(
+                    f"models {other!r} and {name!r} would share the file name "
+                    f"{safe_name(name)!r} (relevance/, heatmaps/); rename one of them")
+        return self
 
 
 def own_data_config() -> RunConfig:

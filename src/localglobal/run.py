@@ -14,7 +14,14 @@ import contextlib
 import os
 from typing import Any
 
-from localglobal.config import RunConfig, config_changes, load_config, overlay_config, to_toml
+from localglobal.config import (
+    RunConfig,
+    config_changes,
+    config_from_dict,
+    load_config,
+    overlay_config,
+    to_toml,
+)
 from localglobal.console import log
 from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.context import RunOptions
@@ -118,7 +125,9 @@ def add_models(config: RunConfig, section: str, names: list[str], *, replace: bo
     target = getattr(updated, section)
     target.models = list(names) if replace or not computed else \
         list(dict.fromkeys([*target.models, *names]))
-    return updated
+    # Validated whole again: the new names must not clash with the others' file names.
+    return config_from_dict(updated.model_dump(mode="json", exclude_none=True),
+                            f"--models of {section}")
 
 
 def has_results(run: RunDir, stage: str) -> bool:

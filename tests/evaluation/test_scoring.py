@@ -71,6 +71,8 @@ def test_the_scorer_writes_the_contract_columns_in_both_label_spaces():
     assert frame["pred_index"].tolist() == [IMAGENET.index_of(IMAGENETTE.wnids[5]), 7]
     assert frame["correct"].tolist() == [False, False]
     assert frame["true_rank"].tolist() == [2, 2]
+    # The class counts say the decision above is made among 10 of the model's 1000.
+    assert set(frame["model_classes"]) == {1000} and set(frame["subset_classes"]) == {10}
     assert frame.dtypes["level"] == np.int64 and frame.dtypes["top5"] == np.dtype(bool)
     assert list(empty_predictions().columns) == PREDICTION_COLUMNS + EXTRA_COLUMNS
 

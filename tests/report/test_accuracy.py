@@ -115,3 +115,37 @@ def test_the_markdown_names_every_model_and_the_level_shown():
     assert "all patches of side 40 px" in text and "4 smoothing passes" in text
     for row in table.itertuples():
         assert f"({row.n_correct}/{row.n}; {row.n_images} images)" in text
+
+
+def in_a_label_subset(predictions: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
+    """The predictions of a run whose 16 classes are a subset of the models' 1000: the
+    decision among the 16 is right more often than the one among all 1000."""
+    rng = np.random.default_rng(seed)
+    subset_right = predictions["correct"] | (rng.random(len(predictions)) < 0.5)
+    return predictions.assign(subset_correct=subset_right, model_classes=1000,
+                              subset_classes=16, subset_true_prob=0.5)
+
+
+def test_a_label_subset_reads_accuracy_in_the_runs_classes_with_the_full_space_beside():
+    full = generated_predictions()
+    predictions = in_a_label_subset(full)
+    table = probe_accuracy(predictions, PROBES).set_index(["model", "probe"])
+    original = predictions[predictions["probe"] == "original"]
+    for model in MODELS:
+        rows = original[original["model"] == model]
+        assert table.loc[(model, "original"), "accuracy"] == pytest.approx(
+            rows["subset_correct"].mean())
+        assert table.loc[(model, "original"), "accuracy_full"] == pytest.approx(
+            rows["correct"].mean())
+    assert set(table["label_space"]) == {"the run's 16 classes"}
+    text = "\n".join(accuracy_markdown(table.reset_index()))
+    assert "Top-1 accuracy in the run's 16 classes (the dataset's label space)" in text
+    assert "in all 1000 classes of the model beside it" in text
+    row = table.loc[(MODELS[0], "original")]
+    assert f"{row.accuracy:.3f} ({row.n_correct}/{row.n}; " in text
+    assert f" · {row.accuracy_full:.3f} in all 1000 classes" in text
+    # In the model's own label space the table reads as before, one number per cell.
+    own = probe_accuracy(full.assign(subset_correct=~full["correct"], model_classes=10,
+                                     subset_classes=10, subset_true_prob=0.5), crop=CROP)
+    pd.testing.assert_series_equal(own["accuracy"], probe_accuracy(full, PROBES)["accuracy"])
+    assert " · " not in "\n".join(accuracy_markdown(own))

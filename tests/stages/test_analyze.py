@@ -1,5 +1,6 @@
 """The analyze stage on a fake run: outputs, the record of what was skipped, bad input."""
 
+import numpy as np
 import pytest
 
 from localglobal.analysis.hypotheses import CONTRACT_COLUMNS
@@ -8,7 +9,7 @@ from localglobal.errors import LocalglobalError
 from localglobal.pipeline.runner import Runner
 from localglobal.run import run_stage
 from localglobal.stages import REGISTRY
-from tests.fake_run import fake_config, make_fake_run
+from tests.fake_run import fake_config, make_fake_run, mark_done
 
 
 def analysis_record(run) -> dict:
@@ -154,3 +155,27 @@ def test_the_parameters_follow_the_chosen_hypotheses_and_survive_the_toml(tmp_pa
     explicitly_none = params(own)  # hypotheses = []: asked for none
     own.analysis.hypotheses = None
     assert params(own) != explicitly_none
+
+
+def test_a_run_in_a_label_subset_draws_and_tests_the_subset_probability(tmp_path):
+    config = fake_config()
+    config.analysis.hypotheses = None
+    fake = make_fake_run(tmp_path / "run", config=config)
+    predictions = fake.run.read("predictions")
+    # The dataset's 10 classes within the models' 1000: the subset probability is larger.
+    fake.run.write("predictions", predictions.assign(
+        subset_true_prob=np.sqrt(predictions["true_prob"]), subset_correct=True,
+        correct=predictions["pred_index"] == predictions["true_index"],
+        model_classes=1000, subset_classes=10))
+    mark_done(fake.run, fake.config, "evaluate")
+    run_stage("analyze", fake.run, fake.config)
+    summary = fake.run.read("probe_summary")
+    assert set(summary["measure"]) == {"subset_true_prob"}
+    original = summary[summary["probe"] == "original"].set_index("model")["mean"]
+    expected = np.sqrt(predictions[predictions["probe"] == "original"]["true_prob"]).groupby(
+        predictions["model"]).mean()
+    np.testing.assert_allclose(original.sort_index(), expected.sort_index())
+    hypotheses = fake.run.read("hypotheses")
+    assert set(hypotheses["measure"]) == {"subset_true_prob"}
+    notes = analysis_record(fake.run)["notes"]
+    assert any("decisions are read in the run's 10 classes" in note for note in notes)

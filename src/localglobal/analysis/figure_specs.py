@@ -277,8 +277,11 @@ def category_caption(table: pd.DataFrame | None) -> str:
 
 def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
     styles = functools.cache(t.styles)  # drawn lazily: a bad table costs one figure
-    measure = (str(t.probe_summary["measure"].iloc[0])
-               if t.probe_summary is not None and len(t.probe_summary) else "true_prob")
+    summary = t.probe_summary
+    subset = (summary is not None and "measure" in summary and len(summary)
+              and str(summary["measure"].iloc[0]) == "subset_true_prob")
+    measure = ("true-class probability within the run's classes (the dataset's label space)"
+               if subset else "true-class probability")
     specs = []
     for key, probes in probe_sections(t).items():
         heading = probes[0].heading if len(probes) == 1 else key.replace("_", " ").capitalize()

@@ -33,9 +33,12 @@ PREDICTION_COLUMNS: list[str] = [
 EXTRA_COLUMNS: list[str] = [
     "image_id", "wnid", "probe", "level", "variant", "pred_wnid", "correct",
     "subset_pred_wnid", "subset_pred_prob", "subset_true_logit", "subset_true_rank",
-    "subset_correct", "condition",
+    "subset_correct", "finite", "model_classes", "subset_classes", "condition",
 ]
-"""Further columns, after the contract ones (``condition``: the level's label)."""
+"""Further columns, after the contract ones. ``model_classes`` counts the model's
+classes, ``subset_classes`` the dataset's classes among them that the subset decision
+chooses from: fewer means the run's label space is a subset of the model's.
+``condition`` is the level's label (``"28"``, ``"c50"``)."""
 
 def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str]) -> None:
     """Refuse items whose class the model cannot predict.
@@ -189,8 +192,11 @@ class Scorer:
             "pred_prob": scores["pred_prob"].astype(np.float64),
             "top5": scores["top5"].astype(bool),
         })
+        # A NaN or infinite output has no top class: argmax's pick is not a prediction,
+        # so such a row is flagged and never counted correct.
+        finite = torch.isfinite(logits.float()).all(dim=1).cpu().numpy()
         frame["pred_wnid"] = [self.model_space.wnids[i] for i in frame["pred_index"]]
-        frame["correct"] = frame["pred_index"] == frame["true_index"]
+        frame["correct"] = (frame["pred_index"] == frame["true_index"]) & finite
         chosen = [self.subset_wnids[i] for i in scores["subset_pred_index"]]
         frame["subset_pred_index"] = np.asarray(
             [self.dataset_space.index_of(w) for w in chosen], dtype=np.int64)
@@ -199,7 +205,10 @@ class Scorer:
         frame["subset_true_prob"] = scores["subset_true_prob"].astype(np.float64)
         frame["subset_true_logit"] = scores["subset_true_logit"].astype(np.float64)
         frame["subset_true_rank"] = scores["subset_true_rank"].astype(np.int64)
-        frame["subset_correct"] = frame["subset_pred_wnid"] == frame["wnid"]
+        frame["subset_correct"] = (frame["subset_pred_wnid"] == frame["wnid"]) & finite
+        frame["finite"] = finite
+        frame["model_classes"] = np.int64(len(self.model_space))
+        frame["subset_classes"] = np.int64(len(self.subset_wnids))
         frame["condition"] = (part["condition"].astype(str).to_numpy() if "condition" in part
                               else part["level"].astype(str).to_numpy())
         return frame[PREDICTION_COLUMNS + EXTRA_COLUMNS]

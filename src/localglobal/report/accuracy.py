@@ -15,13 +15,17 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from localglobal.analysis.predictions import decision_of, finite_rows
 from localglobal.probes.registry import Level, Probe
 from localglobal.report.formatting import markdown_table
 from localglobal.report.tables import Table, display_table
 
 ACCURACY_COLUMNS = ["model", "probe", "level", "strongest", "n_images", "n", "n_correct",
-                    "accuracy", "condition"]
-"""The columns of :func:`probe_accuracy`'s table."""
+                    "accuracy", "n_correct_full", "accuracy_full", "label_space",
+                    "full_label_space", "condition"]
+"""The columns of :func:`probe_accuracy`'s table: ``accuracy`` in the run's label space,
+``accuracy_full`` in all the model's classes, what each of them is, in words, and the
+level's label (``condition``)."""
 
 
 def strongest_level(probe: Probe, rows: pd.DataFrame) -> tuple[Level, str]:
@@ -72,7 +76,9 @@ def probe_accuracy(predictions: pd.DataFrame, probes: Sequence[Probe]) -> pd.Dat
     predictions : pandas.DataFrame
         The cleaned predictions (``model, image_id, probe, level, variant``, ideally
         ``condition``, and ``correct``, or ``pred_index`` and ``true_index``, or
-        ``true_rank``).
+        ``true_rank``; with ``subset_correct`` and the class counts when the run's label
+        space is a subset of the model's,
+        :func:`~localglobal.analysis.predictions.decision_of`).
     probes : sequence of Probe
         The run's probes (:func:`~localglobal.probes.catalog.described_probes`).
 
@@ -80,12 +86,21 @@ def probe_accuracy(predictions: pd.DataFrame, probes: Sequence[Probe]) -> pd.Dat
     -------
     pandas.DataFrame
         :data:`ACCURACY_COLUMNS`, one row per model and condition (``original`` first,
+        predictions from NaN or infinite outputs left out;
         then the probes in the run's order): ``accuracy`` is the share of the
-        condition's predictions that are correct (``n_correct`` of ``n``, over
-        ``n_images`` images; a probe counts the variants it names, the patch probe
-        only its all-patches images).
+        condition's predictions that are correct in the run's label space (``n_correct``
+        of ``n``, over ``n_images`` images; a probe counts the variants it names, the
+        patch probe only its all-patches images); ``accuracy_full`` the same in all the
+        model's classes.
     """
-    table = predictions.assign(correct_=_correct(predictions).to_numpy())
+    # Outputs that are NaN or infinite predict nothing: they are left out (and noted by
+    # the report, see localglobal.analysis.predictions.non_finite_notes).
+    finite = finite_rows(predictions).to_numpy()
+    decision = decision_of(predictions)
+    full = _correct(predictions).to_numpy()
+    chosen = (predictions[decision.correct].astype(bool).to_numpy() if decision.subset
+              else full)
+    table = predictions.assign(correct_=chosen, full_=full)[finite]
     if "condition" not in table:
         table["condition"] = table["level"].astype(str)
     table["condition"] = table["condition"].astype(str)
@@ -106,18 +121,23 @@ def probe_accuracy(predictions: pd.DataFrame, probes: Sequence[Probe]) -> pd.Dat
     out = []
     for name, rows, level, text in conditions:
         for model, group in rows.groupby("model", sort=False):
-            correct = int(group["correct_"].sum())
+            correct, correct_full = int(group["correct_"].sum()), int(group["full_"].sum())
             out.append({"model": str(model), "probe": name, "level": level.code,
                         "strongest": text, "n_images": int(group["image_id"].nunique()),
                         "n": len(group), "n_correct": correct,
-                        "accuracy": correct / len(group), "condition": level.label})
+                        "accuracy": correct / len(group), "n_correct_full": correct_full,
+                        "accuracy_full": correct_full / len(group),
+                        "label_space": decision.label if decision.subset else "",
+                        "full_label_space": decision.full_label, "condition": level.label})
     return pd.DataFrame(out, columns=ACCURACY_COLUMNS)
 
 
 def _wide(accuracy: pd.DataFrame, models: list[str] | None = None) -> pd.DataFrame:
     """One row per model, one column per condition, each cell ``accuracy (n images)``."""
+    subset = _subset(accuracy)
     cells = accuracy.assign(
         cell=[f"{r.accuracy:.3f} ({r.n_correct}/{r.n}; {r.n_images} images)"
+              + (f" · {r.accuracy_full:.3f} in {r.full_label_space}" if subset else "")
               for r in accuracy.itertuples()],
         column=[p if p == "original" else f"{p} {c}"
                 for p, c in zip(accuracy["probe"], _labels(accuracy), strict=True)])
@@ -147,15 +167,31 @@ ACCURACY_TITLE = ("Top-1 accuracy on the original images and at each probe's str
                   "level (correct/predictions; images)")
 
 
+def _subset(accuracy: pd.DataFrame) -> bool:
+    """Whether the table's accuracy is read in a subset of the model's classes."""
+    return "label_space" in accuracy and bool(accuracy["label_space"].astype(bool).any())
+
+
+def accuracy_title(accuracy: pd.DataFrame) -> str:
+    """The accuracy table's title, saying which label space each number is in."""
+    if not _subset(accuracy):
+        return ACCURACY_TITLE
+    first = accuracy.iloc[0]
+    return (f"Top-1 accuracy in {first['label_space']} (the dataset's label space) on the "
+            "original images and at each probe's strongest level (correct/predictions; "
+            f"images), with the accuracy in {first['full_label_space']} of the model beside "
+            "it")
+
+
 def accuracy_display(accuracy: pd.DataFrame, models: list[str] | None = None) -> Table:
     """:func:`probe_accuracy`'s table for the HTML report, models in ``models``' order."""
-    return display_table(ACCURACY_TITLE, _wide(accuracy, models))
+    return display_table(accuracy_title(accuracy), _wide(accuracy, models))
 
 
 def accuracy_markdown(accuracy: pd.DataFrame, models: list[str] | None = None) -> list[str]:
     """:func:`probe_accuracy`'s table as ``summary.md`` lines, with what each level is."""
     wide = _wide(accuracy, models)
-    lines = [f"{ACCURACY_TITLE}:", "",
+    lines = [f"{accuracy_title(accuracy)}:", "",
              *markdown_table(list(wide.columns), wide.itertuples(index=False))]
     text = strongest_text(accuracy)
     if text:
@@ -163,5 +199,5 @@ def accuracy_markdown(accuracy: pd.DataFrame, models: list[str] | None = None) -
     return lines
 
 
-__all__ = ["ACCURACY_COLUMNS", "accuracy_display", "accuracy_markdown", "probe_accuracy",
-           "strongest_level", "strongest_text"]
+__all__ = ["ACCURACY_COLUMNS", "accuracy_display", "accuracy_markdown", "accuracy_title",
+           "probe_accuracy", "strongest_level", "strongest_text"]

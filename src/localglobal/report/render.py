@@ -107,6 +107,8 @@ def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -
     else:
         lines.append("No accuracy: no predictions to compute it from "
                      "(predictions.parquet is missing or unreadable).")
+    lines += ["", *(f"- {note}" for note in context["accuracy_notes"])] \
+        if context.get("accuracy_notes") else []
     if context.get("box_note"):
         lines += ["", context["box_note"]]
     if context["absent"]:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from localglobal.analysis.figures import METHOD_NAMES, method_label
 from localglobal.analysis.hypotheses import VERDICT_RULE
-from localglobal.analysis.predictions import clean_predictions
+from localglobal.analysis.predictions import clean_predictions, decision_of, non_finite_notes
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.attribution.regions import BOX_STATISTICS
 from localglobal.probes.catalog import described_probes
@@ -82,8 +82,9 @@ def clean_inputs(inputs: ReportInputs) -> tuple[pd.DataFrame | None, pd.DataFram
             inputs.errors.append(str(error))
             predictions = None
     summary = inputs.table("probe_summary")
-    if summary is None and predictions is not None and "true_prob" in predictions:
-        summary = probe_summary(predictions, "true_prob")
+    measure = decision_of(predictions).measure
+    if summary is None and predictions is not None and measure in predictions:
+        summary = probe_summary(predictions, measure)
     return predictions, summary
 
 
@@ -423,6 +424,8 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     probes = run_probes(inputs, predictions)
     accuracy = accuracy_of(inputs, predictions, probes)
     head = summary_section(inputs, accuracy)
+    accuracy_notes = non_finite_notes(predictions) if predictions is not None else []
+    head["notes"].extend(accuracy_notes)
     sections = [probe_section(key, members, inputs, predictions, summary)
                 for key, members in probe_sections(probes).items()]
     no_box = box_note(inputs)
@@ -447,6 +450,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
             (inputs.analysis or {}).get("sections", {}).get("shape_bias", {}).get("reason")
             or inputs.missing("shape_bias")),
         "accuracy": accuracy,
+        "accuracy_notes": accuracy_notes,
         "models": model_order(inputs),
         "box_note": no_box,
         "accuracy_levels": strongest_text(accuracy) if accuracy is not None else "",

@@ -31,7 +31,7 @@ from localglobal.analysis.hypotheses import (
     evaluate_hypotheses,
 )
 from localglobal.analysis.interaction import Interaction, patch_interaction
-from localglobal.analysis.predictions import clean_predictions
+from localglobal.analysis.predictions import clean_predictions, decision_of
 from localglobal.analysis.record import AnalysisRecord
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.errors import ConfigError, CorruptArtifactError
@@ -57,7 +57,8 @@ WRITES = (
     Artifact("interaction_images", "interaction-images.parquet", "table",
              "single-patch drop sum S and all-patches drop A per (model, side, image)"),
     Artifact("probe_summary", "probe-summary.parquet", "table",
-             "mean true-class probability with its interval per model, probe and level"),
+             "mean true-class probability (in the run's label space) with its interval "
+             "per model, probe and level"),
     Artifact("lrp_summary", "lrp-summary.parquet", "table",
              "LRP region statistics per model and control (when attributions exist)",
              always=False),
@@ -165,8 +166,15 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     run, analysis, record = ctx.run, ctx.config.analysis, AnalysisRecord()
     predictions = _predictions(run, record)
     attributions = _optional(run, "attributions")
+    # Curves and default tests read the decision in the run's label space.
+    decision = decision_of(predictions)
+    if decision.subset:
+        record.notes.append(f"decisions are read in {decision.label} (the dataset's label "
+                            f"space), not in {decision.full_label}: the curves and the "
+                            f"default tests use {decision.measure}")
     try:
-        hypotheses, notes = choose_hypotheses(analysis.hypotheses, predictions, attributions)
+        hypotheses, notes = choose_hypotheses(analysis.hypotheses, predictions, attributions,
+                                              measure=decision.measure)
     except ValueError as error:  # the configuration does not fit the run: the user's to fix
         raise ConfigError(f"{run.config_path}: {error}") from None
     record.notes.extend(notes)
@@ -186,7 +194,7 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     record.section("hypotheses", "done", n=len(results.table),
                    verdicts=results.table["verdict"].value_counts().to_dict(),
                    chosen="configured" if analysis.hypotheses is not None else "default")
-    summary = probe_summary(predictions, "true_prob")
+    summary = probe_summary(predictions, decision.measure)
     run.write("probe_summary", summary)
     bias = _shape_bias(run, record)
     lrp = _lrp(run, attributions, record)

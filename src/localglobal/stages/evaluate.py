@@ -129,6 +129,12 @@ def _evaluate_model(ctx: StageContext, name: str, inputs: _Inputs) -> pd.DataFra
     computed = total - (ctx.report.resumed - resumed)
     record.update(seconds=round(seconds, 3), computed=computed, resumed=total - computed,
                   images_per_second=round(computed / seconds, 2) if computed else None)
+    non_finite = int((~table["finite"].astype(bool)).sum()) if "finite" in table else 0
+    record["non_finite"] = non_finite
+    if non_finite:
+        ctx.log(f"evaluate: model {name} gave NaN or infinite outputs for {non_finite} of "
+                f"{len(table)} items; those rows are flagged (finite = false), never counted "
+                "correct, and left out of the accuracy tables and hypotheses", style="yellow")
     return table
 
 
@@ -137,7 +143,7 @@ def _evaluate_model(ctx: StageContext, name: str, inputs: _Inputs) -> pd.DataFra
        writes=(Artifact("predictions", "predictions.parquet", "table",
                         "per (model, item): true and predicted class, logit, probability, "
                         "rank, top-5; the same within the dataset's classes"),),
-       params=_params, version=3, check=_check,
+       params=_params, version=4, check=_check,
        description="every model on every image")
 def evaluate(ctx: StageContext) -> dict[str, Any]:
     """``predictions.parquet`` for every model."""
@@ -151,4 +157,8 @@ def evaluate(ctx: StageContext) -> dict[str, Any]:
     ctx.run.write("predictions", predictions)
     summary: dict[str, Any] = {"models": [n for n in names if n in results],
                                "predictions": len(predictions), "device": str(inputs.device)}
+    non_finite = {n: int(ctx.details["models"][n]["non_finite"]) for n in results
+                  if ctx.details["models"][n].get("non_finite")}
+    if non_finite:
+        summary["non_finite"] = non_finite
     return summary

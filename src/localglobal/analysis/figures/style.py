@@ -36,7 +36,7 @@ CONTROL_STYLE = {  # colour and hatch of the attribution controls
 MEASURE_LABELS = {
     "true_prob": "true-class probability",
     "true_logit": "true-class logit",
-    "subset_true_prob": "true-class probability (dataset classes)",
+    "subset_true_prob": "true-class probability (within the run's classes)",
     "pred_prob": "top-1 probability",
 }
 LRP_LABELS = {
