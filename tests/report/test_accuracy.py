@@ -146,6 +146,6 @@ def test_a_label_subset_reads_accuracy_in_the_runs_classes_with_the_full_space_b
     assert f" · {row.accuracy_full:.3f} in all 1000 classes" in text
     # In the model's own label space the table reads as before, one number per cell.
     own = probe_accuracy(full.assign(subset_correct=~full["correct"], model_classes=10,
-                                     subset_classes=10, subset_true_prob=0.5), crop=CROP)
+                                     subset_classes=10, subset_true_prob=0.5), PROBES)
     pd.testing.assert_series_equal(own["accuracy"], probe_accuracy(full, PROBES)["accuracy"])
     assert " · " not in "\n".join(accuracy_markdown(own))
