@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from localglobal.errors import LocalglobalError
-from localglobal.pipeline.rundir import RunDir
 
 Apply = Callable[[Any, Any, Mapping[str, Any]], Any]
 """``apply(config, value, given) -> config``: the configuration with the option's value
-set; ``given`` holds the values of all the command's options."""
+set; ``given`` holds the values of all the command's options, and ``given["run"]`` the
+opened :class:`~localglobal.pipeline.rundir.RunDir`."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def model_options(stage: str) -> tuple[Option, Option]:
 
     def add(config: Any, value: str, given: Mapping[str, Any]) -> Any:
         # A stage without results has none to keep: --models is then its whole list.
-        computed = RunDir(given["run"]).has_results(stage)
+        computed = given["run"].has_results(stage)
         return with_models(config, stage, model_list(value),
                            replace=bool(given.get("replace")), computed=computed)
 
