@@ -37,9 +37,10 @@ from localglobal.io.atomic import write_npz
 from localglobal.io.images import read_png, write_png
 from localglobal.models import load_model, resolve_model
 from localglobal.models.devices import select_device
-from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.edges import pack_mask
+from localglobal.run import run_options
 from localglobal.stages import REGISTRY
 
 THESIS_SECONDS_PER_IMAGE = (22.0, 120.0)
@@ -169,7 +170,7 @@ def main() -> None:
             # The stage's body alone, as the runner calls it (no upstream bookkeeping).
             declared = REGISTRY["attribute"]
             ctx = StageContext(run, config, declared, "bench",
-                               RunOptions(force=True, device=str(device)))
+                               run_options(config, force=True, device=str(device)))
             started = time.perf_counter()
             summary = ctx.finish(declared.body(ctx))
             synchronize(device)

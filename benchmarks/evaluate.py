@@ -35,11 +35,12 @@ from localglobal.io.images import read_png, write_png
 from localglobal.labels import get_label_space
 from localglobal.models import load_model, resolve_model
 from localglobal.models.devices import select_device
-from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.plan import ProbePlan
 from localglobal.probes.render import perturbation_table, render_sample
 from localglobal.probes.sources import SourceImage
+from localglobal.run import run_options
 from localglobal.stages import REGISTRY
 
 THESIS_IMAGES_PER_SECOND = 7.0
@@ -121,7 +122,7 @@ def stage_throughput(run: RunDir, models: dict, settings: dict) -> tuple[float, 
     })
     declared = REGISTRY["evaluate"]
     # The stage's body alone (not the runner): every repeat computes every shard again.
-    ctx = StageContext(run, config, declared, "bench", RunOptions(force=True))
+    ctx = StageContext(run, config, declared, "bench", run_options(config, force=True))
     n = len(run.read("perturbations"))
     started = time.perf_counter()
     summary = ctx.finish(declared.body(ctx))

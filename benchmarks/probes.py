@@ -30,10 +30,11 @@ from PIL import Image
 from localglobal.config import config_from_dict
 from localglobal.data.geometry import frame_transform, union_box
 from localglobal.io.images import decode_rgb, encode_png
-from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.executors import parallel_map
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.plan import ProbePlan, probe_images
+from localglobal.run import run_options
 from localglobal.stages import REGISTRY
 
 THESIS_EDGES_PER_S = 1.15
@@ -83,7 +84,7 @@ def stage_seconds(samples: pd.DataFrame, config, root: Path, name: str,
     run = RunDir(root / f"{name}-{label}").ensure()
     run.write("samples", samples)
     declared = REGISTRY[name]
-    ctx = StageContext(run, config, declared, "benchmark", RunOptions(workers=workers))
+    ctx = StageContext(run, config, declared, "benchmark", run_options(config, workers=workers))
     before = os.times()
     start = time.perf_counter()
     summary = ctx.finish(declared.body(ctx))

@@ -147,3 +147,37 @@ def test_models_imports_neither_torch_nor_timm_nor_pandas():
                           timeout=120, env={**os.environ, "PYTHONHASHSEED": "0"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+VOC = """<annotation><folder>n01440764</folder><filename>n01440764_1</filename>
+<size><width>200</width><height>150</height><depth>3</depth></size>
+<object><name>n01440764</name><pose>Unspecified</pose><truncated>0</truncated>
+<difficult>0</difficult><bndbox><xmin>10</xmin><ymin>20</ymin><xmax>120</xmax>
+<ymax>140</ymax></bndbox></object></annotation>"""
+
+
+def _modules_after(args: list[str]) -> list[str]:
+    """The heavy libraries a fresh interpreter has imported after running ``args``."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom localglobal.cli import app\n"
+            f"result = CliRunner().invoke(app, {args!r})\n"
+            "assert result.exit_code == 0, result.output\n"
+            "heavy = {'torch', 'torchvision', 'timm', 'matplotlib', 'zennit', 'scipy'}\n"
+            "print(sorted(heavy & {name.split('.')[0] for name in sys.modules}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONHASHSEED": "0"})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_annotations_and_stages_load_no_model_nor_figure_library(tmp_path):
+    import tarfile
+
+    xml = tmp_path / "n01440764_1.xml"
+    xml.write_text(VOC, encoding="utf-8")
+    archive = tmp_path / "one.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(xml, arcname="n01440764/n01440764_1.xml")
+    run = str(tmp_path / "run")
+    assert _modules_after(["annotations", str(archive), "--run", run, "--workers", "1"]) == "[]"
+    assert (tmp_path / "run" / "boxes.parquet").is_file()
+    assert _modules_after(["stages", "--run", run]) == "[]"

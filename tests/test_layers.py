@@ -13,16 +13,24 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# Lower numbers are lower layers; a module may import its own layer or a lower one.
+# Lower numbers are lower layers; a module may import its own layer or a lower one. The
+# kernel (pipeline) sits below the configuration: it takes the configuration as an opaque
+# value and its executor settings as plain values. The domain packages are ranked as
+# they build on each other: images and models, then the probes on them, then what
+# evaluates and explains models on probes, then the analysis, then the report.
 LAYERS = {
     "errors": 0, "console": 0,
-    "config": 1, "labels": 1, "io": 1, "trust": 1,
+    "io": 1, "trust": 1,
     "pipeline": 2,
-    "data": 3, "probes": 3, "models": 3, "evaluation": 3, "attribution": 3,
-    "analysis": 3, "report": 3, "toyworld": 3,
-    "stages": 4,
-    "run": 5, "api": 5, "demo": 5,
-    "cli": 6, "__init__": 6, "__main__": 6,
+    "config": 3, "labels": 3,
+    "data": 4, "models": 4,
+    "probes": 5, "toyworld": 5,
+    "evaluation": 6, "attribution": 6,
+    "analysis": 7,
+    "report": 8,
+    "stages": 9,
+    "run": 10, "api": 10, "demo": 10,
+    "cli": 11, "__init__": 11, "__main__": 11,
 }
 
 

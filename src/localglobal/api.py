@@ -51,8 +51,8 @@ from localglobal.probes.scramble import scramble as _scramble
 from localglobal.probes.smooth import SmoothRecord, invert
 from localglobal.probes.smooth import removed_detail as _removed_detail
 from localglobal.probes.smooth import smooth as _smooth
+from localglobal.report.contact_sheet import contact_sheet_of
 from localglobal.stages import REGISTRY
-from localglobal.stages.show import contact_sheet_of
 
 __all__ = [
     "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused", "PatchRecord", "Run",

@@ -1,8 +1,10 @@
 """Running the pipeline's stages on a run directory: the entry point of the CLI and API.
 
-Importing this module registers every stage (:mod:`localglobal.stages`); the kernel's
-:class:`~localglobal.pipeline.runner.Runner` then orders them from their
-declarations.
+Importing this module declares every stage (:mod:`localglobal.stages`, light: no
+stage's libraries are loaded); the kernel's :class:`~localglobal.pipeline.runner.Runner`
+then orders them from their declarations, and runs them with the executor settings
+of ``[run]`` (:func:`run_options`). The runner and the libraries of a stage are
+loaded when a stage runs.
 
 >>> run, config = prepare_run("runs/demo", config=RunConfig())   # doctest: +SKIP
 >>> run_stage("index", run, config)                              # doctest: +SKIP
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localglobal.config import (
     RunConfig,
@@ -24,13 +26,18 @@ from localglobal.config import (
 )
 from localglobal.console import log
 from localglobal.io.atomic import write_text_atomic
-from localglobal.pipeline.context import RunOptions
+from localglobal.pipeline.estimate import Estimate, estimate_stages
+from localglobal.pipeline.freshness import RunState, StageState
+from localglobal.pipeline.lock import holding_lock
+from localglobal.pipeline.options import with_models
 from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
-from localglobal.pipeline.runner import Runner, StageState, holding_lock
 from localglobal.probes.catalog import check_sections
 from localglobal.stages import REGISTRY
 from localglobal.trust import code_references, refuse_untrusted
 from localglobal.trust import vouched_for as _vouched_for
+
+if TYPE_CHECKING:
+    from localglobal.pipeline.context import RunOptions
 
 PIPELINE: tuple[str, ...] = tuple(REGISTRY.order())
 """Every stage, in the order the pipeline runs them."""
@@ -121,10 +128,7 @@ def add_models(config: RunConfig, section: str, names: list[str], *, replace: bo
     that has computed nothing yet (``computed`` false) has no results to keep:
     ``names`` are then its whole list, so a fresh run computes exactly what was named.
     """
-    updated = config.model_copy(deep=True)
-    target = getattr(updated, section)
-    target.models = list(names) if replace or not computed else \
-        list(dict.fromkeys([*target.models, *names]))
+    updated = with_models(config, section, names, replace=replace, computed=computed)
     # Validated whole again: the new names must not clash with the others' file names.
     return config_from_dict(updated.model_dump(mode="json", exclude_none=True),
                             f"--models of {section}")
@@ -132,7 +136,7 @@ def add_models(config: RunConfig, section: str, names: list[str], *, replace: bo
 
 def has_results(run: RunDir, stage: str) -> bool:
     """Whether ``stage`` has written any of its outputs into ``run``."""
-    return any(run.has(artifact.name) for artifact in REGISTRY.catalog.of_stage(stage))
+    return run.has_results(stage)
 
 
 def vouched_for(config: RunConfig, config_path: str | os.PathLike[str] | None) -> bool:
@@ -179,6 +183,22 @@ def _refuse_untrusted(config: RunConfig, stages: list[str], trusted: bool) -> No
     refuse_untrusted(references_used(config, stages), trusted)
 
 
+def run_options(config: RunConfig, *, force: bool = False, device: str | None = None,
+                workers: int | None = None, trusted: bool = False,
+                extra: dict[str, Any] | None = None) -> RunOptions:
+    """The kernel's options for one command: its own, and ``[run]``'s executor settings.
+
+    ``workers`` (the command's ``--workers``) wins over ``run.workers``.
+    """
+    from localglobal.pipeline.context import RunOptions
+
+    settings = config.run
+    return RunOptions(force=force, device=device,
+                      workers=workers if workers is not None else settings.workers,
+                      extra=dict(extra or {}), trusted=trusted, executor=settings.executor,
+                      ray_address=settings.ray_address, shard_size=settings.shard_size)
+
+
 def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
               device: str | None = None, workers: int | None = None,
               trusted: bool = False, **extra: Any) -> dict[str, Any]:
@@ -195,9 +215,11 @@ def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
     UntrustedCodeError
         A model of the stage names Python code and ``trusted`` is false.
     """
+    from localglobal.pipeline.runner import Runner
+
     _refuse_untrusted(config, [name], trusted)
-    options = RunOptions(force=force, device=device, workers=workers, extra=extra,
-                         trusted=trusted)
+    options = run_options(config, force=force, device=device, workers=workers,
+                          trusted=trusted, extra=extra)
     return Runner(run, config, REGISTRY).run_stage(name, options)
 
 
@@ -223,12 +245,27 @@ def run_pipeline(run: RunDir, config: RunConfig, *, stages: tuple[str, ...] | No
 
     ``trusted`` as for :func:`run_stage`.
     """
+    from localglobal.pipeline.runner import Runner
+
     _refuse_untrusted(config, list(stages) if stages is not None else list(PIPELINE), trusted)
-    options = RunOptions(force=force, device=device, workers=workers, trusted=trusted)
+    options = run_options(config, force=force, device=device, workers=workers,
+                          trusted=trusted)
     return Runner(run, config, REGISTRY).run_pipeline(
         list(stages) if stages is not None else None, options)
 
 
 def stage_states(run: RunDir, config: RunConfig) -> list[StageState]:
     """Every stage's state (done, out of date and why, failed, not run)."""
-    return Runner(run, config, REGISTRY).states()
+    return RunState(run, config, REGISTRY).states()
+
+
+def estimate_run(config: RunConfig) -> list[Estimate]:
+    """Every stage's estimate for ``config`` (``localglobal run --dry-run``): items, disk
+    and time on this machine, from each stage's declared ``estimate``; nothing is written.
+
+    Raises
+    ------
+    ImageIndexError
+        The image root or a split folder does not exist.
+    """
+    return estimate_stages(PIPELINE, lambda name: REGISTRY[name].estimate, config)

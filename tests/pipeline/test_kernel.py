@@ -287,9 +287,9 @@ def multiply_registry() -> StageRegistry:
 
 def run_multiply(root: Path, executor: str) -> pd.DataFrame:
     registry = multiply_registry()
-    config = RunConfig.model_validate({"run": {"executor": executor, "workers": 2}})
-    runner = Runner(RunDir(root, registry).ensure(), config, registry)
-    runner.run_stage("multiply")
+    # The kernel takes its executor settings as plain values, not from a configuration.
+    runner = Runner(RunDir(root, registry).ensure(), RunConfig(), registry)
+    runner.run_stage("multiply", RunOptions(executor=executor, workers=2))
     report = read_json(runner.run.path("multiply-report.json"))
     assert report["executor"] == executor
     return runner.run.read("products")

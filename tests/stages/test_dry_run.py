@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from localglobal.cli import app
 from localglobal.config import to_toml
-from localglobal.run import prepare_run, run_pipeline
-from localglobal.stages.plan import format_plan, plan_run
+from localglobal.pipeline.estimate import format_estimates
+from localglobal.run import estimate_run, prepare_run, run_pipeline
 from localglobal.toyworld.build import build_world
 from tests.toy_run import LONG_STAGES, SMALL_WORLD, small_config
 
@@ -29,7 +29,7 @@ def config(tmp_path_factory):
 
 @pytest.mark.slow
 def test_the_plan_counts_the_items_of_the_real_run(config, tmp_path):
-    plan = {s.stage: s for s in plan_run(config)}
+    plan = {s.stage: s for s in estimate_run(config)}
     run, config = prepare_run(tmp_path / "run", config=config)
     run_pipeline(run, config, stages=LONG_STAGES)
     for stage in LONG_STAGES:
@@ -38,7 +38,7 @@ def test_the_plan_counts_the_items_of_the_real_run(config, tmp_path):
             assert plan[stage].seconds is not None and plan[stage].seconds > 0, stage
     stored = sum(p.stat().st_size for p in run.path("perturbations").rglob("*.png"))
     assert 0.5 < plan["perturb"].bytes / stored < 2
-    text = format_plan(list(plan.values()))
+    text = format_estimates(list(plan.values()))
     assert text.splitlines()[-1].startswith("total")
 
 

@@ -11,8 +11,8 @@ from localglobal.attribution.outputs import load_relevance
 from localglobal.io.images import read_png
 from localglobal.labels import get_label_space
 from localglobal.probes.plan import is_built
+from localglobal.report.contact_sheet import contact_sheet_of
 from localglobal.run import run_stage
-from localglobal.stages.show import contact_sheet_of
 from tests.stages._probe_run import build_images, make_run
 
 CROP = 56

@@ -29,15 +29,15 @@ false "supported" or false "the opposite holds" anywhere in the family — at or
 
 from __future__ import annotations
 
-import functools
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from localglobal.analysis.candidates import candidate_hypotheses, thesis_hypotheses
 from localglobal.analysis.hypothesis_pairs import PAIR_COLUMNS, Pairs
 from localglobal.analysis.hypothesis_sources import (
     RunTables,
@@ -50,7 +50,7 @@ from localglobal.analysis.hypothesis_sources import (
 )
 from localglobal.analysis.interaction import interaction_images as _interaction_images
 from localglobal.analysis.statistics import holm
-from localglobal.config import Hypothesis, builtin_config, load_config
+from localglobal.config import Hypothesis
 
 __all__ = ["CONTRACT_COLUMNS", "EXTRA_COLUMNS", "OPPOSITE", "VERDICT_RULE",
            "HypothesisResults", "candidate_hypotheses", "choose_hypotheses",
@@ -86,22 +86,6 @@ EXTRA_COLUMNS = [
 OPPOSITE = "not supported: the opposite holds"
 
 
-@functools.cache
-def _thesis_hypotheses() -> tuple[Hypothesis, ...]:
-    return tuple(load_config(builtin_config("thesis")).analysis.hypotheses or ())
-
-
-def thesis_hypotheses() -> list[Hypothesis]:
-    """The thesis's hypotheses and their corrected forms, as ``configs/thesis.toml`` lists
-    them under DESIGN.md's ids.
-
-    Each thesis hypothesis (``H1`` … ``LRP-neg``) keeps the thesis's measure; its
-    corrected form ``<id>-img`` measures what the thesis meant without baseline and
-    floor effects (the file's comments say how).
-    """
-    return list(_thesis_hypotheses())
-
-
 def probe_effect_hypotheses(predictions: pd.DataFrame, measure: str = "true_prob"
                             ) -> list[Hypothesis]:
     """One hypothesis per model and probe of the run: the probe lowers the model's
@@ -133,29 +117,6 @@ def probe_effect_hypotheses(predictions: pd.DataFrame, measure: str = "true_prob
                        description=f"{probe} lowers {model}'s {measure} relative to the "
                        "original (all levels)")
             for model in models for probe in probes]
-
-
-def candidate_hypotheses(configured: Sequence[Hypothesis] | None,
-                         models: Iterable[str]) -> list[Hypothesis]:
-    """The hypotheses a configuration may test, before the run's tables are seen.
-
-    Parameters
-    ----------
-    configured : sequence of Hypothesis or None
-        ``analysis.hypotheses``; None (unset) stands for the thesis hypotheses.
-    models : iterable of str
-        The models the run evaluates (``evaluate.models``).
-
-    Returns
-    -------
-    list of Hypothesis
-        ``configured`` as given, or the thesis hypotheses whose two models are among
-        ``models``: the set the analyze stage's parameters depend on.
-    """
-    if configured is not None:
-        return list(configured)
-    names = set(models)
-    return [h for h in thesis_hypotheses() if {h.model_a, h.model_b} <= names]
 
 
 def choose_hypotheses(configured: Sequence[Hypothesis] | None, predictions: pd.DataFrame,

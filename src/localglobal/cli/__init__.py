@@ -10,82 +10,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from localglobal import __version__
 from localglobal.cli.errors import OneLineGroup, fail, friendly
-from localglobal.cli.options import (
-    ConfigOption,
-    DeviceOption,
-    ForceOption,
-    ModelsOption,
-    ReplaceOption,
-    RunOption,
-    TrustOption,
-    WorkersOption,
-)
-from localglobal.errors import ConfigError, LocalglobalError
+from localglobal.cli.options import DeviceOption, ForceOption, RunOption, WorkersOption
+from localglobal.cli.stage_commands import add_stage_commands
+from localglobal.errors import ConfigError
+from localglobal.stages import REGISTRY
 
 if TYPE_CHECKING:
-    from localglobal.config import RunConfig
     from localglobal.pipeline.rundir import RunDir
-
-# The run layer imports torch and every stage, the configuration pydantic: commands load
-# them on first use, so that `localglobal models`, `--help` and `--version` answer at once.
-
-
-def load_config(path: Path) -> RunConfig:
-    """:func:`localglobal.config.load_config`, imported on first use."""
-    from localglobal.config import load_config as load
-
-    return load(path)
-
-
-def _lazy(name: str) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        from localglobal import run as run_layer
-
-        return getattr(run_layer, name)(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = name
-    return call
-
-
-add_models = _lazy("add_models")
-check_config = _lazy("check_config")
-has_results = _lazy("has_results")
-locked = _lazy("locked")
-open_run = _lazy("open_run")
-prepare_run = _lazy("prepare_run")
-run_pipeline = _lazy("run_pipeline")
-run_stage = _lazy("run_stage")
-stage_states = _lazy("stage_states")
-vouched_for = _lazy("vouched_for")
-
-
-class _Stages:
-    """The stage registry (``localglobal.stages.REGISTRY``), imported on first use."""
-
-    def __getattr__(self, name: str) -> Any:
-        from localglobal.stages import REGISTRY as registry
-
-        return getattr(registry, name)
-
-
-REGISTRY = _Stages()
-
-
-def __getattr__(name: str) -> Any:
-    if name == "PIPELINE":
-        from localglobal.run import PIPELINE
-
-        return PIPELINE
-    raise AttributeError(f"module 'localglobal.cli' has no attribute {name!r}")
-
 
 # Help is printed as plain text: Rich markup would take "[default: ...]" and
 # "[models.NAME]" in the help for tags and drop them, and Rich's option table gives a
@@ -120,224 +58,7 @@ def _main(
     """Measure how much image classifiers rely on local features versus global shape."""
 
 
-def _own_data_config() -> RunConfig:
-    from localglobal.config import own_data_config
-
-    return own_data_config()
-
-
-def _model_list(models: str | None) -> list[str]:
-    return [m.strip() for m in models.split(",") if m.strip()] if models else []
-
-
-def _stage(name: str, run_dir: Path, config_path: Path | None, *, create: bool = False,
-           configure: Callable[[RunConfig], RunConfig] | None = None, force: bool = False,
-           workers: int | None = None, device: str | None = None,
-           trust: bool = False, start: RunConfig | None = None) -> None:
-    # The lock is held before anything is written: a command refused by it (another
-    # command runs on this run) leaves config.toml and every output as they were.
-    with locked(open_run(run_dir, create=create), f"localglobal {name}"):
-        run, config = prepare_run(run_dir, config_path=config_path, create=create,
-                                  start=start)
-        if configure is not None:
-            run, config = prepare_run(run.root, config=configure(config))
-        summary = run_stage(name, run, config, force=force, workers=workers, device=device,
-                            trusted=trust or vouched_for(config, config_path))
-    _print_summary(summary)
-    for artifact in REGISTRY.catalog.of_stage(name):
-        if run.path(artifact.path).exists():
-            typer.echo(f"wrote {run.path(artifact.path)}")
-
-
-def _print_summary(summary: dict) -> None:
-    shown = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
-    if shown:
-        typer.echo("  ".join(f"{k}={v}" for k, v in shown.items()))
-
-
-def _with_models(section: str, models: str | None, replace: bool, run_dir: Path
-                 ) -> Callable[[RunConfig], RunConfig] | None:
-    names = _model_list(models)
-    if not names:
-        if replace:
-            raise LocalglobalError("--replace needs --models: the models to keep")
-        return None
-    # A stage without results has none to keep: --models is then its whole list.
-    return lambda config: add_models(config, section, names, replace=replace,
-                                     computed=has_results(open_run(run_dir), section))
-
-
-@app.command()
-@friendly
-def annotations(
-    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="Annotation.tar.gz, or a "
-                                           "folder of archives or of VOC XML files")],
-    run: RunOption,
-    config: ConfigOption = None,
-    force: ForceOption = False,
-    workers: WorkersOption = None,
-) -> None:
-    """Read ImageNet bounding boxes into boxes.parquet (one row per object)."""
-
-    def configure(c: RunConfig) -> RunConfig:
-        c.data.annotations = str(source.expanduser().resolve())
-        return c
-
-    # A run started here holds no models until they are named (--models, or the
-    # thesis's through `localglobal run configs/thesis.toml`).
-    _stage("annotations", run, config, create=True, configure=configure, force=force,
-           workers=workers, start=_own_data_config())
-
-
-@app.command()
-@friendly
-def index(
-    root: Annotated[Path, typer.Argument(
-        metavar="ROOT", help="image root with <split>/<wnid>/<image> folders")],
-    run: RunOption,
-    config: ConfigOption = None,
-    force: ForceOption = False,
-    workers: WorkersOption = None,
-    label_space: Annotated[str | None, typer.Option(
-        metavar="NAME", show_default=False,
-        help="imagenette, imagewoof, imagenet-1k, toyworld or a label file "
-             "[default: the configuration's data.label_space]")] = None,
-    require_box: Annotated[bool | None, typer.Option(
-        "--require-box/--no-require-box", show_default=False,
-        help="draw only images with an object box; --no-require-box needs no annotations "
-        "(box-based measures are then NaN) [default: the configuration's "
-        "index.require_box, true]")] = None,
-) -> None:
-    """Scan images, map their boxes into the model-input frame, draw the sample."""
-
-    def configure(c: RunConfig) -> RunConfig:
-        c.data.images = str(root.expanduser().resolve())
-        if label_space:
-            c.data.label_space = label_space
-        if require_box is not None:
-            c.index.require_box = require_box
-        return c
-
-    # A run started here holds no models until they are named (--models, or the
-    # thesis's through `localglobal run configs/thesis.toml`).
-    _stage("index", run, config, create=True, configure=configure, force=force,
-           workers=workers, start=_own_data_config())
-
-
-@app.command()
-@friendly
-def edges(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-          workers: WorkersOption = None) -> None:
-    """Canny edges of every sampled image in the model-input frame."""
-    _stage("edges", run, config, force=force, workers=workers)
-
-
-@app.command()
-@friendly
-def perturb(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-            workers: WorkersOption = None, trust_config: TrustOption = False) -> None:
-    """Every configured probe's images (lossless PNG) and their table."""
-    _stage("perturb", run, config, force=force, workers=workers, trust=trust_config)
-
-
-def _model_stage_command(name: str, summary: str) -> None:
-    """Register ``localglobal <name>``, a model stage: --models/--replace, --device and
-    --trust-config besides the options every stage takes."""
-
-    def command(run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-                models: ModelsOption = None, replace: ReplaceOption = False,
-                device: DeviceOption = None, trust_config: TrustOption = False) -> None:
-        _stage(name, run, config, configure=_with_models(name, models, replace, run),
-               force=force, device=device, trust=trust_config)
-
-    command.__name__ = command.__qualname__ = name
-    command.__doc__ = summary
-    app.command(name)(friendly(command))
-
-
-_model_stage_command("evaluate", "Run every configured model on every perturbed image.")
-_model_stage_command("attribute", "Relevance (LRP or a gradient method) per model and image, "
-                                  "against edges and boxes.")
-
-
-@app.command()
-@friendly
-def analyze(run: RunOption, config: ConfigOption = None, force: ForceOption = False) -> None:
-    """Hypothesis tests, the patch-interaction analysis and figures."""
-    _stage("analyze", run, config, force=force)
-
-
-@app.command()
-@friendly
-def report(run: RunOption, config: ConfigOption = None, force: ForceOption = False) -> None:
-    """Write report/index.html and report/summary.md (refused while a stage is stale)."""
-    _stage("report", run, config, force=force)
-
-
-def _with_geirhos(models: str | None, stimuli: Path | None, humans: Path | None,
-                  datasets: str | None = None) -> Callable[[RunConfig], RunConfig] | None:
-    names = _model_list(models)
-    chosen = _model_list(datasets)
-    if not (names or stimuli or humans or chosen):
-        return None
-
-    def configure(config: RunConfig) -> RunConfig:
-        updated = config.model_copy(deep=True)
-        if chosen:
-            data = updated.geirhos.model_dump()
-            data["datasets"] = chosen
-            try:
-                updated.geirhos = type(updated.geirhos).model_validate(data)
-            except ValueError:
-                from localglobal.data.model_vs_human import DATASETS
-
-                raise ConfigError(f"--datasets: {','.join(chosen)}: not model-vs-human "
-                                  f"datasets; known: {', '.join(DATASETS)}") from None
-        if names:
-            updated.geirhos.models = names
-        if stimuli is not None:
-            updated.geirhos.stimuli = str(stimuli.expanduser().resolve())
-        if humans is not None:
-            updated.geirhos.humans = str(humans.expanduser().resolve())
-        return updated
-
-    return configure
-
-
-@app.command()
-@friendly
-def geirhos(
-    run: RunOption, config: ConfigOption = None, force: ForceOption = False,
-    models: Annotated[str | None, typer.Option(
-        "--models", "-m", metavar="A,B", show_default=False,
-        help="comma-separated model names [default: geirhos.models, else "
-        "evaluate.models]")] = None,
-    stimuli: Annotated[Path | None, typer.Option(
-        metavar="DIR", show_default=False,
-        help="folder of stimuli: model-vs-human's datasets (fetch model-vs-human), "
-        "cue-conflict/, edges/, filled-silhouettes/, or the texture-vs-shape layout "
-        "[default: geirhos.stimuli]")] = None,
-    humans: Annotated[Path | None, typer.Option(
-        metavar="DIR", show_default=False,
-        help="folder of model-vs-human raw-data CSVs [default: geirhos.humans]")] = None,
-    datasets: Annotated[str | None, typer.Option(
-        metavar="A,B", show_default=False,
-        help="which of model-vs-human's 17 datasets [default: geirhos.datasets, else every "
-        "one found]")] = None,
-    device: DeviceOption = None, trust_config: TrustOption = False,
-) -> None:
-    """model-vs-human's benchmark: accuracy, error consistency and shape bias, models and humans."""
-    _stage("geirhos", run, config, create=True,
-           configure=_with_geirhos(models, stimuli, humans, datasets), force=force,
-           device=device, trust=trust_config)
-    from localglobal.report.geirhos import benchmark_lines
-
-    table = run / "benchmark.parquet"
-    if table.is_file():
-        import pandas as pd
-
-        for line in benchmark_lines(pd.read_parquet(table)):
-            typer.echo(line)
+add_stage_commands(app, [REGISTRY[name] for name in REGISTRY.order()])
 
 
 @fetch_app.command("geirhos")
@@ -411,6 +132,8 @@ def fetch_model_vs_human_command(
 @friendly
 def stages(run: RunOption) -> None:
     """List the stages of a run: status (and why), outputs, time."""
+    from localglobal.run import open_run, prepare_run, stage_states
+
     opened = open_run(run)
     _, config = prepare_run(opened.root, create=False)
     for state in stage_states(opened, config):
@@ -445,13 +168,22 @@ def run_command(
         "[default: run them]")] = False,
 ) -> None:
     """Run the whole pipeline from a configuration file; stop at a stage that fails."""
+    from localglobal.config import load_config
+    from localglobal.pipeline.estimate import format_estimates
+    from localglobal.run import (
+        check_config,
+        estimate_run,
+        locked,
+        open_run,
+        prepare_run,
+        run_pipeline,
+    )
+
     run_dir = run or Path("runs") / config.stem
     loaded = load_config(config)
     check_config(loaded)  # before the run directory is made
     if dry_run:
-        from localglobal.stages.plan import format_plan, plan_run
-
-        typer.echo(format_plan(plan_run(loaded)))
+        typer.echo(format_estimates(estimate_run(loaded)))
         return
     with locked(open_run(run_dir, create=True), "localglobal run"):
         run_obj, loaded = prepare_run(run_dir, config=loaded, create=True)
@@ -496,6 +228,7 @@ def models(config: Annotated[Path | None, typer.Option(
     from rich.markup import escape
     from rich.table import Table
 
+    from localglobal.config import load_config
     from localglobal.models.describe import describe_models
 
     loaded = load_config(config) if config else None  # None: the registry alone
@@ -530,7 +263,8 @@ def show(
 ) -> None:
     """Write a contact sheet of one image's probes, edges, box and heat maps; print its path."""
     from localglobal.config import load_config, overlay_config
-    from localglobal.stages.show import write_contact_sheet
+    from localglobal.report.contact_sheet import write_contact_sheet
+    from localglobal.run import open_run
 
     opened = open_run(run)
     settings = None

@@ -1,11 +1,24 @@
-"""The options the commands share: the run, a configuration overlay, --force, workers, …"""
+"""The options the commands share: the run, a configuration overlay, --force, and the
+typer form of a stage's declared options (:class:`~localglobal.pipeline.options.Option`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from localglobal.pipeline.options import DEVICE, WORKERS, Option
+
+
+def typer_annotation(option: Option) -> Any:
+    """``Annotated[type, typer.Option(...)]`` (or ``typer.Argument``) of a declared option."""
+    if option.argument:
+        return Annotated[option.type, typer.Argument(metavar=option.metavar, help=option.help)]
+    return Annotated[option.type, typer.Option(*option.flags, metavar=option.metavar,
+                                               help=option.help,
+                                               show_default=option.show_default)]
+
 
 # An option whose default is not a value (None: "the configuration's") says its default
 # in its help text; show_default=False keeps typer from printing a second one.
@@ -18,23 +31,5 @@ ConfigOption = Annotated[
 ]
 ForceOption = Annotated[bool, typer.Option("--force/--no-force",
                                            help="redo the stage even if up to date")]
-WorkersOption = Annotated[
-    int | None, typer.Option("--workers", "-j", metavar="N", show_default=False,
-                             help="processes [default: run.workers, else one per core]")
-]
-ModelsOption = Annotated[
-    str | None, typer.Option("--models", "-m", metavar="A,B", show_default=False,
-                             help="comma-separated model names, added to the run's models "
-                             "(only new ones are computed); while the stage has no results, "
-                             "the whole list [default: the configuration's]")
-]
-ReplaceOption = Annotated[bool, typer.Option(
-    "--replace/--no-replace", help="make --models the run's whole model list; the tables and "
-    "everything downstream are redone without the others")]
-DeviceOption = Annotated[str | None, typer.Option(
-    "--device", metavar="DEVICE", show_default=False,
-    help="auto, cpu, cuda, cuda:N or mps [default: the configuration's, else auto]")]
-TrustOption = Annotated[bool, typer.Option(
-    "--trust-config/--no-trust-config", show_default=False,
-    help="let Python code a model entry of the run's config.toml names (module = ...) run "
-    "[default: no-trust-config: only code named by --config]")]
+WorkersOption = typer_annotation(WORKERS)
+DeviceOption = typer_annotation(DEVICE)

@@ -208,3 +208,32 @@ def check_images(refs: Sequence[ImageRef | str]) -> tuple[pd.DataFrame, list[tup
     records = [check_image(ref if isinstance(ref, str) else ref.path) for ref in refs]
     table = pd.DataFrame(records, columns=list(CHECK_COLUMNS))
     return table, [(r["path"], r["reason"]) for r in records if not r["ok"]]
+
+
+def first_per_class(root: str | os.PathLike[str], splits: Sequence[str],
+                    extensions: Sequence[str], space: LabelSpace, per_class: int | None
+                    ) -> list[tuple[str, str, str]]:
+    """``(image_id, path, wnid)`` of the first ``per_class`` images of each class.
+
+    They stand in for the seeded draw of the index stage where only the count and a
+    few images to time matter (``localglobal run --dry-run``); ``per_class=None``
+    takes every image.
+
+    Raises
+    ------
+    ImageIndexError
+        The root or a split folder does not exist.
+    """
+    key = (str(root), tuple(splits), tuple(extensions), space.name, per_class)
+    if key not in _FIRST:
+        tree = scan_images(root, splits, extensions, space)
+        chosen = []
+        for _, group in tree.images.groupby("wnid", sort=True):
+            take = group if per_class is None else group.head(per_class)
+            chosen += [(str(r.image_id), str(r.path), str(r.wnid)) for r in take.itertuples()]
+        _FIRST.clear()  # one tree at a time: the stages of one estimate share it
+        _FIRST[key] = chosen
+    return _FIRST[key]
+
+
+_FIRST: dict[tuple, list[tuple[str, str, str]]] = {}

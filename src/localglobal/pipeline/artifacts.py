@@ -12,17 +12,21 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from localglobal.errors import CorruptArtifactError
 from localglobal.io.atomic import read_json, read_table
 
+if TYPE_CHECKING:
+    import numpy as np
+
 ArtifactKind = Literal["table", "json", "arrays", "array", "text", "folder", "file"]
 
 
+# numpy is imported by the readers that need it: declaring a stage's artifacts stays light.
 def _read_arrays(path: Path) -> Any:
+    import numpy as np
+
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
@@ -30,6 +34,8 @@ def _read_arrays(path: Path) -> Any:
 
 
 def _read_array(path: Path) -> np.ndarray:
+    import numpy as np
+
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from localglobal.config import RunConfig
 from localglobal.console import log
 from localglobal.errors import (
     LocalglobalError,
@@ -43,9 +42,13 @@ SHOWN_PROBLEMS = 10
 """Bad or failed items printed to the console; the report lists every one."""
 
 
+DEFAULT_SHARD_SIZE = 64
+"""Items per shard when neither the stage nor the options say."""
+
+
 @dataclass
 class RunOptions:
-    """Options of one command that do not change what a stage computes.
+    """How stages run: settings that do not change what a stage computes.
 
     Attributes
     ----------
@@ -54,12 +57,19 @@ class RunOptions:
     device : str, optional
         ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` for the model stages.
     workers : int, optional
-        Processes for the CPU stages (default: the configuration, else one per core).
+        Processes for the CPU stages, Ray actors for the model stages (None: one
+        process per core, one actor).
     extra : dict
         Stage-specific options given on the command line.
     trusted : bool
         Whether Python code the configuration names (a model's ``module``) may run:
         the configuration came from the user on this command line.
+    executor : str
+        ``process`` (the process pool) or ``ray``.
+    ray_address : str, optional
+        The Ray cluster to join (None: start a local one).
+    shard_size : int
+        Items per shard (the unit of resume) where a stage does not choose.
     """
 
     force: bool = False
@@ -67,6 +77,9 @@ class RunOptions:
     workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     trusted: bool = False
+    executor: str = "process"
+    ray_address: str | None = None
+    shard_size: int = DEFAULT_SHARD_SIZE
 
 
 @dataclass
@@ -118,8 +131,8 @@ class StageContext:
     ----------
     run : RunDir
         The run directory.
-    config : RunConfig
-        The run's configuration.
+    config : object
+        The run's configuration, as the stage's functions take it.
     stage : Stage
         The declaration of the stage being run.
     stage_hash : str
@@ -131,7 +144,7 @@ class StageContext:
         keyed by them is redone when an upstream stage runs again.
     """
 
-    def __init__(self, run: RunDir, config: RunConfig, stage: Stage, stage_hash: str,
+    def __init__(self, run: RunDir, config: Any, stage: Stage, stage_hash: str,
                  options: RunOptions | None = None,
                  upstream_runs: dict[str, str | None] | None = None):
         self.run = run
@@ -150,17 +163,15 @@ class StageContext:
 
     @property
     def n_workers(self) -> int:
-        """Process-pool size: the command's, else the configuration's, else one per core."""
-        chosen = self.options.workers if self.options.workers is not None \
-            else self.config.run.workers
-        return chosen or (os.cpu_count() or 1)
+        """Process-pool size: the options', else one per core."""
+        return self.options.workers or (os.cpu_count() or 1)
 
     @property
     def executor(self) -> str:
-        """``process`` or ``ray``, from the configuration (Ray joined on first use)."""
-        if self.config.run.executor == "ray":
-            ray_init(self.config.run.ray_address)
-        return self.config.run.executor
+        """``process`` or ``ray``, from the options (Ray joined on first use)."""
+        if self.options.executor == "ray":
+            ray_init(self.options.ray_address)
+        return self.options.executor
 
     @property
     def device(self) -> str | None:
@@ -234,7 +245,7 @@ class StageContext:
             ShardStore, list[list[Any]], list[list[str]], list[str],
             dict[str, ShardResult], list[int]]:
         """Cut ``items`` into shards, load the finished ones, and list those still to do."""
-        size = shard_size or self.config.run.shard_size
+        size = shard_size or self.options.shard_size
         store = self.shards(**key)
         chunks = [list(items[i:i + size]) for i in range(0, len(items), size)]
         ids = [[item_id(x) for x in chunk] for chunk in chunks]
@@ -299,7 +310,7 @@ class StageContext:
             if self.executor == "ray":
                 outcomes = actor_map(_guarded_worker, (make_worker, worker_args),
                                      [chunks[i] for i in todo], description=label,
-                                     actors=self.config.run.workers or 1)
+                                     actors=self.options.workers or 1)
                 outcomes = ((todo[position], value) for position, value in outcomes)
                 self._collect(outcomes, ids, names, store, results)
             else:

@@ -21,9 +21,13 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from localglobal.console import log
 from localglobal.errors import RunLockedError, UnsafePathError
+
+if TYPE_CHECKING:
+    from localglobal.pipeline.rundir import RunDir
 
 try:
     import fcntl
@@ -185,3 +189,26 @@ def is_locked(root: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+_HELD: set[str] = set()
+
+
+def holds_lock(run: RunDir) -> bool:
+    """Whether this process holds the run's lock (:func:`holding_lock`)."""
+    return str(run.root) in _HELD
+
+
+@contextlib.contextmanager
+def holding_lock(run: RunDir, command: str) -> Iterator[None]:
+    """Hold the run's lock unless this process already does (a pipeline of stages)."""
+    key = str(run.root)
+    if key in _HELD:
+        yield
+        return
+    with run_lock(run.root, command=command):
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)

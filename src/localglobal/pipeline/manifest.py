@@ -14,7 +14,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from localglobal.config import RunConfig
 from localglobal.errors import CorruptArtifactError
 from localglobal.io.atomic import read_json, write_json
 
@@ -89,13 +88,18 @@ class Manifest:
         """Write the manifest atomically."""
         write_json(self.path, self.data)
 
-    def record_run(self, config: RunConfig) -> None:
-        """Record the configuration, seed, package versions and git commit."""
+    def record_run(self, config: Any) -> None:
+        """Record the configuration, seed, package versions and git commit.
+
+        ``config`` is a pydantic model or a mapping; its ``run.seed`` is the seed.
+        """
+        record = config.model_dump(mode="json") if hasattr(config, "model_dump") \
+            else dict(config)
         self.reload()
         self.data.setdefault("created", now())
         self.data["updated"] = now()
-        self.data["config"] = config.model_dump(mode="json")
-        self.data["seed"] = config.run.seed
+        self.data["config"] = record
+        self.data["seed"] = (record.get("run") or {}).get("seed")
         self.data["versions"] = package_versions()
         self.data["git_commit"] = _git_commit()
         self.save()

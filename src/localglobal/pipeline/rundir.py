@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from localglobal.errors import MissingInputError, NotARunError, UnsafePathError
-from localglobal.io.atomic import write_table
+from localglobal.io.atomic import read_table, write_table
 from localglobal.pipeline.manifest import MANIFEST_NAME
 from localglobal.pipeline.stage import REGISTRY, StageRegistry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CONFIG_NAME = "config.toml"
 
@@ -116,8 +117,12 @@ class RunDir:
                 f"{path}: missing; run `localglobal {producer} --run {self.root}` first"
             )
         if columns is not None and artifact.kind == "table":
-            return pd.read_parquet(path, columns=columns)
+            return read_table(path, columns=columns)
         return artifact.read(self.root)
+
+    def has_results(self, stage: str) -> bool:
+        """Whether stage ``stage`` has written any of its outputs here."""
+        return any(self.has(artifact.name) for artifact in self.registry.catalog.of_stage(stage))
 
     def write(self, name: str, table: pd.DataFrame) -> Path:
         """Write table artifact ``name`` atomically."""

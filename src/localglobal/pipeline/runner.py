@@ -1,168 +1,42 @@
-"""Running stages: ordering, what is up to date and why, locking, recording.
+"""Running stages: ordering, locking, recording.
 
-A stage is up to date when it finished (``done``) with the same hash — its
-parameters, its version and the runs of the stages it reads — and every output it
-wrote still exists with the digest recorded in the manifest. Otherwise it runs
-again, and since a stage's hash includes its upstream stages' run ids, everything
-downstream of it runs again too; the rest is skipped.
+A stage runs unless it is up to date (:mod:`localglobal.pipeline.freshness`); since a
+stage's hash includes its upstream stages' run ids, everything downstream of a stage
+that ran runs again too; the rest is skipped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localglobal.config import RunConfig
 from localglobal.console import log
 from localglobal.errors import LocalglobalError, StageError
 from localglobal.io.atomic import remove_stale_temporaries
 from localglobal.pipeline.context import RunOptions, StageContext
-from localglobal.pipeline.fingerprint import output_digest, params_hash
-from localglobal.pipeline.lock import is_locked, run_lock
+from localglobal.pipeline.fingerprint import output_digest
+from localglobal.pipeline.freshness import RunState
+from localglobal.pipeline.lock import holding_lock
 from localglobal.pipeline.manifest import MANIFEST_NAME, Manifest, now
-from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
-from localglobal.pipeline.stage import StageRegistry
-
-_HELD: set[str] = set()
+from localglobal.pipeline.rundir import CONFIG_NAME
 
 
-def holds_lock(run: RunDir) -> bool:
-    """Whether this process holds the run's lock (:func:`holding_lock`)."""
-    return str(run.root) in _HELD
-
-
-@contextlib.contextmanager
-def holding_lock(run: RunDir, command: str) -> Iterator[None]:
-    """Hold the run's lock unless this process already does (a pipeline of stages)."""
-    key = str(run.root)
-    if key in _HELD:
-        yield
-        return
-    with run_lock(run.root, command=command):
-        _HELD.add(key)
-        try:
-            yield
-        finally:
-            _HELD.discard(key)
-
-
-@dataclass(frozen=True)
-class StageState:
-    """Where a stage stands: ``done``, ``out of date``, ``failed``, ``running`` or ``not run``."""
-
-    name: str
-    status: str
-    reason: str
-    record: dict[str, Any]
-
-    @property
-    def up_to_date(self) -> bool:
-        return self.status == "done"
-
-
-class Runner:
+class Runner(RunState):
     """Runs the stages of a registry on one run directory.
 
     Parameters
     ----------
     run : RunDir
         The run directory.
-    config : RunConfig
-        Its configuration.
+    config : object
+        Its configuration, as the stages' functions take it.
     registry : StageRegistry, optional
         The stages; the run directory's registry by default.
     """
-
-    def __init__(self, run: RunDir, config: RunConfig, registry: StageRegistry | None = None):
-        self.run = run
-        self.config = config
-        self.registry = registry if registry is not None else run.registry
-
-    # ------------------------------------------------------------------ state
-
-    def stage_hash(self, name: str, manifest: Manifest) -> tuple[str, dict[str, Any]]:
-        """The stage's hash and its parts (the parameters' hash, the upstream run ids)."""
-        declared = self.registry[name]
-        parts = {
-            "version": declared.version,
-            "params": params_hash(declared.params(self.config)),
-            "upstream": {dep: manifest.stage(dep).get("run_id")
-                         for dep in self.registry.upstream(name)},
-        }
-        return params_hash(parts), parts
-
-    def state(self, name: str, manifest: Manifest | None = None) -> StageState:
-        """Whether stage ``name`` is up to date, and if not, why."""
-        manifest = manifest or Manifest(self.run.root)
-        record = manifest.stage(name)
-        status = record.get("status")
-        if not record:
-            return StageState(name, "not run", "never run", record)
-        if status == "running":
-            # This process's own lock is no other command running the stage.
-            running = is_locked(self.run.root) and not holds_lock(self.run)
-            reason = "running now" if running else "interrupted; run it again"
-            return StageState(name, "running" if "now" in reason else "out of date", reason,
-                              record)
-        if status == "failed":
-            return StageState(name, "failed", (record.get("error") or "").split("\n")[0],
-                              record)
-        digest, parts = self.stage_hash(name, manifest)
-        if record.get("hash") != digest:
-            return StageState(name, "out of date", self._why_changed(record, parts), record)
-        problem = self._output_problem(name, record)
-        if problem:
-            return StageState(name, "out of date", problem, record)
-        return StageState(name, "done", "", record)
-
-    def _why_changed(self, record: dict[str, Any], parts: dict[str, Any]) -> str:
-        old = record.get("parts", {})
-        if old.get("version") != parts["version"]:
-            return "the stage's code changed (new version)"
-        if old.get("params") != parts["params"]:
-            return "its parameters changed"
-        changed = [dep for dep, run_id in parts["upstream"].items()
-                   if old.get("upstream", {}).get(dep) != run_id]
-        return f"{', '.join(changed) or 'an upstream stage'} ran again since"
-
-    def _folder_changed(self, name: str, record: dict[str, Any]) -> bool:
-        """Whether a folder a finished stage wrote no longer matches its digest."""
-        if record.get("status") != "done":
-            return False
-        recorded = record.get("outputs", {})
-        return any(artifact.kind == "folder" and artifact.name in recorded
-                   and output_digest(self.run.path(artifact.path)) != recorded[artifact.name]
-                   for artifact in self.registry.catalog.of_stage(name))
-
-    def _output_problem(self, name: str, record: dict[str, Any]) -> str:
-        recorded = record.get("outputs", {})
-        for artifact in self.registry.catalog.of_stage(name):
-            path = self.run.path(artifact.path)
-            expected = recorded.get(artifact.name)
-            if expected is None:
-                if artifact.always:
-                    return f"output {artifact.path} was never recorded"
-                continue
-            actual = output_digest(path)
-            if actual is None:
-                return f"output {artifact.path} is missing"
-            if actual != expected:
-                return f"output {artifact.path} changed since it was written"
-        return ""
-
-    def states(self) -> list[StageState]:
-        """Every stage's state, in pipeline order."""
-        manifest = Manifest(self.run.root)
-        return [self.state(name, manifest) for name in self.registry.order()]
-
-    # ------------------------------------------------------------------ running
 
     def run_stage(self, name: str, options: RunOptions | None = None) -> dict[str, Any]:
         """Run stage ``name`` unless it is up to date; return its summary.

@@ -1,4 +1,5 @@
-"""Declaring a stage: its name, what it reads and writes, its parameters, its version.
+"""Declaring a stage: its name, what it reads and writes, its parameters, its version,
+its command's options and its estimate.
 
 >>> from localglobal.pipeline.artifacts import Artifact
 >>> registry = StageRegistry()
@@ -10,7 +11,15 @@
 ['count']
 
 The body is a function of a :class:`~localglobal.pipeline.context.StageContext`
-returning the stage's summary (a small dict of counts kept in the manifest).
+returning the stage's summary (a small dict of counts kept in the manifest). The
+configuration is the application's own object: the kernel hands it to the stage's
+functions and never looks inside.
+
+A declaration is all the command line and ``--dry-run`` need: the command
+``localglobal <name>`` is made from its ``options``, the estimate from its
+``estimate``. A stage module therefore imports only light modules at its top; what its
+body needs (pandas, torch, the domain) it imports in the body, so that a command loads
+only the stage it runs.
 """
 
 from __future__ import annotations
@@ -19,16 +28,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from localglobal.config import RunConfig
 from localglobal.pipeline.artifacts import Artifact, Catalog
+from localglobal.pipeline.estimate import Estimate
+from localglobal.pipeline.options import Option
 
 # The body takes a StageContext, which is built on this module: naming it here would
 # make the two import each other.
 StageBody = Callable[[Any], dict[str, Any]]
-ParamsFunction = Callable[[RunConfig], dict[str, Any]]
+ParamsFunction = Callable[[Any], dict[str, Any]]
+EstimateFunction = Callable[[Any, dict[str, Estimate]], Estimate | None]
+"""``estimate(config, earlier)``: the stage's :class:`Estimate` (None: nothing to do),
+given the estimates of the stages before it, by name."""
 
 
-def _no_params(config: RunConfig) -> dict[str, Any]:
+def _no_params(config: Any) -> dict[str, Any]:
     return {}
 
 
@@ -59,6 +72,19 @@ class Stage:
     check : callable, optional
         ``check(config)``, run before any stage of a pipeline starts, to refuse a
         configuration that would fail this stage hours later.
+    options : tuple of Option
+        The options of the stage's command beyond ``--run``, ``--config`` and
+        ``--force``, which every stage command has.
+    estimate : callable, optional
+        ``estimate(config, earlier) -> Estimate | None`` for ``--dry-run``.
+    starts_run : bool
+        Whether the stage's command may create the run directory (a first stage).
+    start_config : callable, optional
+        ``start_config() -> config``: what a run the command creates starts from (None:
+        the application's default configuration).
+    printout : callable, optional
+        ``printout(run) -> lines`` the command prints after the stage ran (its headline
+        figures), besides the summary and the files written.
     """
 
     name: str
@@ -69,7 +95,12 @@ class Stage:
     params: ParamsFunction = _no_params
     version: int = 1
     description: str = ""
-    check: Callable[[RunConfig], None] | None = None
+    check: Callable[[Any], None] | None = None
+    options: tuple[Option, ...] = ()
+    estimate: EstimateFunction | None = None
+    starts_run: bool = False
+    start_config: Callable[[], Any] | None = None
+    printout: Callable[[Any], Iterable[str]] | None = None
 
     @property
     def report_name(self) -> str:
@@ -160,13 +191,17 @@ REGISTRY = StageRegistry()
 def stage(name: str, *, reads: Iterable[str] = (), optional_reads: Iterable[str] = (),
           writes: Iterable[Artifact] = (), params: ParamsFunction = _no_params,
           version: int = 1, description: str = "",
-          check: Callable[[RunConfig], None] | None = None,
+          check: Callable[[Any], None] | None = None, options: Iterable[Option] = (),
+          estimate: EstimateFunction | None = None, starts_run: bool = False,
+          start_config: Callable[[], Any] | None = None,
+          printout: Callable[[Any], Iterable[str]] | None = None,
           registry: StageRegistry | None = None) -> Callable[[StageBody], StageBody]:
     """Declare and register a stage; use as a decorator on its body.
 
     Parameters
     ----------
-    name, reads, optional_reads, writes, params, version, description, check
+    name, reads, optional_reads, writes, params, version, description, check, options, \
+estimate, starts_run, start_config, printout
         See :class:`Stage`.
     registry : StageRegistry, optional
         Where to register; the pipeline's :data:`REGISTRY` by default (tests pass
@@ -183,7 +218,8 @@ def stage(name: str, *, reads: Iterable[str] = (), optional_reads: Iterable[str]
             name=name, body=body, reads=tuple(reads), optional_reads=tuple(optional_reads),
             writes=tuple(writes), params=params, version=version,
             description=description or (body.__doc__ or "").strip().split("\n")[0],
-            check=check,
+            check=check, options=tuple(options), estimate=estimate, starts_run=starts_run,
+            start_config=start_config, printout=printout,
         ))
         return body
 

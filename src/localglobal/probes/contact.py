@@ -7,7 +7,7 @@ detail, each contrast, …), the edge mask over the image, and any LRP heat maps
 each tile labelled; :func:`sheet_items` says which stored probe images that takes, so
 that a caller reads only those.
 :func:`contact_sheet` is the layout alone, also used by the report. Reading a run
-and writing the PNG is :func:`localglobal.stages.show.write_contact_sheet`
+and writing the PNG is :func:`localglobal.report.contact_sheet.write_contact_sheet`
 (``localglobal show IMAGE_ID --run DIR``).
 """
 

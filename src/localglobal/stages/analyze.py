@@ -12,34 +12,23 @@ fails the stage.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from localglobal.analysis.figure_specs import (
-    FigureInputs,
-    contact_sheets,
-    draw_figures,
-    figure_specs,
-    remove_stale_figures,
-)
-from localglobal.analysis.gallery import spread
-from localglobal.analysis.geirhos_metrics import HUMANS
-from localglobal.analysis.hypotheses import (
-    candidate_hypotheses,
-    choose_hypotheses,
-    evaluate_hypotheses,
-)
-from localglobal.analysis.interaction import Interaction, patch_interaction
-from localglobal.analysis.predictions import clean_predictions, decision_of
-from localglobal.analysis.record import AnalysisRecord
-from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.analysis.candidates import candidate_hypotheses
 from localglobal.errors import ConfigError, CorruptArtifactError
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
-from localglobal.pipeline.rundir import RunDir
+from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.stage import stage
-from localglobal.stages.show import write_contact_sheet
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from localglobal.analysis.figure_specs import FigureInputs
+    from localglobal.analysis.interaction import Interaction
+    from localglobal.analysis.record import AnalysisRecord
+    from localglobal.config import RunConfig
+    from localglobal.pipeline.context import StageContext
+    from localglobal.pipeline.rundir import RunDir
 
 OPTIONAL_READS = ("attributions", "shape_bias", "shape_bias_by_category", "samples",
                   "edge_masks", "relevance", "heatmaps", "perturbations", "perturbation_images")
@@ -73,7 +62,22 @@ def _optional(run: RunDir, name: str) -> Any:
     return run.read(name) if run.has(name) else None
 
 
+def _params(config: RunConfig) -> dict[str, Any]:
+    return {"analysis": config.analysis.model_dump(mode="json"), "seed": config.run.seed,
+            "hypotheses": [h.id for h in candidate_hypotheses(config.analysis.hypotheses,
+                                                               config.evaluate.models)],
+            "gallery": config.report.gallery_images, "crop": config.frame.crop,
+            # the figures' colours follow the models' order
+            "model_order": list(config.model_order())}
+
+
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    return Estimate("analyze", 0, None, None)
+
+
 def _predictions(run: RunDir, record: AnalysisRecord) -> pd.DataFrame:
+    from localglobal.analysis.predictions import clean_predictions
+
     try:
         predictions, notes = clean_predictions(run.read("predictions"))
     except ValueError as error:
@@ -85,6 +89,8 @@ def _predictions(run: RunDir, record: AnalysisRecord) -> pd.DataFrame:
 
 def _interaction(predictions: pd.DataFrame, ctx: StageContext, record: AnalysisRecord
                  ) -> Interaction:
+    from localglobal.analysis.interaction import patch_interaction
+
     analysis = ctx.config.analysis
     interaction = patch_interaction(predictions, measure=analysis.interaction_measure,
                                     n_resamples=analysis.bootstrap, seed=ctx.config.run.seed)
@@ -100,6 +106,8 @@ def _interaction(predictions: pd.DataFrame, ctx: StageContext, record: AnalysisR
 
 def _shape_bias(run: RunDir, record: AnalysisRecord) -> pd.DataFrame | None:
     """The ``geirhos`` stage's shape bias (to draw), or why there is none."""
+    from localglobal.analysis.geirhos_metrics import HUMANS
+
     bias = _optional(run, "shape_bias")
     if bias is None or not len(bias):
         record.section("shape_bias", "skipped",
@@ -115,6 +123,8 @@ def _shape_bias(run: RunDir, record: AnalysisRecord) -> pd.DataFrame | None:
 
 def _lrp(run: RunDir, attributions: pd.DataFrame | None, record: AnalysisRecord
          ) -> pd.DataFrame | None:
+    from localglobal.analysis.summaries import lrp_summary
+
     if attributions is None:
         run.artifact_path("lrp_summary").unlink(missing_ok=True)
         record.section("lrp", "skipped",
@@ -129,6 +139,15 @@ def _lrp(run: RunDir, attributions: pd.DataFrame | None, record: AnalysisRecord
 def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
              image_ids: list[str]) -> None:
     """Every figure, the contact sheets, and no stale figure of an earlier run."""
+    from localglobal.analysis.figure_specs import (
+        contact_sheets,
+        draw_figures,
+        figure_specs,
+        remove_stale_figures,
+    )
+    from localglobal.analysis.gallery import spread
+    from localglobal.report.contact_sheet import write_contact_sheet
+
     run, analysis = ctx.run, ctx.config.analysis
     specs = figure_specs(inputs)
     folder = run.artifact_path("figures")
@@ -142,13 +161,8 @@ def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
 
 
 @stage("analyze", reads=("predictions",), optional_reads=OPTIONAL_READS, writes=WRITES,
-       params=lambda c: {"analysis": c.analysis.model_dump(mode="json"), "seed": c.run.seed,
-                         "hypotheses": [h.id for h in candidate_hypotheses(
-                             c.analysis.hypotheses, c.evaluate.models)],
-                         "gallery": c.report.gallery_images, "crop": c.frame.crop,
-                         # the figures' colours follow the models' order
-                         "model_order": list(FigureInputs.configured_order(c))},
-       version=3, description="hypothesis tests, patch interaction, shape bias, figures")
+       params=_params, version=3, estimate=_estimate,
+       description="Hypothesis tests, the patch-interaction analysis and figures.")
 def analyze(ctx: StageContext) -> dict[str, Any]:
     """Test the hypotheses, measure the patch interaction and draw every figure.
 
@@ -163,6 +177,12 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     CorruptArtifactError
         The predictions lack ``model`` or ``item_id``, or their item ids cannot be parsed.
     """
+    from localglobal.analysis.figure_specs import FigureInputs
+    from localglobal.analysis.hypotheses import choose_hypotheses, evaluate_hypotheses
+    from localglobal.analysis.predictions import decision_of
+    from localglobal.analysis.record import AnalysisRecord
+    from localglobal.analysis.summaries import probe_summary
+
     run, analysis, record = ctx.run, ctx.config.analysis, AnalysisRecord()
     predictions = _predictions(run, record)
     attributions = _optional(run, "attributions")

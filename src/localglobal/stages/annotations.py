@@ -15,25 +15,26 @@ written, so that ``localglobal run`` works for images without boxes
 from __future__ import annotations
 
 import dataclasses
+import tarfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from localglobal.config import RunConfig
-from localglobal.data.annotation_sources import (
-    AnnotationSourceError,
-    iter_source,
-    source_kind,
-    windows,
-)
-from localglobal.data.boxes import Problem, XmlItem, read_xml_items, summarize
 from localglobal.errors import StageError
 from localglobal.io.tar import ArchiveError, TarLimits
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
+from localglobal.pipeline.options import WORKERS, Option
 from localglobal.pipeline.stage import stage
+from localglobal.stages.index import own_data_start
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from localglobal.config import RunConfig
+    from localglobal.data.boxes import XmlItem
+    from localglobal.pipeline.context import StageContext
 
 FILES_PER_SHARD_ITEM = 32
 """An XML file is tiny: a shard holds this many times ``run.shard_size`` files."""
@@ -60,6 +61,8 @@ def _params(config: RunConfig) -> dict[str, Any]:
 
 def _read_shard(items: list[XmlItem]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """One shard's XML files: their objects table, and the files skipped as bad input."""
+    from localglobal.data.boxes import read_xml_items
+
     return read_xml_items(items)
 
 
@@ -67,14 +70,68 @@ def _item_id(item: XmlItem) -> str:
     return item.source
 
 
+def _set_source(config: RunConfig, source: Path, given: Mapping[str, Any]) -> RunConfig:
+    config.data.annotations = str(source.expanduser().resolve())
+    return config
+
+
+SOURCE = Option("source", (), Path, "Annotation.tar.gz, or a folder of archives or of VOC "
+                "XML files", metavar="SOURCE", apply=_set_source)
+
+
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    return Estimate("annotations", _annotation_files(config.data.annotations), None, None,
+                    "boxes of every annotation file")
+
+
+def _annotation_files(source: str | None) -> int | None:
+    """XML files of a folder or an archive (None where they cannot be counted cheaply)."""
+    if not source:
+        return None
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return sum(1 for _ in path.rglob("*.xml"))
+    try:
+        with tarfile.open(path) as archive:
+            return _xml_members(archive)
+    except (OSError, tarfile.TarError):
+        return None
+
+
+def _xml_members(archive: tarfile.TarFile) -> int:
+    """XML members of an archive, also inside the per-class archives it holds (ImageNet's)."""
+    count = 0
+    for member in archive.getmembers():
+        name = member.name.lower()
+        if not member.isfile():
+            continue
+        if name.endswith(".xml"):
+            count += 1
+        elif name.endswith((".tar", ".tar.gz", ".tgz")):
+            with tarfile.open(fileobj=archive.extractfile(member)) as inner:
+                count += _xml_members(inner)
+    return count
+
+
 @stage("annotations",
        writes=(Artifact("boxes", "boxes.parquet", "table",
                         "one row per annotated object: its VOC box as written (clipped to "
                         "the image), flags and source file"),),
-       params=_params, version=4,
-       description="read bounding-box annotations (VOC XML) into boxes.parquet")
+       params=_params, version=4, options=(SOURCE, WORKERS), estimate=_estimate,
+       starts_run=True, start_config=own_data_start,
+       description="Read ImageNet bounding boxes into boxes.parquet (one row per object).")
 def annotations(ctx: StageContext) -> dict[str, Any]:
     """Read ``data.annotations`` into ``boxes.parquet``; the report lists what was skipped."""
+    import pandas as pd
+
+    from localglobal.data.annotation_sources import (
+        AnnotationSourceError,
+        iter_source,
+        source_kind,
+        windows,
+    )
+    from localglobal.data.boxes import Problem, summarize
+
     source = ctx.config.data.annotations
     if source and not Path(source).expanduser().exists():
         # Before anything is removed: a typo keeps the previous result.

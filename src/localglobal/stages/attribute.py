@@ -22,32 +22,29 @@ same either way.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from localglobal.attribution.controls import derangement
-from localglobal.attribution.items import (
-    EdgeMasks,
-    attribution_items,
-    empty_edge_images,
-    with_edge_masks,
-)
-from localglobal.attribution.methods import method_name
-from localglobal.attribution.model_run import AttributeInputs, ModelRun
-from localglobal.attribution.outputs import (
-    RELEVANCE_FOLDER,
-    attributions_table,
-    non_finite_maps,
-)
-from localglobal.attribution.passes import PassWorker
-from localglobal.config import RunConfig
 from localglobal.errors import StageError
-from localglobal.models import model_fingerprints, resolve_model
 from localglobal.models.devices import select_device
+from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
+from localglobal.pipeline.options import DEVICE, TRUST, model_options
 from localglobal.pipeline.stage import stage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from localglobal.attribution.model_run import AttributeInputs
+    from localglobal.config import RunConfig
+    from localglobal.pipeline.context import StageContext
+    from localglobal.probes.plan import ProbePlan
+
+ATTRIBUTION_ROW_BYTES = 400
+"""Bytes of one row of ``attributions.parquet``."""
+
+BACKWARD_FACTOR = 3.0
+"""An LRP pass costs about a forward and two backward passes."""
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
@@ -58,10 +55,51 @@ def _params(config: RunConfig) -> dict[str, Any]:
 
 def _check(config: RunConfig) -> None:
     """Refuse an unknown method before any stage runs."""
+    from localglobal.attribution.methods import method_name
+
     method_name(config.attribute.composite)
+
+
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    """Each attributed probe item of every drawn image, per pass, through every model."""
+    from localglobal.models.timing import seconds_per_item
+    from localglobal.probes.plan import ProbePlan
+
+    settings = config.attribute
+    side = config.frame.crop
+    per_image = _items_per_image(ProbePlan.from_config(config), settings.probes)
+    passes = 1 + ("random-weights" in settings.controls)
+    items = (earlier["index"].items or 0) * per_image * passes
+    maps = items * len(settings.models) * side * side * 2
+    return Estimate.per_model(
+        "attribute", items,
+        seconds_per_item(config, list(settings.models), settings.batch_size, BACKWARD_FACTOR),
+        ATTRIBUTION_ROW_BYTES, extra_bytes=maps)
+
+
+def _items_per_image(plan: ProbePlan, probes: list[str]) -> int:
+    """The items per image of the probes ``attribute.probes`` names that the plan makes."""
+    count = 0
+    for name in dict.fromkeys(probes):
+        try:
+            probe = plan.probe(name)
+        except KeyError:
+            continue
+        count += sum(len(probe.variants(level)) for level in probe.levels())
+    return count
+
 
 def _inputs(ctx: StageContext) -> AttributeInputs:
     """The items that have an edge mask, the masks, the shuffled-edges partners."""
+    from localglobal.attribution.controls import derangement
+    from localglobal.attribution.items import (
+        EdgeMasks,
+        attribution_items,
+        empty_edge_images,
+        with_edge_masks,
+    )
+    from localglobal.attribution.model_run import AttributeInputs
+
     settings, crop = ctx.config.attribute, ctx.config.frame.crop
     perturbations = ctx.run.read("perturbations") if ctx.run.has("perturbations") else None
     items = attribution_items(ctx.run.read("samples"), perturbations, settings.probes,
@@ -98,6 +136,9 @@ def _inputs(ctx: StageContext) -> AttributeInputs:
 
 def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> pd.DataFrame:
     """Every control of one model: its rows; its maps go to ``relevance/``."""
+    from localglobal.attribution.model_run import ModelRun
+    from localglobal.attribution.passes import PassWorker
+
     heatmaps = ctx.run.artifact_path("heatmaps") if ctx.config.attribute.heatmaps else None
     model = ModelRun(name, resolve_model(name, ctx.config, trusted=ctx.options.trusted),
                      ctx.config, inputs, heatmaps)
@@ -130,16 +171,21 @@ def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> p
        writes=(Artifact("attributions", "attributions.parquet", "table",
                         "per (model, control, item): target, logit, relevance statistics "
                         "and localisation metrics versus edges and box"),
-               Artifact("relevance", RELEVANCE_FOLDER, "folder",
+               Artifact("relevance", "relevance", "folder",
                         "<model>.npy: N×H×W float16 channel-summed relevance; "
                         "<model>.index.parquet: its rows (image_id, control, row, …)"),
                Artifact("heatmaps", "heatmaps", "folder",
                         "<model>/<item>.png: relevance over the image, with edges and box",
                         always=False)),
        params=_params, version=2, check=_check,
-       description="LRP relevance versus edges and boxes")
+       options=(*model_options("attribute"), DEVICE, TRUST), estimate=_estimate,
+       description="Relevance (LRP or a gradient method) per model and image, against edges "
+                   "and boxes.")
 def attribute(ctx: StageContext) -> dict[str, Any]:
     """``attributions.parquet``, ``relevance/`` and heat maps for every model."""
+    from localglobal.attribution.methods import method_name
+    from localglobal.attribution.outputs import attributions_table, non_finite_maps
+
     settings = ctx.config.attribute
     _check(ctx.config)
     names = list(dict.fromkeys(ctx.options.extra.get("models") or settings.models))

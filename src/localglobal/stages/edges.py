@@ -12,18 +12,18 @@ the outlines in the input frame in the format of ``edges.npz``.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from localglobal.config import RunConfig
-from localglobal.data.geometry import to_input_frame
-from localglobal.io.atomic import write_npz
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
+from localglobal.pipeline.options import WORKERS
 from localglobal.pipeline.stage import stage
-from localglobal.probes.edge_masks import EdgePlan, edge_outputs, edge_rows, outline_masks
-from localglobal.probes.sources import source_images
+from localglobal.stages.index import CALIBRATION_IMAGES, drawn_images
+
+if TYPE_CHECKING:
+    from localglobal.config import RunConfig
+    from localglobal.pipeline.context import StageContext
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
@@ -31,6 +31,22 @@ def _params(config: RunConfig) -> dict[str, Any]:
             "frame": config.frame.model_dump(mode="json"), "outlines": config.data.outlines}
 
 
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    """Canny on the first images, in the input frame; one packed bit per mask pixel."""
+    from localglobal.io.images import decode_rgb
+    from localglobal.probes.edge_masks import EdgePlan
+    from localglobal.probes.plan import ProbePlan
+
+    images = drawn_images(config)
+    frame, plan = ProbePlan.from_config(config).frame, EdgePlan.from_config(config)
+    frames = [frame(decode_rgb(image[1])) for image in images[:CALIBRATION_IMAGES]]
+    started = time.perf_counter()
+    for image in frames:
+        plan.canny(image)
+    per_image = (time.perf_counter() - started) / max(1, len(frames))
+    side = config.frame.crop
+    return Estimate("edges", len(images), len(images) * side * side // 8,
+                    per_image * len(images))
 
 @stage("edges",
        reads=("samples",),
@@ -43,10 +59,17 @@ def _params(config: RunConfig) -> dict[str, Any]:
                Artifact("outline_masks", "outlines.npz", "arrays",
                         "the true object outlines (data.outlines) in the input frame, "
                         "packed as in edges.npz", always=False)),
-       params=_params, version=3,
-       description="Canny edges (the shape proxy) in the model-input frame")
+       params=_params, version=3, options=(WORKERS,), estimate=_estimate,
+       description="Canny edges of every sampled image in the model-input frame.")
 def edges(ctx: StageContext) -> dict[str, Any]:
     """``edges.parquet`` and ``edges.npz`` for every sample."""
+    import numpy as np
+
+    from localglobal.data.geometry import to_input_frame
+    from localglobal.io.atomic import write_npz
+    from localglobal.probes.edge_masks import EdgePlan, edge_outputs, edge_rows, outline_masks
+    from localglobal.probes.sources import source_images
+
     plan = EdgePlan.from_config(ctx.config)
     samples = ctx.run.read("samples")
     sources = source_images(samples, str(ctx.run.artifact_path("samples")))

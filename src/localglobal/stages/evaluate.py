@@ -18,23 +18,27 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from localglobal.config import RunConfig
 from localglobal.errors import ConfigError
-from localglobal.evaluation.inference import release_classifiers
-from localglobal.evaluation.items import built_rows, check_items, items_identity
-from localglobal.evaluation.loader import loader_worker_count
-from localglobal.evaluation.scoring import Scorer, check_label_space, empty_predictions
-from localglobal.evaluation.worker import ClassificationPass, make_worker
 from localglobal.labels import LabelSpace, get_label_space
-from localglobal.models import ModelSpec, model_fingerprints, resolve_model
 from localglobal.models.devices import select_device
+from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
+from localglobal.pipeline.options import DEVICE, TRUST, model_options
 from localglobal.pipeline.stage import stage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from localglobal.config import RunConfig
+    from localglobal.evaluation.worker import ClassificationPass
+    from localglobal.models.spec import ModelSpec
+    from localglobal.pipeline.context import StageContext
+
+PREDICTION_ROW_BYTES = 120
+"""Bytes of one row of ``predictions.parquet`` (compressed, measured on the demo)."""
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
@@ -51,6 +55,19 @@ def _check(config: RunConfig) -> None:
             resolve_model(name, config)
 
 
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    """Every probe item of every drawn image through every model, timed on random images."""
+    from localglobal.models.timing import seconds_per_item
+    from localglobal.probes.plan import ProbePlan
+
+    images = earlier["index"].items or 0
+    items = images * ProbePlan.from_config(config).items_per_image()
+    models = list(config.evaluate.models)
+    return Estimate.per_model(
+        "evaluate", items, seconds_per_item(config, models, config.evaluate.batch_size),
+        PREDICTION_ROW_BYTES)
+
+
 @dataclasses.dataclass
 class _Inputs:
     """What every model of one run of the stage shares."""
@@ -65,6 +82,9 @@ class _Inputs:
 
 
 def _inputs(ctx: StageContext) -> _Inputs:
+    from localglobal.evaluation.items import built_rows, check_items, items_identity
+    from localglobal.evaluation.loader import loader_worker_count
+
     items = ctx.run.read("perturbations").reset_index(drop=True)
     dataset_space = get_label_space(ctx.config.data.label_space)
     check_items(items, ctx.run.artifact_path("perturbations"), dataset_space)
@@ -84,6 +104,8 @@ def _inputs(ctx: StageContext) -> _Inputs:
 def _classify(ctx: StageContext, task: ClassificationPass, key: dict[str, Any],
               label: str) -> pd.DataFrame:
     """Every image's rows, shard by shard, resuming finished shards."""
+    from localglobal.evaluation.worker import make_worker
+
     size = ctx.config.run.shard_size
     rows = list(range(len(task.ids)))
     if ctx.executor != "ray":  # shards come in order here: decode across them
@@ -97,6 +119,8 @@ def _classify(ctx: StageContext, task: ClassificationPass, key: dict[str, Any],
 
 def _task(ctx: StageContext, inputs: _Inputs, spec: ModelSpec, model_space: LabelSpace,
           **fields: Any) -> ClassificationPass:
+    from localglobal.evaluation.worker import ClassificationPass
+
     settings = ctx.config.evaluate
     device = inputs.device.type if ctx.executor == "ray" else str(inputs.device)
     return ClassificationPass(
@@ -107,6 +131,9 @@ def _task(ctx: StageContext, inputs: _Inputs, spec: ModelSpec, model_space: Labe
 
 
 def _evaluate_model(ctx: StageContext, name: str, inputs: _Inputs) -> pd.DataFrame:
+    from localglobal.evaluation.inference import release_classifiers
+    from localglobal.evaluation.scoring import Scorer, check_label_space
+
     started, resumed = time.perf_counter(), ctx.report.resumed
     spec = resolve_model(name, ctx.config, trusted=ctx.options.trusted)
     model_space = get_label_space(spec.label_space)
@@ -144,9 +171,14 @@ def _evaluate_model(ctx: StageContext, name: str, inputs: _Inputs) -> pd.DataFra
                         "per (model, item): true and predicted class, logit, probability, "
                         "rank, top-5; the same within the dataset's classes"),),
        params=_params, version=4, check=_check,
-       description="every model on every image")
+       options=(*model_options("evaluate"), DEVICE, TRUST), estimate=_estimate,
+       description="Run every configured model on every perturbed image.")
 def evaluate(ctx: StageContext) -> dict[str, Any]:
     """``predictions.parquet`` for every model."""
+    import pandas as pd
+
+    from localglobal.evaluation.scoring import empty_predictions
+
     names = list(dict.fromkeys(ctx.options.extra.get("models") or ctx.config.evaluate.models))
     if not names:
         raise ConfigError("no models to evaluate: set evaluate.models or pass --models")

@@ -28,37 +28,29 @@ is reported while the others run.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from localglobal.analysis.benchmark import BENCHMARK_COLUMNS, CONDITION_COLUMNS, benchmark_tables
-from localglobal.analysis.error_consistency import COLUMNS as CONSISTENCY_COLUMNS
-from localglobal.analysis.error_consistency import error_consistency
-from localglobal.analysis.geirhos_metrics import (
-    ACCURACY_COLUMNS,
-    BY_CATEGORY_COLUMNS,
-    HUMANS,
-    SHAPE_BIAS_COLUMNS,
-    accuracy16,
-    shape_bias_by_category,
-    shape_bias_table,
-)
-from localglobal.config import RunConfig
-from localglobal.data.geirhos import DECISION_COLUMNS, discover_stimuli
-from localglobal.data.geirhos_humans import human_experiments, read_human_trials
 from localglobal.errors import ConfigError
-from localglobal.evaluation.geirhos import GeirhosDecider, stimuli_identity
-from localglobal.evaluation.inference import release_classifiers
-from localglobal.evaluation.worker import ClassificationPass, make_worker
 from localglobal.labels import get_label_space
-from localglobal.models import model_fingerprints, resolve_model
 from localglobal.models.devices import select_device
+from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
+from localglobal.pipeline.options import DEVICE, TRUST, Option, model_list
 from localglobal.pipeline.stage import stage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from localglobal.config import RunConfig
+    from localglobal.pipeline.context import StageContext
+    from localglobal.pipeline.rundir import RunDir
+
+DECISION_ROW_BYTES = 120
+"""Bytes of one row of ``geirhos_decisions.parquet``."""
 
 WRITES = (
     Artifact("geirhos_decisions", "geirhos_decisions.parquet", "table",
@@ -113,6 +105,78 @@ def _check(config: RunConfig) -> None:
                 resolve_model(name, config)
 
 
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate | None:
+    """Every stimulus through every model (nothing without ``geirhos.stimuli``)."""
+    from localglobal.data.geirhos import discover_stimuli
+    from localglobal.models.timing import seconds_per_item
+
+    settings = config.geirhos
+    if not settings.stimuli:
+        return None
+    stimuli = len(discover_stimuli(settings.stimuli, settings.datasets).table)
+    return Estimate.per_model("geirhos", stimuli,
+                              seconds_per_item(config, model_names(config), settings.batch_size),
+                              DECISION_ROW_BYTES)
+
+
+def _set_models(config: RunConfig, value: str, given: Mapping[str, Any]) -> RunConfig:
+    names = model_list(value)
+    if names:
+        config.geirhos.models = names
+    return config
+
+
+def _set_folder(key: str) -> Any:
+    def apply(config: RunConfig, value: Path, given: Mapping[str, Any]) -> RunConfig:
+        setattr(config.geirhos, key, str(value.expanduser().resolve()))
+        return config
+
+    return apply
+
+
+def _set_datasets(config: RunConfig, value: str, given: Mapping[str, Any]) -> RunConfig:
+    chosen = model_list(value)
+    if not chosen:
+        return config
+    data = config.geirhos.model_dump()
+    data["datasets"] = chosen
+    try:
+        config.geirhos = type(config.geirhos).model_validate(data)
+    except ValueError:
+        from localglobal.data.model_vs_human import DATASETS
+
+        raise ConfigError(f"--datasets: {','.join(chosen)}: not model-vs-human datasets; "
+                          f"known: {', '.join(DATASETS)}") from None
+    return config
+
+
+OPTIONS = (
+    Option("models", ("--models", "-m"), str | None,
+           "comma-separated model names [default: geirhos.models, else evaluate.models]",
+           metavar="A,B", apply=_set_models),
+    Option("stimuli", ("--stimuli",), Path | None,
+           "folder of stimuli: model-vs-human's datasets (fetch model-vs-human), "
+           "cue-conflict/, edges/, filled-silhouettes/, or the texture-vs-shape layout "
+           "[default: geirhos.stimuli]", metavar="DIR", apply=_set_folder("stimuli")),
+    Option("humans", ("--humans",), Path | None,
+           "folder of model-vs-human raw-data CSVs [default: geirhos.humans]", metavar="DIR",
+           apply=_set_folder("humans")),
+    Option("datasets", ("--datasets",), str | None,
+           "which of model-vs-human's 17 datasets [default: geirhos.datasets, else every "
+           "one found]", metavar="A,B", apply=_set_datasets),
+    DEVICE,
+    TRUST,
+)
+
+
+def _benchmark_lines(run: RunDir) -> Iterator[str]:
+    """Each model's benchmark figures, as the command prints them after the stage."""
+    from localglobal.report.geirhos import benchmark_lines
+
+    if run.has("benchmark"):
+        yield from benchmark_lines(run.read("benchmark"))
+
+
 def _note_problems(ctx: StageContext, problems: list[str]) -> None:
     for problem in problems:
         item, _, reason = problem.partition(": ")
@@ -121,6 +185,10 @@ def _note_problems(ctx: StageContext, problems: list[str]) -> None:
 
 def _model_decisions(ctx: StageContext, name: str, stimuli: pd.DataFrame, identity: str,
                      device: Any) -> pd.DataFrame:
+    from localglobal.evaluation.geirhos import GeirhosDecider
+    from localglobal.evaluation.inference import release_classifiers
+    from localglobal.evaluation.worker import ClassificationPass, make_worker
+
     spec = resolve_model(name, ctx.config, trusted=ctx.options.trusted)
     decider = GeirhosDecider(name, stimuli, spec.label_space)
     ids = tuple(f"{d}/{k}/{c}/{i}" for d, k, c, i in
@@ -143,6 +211,12 @@ def _model_decisions(ctx: StageContext, name: str, stimuli: pd.DataFrame, identi
 
 def _decisions(ctx: StageContext) -> pd.DataFrame:
     """Every model's and every human's decisions."""
+    import pandas as pd
+
+    from localglobal.data.geirhos import DECISION_COLUMNS, discover_stimuli
+    from localglobal.data.geirhos_humans import human_experiments, read_human_trials
+    from localglobal.evaluation.geirhos import stimuli_identity
+
     settings = ctx.config.geirhos
     tables: list[pd.DataFrame] = []
     if settings.stimuli:
@@ -177,10 +251,28 @@ def _decisions(ctx: StageContext) -> pd.DataFrame:
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
 def _metrics(decisions: pd.DataFrame, seed: int, resamples: int) -> dict[str, pd.DataFrame]:
+    from localglobal.analysis.benchmark import (
+        BENCHMARK_COLUMNS,
+        CONDITION_COLUMNS,
+        benchmark_tables,
+    )
+    from localglobal.analysis.error_consistency import COLUMNS as CONSISTENCY_COLUMNS
+    from localglobal.analysis.error_consistency import error_consistency
+    from localglobal.analysis.geirhos_metrics import (
+        ACCURACY_COLUMNS,
+        BY_CATEGORY_COLUMNS,
+        SHAPE_BIAS_COLUMNS,
+        accuracy16,
+        shape_bias_by_category,
+        shape_bias_table,
+    )
+
     if not len(decisions):
         return {"shape_bias": _empty(SHAPE_BIAS_COLUMNS),
                 "shape_bias_by_category": _empty(BY_CATEGORY_COLUMNS),
@@ -196,9 +288,10 @@ def _metrics(decisions: pd.DataFrame, seed: int, resamples: int) -> dict[str, pd
             "benchmark": benchmark, "benchmark_conditions": conditions}
 
 
-@stage("geirhos", writes=WRITES, params=_params, version=2, check=_check,
-       description="model-vs-human's benchmark: shape bias, 16-class accuracy, error "
-       "consistency, models and humans")
+@stage("geirhos", writes=WRITES, params=_params, version=2, check=_check, options=OPTIONS,
+       estimate=_estimate, starts_run=True, printout=_benchmark_lines,
+       description="model-vs-human's benchmark: accuracy, error consistency and shape bias, "
+                   "models and humans.")
 def geirhos(ctx: StageContext) -> dict[str, Any]:
     """Every observer's decisions on the Geirhos stimuli and the metrics over them."""
     settings = ctx.config.geirhos
@@ -218,6 +311,8 @@ def geirhos(ctx: StageContext) -> dict[str, Any]:
 
 def _headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Each model's and the humans' shape bias, and the humans' mutual kappa per dataset."""
+    from localglobal.analysis.geirhos_metrics import HUMANS
+
     if not len(tables["error_consistency"]) and not len(tables["shape_bias"]):
         return {}
     bias = tables["shape_bias"]

@@ -10,27 +10,33 @@ its path and replaced by its class's next candidate.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow.parquet as pq
-
-from localglobal.config import RunConfig
-from localglobal.data.frame_boxes import BOX_READ_COLUMNS
-from localglobal.data.image_tree import ImageIndexError, check_images, image_ref
-from localglobal.data.sampling import build_index
 from localglobal.errors import ConfigError, MissingInputError, StageError
 from localglobal.io.atomic import atomic_path
 from localglobal.labels import get_label_space
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
+from localglobal.pipeline.options import WORKERS, Option
 from localglobal.pipeline.stage import stage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from localglobal.config import RunConfig
+    from localglobal.pipeline.context import StageContext
 
 CHECK_VERSION = 1
 """Bump when :func:`~localglobal.data.image_tree.check_image` decides differently."""
 
 SHOWN = 10
+
+CALIBRATION_IMAGES = 2
+"""Images decoded to time the stage for ``--dry-run``."""
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
@@ -60,6 +66,8 @@ def check_pipeline(config: RunConfig) -> None:
 
 def _read_boxes(ctx: StageContext) -> pd.DataFrame | None:
     """The run's boxes, or None; without them a required box is a message naming the fix."""
+    from localglobal.data.frame_boxes import BOX_READ_COLUMNS
+
     boxes = ctx.run.read("boxes", columns=BOX_READ_COLUMNS) if ctx.run.has("boxes") else None
     if ctx.config.index.require_box and (boxes is None or not len(boxes)):
         raise MissingInputError(missing_boxes_message(ctx.config, ctx.run.root, boxes is None))
@@ -99,14 +107,84 @@ def missing_boxes_message(config: RunConfig, run_root: Any, no_table: bool) -> s
             f"{run_root}`, {without}")
 
 
+def drawn_images(config: RunConfig) -> list[tuple[str, str, str]]:
+    """``(image_id, path, wnid)`` of the images the stage would draw (at most), for estimates.
+
+    Per class the first ``index.per_class`` images of the tree's order stand in for
+    the seeded draw: the count is what matters, and the calibration times them.
+    """
+    from localglobal.data.image_tree import first_per_class
+
+    return first_per_class(config.data.images, config.index.splits,
+                           config.index.extensions, get_label_space(config.data.label_space),
+                           config.index.per_class)
+
+
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    """Every drawn image decoded once (assuming every one is usable)."""
+    from localglobal.io.images import decode_rgb
+
+    images = drawn_images(config)
+    started = time.perf_counter()
+    for image in images[:CALIBRATION_IMAGES]:
+        decode_rgb(image[1])
+    per_image = (time.perf_counter() - started) / max(1, min(len(images), CALIBRATION_IMAGES))
+    return Estimate("index", len(images), len(images) * 200, per_image * len(images))
+
+
+def own_data_start() -> RunConfig:
+    """What a run started by ``annotations`` or ``index`` holds: no models until they are
+    named (``--models``, or the thesis's with ``localglobal run configs/thesis.toml``)."""
+    from localglobal.config import own_data_config
+
+    return own_data_config()
+
+
+def _set_root(config: RunConfig, root: Path, given: Mapping[str, Any]) -> RunConfig:
+    config.data.images = str(root.expanduser().resolve())
+    return config
+
+
+def _set_label_space(config: RunConfig, value: str, given: Mapping[str, Any]) -> RunConfig:
+    if value:
+        config.data.label_space = value
+    return config
+
+
+def _set_require_box(config: RunConfig, value: bool, given: Mapping[str, Any]) -> RunConfig:
+    config.index.require_box = value
+    return config
+
+
+OPTIONS = (
+    Option("root", (), Path, "image root with <split>/<wnid>/<image> folders", metavar="ROOT",
+           apply=_set_root),
+    WORKERS,
+    Option("label_space", ("--label-space",), str | None,
+           "imagenette, imagewoof, imagenet-1k, toyworld or a label file [default: the "
+           "configuration's data.label_space]", metavar="NAME", apply=_set_label_space),
+    Option("require_box", ("--require-box/--no-require-box",), bool | None,
+           "draw only images with an object box; --no-require-box needs no annotations "
+           "(box-based measures are then NaN) [default: the configuration's "
+           "index.require_box, true]", apply=_set_require_box),
+)
+
+
 @stage("index", optional_reads=("boxes",),
        writes=(Artifact("samples", "samples.parquet", "table",
                         "the drawn images: path, class, size, the boxes in the model-input "
                         "frame and their union"),),
-       params=_params, version=2, check=check_pipeline,
-       description="scan images, map boxes into the input frame, draw the sample")
+       params=_params, version=2, check=check_pipeline, options=OPTIONS,
+       estimate=_estimate, starts_run=True, start_config=own_data_start,
+       description="Scan images, map their boxes into the model-input frame, draw the "
+                   "sample.")
 def index(ctx: StageContext) -> dict[str, Any]:
     """Write ``samples.parquet`` for ``data.images``; the report says what was drawn."""
+    import pyarrow.parquet as pq
+
+    from localglobal.data.image_tree import ImageIndexError, check_images, image_ref
+    from localglobal.data.sampling import build_index
+
     config = ctx.config
     check_config(config)
     space = get_label_space(config.data.label_space)

@@ -10,20 +10,21 @@ an image that cannot be used is reported and skipped; images smaller than the cr
 
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from localglobal.config import RunConfig
-from localglobal.data.geometry import to_input_frame
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
+from localglobal.pipeline.options import TRUST, WORKERS
 from localglobal.pipeline.stage import stage
-from localglobal.probes.plan import ProbePlan
-from localglobal.probes.render import RenderJob, perturbation_table, render_samples
-from localglobal.probes.sources import input_notes, source_images
+from localglobal.stages.index import CALIBRATION_IMAGES, drawn_images
+
+if TYPE_CHECKING:
+    from localglobal.config import RunConfig
+    from localglobal.pipeline.context import StageContext
 
 SHOWN_NOTES = 5
 """Enlarged images named on the console; the report lists every one."""
@@ -63,7 +64,29 @@ def check_probes(config: RunConfig) -> None:
     ConfigError
         As :meth:`ProbePlan.from_config`.
     """
+    from localglobal.probes.plan import ProbePlan
+
     ProbePlan.from_config(config)
+
+
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    """The first images rendered into a temporary folder, timed and measured."""
+    from localglobal.probes.plan import ProbePlan
+    from localglobal.probes.render import render_sample
+    from localglobal.probes.sources import SourceImage
+
+    plan = ProbePlan.from_config(config)
+    images = drawn_images(config)
+    sample = images[:CALIBRATION_IMAGES]
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        for image_id, path, wnid in sample:
+            render_sample(plan, SourceImage(image_id, path, wnid, 0, "train"), tmp)
+        seconds = (time.perf_counter() - started) / max(1, len(sample))
+        written = sum(p.stat().st_size for p in Path(tmp).rglob("*.png"))
+    n = len(images)
+    note = "" if plan.materialize else "probes.materialize = false"
+    return Estimate("perturb", n, int(written / max(1, len(sample)) * n), seconds * n, note)
 
 
 @stage("perturb",
@@ -75,10 +98,18 @@ def check_probes(config: RunConfig) -> None:
                         "the probe images, lossless PNG in the model-input frame, under "
                         "<probe>/<wnid>/ (probes.materialize = false: originals and "
                         "smoothings only)")),
-       params=_params, version=2, check=check_probes,
-       description="scrambled, patched and smoothed images")
+       params=_params, version=2, check=check_probes, options=(WORKERS, TRUST),
+       estimate=_estimate,
+       description="Scrambled, patched and smoothed images (lossless PNG) and their table.")
 def perturb(ctx: StageContext) -> dict[str, Any]:
     """Probe images and ``perturbations.parquet`` for every sample."""
+    import numpy as np
+
+    from localglobal.data.geometry import to_input_frame
+    from localglobal.probes.plan import ProbePlan
+    from localglobal.probes.render import RenderJob, perturbation_table, render_samples
+    from localglobal.probes.sources import input_notes, source_images
+
     plan = ProbePlan.from_config(ctx.config, trusted=ctx.options.trusted)
     samples = ctx.run.read("samples")
     sources = source_images(samples, str(ctx.run.artifact_path("samples")))

@@ -8,19 +8,20 @@ results as if they were current.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from localglobal.config import to_toml
 from localglobal.errors import CorruptArtifactError, StageError
 from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.context import StageContext
+from localglobal.pipeline.estimate import Estimate
+from localglobal.pipeline.freshness import RunState
 from localglobal.pipeline.manifest import Manifest
-from localglobal.pipeline.runner import Runner
 from localglobal.pipeline.stage import stage
-from localglobal.report import ReportInputs, build_context, render_html, summary_markdown
+
+if TYPE_CHECKING:
+    from localglobal.config import RunConfig
+    from localglobal.pipeline.context import StageContext
+    from localglobal.report import ReportInputs
 
 TABLES = ("predictions", "attributions", "hypotheses", "interaction", "probe_summary",
           "lrp_summary", "shape_bias", "edges", "shape_bias_by_category", "accuracy16",
@@ -47,10 +48,10 @@ def refuse_stale_upstream(ctx: StageContext) -> None:
     StageError
         Naming each such stage, why, and the command that brings it up to date.
     """
-    runner = Runner(ctx.run, ctx.config)
+    states = RunState(ctx.run, ctx.config)
     problems, commands = [], []
     for name in ctx.run.registry.upstream(ctx.stage.name):
-        state = runner.state(name)
+        state = states.state(name)
         if state.status in ("done", "not run"):
             continue
         # This command holds the run's lock, so a stage still marked running was
@@ -67,6 +68,9 @@ def refuse_stale_upstream(ctx: StageContext) -> None:
 
 def read_inputs(ctx: StageContext) -> ReportInputs:
     """The report's inputs from the run directory, as far as they exist."""
+    from localglobal.config import to_toml
+    from localglobal.report import ReportInputs
+
     run, catalog = ctx.run, ctx.run.registry.catalog
     inputs = ReportInputs(
         root=run.root, config=ctx.config,
@@ -85,9 +89,18 @@ def read_inputs(ctx: StageContext) -> ReportInputs:
     return inputs
 
 
-@stage("report", optional_reads=OPTIONAL_READS, writes=WRITES,
-       params=lambda c: {"config": c.model_dump(mode="json")}, version=3,
-       description="HTML and Markdown report")
+def _params(config: RunConfig) -> dict[str, Any]:
+    return {"config": config.model_dump(mode="json")}
+
+
+def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
+    return Estimate("report", 0, None, None)
+
+
+@stage("report", optional_reads=OPTIONAL_READS, writes=WRITES, params=_params, version=3,
+       estimate=_estimate,
+       description="Write report/index.html and report/summary.md (refused while a stage "
+                   "is stale).")
 def report(ctx: StageContext) -> dict[str, Any]:
     """Write the report of the run; a missing input is explained in its section.
 
@@ -96,6 +109,10 @@ def report(ctx: StageContext) -> dict[str, Any]:
     StageError
         A stage whose results the report shows failed or is out of date.
     """
+    import numpy as np
+
+    from localglobal.report import build_context, render_html, summary_markdown
+
     refuse_stale_upstream(ctx)
     inputs = read_inputs(ctx)
     context = build_context(inputs)

@@ -9,7 +9,7 @@ from localglobal.errors import MissingInputError, UnknownIdError
 from localglobal.io.images import read_png, write_png
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.contact import EDGE_COLOUR
-from localglobal.stages.show import contact_sheet_of, heatmaps, write_contact_sheet
+from localglobal.report.contact_sheet import contact_sheet_of, heatmaps, write_contact_sheet
 from tests.stages._probe_run import build_images, generate
 
 
