@@ -82,7 +82,7 @@ def test_inconsistent_spaces_are_refused():
 
 
 def test_builtins_load_lazily_and_once():
-    assert set(BUILTINS) == {"imagenet-1k", "imagenette", "imagewoof", "toyworld"}
+    assert set(BUILTINS) == {"imagenet-1k", "imagenette", "imagewoof", "toyworld", "geirhos-16"}
     assert get_label_space("toyworld") is get_label_space("toyworld")
     assert get_label_space("toyworld").wnids[3] == "t03_star"
 

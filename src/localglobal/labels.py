@@ -1,10 +1,12 @@
 """Label spaces: the ordered classes a model predicts, by WordNet id.
 
-A label space maps wnid ↔ index ↔ name. Four are built in and load when first asked
+A label space maps wnid ↔ index ↔ name. Five are built in and load when first asked
 for: ``imagenet-1k`` (from the class lists timm ships), its published 10-class subsets
 ``imagenette`` and ``imagewoof`` (their parent indices are ImageNet-1k indices, so an
-ImageNet model's logits can be read for them directly), and ``toyworld`` (the
-embedded toy world's ten shapes). Others are registered with
+ImageNet model's logits can be read for them directly), ``toyworld`` (the
+embedded toy world's ten shapes) and ``geirhos-16`` (Geirhos et al.'s 16 entry-level
+categories, named ``airplane`` … ``truck``; an ImageNet model decides among them by
+model-vs-human's mapping, :mod:`localglobal.evaluation.decisions`). Others are registered with
 :func:`register_label_space` or read from a text file with one ``wnid name`` per line.
 
 Names and files never mix: :func:`get_label_space` takes its argument as a **file**
@@ -45,6 +47,13 @@ IMAGEWOOF_NAMES = (
     "Shih-Tzu", "Rhodesian ridgeback", "beagle", "English foxhound", "Border terrier",
     "Australian terrier", "golden retriever", "Old English sheepdog", "Samoyed", "dingo",
 )
+GEIRHOS_16_CATEGORIES: tuple[str, ...] = (
+    "airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
+    "chair", "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck",
+)
+"""The 16 entry-level categories of Geirhos et al., sorted (model-vs-human's order): the
+classes of ``geirhos-16``, named as the folders of one's own images are."""
+
 TOYWORLD_SHAPES: tuple[str, ...] = (
     "circle", "square", "triangle", "star", "cross",
     "crescent", "heart", "ring", "arrow", "lshape",
@@ -141,6 +150,8 @@ BUILTINS: dict[str, Callable[[], LabelSpace]] = {
     "imagewoof": lambda: LabelSpace("imagewoof", IMAGEWOOF_WNIDS, IMAGEWOOF_NAMES,
                                     parent="imagenet-1k"),
     "toyworld": lambda: LabelSpace("toyworld", TOYWORLD_IDS, TOYWORLD_SHAPES),
+    "geirhos-16": lambda: LabelSpace("geirhos-16", GEIRHOS_16_CATEGORIES,
+                                     GEIRHOS_16_CATEGORIES),
 }
 """The built-in label spaces by name, each made when first asked for."""
 

@@ -83,3 +83,36 @@ def test_classes_outside_the_model_label_space_are_refused_with_counts():
         check_label_space("toy", toy, [IMAGENETTE.wnids[0]] * 2 + [toy.wnids[0]])
     assert IMAGENETTE.wnids[0] in str(error.value)
     check_label_space("net", IMAGENET, list(IMAGENETTE.wnids))
+
+
+def test_the_16_geirhos_categories_are_decided_by_model_vs_humans_mapping():
+    from localglobal.evaluation.decisions import IMAGENET_TO_16
+
+    geirhos = get_label_space("geirhos-16")
+    assert geirhos.wnids[0] == "airplane" and len(geirhos) == 16
+    items = items_of(["airplane", "dog", "knife"])
+    check_label_space("net", IMAGENET, items["wnid"].tolist(), geirhos)  # no refusal
+    with pytest.raises(LabelSpaceMismatch):
+        check_label_space("net", IMAGENET, items["wnid"].tolist())
+    scorer = Scorer("net", items, IMAGENET, geirhos)
+    rng = np.random.default_rng(0)
+    logits = torch.as_tensor(rng.normal(size=(3, 1000)), dtype=torch.float32)
+    logits[0, 404] = 12.0   # airliner: the airplane category's one class wins outright
+    logits[1, 0] = 12.0     # tench wins among all 1000, belongs to no category...
+    logits[1, 200] = 9.0    # ...a dog class is the best of the true category
+    logits[2, 555] = 12.0   # fire engine (truck) wins, the knife is wrong
+    frame = scorer.frame(np.arange(3), logits)
+    assert list(frame.columns) == PREDICTION_COLUMNS + EXTRA_COLUMNS
+    assert frame["true_index"].tolist()[:2] == [404, 200]
+    assert frame["correct"].tolist() == [True, False, False]
+    expected = IMAGENET_TO_16.category_probabilities(logits.numpy().astype(np.float64))
+    shares = expected / expected.sum(axis=1, keepdims=True)
+    assert frame["subset_pred_wnid"].tolist() == [
+        geirhos.wnids[k] for k in expected.argmax(axis=1)]
+    assert frame["subset_pred_wnid"].tolist()[0] == "airplane"
+    assert frame["subset_pred_wnid"].tolist()[2] == "truck"
+    np.testing.assert_allclose(frame["subset_true_prob"], shares[np.arange(3), [0, 10, 13]],
+                               rtol=1e-5)
+    assert frame["subset_correct"].tolist() == [
+        True, frame["subset_pred_wnid"][1] == "dog", False]
+    assert set(frame["model_classes"]) == {1000} and set(frame["subset_classes"]) == {16}

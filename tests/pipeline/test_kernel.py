@@ -62,7 +62,7 @@ def make_registry() -> StageRegistry:
            params=lambda c: {"seed": c.run.seed}, registry=registry)
     def square(ctx: StageContext) -> dict:
         table = ctx.map_shards(square_shard, list(range(N_ITEMS)), key={"kind": "square"},
-                               shard_size=SHARD, local=True)
+                               shard_size=SHARD)
         ctx.run.write("squares", table)
         return {"rows": len(table)}
 
@@ -92,6 +92,11 @@ def toy(tmp_path: Path):
     return Runner(run, RunConfig(), registry)
 
 
+def in_process(runner: Runner, name: str, **options) -> dict:
+    """Run a stage with one worker, in this process, where Behaviour's counters live."""
+    return runner.run_stage(name, RunOptions(workers=1, **options))
+
+
 def statuses(runner: Runner) -> dict[str, str]:
     return {state.name: state.status for state in runner.states()}
 
@@ -104,7 +109,7 @@ def test_order_follows_what_each_stage_reads(toy: Runner):
 
 
 def test_bad_items_are_counted_and_skipped_and_the_stage_is_done(toy: Runner):
-    summary = toy.run_stage("square")
+    summary = in_process(toy, "square")
     bad = [n for n in range(N_ITEMS) if n % 7 == 3]
     assert summary["status"] == "done"
     assert summary["bad"] == len(bad)
@@ -119,19 +124,19 @@ def test_an_interrupted_stage_resumes_without_redoing_or_losing_work(toy: Runner
                                                                     tmp_path: Path):
     Behaviour.interrupt_after = 3
     with pytest.raises(KeyboardInterrupt):
-        toy.run_stage("square")
+        in_process(toy, "square")
     assert Manifest(toy.run.root).stage("square")["status"] == "failed"
     assert statuses(toy)["square"] == "failed"
     first = list(Behaviour.computed)
     assert len(first) == 3 * SHARD
 
     Behaviour.interrupt_after = None
-    toy.run_stage("square")
+    in_process(toy, "square")
     assert sorted(Behaviour.computed) == list(range(N_ITEMS)), "nothing redone, nothing lost"
 
     clean = Runner(RunDir(tmp_path / "clean", toy.registry).ensure(), RunConfig(),
                    toy.registry)
-    clean.run_stage("square")
+    in_process(clean, "square")
     pd.testing.assert_frame_equal(toy.run.read("squares"), clean.run.read("squares"))
     report = read_json(toy.run.path("square-report.json"))
     assert report["items"]["resumed"] == 3 * SHARD
@@ -140,7 +145,7 @@ def test_an_interrupted_stage_resumes_without_redoing_or_losing_work(toy: Runner
 def test_half_written_files_of_a_killed_run_are_removed_when_the_stage_runs(toy: Runner):
     Behaviour.interrupt_after = 3
     with pytest.raises(KeyboardInterrupt):
-        toy.run_stage("square")
+        in_process(toy, "square")
     # What SIGKILL leaves between a write and its rename: a table's and a shard's.
     table = toy.run.path(".squares.parquet.k1ll3d00.tmp")
     shard_folder = next(toy.run.path(".shards", "square").iterdir())
@@ -148,7 +153,7 @@ def test_half_written_files_of_a_killed_run_are_removed_when_the_stage_runs(toy:
     for stale in (table, shard):
         stale.write_bytes(b"half")
     Behaviour.interrupt_after = None
-    toy.run_stage("square")
+    in_process(toy, "square")
     assert not table.exists() and not shard.exists()
     assert statuses(toy)["square"] == "done"
 
@@ -156,16 +161,16 @@ def test_half_written_files_of_a_killed_run_are_removed_when_the_stage_runs(toy:
 def test_a_failed_shard_fails_the_stage_after_the_rest_and_is_retried(toy: Runner):
     Behaviour.fail_item = 12
     with pytest.raises(StageError, match="finished with failures"):
-        toy.run_stage("square")
+        in_process(toy, "square")
     assert statuses(toy)["square"] == "failed"
     table = toy.run.read("squares")
     assert 12 not in set(table["n"]) and 39 in set(table["n"]), "the rest was finished"
     with pytest.raises(StageError, match="needs square first"):
-        toy.run_stage("total")
+        in_process(toy, "total")
 
     Behaviour.fail_item = None
     Behaviour.computed = []
-    toy.run_stage("square")
+    in_process(toy, "square")
     assert sorted(Behaviour.computed) == [10, 11, 12, 13, 14], "only the failed shard"
     assert statuses(toy)["square"] == "done"
 
@@ -173,12 +178,12 @@ def test_a_failed_shard_fails_the_stage_after_the_rest_and_is_retried(toy: Runne
 def test_a_full_disk_stops_the_stage_and_is_not_a_bad_item(toy: Runner):
     Behaviour.full_disk_item = 20
     with pytest.raises(MachineError, match="No space left"):
-        toy.run_stage("square")
+        in_process(toy, "square")
     record = Manifest(toy.run.root).stage("square")
     assert record["status"] == "failed"
     Behaviour.full_disk_item = None
     Behaviour.computed = []
-    summary = toy.run_stage("square")
+    summary = in_process(toy, "square")
     assert summary["status"] == "done"
     assert 20 in Behaviour.computed and 0 not in Behaviour.computed
 
@@ -188,18 +193,18 @@ def test_when_every_item_fails_the_stage_fails(toy: Runner):
 
     @stage("broken", writes=(Artifact("nothing", "nothing.parquet"),), registry=registry)
     def broken(ctx: StageContext) -> dict:
-        ctx.map_shards(square_shard, [3, 10, 17], key={}, local=True)
+        ctx.map_shards(square_shard, [3, 10, 17], key={})
         ctx.run.write("nothing", pd.DataFrame())
         return {}
 
     runner = Runner(RunDir(toy.run.root / "broken", registry).ensure(), RunConfig(), registry)
     with pytest.raises(StageError, match="every one of the 3 items failed"):
-        runner.run_stage("broken")
+        in_process(runner, "broken")
 
 
 def test_a_deleted_output_redoes_its_stage_and_downstream_only(toy: Runner):
     for name in toy.registry.order():
-        toy.run_stage(name)
+        in_process(toy, name)
     assert set(statuses(toy).values()) == {"done"}
     toy.run.artifact_path("squares").unlink()
     states = {s.name: s for s in toy.states()}
@@ -216,23 +221,23 @@ def test_a_deleted_output_redoes_its_stage_and_downstream_only(toy: Runner):
 
 
 def test_a_changed_output_is_noticed(toy: Runner):
-    toy.run_stage("square")
-    toy.run_stage("total")
+    in_process(toy, "square")
+    in_process(toy, "total")
     path = toy.run.artifact_path("total")
     path.write_text(json.dumps({"total": -1}))
     state = toy.state("total")
     assert state.status == "out of date" and "changed" in state.reason
-    toy.run_stage("total")
+    in_process(toy, "total")
     assert read_json(path)["total"] > 0
 
 
 def test_changed_parameters_make_a_stage_and_its_downstream_out_of_date(toy: Runner):
     for name in toy.registry.order():
-        toy.run_stage(name)
+        in_process(toy, name)
     changed = Runner(toy.run, RunConfig.model_validate({"run": {"seed": 7}}), toy.registry)
     states = {s.name: s for s in changed.states()}
     assert states["square"].reason == "its parameters changed"
-    changed.run_stage("square")
+    in_process(changed, "square")
     states = {s.name: s for s in changed.states()}
     assert states["total"].status == "out of date"
     assert "square ran again" in states["total"].reason
@@ -240,19 +245,19 @@ def test_changed_parameters_make_a_stage_and_its_downstream_out_of_date(toy: Run
 
 
 def test_force_discards_finished_shards(toy: Runner):
-    toy.run_stage("square")
+    in_process(toy, "square")
     Behaviour.computed = []
-    toy.run_stage("square", RunOptions(force=True))
+    in_process(toy, "square", force=True)
     assert sorted(Behaviour.computed) == list(range(N_ITEMS))
 
 
 def test_a_corrupt_shard_is_recomputed(toy: Runner):
-    toy.run_stage("square")
+    in_process(toy, "square")
     shard = next(toy.run.path(".shards", "square").rglob("*.parquet"))
     shard.write_bytes(b"garbage")
     toy.run.artifact_path("squares").unlink()
     Behaviour.computed = []
-    toy.run_stage("square")
+    in_process(toy, "square")
     assert len(Behaviour.computed) == SHARD
     assert len(toy.run.read("squares")) == N_ITEMS - len([n for n in range(N_ITEMS)
                                                           if n % 7 == 3])

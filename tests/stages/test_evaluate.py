@@ -305,3 +305,37 @@ def test_evaluate_on_ray_gives_the_table_of_the_process_executor(tmp_path):
     assert report(on_ray)["executor"] == "ray"
     pd.testing.assert_frame_equal(local.read("predictions"), on_ray.read("predictions"),
                                   check_exact=False, atol=1e-5)
+
+
+def test_own_images_in_the_16_geirhos_categories_are_scored_and_analysed_in_them(tmp_path):
+    config = make_config(label_space="geirhos-16")
+    run, config = prepare_run(tmp_path / "run", config=config)
+    rng = np.random.default_rng(4)
+    items = []
+    for i in range(6):
+        category = ("bear", "cat", "truck")[i % 3]
+        image_id = f"{category}_{i}"
+        for probe, level in [("original", 0), ("scramble", 16)]:
+            relative = f"perturbations/{probe}/{category}/{image_id}_{level}.png"
+            write_png(run.path(relative), _image(rng))
+            items.append({"item_id": f"{image_id}/{probe}/{level}/0", "image_id": image_id,
+                          "wnid": category, "probe": probe, "level": level, "variant": "0",
+                          "params": json.dumps({}), "path": relative})
+    run.write("perturbations", pd.DataFrame(items))
+    mark_done(run, config, "perturb")
+    evaluate(run, config)
+    predictions = run.read("predictions")
+    assert set(predictions["subset_classes"]) == {16}
+    assert set(predictions["model_classes"]) == {1000}
+    assert set(predictions["subset_pred_wnid"]) <= set(get_label_space("geirhos-16").wnids)
+    np.testing.assert_array_equal(predictions["subset_correct"],
+                                  predictions["subset_pred_wnid"] == predictions["wnid"])
+    config.analysis.hypotheses = None
+    config.analysis.bootstrap = 200
+    config.analysis.contact_sheets = 0
+    run, config = prepare_run(run.root, config=config)
+    run_stage("analyze", run, config)
+    assert set(run.read("probe_summary")["measure"]) == {"subset_true_prob"}
+    hypotheses = run.read("hypotheses")
+    assert list(hypotheses["hypothesis"]) == ["scramble:tiny"]
+    assert hypotheses["measure"].iloc[0] == "subset_true_prob" and hypotheses["n"].iloc[0] == 6

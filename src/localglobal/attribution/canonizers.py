@@ -13,11 +13,11 @@ not modules of their own and need rewriting for the duration of an attribution:
 Canonizers by name (:data:`CANONIZERS`; a model spec names its canonizer):
 
 ``"resnet"``
-    :class:`ResNetCanonizer`, zennit's ``ResNetCanonizer``: torchvision ResNet and
+    :class:`ExactResNetCanonizer`, zennit's ``ResNetCanonizer``: torchvision ResNet and
     ResNeXt (``Bottleneck``) and torchvision ``BasicBlock`` networks such as the toy
     world's ResNet.
 ``"vgg"``
-    :class:`VGGCanonizer`, zennit's ``VGGCanonizer`` (folds the BatchNorm of
+    :class:`ExactVGGCanonizer`, zennit's ``VGGCanonizer`` (folds the BatchNorm of
     ``vgg*_bn``; plain VGG-16 has none, so it is the identity there).
 ``"seresnet"``
     :class:`SEResNetCanonizer`, written here, for timm's ``legacy_seresnet*`` and
@@ -148,7 +148,7 @@ class ExactSequentialMergeBatchNorm(ExactIdentityMixin, SequentialMergeBatchNorm
     """zennit's ``SequentialMergeBatchNorm`` with an exact identity left behind."""
 
 
-class ResNetCanonizer(ZennitResNetCanonizer):
+class ExactResNetCanonizer(ZennitResNetCanonizer):
     """zennit's ``ResNetCanonizer`` (torchvision ``Bottleneck`` and ``BasicBlock``), exact."""
 
     def __init__(self) -> None:
@@ -159,7 +159,7 @@ class ResNetCanonizer(ZennitResNetCanonizer):
         ))
 
 
-class VGGCanonizer(ExactIdentityMixin, ZennitVGGCanonizer):
+class ExactVGGCanonizer(ExactIdentityMixin, ZennitVGGCanonizer):
     """zennit's ``VGGCanonizer`` (sequential BatchNorm folding), exact."""
 
 
@@ -269,8 +269,8 @@ class SEResNetCanonizer(CompositeCanonizer):
 
 
 CANONIZERS: dict[str, Callable[[], Canonizer]] = {
-    "resnet": ResNetCanonizer,
-    "vgg": VGGCanonizer,
+    "resnet": ExactResNetCanonizer,
+    "vgg": ExactVGGCanonizer,
     "seresnet": SEResNetCanonizer,
 }
 """Canonizer factories by the name a model spec gives (see the module docstring)."""

@@ -32,17 +32,16 @@ from typing import Literal, Protocol
 import numpy as np
 
 from localglobal.errors import LabelSpaceMismatch, LocalglobalError
+from localglobal.labels import GEIRHOS_16_CATEGORIES
 
 ScoreKind = Literal["logits", "probabilities"]
 
 GEIRHOS_16 = "geirhos-16"
 """Name of the dataset label space of the 16 entry-level categories."""
 
-CATEGORIES_16: tuple[str, ...] = (
-    "airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
-    "chair", "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck",
-)
-"""The 16 categories of Geirhos et al., sorted (model-vs-human's order)."""
+CATEGORIES_16: tuple[str, ...] = GEIRHOS_16_CATEGORIES
+"""The 16 categories of Geirhos et al., sorted (model-vs-human's order): the classes of
+the ``geirhos-16`` label space."""
 
 _DOG = (
     152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169,

@@ -40,7 +40,8 @@ classes, ``subset_classes`` the dataset's classes among them that the subset dec
 chooses from: fewer means the run's label space is a subset of the model's.
 ``condition`` is the level's label (``"28"``, ``"c50"``)."""
 
-def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str]) -> None:
+def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str],
+                      dataset_space: LabelSpace | None = None) -> None:
     """Refuse items whose class the model cannot predict.
 
     Parameters
@@ -51,6 +52,10 @@ def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str])
         The label space of its outputs.
     wnids : sequence of str
         The items' classes.
+    dataset_space : LabelSpace, optional
+        The dataset's label space: classes that are its categories count as
+        predictable when a decision mapping joins it to ``model_space``
+        (:func:`category_groups`).
 
     Raises
     ------
@@ -59,6 +64,8 @@ def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str])
         carry them.
     """
     counts = pd.Series(list(wnids)).value_counts()
+    if dataset_space is not None and category_groups(model_space, dataset_space) is not None:
+        model_space = dataset_space  # each item's class is one of the mapped categories
     foreign = [w for w in counts.index if w not in model_space]
     if foreign:
         n_items = int(counts[foreign].sum())
@@ -138,6 +145,104 @@ def score_logits(logits: torch.Tensor, true_index: torch.Tensor,
     return {key: value.cpu().numpy() for key, value in out.items()}
 
 
+def category_groups(model_space: LabelSpace, dataset_space: LabelSpace
+                    ) -> tuple[tuple[int, ...], ...] | None:
+    """The model classes of each dataset class, when the dataset's classes are categories
+    of the model's (``geirhos-16`` in ImageNet-1k); None when they are the model's own.
+
+    Parameters
+    ----------
+    model_space : LabelSpace
+        The label space of the model's outputs.
+    dataset_space : LabelSpace
+        The dataset's label space.
+
+    Returns
+    -------
+    tuple of tuple of int, or None
+        Per dataset class, in the dataset's order, the model-space indices of the
+        classes it gathers (a decision mapping of :mod:`~localglobal.evaluation.decisions`);
+        None when every dataset class is a class of the model.
+
+        Without a mapping between the two (classes the model lacks are then refused
+        by :func:`check_label_space`), None as well.
+
+    Raises
+    ------
+    LabelSpaceMismatch
+        The mapping has no model classes for some dataset class.
+    """
+    from localglobal.evaluation.decisions import DECISION_MAPPINGS, mapping_key
+
+    mapping = DECISION_MAPPINGS.get(mapping_key(model_space.name, dataset_space.name))
+    if mapping is None or all(w in model_space for w in dataset_space.wnids):
+        return None
+    groups = dict(zip(mapping.categories, getattr(mapping, "indices", ()), strict=False))
+    missing = [w for w in dataset_space.wnids if w not in groups]
+    if missing:
+        raise LabelSpaceMismatch(f"the decision mapping {model_space.name} -> "
+                                 f"{dataset_space.name} has no model classes for {missing}")
+    return tuple(tuple(groups[w]) for w in dataset_space.wnids)
+
+
+def score_categories(logits: torch.Tensor, groups: Sequence[Sequence[int]],
+                     true_category: torch.Tensor) -> dict[str, np.ndarray]:
+    """Decisions of a batch of logits among categories that each gather model classes.
+
+    The category decision is model-vs-human's: the softmax probability over all C
+    classes, averaged over each category's classes, and the largest mean wins. In the
+    model's space the true class is the true category's most probable class.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        N×C float logits in the model's label space.
+    groups : sequence of sequence of int
+        K lists of model-space indices, one per category (the dataset's order).
+    true_category : torch.Tensor
+        N int64, each item's category (position in ``groups``).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        The keys of :func:`score_logits` and ``true_index``: ``true_*`` and ``top5`` of
+        the true category's best class among all C; ``subset_*`` among the K
+        categories, ``subset_true_prob`` and ``subset_pred_prob`` the mean
+        probabilities normalised over the categories (``subset_true_rank``: 1 + the
+        categories with a larger mean).
+    """
+    logits = logits.float()
+    true_category = true_category.to(logits.device)
+    probs = torch.softmax(logits, dim=1)
+    members = torch.zeros((len(groups), logits.shape[1]), device=logits.device)
+    for k, indices in enumerate(groups):
+        members[k, list(indices)] = 1.0 / len(indices)
+    means = probs @ members.T
+    shares = means / means.sum(dim=1, keepdim=True)
+    sub_pred_prob, sub_pred = shares.max(dim=1)
+    in_true = members[true_category] > 0
+    true_logit, true_index = logits.masked_fill(~in_true, float("-inf")).max(dim=1)
+    true_rank = (logits > true_logit[:, None]).sum(dim=1) + 1
+    pred_logit, pred_index = logits.max(dim=1)
+    true_mean = means.gather(1, true_category[:, None])
+    out = {
+        "true_index": true_index,
+        "true_logit": true_logit,
+        "true_prob": probs.gather(1, true_index[:, None])[:, 0],
+        "true_rank": true_rank,
+        "pred_index": pred_index,
+        "pred_logit": pred_logit,
+        "pred_prob": probs.gather(1, pred_index[:, None])[:, 0],
+        "top5": true_rank <= 5,
+        "subset_pred_index": sub_pred,
+        "subset_pred_prob": sub_pred_prob,
+        "subset_true_prob": shares.gather(1, true_category[:, None])[:, 0],
+        "subset_true_logit": true_logit,
+        "subset_true_rank": (means > true_mean).sum(dim=1) + 1,
+    }
+    return {key: value.cpu().numpy() for key, value in out.items()}
+
+
 def empty_predictions() -> pd.DataFrame:
     """A predictions table without rows, with every column."""
     return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS + EXTRA_COLUMNS})
@@ -155,7 +260,8 @@ class Scorer:
         number.
     model_space : LabelSpace
         The label space of the model's outputs; it must hold every item's class
-        (see :func:`check_label_space`).
+        (see :func:`check_label_space`), or the dataset's classes must be categories
+        of it (:func:`category_groups`).
     dataset_space : LabelSpace
         The dataset's label space (``data.label_space``).
     """
@@ -165,15 +271,28 @@ class Scorer:
         self.model = model
         self.items = items
         self.model_space, self.dataset_space = model_space, dataset_space
-        self.true_index = np.asarray([model_space.index_of(w) for w in items["wnid"]],
-                                     dtype=np.int64)
-        subset_index, self.subset_wnids = subset_for(model_space, dataset_space)
-        self.subset_index = torch.as_tensor(subset_index, dtype=torch.int64)
+        self.groups = category_groups(model_space, dataset_space)
+        if self.groups is None:
+            self.true_index = np.asarray([model_space.index_of(w) for w in items["wnid"]],
+                                         dtype=np.int64)
+            subset_index, self.subset_wnids = subset_for(model_space, dataset_space)
+            self.subset_index = torch.as_tensor(subset_index, dtype=torch.int64)
+        else:
+            self.true_category = np.asarray(
+                [dataset_space.index_of(w) for w in items["wnid"]], dtype=np.int64)
+            self.subset_wnids = list(dataset_space.wnids)
+
+    def _scores(self, rows: np.ndarray, logits: torch.Tensor) -> dict[str, np.ndarray]:
+        if self.groups is not None:
+            return score_categories(logits, self.groups,
+                                    torch.from_numpy(self.true_category[rows]))
+        scores = score_logits(logits, torch.from_numpy(self.true_index[rows]), self.subset_index)
+        return {**scores, "true_index": self.true_index[rows]}
 
     def frame(self, rows: np.ndarray, logits: torch.Tensor) -> pd.DataFrame:
         """The prediction rows of items ``rows`` (row numbers) from their logits."""
         rows = np.asarray(rows, dtype=np.int64)
-        scores = score_logits(logits, torch.from_numpy(self.true_index[rows]), self.subset_index)
+        scores = self._scores(rows, logits)
         part = self.items.iloc[rows]
         frame = pd.DataFrame({
             "model": self.model,
@@ -183,7 +302,7 @@ class Scorer:
             "probe": part["probe"].to_numpy(),
             "level": part["level"].to_numpy().astype(np.int64),
             "variant": part["variant"].astype(str).to_numpy(),
-            "true_index": self.true_index[rows],
+            "true_index": np.asarray(scores["true_index"], dtype=np.int64),
             "true_logit": scores["true_logit"].astype(np.float64),
             "true_prob": scores["true_prob"].astype(np.float64),
             "true_rank": scores["true_rank"].astype(np.int64),
@@ -214,5 +333,6 @@ class Scorer:
         return frame[PREDICTION_COLUMNS + EXTRA_COLUMNS]
 
 
-__all__ = ["EXTRA_COLUMNS", "PREDICTION_COLUMNS",
-           "Scorer", "check_label_space", "empty_predictions", "score_logits", "subset_for"]
+__all__ = ["EXTRA_COLUMNS", "PREDICTION_COLUMNS", "Scorer", "category_groups",
+           "check_label_space", "empty_predictions", "score_categories", "score_logits",
+           "subset_for"]

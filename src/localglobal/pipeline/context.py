@@ -201,8 +201,8 @@ class StageContext:
     def map_shards(self, work: Callable[..., ShardResult | pd.DataFrame],
                    items: Sequence[T], *, key: dict[str, Any],
                    item_id: Callable[[T], str] = str, params: Any = None,
-                   shard_size: int | None = None, description: str | None = None,
-                   local: bool = False) -> pd.DataFrame:
+                   shard_size: int | None = None,
+                   description: str | None = None) -> pd.DataFrame:
         """Do ``work`` on every item, shard by shard, resuming finished shards.
 
         Parameters
@@ -210,8 +210,8 @@ class StageContext:
         work : callable
             ``work(items)`` (or ``work(params, items)`` when ``params`` is given)
             returning a :class:`ShardResult`, a data frame, or a ``(table, bad)``
-            pair for one shard. It must
-            be a top-level function unless ``local``. Bad input items go into
+            pair for one shard. It must be a top-level function (it may run in
+            another process). Bad input items go into
             ``ShardResult.bad``; an exception fails the shard's items (retried by the
             next run) and a failure of the machine (full disk) stops the stage.
         items : sequence
@@ -226,9 +226,6 @@ class StageContext:
             Items per shard; default ``run.shard_size``.
         description : str, optional
             The progress bar's label; default the stage's name.
-        local : bool
-            Run every shard in this process (model stages: the model is loaded once).
-
         Returns
         -------
         pandas.DataFrame
@@ -237,7 +234,7 @@ class StageContext:
         function = work if params is None else functools.partial(work, params)
         store, chunks, ids, names, results, todo = self._plan_shards(items, key, item_id,
                                                                      shard_size)
-        self._run_todo(function, chunks, ids, names, todo, store, results, description, local)
+        self._run_todo(function, chunks, ids, names, todo, store, results, description)
         return self._gather(chunks, names, results)
 
     def _plan_shards(self, items: Sequence[T], key: dict[str, Any],
@@ -267,15 +264,13 @@ class StageContext:
 
     def _run_todo(self, function: Work, chunks: list[list[Any]], ids: list[list[str]],
                   names: list[str], todo: list[int], store: ShardStore,
-                  results: dict[str, ShardResult], description: str | None,
-                  local: bool) -> None:
+                  results: dict[str, ShardResult], description: str | None) -> None:
         if not todo:
             return
         tasks = [(index, (function, chunks[index])) for index in todo]
-        # In this process (local) the work may be a closure over a loaded model.
         outcomes = parallel_map(_shard_task_indexed, tasks,
-                                workers=1 if local else min(self.n_workers, len(tasks)),
-                                executor="process" if local else self.executor,
+                                workers=min(self.n_workers, len(tasks)),
+                                executor=self.executor,
                                 description=description or self.stage.name, unit="shards")
         self._collect(outcomes, ids, names, store, results)
 
@@ -351,10 +346,6 @@ class StageContext:
     def bad_item(self, item: str, reason: str) -> None:
         """Count ``item`` as bad input data (reported, skipped, not retried)."""
         self.report.bad.append((item, reason))
-
-    def failed_item(self, item: str, reason: str) -> None:
-        """Count ``item`` as failed for another reason (retried by the next run)."""
-        self.report.failed.append((item, reason))
 
     def count_items(self, total: int, done: int) -> None:
         """Count items a stage handled itself, without :meth:`map_shards`."""

@@ -137,7 +137,7 @@ def _evaluate_model(ctx: StageContext, name: str, inputs: _Inputs) -> pd.DataFra
     started, resumed = time.perf_counter(), ctx.report.resumed
     spec = resolve_model(name, ctx.config, trusted=ctx.options.trusted)
     model_space = get_label_space(spec.label_space)
-    check_label_space(name, model_space, inputs.items["wnid"].tolist())
+    check_label_space(name, model_space, inputs.items["wnid"].tolist(), inputs.dataset_space)
     record: dict[str, Any] = {"spec": dataclasses.asdict(spec)}
     ctx.details.setdefault("models", {})[name] = record
     scorer = Scorer(name, inputs.items, model_space, inputs.dataset_space)

@@ -161,8 +161,9 @@ OPTIONS = (
            apply=_set_root),
     WORKERS,
     Option("label_space", ("--label-space",), str | None,
-           "imagenette, imagewoof, imagenet-1k, toyworld or a label file [default: the "
-           "configuration's data.label_space]", metavar="NAME", apply=_set_label_space),
+           "imagenette, imagewoof, imagenet-1k, toyworld, geirhos-16 or a label file "
+           "[default: the configuration's data.label_space]", metavar="NAME",
+           apply=_set_label_space),
     Option("require_box", ("--require-box/--no-require-box",), bool | None,
            "draw only images with an object box; --no-require-box needs no annotations "
            "(box-based measures are then NaN) [default: the configuration's "
