@@ -20,6 +20,7 @@ import numpy as np
 
 from localglobal.config import RunConfig
 from localglobal.errors import ConfigError
+from localglobal.probes.eidolon import EidolonProbe
 from localglobal.probes.original import OriginalProbe
 from localglobal.probes.patch import PatchProbe
 from localglobal.probes.plugin import PluginParams, PluginProbe
@@ -35,6 +36,7 @@ BUILT_IN: tuple[type[Probe], ...] = (
     OriginalProbe,
     ScrambleProbe, PatchProbe,
     SmoothProbe, RemovedDetailProbe, InvertedRemovedDetailProbe,
+    EidolonProbe,
 )
 """The built-in probes in the order their items, curves and report sections come."""
 
