@@ -233,6 +233,10 @@ class Probe:
         """:attr:`section`, or the name."""
         return self.section or self.name
 
+    def dataset_of(self, level: Level) -> str | None:
+        """The model-vs-human dataset whose humans saw ``level`` (None: none did)."""
+        return self.dataset
+
     def group_of(self, variant: str) -> str:
         """Which group of the curve a variant belongs to (``""``: one curve).
 
