@@ -20,13 +20,22 @@ import numpy as np
 
 from localglobal.config import RunConfig
 from localglobal.errors import ConfigError
+from localglobal.probes.colour import ColourProbe
+from localglobal.probes.contrast import ContrastProbe
 from localglobal.probes.eidolon import EidolonProbe
+from localglobal.probes.false_colour import FalseColourProbe
+from localglobal.probes.high_pass import HighPassProbe
+from localglobal.probes.low_pass import LowPassProbe
 from localglobal.probes.original import OriginalProbe
 from localglobal.probes.patch import PatchProbe
+from localglobal.probes.phase_scrambling import PhaseScramblingProbe
 from localglobal.probes.plugin import PluginParams, PluginProbe
+from localglobal.probes.power_equalisation import PowerEqualisationProbe
 from localglobal.probes.registry import PROBES, Level, Probe, settle_params
+from localglobal.probes.rotation import RotationProbe
 from localglobal.probes.scramble import ScrambleProbe
 from localglobal.probes.smooth import InvertedRemovedDetailProbe, RemovedDetailProbe, SmoothProbe
+from localglobal.probes.uniform_noise import UniformNoiseProbe
 from localglobal.trust import require_trusted
 
 if TYPE_CHECKING:
@@ -36,6 +45,8 @@ BUILT_IN: tuple[type[Probe], ...] = (
     OriginalProbe,
     ScrambleProbe, PatchProbe,
     SmoothProbe, RemovedDetailProbe, InvertedRemovedDetailProbe,
+    ColourProbe, ContrastProbe, HighPassProbe, LowPassProbe, PhaseScramblingProbe,
+    PowerEqualisationProbe, FalseColourProbe, RotationProbe, UniformNoiseProbe,
     EidolonProbe,
 )
 """The built-in probes in the order their items, curves and report sections come."""
