@@ -2,8 +2,9 @@
 
 ``toy-texture`` was trained where texture predicts the class, ``toy-shape`` where it
 does not; a reduced demo run (``configs/demo-ci.toml``: 20 images) must recover
-both biases: by Geirhos's shape bias on the cue-conflict set, by scrambling (which
-destroys shape) and by smoothing (which removes texture). The LRP hypothesis is
+both biases: by Geirhos's shape bias on the cue-conflict set, by scrambling and by
+model-vs-human's phase scrambling (which destroy shape) and by smoothing (which removes
+texture). The LRP hypothesis is
 reported whichever way it comes out.
 """
 
@@ -56,7 +57,7 @@ def _hypothesis(run, name):
     return rows.iloc[0]
 
 
-@pytest.mark.parametrize("name", ["scramble", "smooth"])
+@pytest.mark.parametrize("name", ["scramble", "smooth", "phase"])
 def test_probe_hypotheses_point_the_right_way_on_the_images(demo_run, name):
     row = _hypothesis(demo_run, name)
     assert row["alternative"] == "greater"

@@ -47,6 +47,7 @@ from PIL import Image
 from pydantic import AfterValidator, Field
 
 from localglobal.probes.disarray import NormalSource, partially_coherent_disarray
+from localglobal.probes.psychophysics import GREY_WEIGHTS
 from localglobal.probes.registry import (
     Level,
     Probe,
@@ -57,7 +58,6 @@ from localglobal.probes.registry import (
 
 TOOLBOX_SIDE = 256
 """The side the eidolons are made at (the wrapper's ``SZ``); the reach is in its pixels."""
-GREY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721])
 """skimage's ``rgb2gray`` weights of R, G and B, which the 2018 stimuli were made with."""
 REACHES = (1, 2, 4, 8, 16, 32, 64, 128)
 """The reaches of model-vs-human's eidolon experiments, pixels."""
@@ -171,7 +171,7 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 2:
         return image.astype(np.uint8)
-    return ((image[..., :3] / 255.0) @ GREY_WEIGHTS * 255.0).astype(np.uint8)
+    return ((image[..., :3] / 255.0) @ np.asarray(GREY_WEIGHTS) * 255.0).astype(np.uint8)
 
 
 def toolbox_size(height: int, width: int, side: int = TOOLBOX_SIDE) -> tuple[int, int]:
