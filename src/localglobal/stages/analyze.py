@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from localglobal.analysis.candidates import candidate_hypotheses
 from localglobal.errors import ConfigError, CorruptArtifactError, MissingInputError
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
@@ -69,6 +68,8 @@ def _optional(run: RunDir, name: str) -> Any:
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
+    from localglobal.analysis.candidates import candidate_hypotheses
+
     return {"analysis": config.analysis.model_dump(mode="json"), "seed": config.run.seed,
             "hypotheses": [h.id for h in candidate_hypotheses(config.analysis.hypotheses,
                                                                config.evaluate.models)],
