@@ -88,7 +88,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"{options.rounds} runs each, fresh interpreter, {os.cpu_count()} cores, load "
           f"average {load:.1f} (wall time grows with the load; CPU time does not)")
-    print(f"{'command':<14}{'wall (median)':>15}{'CPU (median)':>14}{'peak memory':>13}  goal")
+    print(f"{'command':<26}{'wall (median)':>15}{'CPU (median)':>14}{'peak memory':>13}  goal")
     for name, runs in results.items():
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
@@ -100,7 +100,7 @@ def main() -> None:
                         f"{'met' if wall < seconds else 'not met'} on wall time")
         if megabytes is not None:
             goal.append(f"< {megabytes} MB: {'met' if peak < megabytes else 'NOT met'}")
-        print(f"{'localglobal ' + name:<14}{wall:>13.2f} s{cpu:>12.2f} s{peak:>10.0f} MB  "
+        print(f"{'localglobal ' + name:<26}{wall:>13.2f} s{cpu:>12.2f} s{peak:>10.0f} MB  "
               + "; ".join(goal))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import doctest
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +22,12 @@ from localglobal.models import ModelSpec
 
 
 def test_the_doctests_run():
-    result = doctest.testmod(api, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 10 and result.failed == 0
+    # Every function the API gathers is documented (with its examples) where it is
+    # defined: run the examples of the API module and of each of those modules.
+    modules = {api, *(importlib.import_module(getattr(api, name).__module__)
+                      for name in api.__all__)}
+    results = [doctest.testmod(module, optionflags=doctest.ELLIPSIS) for module in modules]
+    assert sum(r.attempted for r in results) > 30 and sum(r.failed for r in results) == 0
 
 
 def test_importing_the_package_does_not_import_torch():
@@ -36,6 +42,16 @@ def test_the_api_is_reachable_from_the_package():
         assert getattr(localglobal, name) is getattr(api, name)
     with pytest.raises(AttributeError):
         localglobal.no_such_name  # noqa: B018
+
+
+def test_a_probe_names_the_helper_that_brings_an_image_into_the_frame():
+    photo = np.zeros((256, 256, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"localglobal\.to_input_frame\(image, resize=256"):
+        api.scramble(photo, block=56, seed=1)
+    with pytest.raises(ValueError, match="to_input_frame"):
+        api.patch(np.zeros((20, 20, 3), np.uint8), size=40)
+    scrambled, _ = api.scramble(api.to_input_frame(photo), block=56, seed=1)
+    assert scrambled.shape == (224, 224, 3)
 
 
 def test_every_probe_returns_an_image_and_a_record():
@@ -115,3 +131,17 @@ def test_the_attribute_stage_resolves_auto_per_model():
     assert run.method == "gradient-x-input" and not run.lrp
     task = run.task("none", None, Path("maps"), "cpu")
     assert task.method == "gradient-x-input" and task.canonizer is None
+
+
+def test_the_api_page_documents_what_the_package_has():
+    page = (Path(__file__).parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    for name in re.findall(r"`lg\.(\w+)", page):
+        assert hasattr(localglobal, name), f"docs/api.md names lg.{name}"
+    block = r"::: ([\w.]+)\n(?:.*\n)*?      members:\n((?:        - .*\n)+)"
+    for module, members in re.findall(block, page):
+        found = importlib.import_module(module)
+        for member in re.findall(r"- (\w+)", members):
+            assert hasattr(found, member), f"docs/api.md: {module}.{member}"
+    documented = set(re.findall(r"        - (\w+)", page))
+    aliases = {"probe": "apply_probe", "edges": "auto_canny"}
+    assert {aliases.get(n, n) for n in api.__all__} <= documented

@@ -29,6 +29,7 @@ NEEDS_DATA = {
     ("evaluate",): "the pretrained resnet50 and sin-resnet50 weights, and CUDA",
     ("attribute",): "the pretrained resnet50 and sin-resnet50 weights",
     ("fetch", "geirhos"): "a download of the Geirhos stimuli",
+    ("fetch", "model-vs-human"): "a download of model-vs-human's datasets",
     ("geirhos",): "the full Geirhos stimuli and the pretrained weights",
     ("toyworld", "train"): "a few minutes of training (the demo ships trained weights)",
 }

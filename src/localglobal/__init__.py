@@ -6,8 +6,9 @@ them with their levels; the thesis's probes also as functions of arrays
 (:func:`scramble`, :func:`patch`, :func:`smooth`, :func:`removed_detail`, :func:`edges`)
 and batched on torch tensors (:func:`scramble_batch`, :func:`patch_batch`,
 :func:`build_probes`); :func:`load_run`, whose :class:`Run` has the run's tables as
-attributes and draws its figures; and :func:`evaluate` and :func:`explain` for models in
-memory.
+attributes and draws its figures; :func:`evaluate` and :func:`explain` for models in
+memory; and :func:`demo_run`, the whole pipeline on the embedded toy world, loaded as a
+:class:`Run`.
 
 >>> import localglobal as lg                       # doctest: +SKIP
 >>> run = lg.load_run("runs/demo")                 # doctest: +SKIP
@@ -33,7 +34,10 @@ _API = (
     "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
 )
 
-__all__ = ["__version__", "probes", *_API]
+_ON_TOP = {"demo_run": "localglobal.demo"}
+"""Public names of the modules above the API: the demo, from Python."""
+
+__all__ = ["__version__", "probes", *_API, *_ON_TOP]
 
 
 def __getattr__(name: str) -> Any:
@@ -41,8 +45,10 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("localglobal.api"), name)
     if name == "probes":  # the callable subpackage: localglobal.probes() lists them
         return importlib.import_module("localglobal.probes")
+    if name in _ON_TOP:
+        return getattr(importlib.import_module(_ON_TOP[name]), name)
     raise AttributeError(f"module 'localglobal' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), "probes", *_API})
+    return sorted({*globals(), "probes", *_API, *_ON_TOP})

@@ -1,20 +1,24 @@
 """The public Python API: probes on arrays, a run's tables and figures, models in memory.
 
 Everything here is also importable from the package itself (``localglobal.scramble``,
-``localglobal.load_run``, …). Probe functions take an H×W×3 uint8 RGB array and
-return ``(image, record)``: the probed image (same shape, uint8) and a small frozen
-record of what was done (the permutation, the rectangles, the thresholds), whose
-``params()`` is what ``perturbations.parquet`` stores. They never touch files.
+``localglobal.load_run``, …), and each function is documented where it is defined; this
+module only gathers them. Probe functions take an H×W×3 uint8 RGB array and return
+``(image, record)``: the probed image (same shape, uint8) and a small frozen record of
+what was done (the permutation, the rectangles, the thresholds), whose ``params()`` is
+what ``perturbations.parquet`` stores. They never touch files. The pipeline applies them
+in the 224×224 model-input frame; :func:`to_input_frame` brings any image there, exactly
+as the pipeline does.
 
 >>> import numpy as np
 >>> import localglobal as lg
->>> image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
->>> scrambled, record = lg.scramble(image, block=16, seed=1)
+>>> photo = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+>>> image = lg.to_input_frame(photo, resize=256, crop=224)
+>>> scrambled, record = lg.scramble(image, block=56, seed=1)
 >>> scrambled.shape, len(record.permutation)
-((32, 32, 3), 4)
->>> patched, record = lg.patch(image, size=8)
+((224, 224, 3), 16)
+>>> patched, record = lg.patch(image)
 >>> patched.dtype, len(record.rects)
-(dtype('uint8'), 4)
+(dtype('uint8'), 9)
 
 A run's tables are attributes of :func:`load_run`'s :class:`Run`, named as in the
 artifact catalog (``run.predictions``, ``run.attributions``, ``run.shape_bias``);
@@ -26,7 +30,6 @@ one image's contact sheet. :func:`evaluate` and :func:`explain` work on an
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -43,14 +46,11 @@ from localglobal.io.images import to_input_frame
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes
 from localglobal.probes.catalog import apply_probe as probe
-from localglobal.probes.edges import EdgeRecord, auto_canny
-from localglobal.probes.patch import Fill, PatchRecord, patch_batch
-from localglobal.probes.patch import patch as _patch
-from localglobal.probes.scramble import ScrambleRecord, scramble_batch
-from localglobal.probes.scramble import scramble as _scramble
-from localglobal.probes.smooth import SmoothRecord, invert
-from localglobal.probes.smooth import removed_detail as _removed_detail
-from localglobal.probes.smooth import smooth as _smooth
+from localglobal.probes.edges import EdgeRecord
+from localglobal.probes.edges import auto_canny as edges
+from localglobal.probes.patch import PatchRecord, patch, patch_batch
+from localglobal.probes.scramble import ScrambleRecord, scramble, scramble_batch
+from localglobal.probes.smooth import SmoothRecord, removed_detail, smooth
 from localglobal.report.contact_sheet import contact_sheet_of
 from localglobal.stages import REGISTRY
 
@@ -60,169 +60,6 @@ __all__ = [
     "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe",
     "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
 ]
-
-
-# --- probes ---------------------------------------------------------------------------
-
-
-def scramble(image: np.ndarray, block: int, seed: int | np.random.Generator | None = None, *,
-             derangement: bool = False) -> tuple[np.ndarray, ScrambleRecord]:
-    """Shuffle the square blocks of an image by a random permutation that is not the identity.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        H×W×3 uint8 RGB; ``block`` must divide H and W.
-    block : int
-        Block side, pixels.
-    seed : int or numpy.random.Generator, optional
-        Seed of the permutation (None: fresh entropy).
-    derangement : bool
-        Move every block.
-
-    Returns
-    -------
-    (numpy.ndarray, ScrambleRecord)
-        The scrambled H×W×3 uint8 image; output block k is input block
-        ``record.permutation[k]``, row-major.
-
-    Raises
-    ------
-    ValueError
-        ``block`` does not divide a side, or leaves a single block.
-
-    Examples
-    --------
-    >>> image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
-    >>> out, record = scramble(image, 2, seed=0)
-    >>> sorted(record.permutation) == [0, 1, 2, 3] and record.permutation != (0, 1, 2, 3)
-    True
-    """
-    return _scramble(image, block, seed, derangement=derangement)
-
-
-def patch(image: np.ndarray, size: int, variant: int | str = "all",
-          fill: Fill = "black") -> tuple[np.ndarray, PatchRecord]:
-    """Occlude an image with square patches on the thesis's odd grid.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        H×W×3 uint8 RGB.
-    size : int
-        Patch side, pixels.
-    variant : int or "all"
-        The single patch's row-major index, or ``"all"`` for every patch at once.
-    fill : str or RGB triple
-        ``"black"``, ``"grey"``, ``"mean"`` (the image's mean colour) or ``[r, g, b]``.
-
-    Returns
-    -------
-    (numpy.ndarray, PatchRecord)
-        The patched copy; ``record.rects`` are ``[x0, y0, x1, y1]`` pixels, exclusive ends.
-
-    Examples
-    --------
-    >>> image = np.full((30, 30, 3), 200, np.uint8)
-    >>> out, record = patch(image, 10, variant=0)
-    >>> record.rects, int(out[0:10, 0:10].max())
-    (((0, 0, 10, 10),), 0)
-    """
-    return _patch(image, size, variant, fill)
-
-
-def smooth(image: np.ndarray, iterations: int = 1, operator: str = "l0",
-           params: Mapping[str, Any] | None = None) -> tuple[np.ndarray, SmoothRecord]:
-    """Apply an edge-preserving smoothing operator ``iterations`` times.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        H×W×3 uint8 RGB (the pipeline smooths the full-resolution image).
-    iterations : int
-        Passes k ≥ 1, each on the previous output.
-    operator : str
-        ``"l0"`` (L0 gradient minimisation), ``"rolling-guidance"``,
-        ``"bilateral-texture"``, ``"fast-global"`` or a TorchScript file.
-    params : mapping, optional
-        The operator's parameters.
-
-    Returns
-    -------
-    (numpy.ndarray, SmoothRecord)
-        The image after the k-th pass (H×W×3 uint8) and the record.
-
-    Examples
-    --------
-    >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    >>> out, record = smooth(image, iterations=2)
-    >>> out.shape, record.iterations
-    ((16, 16, 3), 2)
-    """
-    passes, record = _smooth(image, operator, iterations, params)
-    return passes[-1], record
-
-
-def removed_detail(image: np.ndarray, operator: str = "l0",
-                   params: Mapping[str, Any] | None = None, *,
-                   inverted: bool = False) -> tuple[np.ndarray, SmoothRecord]:
-    """What one smoothing pass removes: ``|image − smooth(image)|`` per channel.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        H×W×3 uint8 RGB.
-    operator, params
-        As for :func:`smooth`.
-    inverted : bool
-        Return ``255 −`` the removed detail (dark detail on white).
-
-    Returns
-    -------
-    (numpy.ndarray, SmoothRecord)
-        H×W×3 uint8 detail, and the record of the one pass.
-
-    Examples
-    --------
-    >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    >>> detail, _ = removed_detail(image)
-    >>> light, _ = removed_detail(image, inverted=True)
-    >>> bool(np.all(light == 255 - detail))
-    True
-    """
-    smoothed, record = smooth(image, 1, operator, params)
-    detail = _removed_detail(image, smoothed)
-    return (invert(detail) if inverted else detail), record
-
-
-def edges(image: np.ndarray, sigma: float = 0.9, **options: Any) -> tuple[np.ndarray, EdgeRecord]:
-    """Canny edges with the thesis's median thresholds after non-local-means denoising.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        H×W×3 uint8 RGB, in the model-input frame.
-    sigma : float
-        Threshold spread: lower = max(0, (1 − σ)v), upper = min(255, (1 + σ)v), v the
-        median grey level.
-    **options
-        Further :func:`localglobal.probes.edges.auto_canny` options (``denoise``,
-        ``thresholds = "otsu"`` or ``"percentile"``, …).
-
-    Returns
-    -------
-    (numpy.ndarray, EdgeRecord)
-        H×W bool mask (True on edges, indexed row, col) and the thresholds used.
-
-    Examples
-    --------
-    >>> image = np.zeros((32, 32, 3), np.uint8)
-    >>> image[8:24, 8:24] = 255
-    >>> mask, record = edges(image, denoise=False)
-    >>> mask.shape, bool(mask[8:24, 8:24].any()), bool(mask[0:4, 0:4].any())
-    ((32, 32), True, False)
-    """
-    return auto_canny(image, sigma, **options)
 
 
 # --- runs -------------------------------------------------------------------------------

@@ -1,29 +1,36 @@
 """The console every part of the tool prints to, and its progress bars.
 
 Messages and progress go to standard error so that a command's standard output holds
-only its results (paths written, tables), which scripts can parse.
+only its results (paths written, tables), which scripts can parse. The console is made
+on first use: a command that prints nothing through it never loads rich's console.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-console = Console(stderr=True)
-"""The shared console on standard error."""
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 NO_PROGRESS_ENV = "LOCALGLOBAL_NO_PROGRESS"
 """Set to ``1`` to hide progress bars (CI logs, notebooks that print their own)."""
+
+
+@functools.cache
+def shared_console() -> Console:
+    """The one console on standard error that messages and progress bars share.
+
+    Returns
+    -------
+    rich.console.Console
+        Made on the first call, the same object after.
+    """
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def log(message: str, *, style: str | None = None) -> None:
@@ -36,7 +43,9 @@ def log(message: str, *, style: str | None = None) -> None:
     style : str, optional
         A rich style for the whole line, e.g. ``"dim"`` or ``"yellow"``.
     """
-    console.print(escape(message), style=style, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    shared_console().print(escape(message), style=style, highlight=False, soft_wrap=True)
 
 
 def progress_bar(transient: bool = False) -> Progress:
@@ -52,13 +61,22 @@ def progress_bar(transient: bool = False) -> Progress:
     rich.progress.Progress
         Use as a context manager; disabled when ``LOCALGLOBAL_NO_PROGRESS=1``.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=shared_console(),
         transient=transient,
         disable=os.environ.get(NO_PROGRESS_ENV) == "1",
     )

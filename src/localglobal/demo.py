@@ -11,17 +11,26 @@ two models' biases are known by construction (``toy-texture`` follows texture,
 >>> run = run_demo("runs/demo")                 # doctest: +SKIP
 >>> run.path("report", "index.html").exists()   # doctest: +SKIP
 True
+
+:func:`demo_run` is the same from Python (``localglobal.demo_run``): a built-in setting
+by name, the world's size and seed, and the finished run loaded as a
+:class:`localglobal.Run`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from localglobal.config import RunConfig, builtin_config, load_config
+from localglobal.config import CONFIG_DIR, RunConfig, builtin_config, load_config
+from localglobal.errors import ConfigError
 from localglobal.pipeline.rundir import RunDir
 from localglobal.run import PIPELINE, locked, open_run, prepare_run, run_pipeline
 from localglobal.toyworld.build import OUTLINES_FILE, WorldConfig, build_world
+
+if TYPE_CHECKING:
+    from localglobal.api import Run
 
 DEMO_WORLD = WorldConfig(seed=2024, train_per_class=3, val_per_class=1, cue_conflict_per_pair=2)
 """The demo's world: 3 training images per class (the sample), 1 validation image per
@@ -65,7 +74,7 @@ def with_world(config: RunConfig, world_dir: str | os.PathLike[str]) -> RunConfi
 def run_demo(run_dir: str | os.PathLike[str], force: bool = False,
              config_path: str | os.PathLike[str] | None = None,
              world: WorldConfig = DEMO_WORLD,
-             stages: tuple[str, ...] = PIPELINE) -> RunDir:
+             stages: tuple[str, ...] = PIPELINE, *, per_class: int | None = None) -> RunDir:
     """Build the demo world and run the pipeline on it.
 
     Parameters
@@ -82,6 +91,8 @@ def run_demo(run_dir: str | os.PathLike[str], force: bool = False,
         The toy world to build.
     stages : tuple of str
         The stages to run, in order.
+    per_class : int, optional
+        Images sampled per class (``index.per_class``); None: the setting's.
 
     Returns
     -------
@@ -94,9 +105,67 @@ def run_demo(run_dir: str | os.PathLike[str], force: bool = False,
         ``config_path`` is missing or invalid (before anything is built).
     """
     settings = _settings(config_path)  # a bad file fails before the world is built
+    if per_class is not None:
+        settings.index.per_class = per_class
     run = open_run(run_dir, create=True)
     with locked(run, "localglobal demo"):
         world_dir = build_world(run.path("world"), world)
         run, config = prepare_run(run.root, config=with_world(settings, world_dir))
         run_pipeline(run, config, stages=stages, force=force, trusted=True)
     return run
+
+
+def demo_run(run_dir: str | os.PathLike[str], *, config: str | os.PathLike[str] = "demo",
+             images_per_class: int | None = None, seed: int | None = None,
+             force: bool = False) -> Run:
+    """Run the pipeline on a toy world built for it, and load the run.
+
+    The world is :data:`DEMO_WORLD` with ``images_per_class`` images of each class and
+    the given ``seed``; the run samples every one of them.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The run directory (created if needed); the world goes to ``<run_dir>/world``.
+    config : str or path-like
+        A built-in setting by name (``"demo"``, the smaller ``"demo-ci"``) or a
+        configuration file.
+    images_per_class : int, optional
+        Images per class in the world and the sample (at least 1); None: the demo's 3.
+    seed : int, optional
+        The world's seed; None: the demo's.
+    force : bool
+        Re-run every stage even when its parameters are unchanged.
+
+    Returns
+    -------
+    localglobal.Run
+        The finished run: its tables, figures and report.
+
+    Raises
+    ------
+    ConfigError
+        ``config`` names no built-in setting and no file, or is invalid.
+
+    Examples
+    --------
+    >>> import localglobal as lg
+    >>> run = lg.demo_run("runs/small", config="demo-ci", images_per_class=3)  # doctest: +SKIP
+    >>> run.hypotheses[["hypothesis", "p_holm", "supported"]]                  # doctest: +SKIP
+    """
+    from localglobal.api import load_run
+
+    if images_per_class is not None and images_per_class < 1:
+        raise ConfigError(f"images_per_class must be at least 1, got {images_per_class}")
+    path = Path(config)
+    if path.suffix != ".toml" and (CONFIG_DIR / f"{config}.toml").exists():
+        path = builtin_config(str(config))
+    updates: dict[str, int] = {}
+    if seed is not None:
+        updates["seed"] = seed
+    if images_per_class is not None:
+        updates["train_per_class"] = images_per_class
+    world = WorldConfig(**{**DEMO_WORLD.model_dump(), **updates})
+    run = run_demo(run_dir, force=force, config_path=path, world=world,
+                   per_class=world.train_per_class)
+    return load_run(run.root)

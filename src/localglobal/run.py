@@ -31,7 +31,6 @@ from localglobal.pipeline.freshness import RunState, StageState
 from localglobal.pipeline.lock import holding_lock
 from localglobal.pipeline.options import with_models
 from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
-from localglobal.probes.catalog import check_sections
 from localglobal.stages import REGISTRY
 from localglobal.trust import code_references, refuse_untrusted
 from localglobal.trust import vouched_for as _vouched_for
@@ -92,6 +91,9 @@ def prepare_run(run_dir: str | os.PathLike[str], config: RunConfig | None = None
         config = current if current is not None else (start or RunConfig())
         if config_path is not None:
             config = overlay_config(config, config_path)
+    # The probe registry loads every probe module: only commands that settle a run do.
+    from localglobal.probes.catalog import check_sections
+
     check_sections(config)
     changes = config_changes(current, config) if current is not None else None
     if current is None or changes:

@@ -9,7 +9,6 @@ from localglobal.data.geometry import (
     box_mask,
     frame_transform,
     resized_size,
-    to_input_frame,
     union_box,
     voc_to_edges,
 )
@@ -79,15 +78,6 @@ def test_resize_keeps_aspect_and_truncates_the_longer_side_like_torchvision():
     for width, height in SIZES:
         resized = transforms.Resize(256)(Image.new("RGB", (width, height)))
         assert resized.size == resized_size(width, height, 256)
-
-
-def test_to_input_frame_is_torchvision_resize_and_center_crop():
-    rng = np.random.default_rng(0)
-    for width, height in [(180, 120), (90, 140), (300, 300)]:
-        pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-        expected = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(
-            Image.fromarray(pixels))
-        assert np.array_equal(to_input_frame(pixels), np.asarray(expected))
 
 
 def test_the_thesis_formula_misplaces_boxes_on_non_square_images():

@@ -9,9 +9,10 @@ from PIL import Image
 
 from localglobal.data import image_tree
 from localglobal.data.annotation_sources import read_annotations
-from localglobal.data.geometry import frame_transform, to_input_frame, voc_to_edges
+from localglobal.data.geometry import frame_transform, voc_to_edges
 from localglobal.data.image_tree import ImageIndexError
 from localglobal.data.sampling import SAMPLE_SCHEMA, build_index, draw_order
+from localglobal.io.images import to_input_frame
 from localglobal.labels import get_label_space
 from tests.imagenet_fixture import build_fixture, downscale_fixture
 

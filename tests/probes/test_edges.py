@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from localglobal.data.geometry import box_mask, frame_transform, to_input_frame
+from localglobal.data.geometry import box_mask, frame_transform
+from localglobal.io.images import to_input_frame
 from localglobal.probes.edges import (
     auto_canny,
     canny_thresholds,

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from localglobal.data.geometry import to_input_frame
 from localglobal.errors import BadInputError, ConfigError
+from localglobal.io.images import to_input_frame
 from localglobal.probes.catalog import probe_names
 from localglobal.probes.patch import patch_rects
 from localglobal.probes.plan import ProbePlan, probe_images

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from localglobal.probes.smooth import invert, removed_detail, smooth
+from localglobal.probes.smooth import difference, invert, smooth_passes
 from localglobal.probes.smoothers import OPERATORS, get_smoother, l0_smooth
 
 EDGE_COLUMN = 80
@@ -38,7 +38,7 @@ def change(a, b):
 
 @pytest.mark.parametrize("operator", sorted(OPERATORS))
 def test_every_operator_flattens_texture_but_keeps_a_strong_step(textured_step, operator):
-    passes, record = smooth(textured_step, operator, iterations=3)
+    passes, record = smooth_passes(textured_step, operator, iterations=3)
     first = passes[0]
     assert first.shape == textured_step.shape and first.dtype == np.uint8
     assert total_gradient(first) < 0.6 * total_gradient(textured_step)
@@ -48,7 +48,7 @@ def test_every_operator_flattens_texture_but_keeps_a_strong_step(textured_step, 
 
 @pytest.mark.parametrize("operator", sorted(OPERATORS))
 def test_each_further_pass_changes_the_image_less_than_the_first(textured_step, operator):
-    passes, _ = smooth(textured_step, operator, iterations=3)
+    passes, _ = smooth_passes(textured_step, operator, iterations=3)
     first_change = change(passes[0], textured_step)
     assert change(passes[1], passes[0]) < first_change
     assert change(passes[2], passes[1]) < first_change
@@ -56,7 +56,7 @@ def test_each_further_pass_changes_the_image_less_than_the_first(textured_step, 
 
 def test_each_pass_works_on_the_previous_output(textured_step):
     smoother = get_smoother("rolling-guidance")
-    passes, _ = smooth(textured_step, smoother, iterations=2)
+    passes, _ = smooth_passes(textured_step, smoother, iterations=2)
     assert np.array_equal(passes[1], smoother(passes[0]))
 
 
@@ -70,7 +70,7 @@ def test_l0_keeps_the_mean_and_makes_regions_flat(textured_step):
 
 def test_removed_detail_and_its_inversion_relate_exactly(textured_step):
     smoothed = l0_smooth(textured_step)
-    detail = removed_detail(textured_step, smoothed)
+    detail = difference(textured_step, smoothed)
     assert detail.dtype == np.uint8
     assert np.array_equal(detail.astype(int), np.abs(textured_step.astype(int) - smoothed))
     assert np.array_equal(np.minimum(textured_step, smoothed) + detail,
@@ -114,7 +114,7 @@ def save_script(module, path):
 
 def test_a_torchscript_model_is_accepted_by_path(tmp_path, textured_step):
     path = save_script(BoxBlur(), tmp_path / "blur.pt")
-    passes, record = smooth(textured_step, path, iterations=2)
+    passes, record = smooth_passes(textured_step, path, iterations=2)
     assert len(passes) == 2 and passes[0].shape == textured_step.shape
     assert total_gradient(passes[0]) < total_gradient(textured_step)
     params = record.params()

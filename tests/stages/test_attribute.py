@@ -17,10 +17,9 @@ from localglobal.attribution.explainer import explain
 from localglobal.attribution.outputs import load_relevance
 from localglobal.attribution.regions import RegionStatistics, region_statistics
 from localglobal.config import config_from_dict
-from localglobal.data.geometry import to_input_frame
 from localglobal.errors import StageError
 from localglobal.io.atomic import write_json, write_npz
-from localglobal.io.images import read_png, write_png
+from localglobal.io.images import read_png, to_input_frame, write_png
 from localglobal.labels import get_label_space
 from localglobal.models import load_model, resolve_model
 from localglobal.pipeline.fingerprint import output_digest

@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from localglobal.data.geometry import to_input_frame
 from localglobal.errors import ConfigError, MachineError, StageError
-from localglobal.io.images import read_png
+from localglobal.io.images import read_png, to_input_frame
 from localglobal.pipeline.manifest import Manifest
 from localglobal.probes.scramble import unscramble
 from localglobal.probes.smoothers import l0_smooth

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from localglobal.analysis import figures as fig
+from localglobal.analysis.benchmark import rankings
 from localglobal.analysis.densities import (
     box_density,
     edge_density,
@@ -77,6 +78,8 @@ class FigureInputs:
     lrp_summary: pd.DataFrame | None = None
     shape_bias: pd.DataFrame | None = None
     shape_bias_by_category: pd.DataFrame | None = None
+    benchmark: pd.DataFrame | None = None
+    benchmark_conditions: pd.DataFrame | None = None
     samples: pd.DataFrame | None = None
     attributions: pd.DataFrame | None = None
     edges_npz: Path | None = None
@@ -110,6 +113,9 @@ class FigureInputs:
             if "kind" in table:
                 rows = table[(table["kind"] != "human") | (table["model"] == fig.HUMANS)]
             found.update(rows["model"].astype(str).unique())
+        for table in (self.benchmark, self.benchmark_conditions):
+            if table is not None and "observer" in table:
+                found.update(table[table["kind"] == "model"]["observer"].astype(str).unique())
         return fig.model_styles(found, order=self.model_order)
 
     @classmethod
@@ -181,6 +187,7 @@ _TABLES = {"probe_summary": "probe_summary", "interaction": "interaction",
            "interaction_images": "interaction_images", "hypotheses": "hypotheses",
            "pairs": "hypothesis_pairs", "lrp_summary": "lrp_summary",
            "shape_bias": "shape_bias", "shape_bias_by_category": "shape_bias_by_category",
+           "benchmark": "benchmark", "benchmark_conditions": "benchmark_conditions",
            "samples": "samples", "attributions": "attributions"}
 """Field of :class:`FigureInputs` → the run's table it holds."""
 
@@ -355,6 +362,37 @@ def _result_specs(t: FigureInputs) -> list[FigureSpec]:
     ]
 
 
+def _benchmark_specs(t: FigureInputs) -> list[FigureSpec]:
+    styles = functools.cache(t.styles)
+    excluded = ("grey bands: conditions model-vs-human leaves out of its averages (the "
+                "control, and where humans are near chance)")
+    return [
+        FigureSpec("benchmark-accuracy", "benchmark", "Accuracy against condition",
+                   "16-class accuracy of each model per condition of each parametric dataset "
+                   "(psychometric curves); diamonds: the human observers' pooled accuracy, "
+                   f"grey area: the range of the observers; dotted: chance (1/16); {excluded}.",
+                   lambda: fig.condition_curves_figure(t.benchmark_conditions, "accuracy",
+                                                       styles=styles())),
+        FigureSpec("benchmark-error-consistency", "benchmark",
+                   "Error consistency against condition",
+                   "Cohen's kappa of trial-by-trial errors with each human observer, averaged "
+                   "over the observers, per condition; diamonds: the mean over pairs of human "
+                   f"observers (the ceiling), grey area: the range of the observers; {excluded}.",
+                   lambda: fig.condition_curves_figure(t.benchmark_conditions,
+                                                       "error_consistency", styles=styles())),
+        FigureSpec("benchmark-rankings", "benchmark", "model-vs-human's rankings",
+                   "Each metric averaged over the datasets (benchmark conditions only); "
+                   "dashed: the humans' value. \"Most human-like\" orders the models by the "
+                   "mean of their ranks in accuracy difference, observed and error "
+                   "consistency; \"OOD robustness\" by accuracy.",
+                   lambda: fig.ranking_bars_figure(_rankings(t.benchmark), styles=styles())),
+    ]
+
+
+def _rankings(benchmark: pd.DataFrame | None) -> pd.DataFrame | None:
+    return None if benchmark is None else rankings(benchmark)
+
+
 def figure_specs(inputs: FigureInputs) -> list[FigureSpec]:
     """Every figure of the analysis, in report order.
 
@@ -368,7 +406,7 @@ def figure_specs(inputs: FigureInputs) -> list[FigureSpec]:
     list of FigureSpec
         Each builds its figure only when called.
     """
-    return [*_probe_specs(inputs), *_result_specs(inputs)]
+    return [*_probe_specs(inputs), *_result_specs(inputs), *_benchmark_specs(inputs)]
 
 
 def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: AnalysisRecord,

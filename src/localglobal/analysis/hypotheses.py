@@ -1,8 +1,10 @@
-"""Directional comparisons of two models, declared as data in the configuration, tested.
+"""Directional hypotheses, declared as data in the configuration, chosen and tested.
 
-Each :class:`~localglobal.config.Hypothesis` names a measure, two models and a
-direction; :mod:`~localglobal.analysis.hypothesis_pairs` pairs its values and this
-module tests them with the image as the unit of inference (DESIGN.md, "Statistics"):
+Each :class:`~localglobal.config.Hypothesis` names a measure, its models (two, or one
+for a probe's effect) and a direction; its source
+(:data:`~localglobal.analysis.hypothesis_sources.SOURCES`) checks, pairs and tests its
+values with the image as the unit of inference (DESIGN.md, "Statistics"), and this
+module chooses the family, runs it and gives the verdicts:
 
 * predictions and attributions: each image's differences ``a − b`` are averaged over
   its levels and variants, and the one-sided Wilcoxon signed-rank test, Shapiro–Wilk,
@@ -12,7 +14,13 @@ module tests them with the image as the unit of inference (DESIGN.md, "Statistic
 * the patch interaction (H2): the mean over patch sides of Fisher-z(r_a) −
   Fisher-z(r_b), with a permutation (within images) or bootstrap (over images) p
   (:func:`~localglobal.analysis.interaction.interaction_test`); the thesis's Wilcoxon
-  test across patch sides is kept as ``wilcoxon_p_pairs``.
+  test across patch sides is kept as ``wilcoxon_p_pairs``;
+* a probe's effect on one model: each image's drops from its original, averaged over
+  levels and variants, against no change (the same one-sided Wilcoxon test on the
+  per-image means).
+
+Unset, the family is the thesis's hypotheses (``configs/thesis.toml``) whose models the
+run has, else one probe-effect hypothesis per model and probe.
 
 ``p`` is the primary uncorrected p, ``test`` its name, ``n`` the images and
 ``n_pairs`` the pairs behind them.

@@ -132,10 +132,12 @@ def fetch_model_vs_human_command(
 @friendly
 def stages(run: RunOption) -> None:
     """List the stages of a run: status (and why), outputs, time."""
-    from localglobal.run import open_run, prepare_run, stage_states
+    from localglobal.config import RunConfig, load_config
+    from localglobal.run import open_run, stage_states
 
     opened = open_run(run)
-    _, config = prepare_run(opened.root, create=False)
+    # Read only: listing the stages changes nothing in the run, config.toml included.
+    config = load_config(opened.config_path) if opened.config_path.exists() else RunConfig()
     for state in stage_states(opened, config):
         seconds = state.record.get("seconds")
         timing = f"  {seconds:.1f} s, {state.record.get('finished', '')}" if seconds else ""

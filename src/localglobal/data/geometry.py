@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -142,42 +141,3 @@ def box_mask(box: tuple[float, float, float, float], size: int) -> np.ndarray:
     rows = (centres >= y0) & (centres < y1)
     mask[np.ix_(rows, cols)] = True
     return mask
-
-
-_RESAMPLE = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "nearest": Image.Resampling.NEAREST,
-}
-
-
-def to_input_frame(image: Image.Image | np.ndarray, resize: int = 256, crop: int = 224,
-                   interpolation: str = "bilinear") -> np.ndarray:
-    """Resize and centre-crop an RGB image into the input frame, as torchvision does.
-
-    Parameters
-    ----------
-    image : Image.Image or numpy.ndarray
-        A PIL image or an H×W×3 uint8 RGB array.
-    resize : int
-        Target of the shorter side, pixels.
-    crop : int
-        Side of the output square, pixels.
-    interpolation : str
-        ``bilinear`` (torchvision's default), ``bicubic`` or ``nearest``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``crop`` × ``crop`` × 3 uint8 RGB array.
-    """
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as F
-
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-    if pil.mode != "RGB":
-        pil = pil.convert("RGB")
-    mode = InterpolationMode(interpolation)
-    resized = F.resize(pil, resize, interpolation=mode, antialias=True)
-    cropped = F.center_crop(resized, [crop, crop])
-    return np.asarray(cropped, dtype=np.uint8)

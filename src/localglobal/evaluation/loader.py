@@ -61,7 +61,7 @@ def fit_image(image: np.ndarray, size: int, *, mode: str = "resize", resize: int
     numpy.ndarray
         ``size`` × ``size`` × 3 uint8.
     """
-    from localglobal.data.geometry import to_input_frame
+    from localglobal.io.images import to_input_frame
 
     height, width = image.shape[:2]
     if height == size and width == size:

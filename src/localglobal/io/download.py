@@ -17,7 +17,6 @@ import os
 import re
 import tempfile
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 from localglobal.errors import LocalglobalError
@@ -142,10 +141,10 @@ def byte_progress(enabled: bool = True):
         TransferSpeedColumn,
     )
 
-    from localglobal.console import NO_PROGRESS_ENV, console
+    from localglobal.console import NO_PROGRESS_ENV, shared_console
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=shared_console(),
                     transient=True,
                     disable=not enabled or os.environ.get(NO_PROGRESS_ENV) == "1")
 
@@ -209,6 +208,8 @@ def download(url: str, destination: str | os.PathLike[str], sha256: str | None =
     DownloadUnavailableError
         Offline, or the server could not be reached or refused.
     """
+    import urllib.request  # with http and ssl: loaded by the commands that download
+
     destination = Path(destination)
     expected = normalise_sha256(sha256)
     if offline():

@@ -56,12 +56,17 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 def contact_sheet(images: Sequence[tuple[str, np.ndarray]], columns: int = 6) -> np.ndarray:
     """Lay labelled images out on a grid.
 
-    Args:
-        images: ``(label, image)`` pairs; images are H×W×3 uint8 RGB, H×W grey or
-            boolean masks, any sizes (each sits top-left in a cell of the largest size).
-        columns: tiles per row.
+    Parameters
+    ----------
+    images : Sequence[tuple[str, numpy.ndarray]]
+        ``(label, image)`` pairs; images are H×W×3 uint8 RGB, H×W grey or
+        boolean masks, any sizes (each sits top-left in a cell of the largest size).
+    columns : int
+        Tiles per row.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         The sheet, an RGB uint8 array: ``ceil(n / columns)`` rows of cells, each a
         label strip of :data:`LABEL_HEIGHT` pixels (text :data:`FONT_SIZE` pixels high)
         above the image, 4 pixels apart, on white.

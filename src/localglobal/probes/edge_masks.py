@@ -27,9 +27,8 @@ import numpy as np
 import pandas as pd
 
 from localglobal.config import RunConfig
-from localglobal.data.geometry import to_input_frame
 from localglobal.errors import BadInputError, MissingInputError
-from localglobal.io.images import load_input_frame
+from localglobal.io.images import load_input_frame, to_input_frame
 from localglobal.probes.edges import auto_canny, edge_counts, empty_mask, pack_mask, unpack_mask
 from localglobal.probes.sources import SourceImage
 

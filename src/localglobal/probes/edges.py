@@ -40,11 +40,16 @@ from localglobal.data.geometry import box_mask
 class EdgeRecord:
     """The thresholds an auto-Canny used.
 
-    Attributes:
-        median: median of the (denoised) grey image, 0–255.
-        lower, upper: Canny hysteresis thresholds from the median and ``sigma``.
-        sigma: spread of the thresholds around the median.
-        rule: the threshold rule (``"auto"``, ``"otsu"`` or ``"percentile"``).
+    Attributes
+    ----------
+    median : float
+        Median of the (denoised) grey image, 0–255.
+    lower, upper : float
+        Canny hysteresis thresholds from the median and ``sigma``.
+    sigma : float
+        Spread of the thresholds around the median.
+    rule : str
+        The threshold rule (``"auto"``, ``"otsu"`` or ``"percentile"``).
     """
 
     median: float
@@ -66,10 +71,14 @@ def canny_thresholds(median: float, sigma: float = 0.9) -> tuple[float, float]:
 def gradient_magnitude(grey: np.ndarray) -> np.ndarray:
     """The gradient magnitude Canny thresholds: 3×3 Sobel, L1 norm ``|dx| + |dy|``.
 
-    Args:
-        grey: H×W uint8 grey image.
+    Parameters
+    ----------
+    grey : numpy.ndarray
+        H×W uint8 grey image.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         H×W float32 magnitudes (OpenCV's Canny replicates the border, as here).
     """
     import cv2
@@ -95,7 +104,9 @@ def percentile_thresholds(grey: np.ndarray,
     Flat pixels are left out, so that a large uniform background does not pull the
     thresholds to 0 (which would make every faint gradient an edge).
 
-    Returns:
+    Returns
+    -------
+    tuple[float, float]
         ``(lower, upper)``; ``(0.0, 0.0)`` for a flat image, which has no edges.
     """
     low, high = (float(p) for p in percentiles)
@@ -116,22 +127,34 @@ def auto_canny(image: np.ndarray, sigma: float = 0.9, *, denoise: bool = True,
                otsu_ratio: float = 0.5) -> tuple[np.ndarray, EdgeRecord]:
     """Edges of an RGB image by the thesis's auto-Canny (or another threshold rule).
 
-    Args:
-        image: H×W×3 uint8 RGB (the model-input image, so edges share its frame).
-        sigma: threshold spread around the median (``thresholds = "auto"``).
-        denoise: apply non-local-means denoising first (the thesis did).
-        h, h_color, template_window, search_window: ``cv2.fastNlMeansDenoisingColored``
-            parameters.
-        thresholds: ``"auto"`` (the thesis's median rule), ``"otsu"`` or
-            ``"percentile"`` (see the module docstring).
-        percentiles: lower and upper percentile of the non-zero gradient magnitudes.
-        otsu_ratio: lower / upper threshold of the Otsu rule.
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB (the model-input image, so edges share its frame).
+    sigma : float
+        Threshold spread around the median (``thresholds = "auto"``).
+    denoise : bool
+        Apply non-local-means denoising first (the thesis did).
+    h, h_color, template_window, search_window : float
+        ``cv2.fastNlMeansDenoisingColored``
+        parameters.
+    thresholds : str
+        ``"auto"`` (the thesis's median rule), ``"otsu"`` or
+        ``"percentile"`` (see the module docstring).
+    percentiles : tuple[float, float]
+        Lower and upper percentile of the non-zero gradient magnitudes.
+    otsu_ratio : float
+        Lower / upper threshold of the Otsu rule.
 
-    Returns:
+    Returns
+    -------
+    tuple[numpy.ndarray, EdgeRecord]
         H×W boolean mask (True on edge pixels, indexed row, col) and the thresholds.
 
-    Raises:
-        ValueError: not an RGB uint8 image, or an unknown threshold rule.
+    Raises
+    ------
+    ValueError
+        not an RGB uint8 image, or an unknown threshold rule.
     """
     import cv2
 
@@ -168,10 +191,13 @@ def empty_mask(mask: np.ndarray, box: tuple[float, float, float, float] | None =
     relevance measure of it is undefined, so the image is flagged rather than read
     as "no relevance on edges".
 
-    Args:
-        mask: S×S boolean edge mask (row, col).
-        box: ``(x0, y0, x1, y1)`` in the same frame (exclusive ends), or None for the
-            whole mask; a box with NaN holds no pixel, so its mask counts as empty.
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        S×S boolean edge mask (row, col).
+    box : tuple[float, float, float, float], optional
+        ``(x0, y0, x1, y1)`` in the same frame (exclusive ends), or None for the
+        whole mask; a box with NaN holds no pixel, so its mask counts as empty.
     """
     mask = np.asarray(mask, dtype=bool)
     if box is None:
@@ -182,12 +208,17 @@ def empty_mask(mask: np.ndarray, box: tuple[float, float, float, float] | None =
 def edge_counts(mask: np.ndarray, box: tuple[float, float, float, float]) -> dict[str, int]:
     """Edge pixels in all, inside and outside a box.
 
-    Args:
-        mask: S×S boolean edge mask (row, col).
-        box: ``(x0, y0, x1, y1)`` in the same frame, pixels, exclusive ends (a pixel is
-            inside when its centre is); NaN for no box.
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        S×S boolean edge mask (row, col).
+    box : tuple[float, float, float, float]
+        ``(x0, y0, x1, y1)`` in the same frame, pixels, exclusive ends (a pixel is
+        inside when its centre is); NaN for no box.
 
-    Returns:
+    Returns
+    -------
+    dict[str, int]
         ``{"n_edge", "n_edge_in_box", "n_edge_out_box"}``.
     """
     mask = np.asarray(mask, dtype=bool)

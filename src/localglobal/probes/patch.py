@@ -41,16 +41,25 @@ Fill = str | Sequence[int]
 GREY = (128, 128, 128)
 """The ``"grey"`` fill: the middle of the 0–255 range."""
 
+DEFAULT_SIZE = 40
+"""The patch side :func:`patch` takes when none is given: the middle of the thesis's
+sides 10–70 (on the 224 frame, nine patches of 40 pixels)."""
+
 
 @dataclass(frozen=True)
 class PatchRecord:
     """What a patch image covers.
 
-    Attributes:
-        size: patch side, pixels.
-        fill: the configured fill (``"black"``, ``"grey"``, ``"mean"`` or ``[r, g, b]``).
-        colour: the RGB colour actually painted.
-        rects: the painted rectangles ``[x0, y0, x1, y1]``, exclusive ends, pixels.
+    Attributes
+    ----------
+    size : int
+        Patch side, pixels.
+    fill : str | tuple[int, int, int]
+        The configured fill (``"black"``, ``"grey"``, ``"mean"`` or ``[r, g, b]``).
+    colour : tuple[int, int, int]
+        The RGB colour actually painted.
+    rects : tuple[Rect, ...]
+        The painted rectangles ``[x0, y0, x1, y1]``, exclusive ends, pixels.
     """
 
     size: int
@@ -79,7 +88,9 @@ def _axis_grid(side: int, size: int) -> tuple[int, int]:
         raise ValueError(f"patch side must be positive, got {size}")
     n = side // size
     if n == 0:
-        raise ValueError(f"patch side {size} is larger than the image side {side}")
+        raise ValueError(f"patch side {size} is larger than the image side {side}; "
+                         "bring the image into the model-input frame first: "
+                         "localglobal.to_input_frame(image, resize=256, crop=224)")
     if n % 2 == 0:
         n -= 1
     return n, (side - n * size) // 2
@@ -88,17 +99,25 @@ def _axis_grid(side: int, size: int) -> tuple[int, int]:
 def patch_rects(height: int, size: int, width: int | None = None) -> list[Rect]:
     """The patch rectangles for patch side ``size`` on an image, row-major.
 
-    Args:
-        height: image height (the side S of a square image), pixels.
-        size: patch side p, pixels.
-        width: image width, pixels; defaults to ``height``.
+    Parameters
+    ----------
+    height : int
+        Image height (the side S of a square image), pixels.
+    size : int
+        Patch side p, pixels.
+    width : int, optional
+        Image width, pixels; defaults to ``height``.
 
-    Returns:
+    Returns
+    -------
+    list[Rect]
         ``(x0, y0, x1, y1)`` per patch, exclusive ends, in enumeration order (the
         variant index of each single-patch image).
 
-    Raises:
-        ValueError: the patch is larger than the image or not positive.
+    Raises
+    ------
+    ValueError
+        the patch is larger than the image or not positive.
     """
     width = height if width is None else width
     n_rows, margin_y = _axis_grid(height, size)
@@ -114,10 +133,13 @@ def patch_rects(height: int, size: int, width: int | None = None) -> list[Rect]:
 def fill_colour(image: np.ndarray, fill: Fill = "black") -> tuple[int, int, int]:
     """The RGB colour a fill stands for on this image.
 
-    Args:
-        image: H×W×3 uint8 RGB (used only by ``"mean"``).
-        fill: ``"black"``; ``"grey"`` (128, 128, 128); ``"mean"``, the image's per-channel
-            mean rounded to the nearest level; or an ``(r, g, b)`` triple in 0–255.
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB (used only by ``"mean"``).
+    fill : Fill
+        ``"black"``; ``"grey"`` (128, 128, 128); ``"mean"``, the image's per-channel
+        mean rounded to the nearest level; or an ``(r, g, b)`` triple in 0–255.
     """
     if isinstance(fill, str):
         if fill == "black":
@@ -150,12 +172,18 @@ def patch_images(image: np.ndarray, size: int, fill: Fill = "black",
                  ) -> list[tuple[str, np.ndarray, PatchRecord]]:
     """Every single-patch image and the all-patches image for one patch side.
 
-    Args:
-        image: H×W×3 uint8 RGB.
-        size: patch side, pixels.
-        fill: see :func:`fill_colour`.
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB.
+    size : int
+        Patch side, pixels.
+    fill : Fill
+        See :func:`fill_colour`.
 
-    Returns:
+    Returns
+    -------
+    list[tuple[str, numpy.ndarray, PatchRecord]]
         ``(variant, image, record)`` triples: variants ``"0"``, ``"1"``, … for the single
         patches in row-major order, then ``"all"``.
     """
@@ -173,18 +201,42 @@ def patch_images(image: np.ndarray, size: int, fill: Fill = "black",
     return out
 
 
-def patch(image: np.ndarray, size: int, variant: int | str = "all",
+def patch(image: np.ndarray, size: int = DEFAULT_SIZE, variant: int | str = "all",
           fill: Fill = "black") -> tuple[np.ndarray, PatchRecord]:
-    """One patch image: single patch ``variant`` (its row-major index) or ``"all"``.
+    """Occlude an image with square patches on the thesis's odd grid.
 
-    Args:
-        image: H×W×3 uint8 RGB.
-        size: patch side, pixels.
-        variant: index of the single patch, or ``"all"``.
-        fill: see :func:`fill_colour`.
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB of any size at least ``size`` (the pipeline patches the
+        224×224 model-input frame: ``localglobal.to_input_frame(image, resize=256,
+        crop=224)`` brings a photo there).
+    size : int
+        Patch side, pixels (default :data:`DEFAULT_SIZE`).
+    variant : int or "all"
+        The single patch's row-major index, or ``"all"`` for every patch at once.
+    fill : str or RGB triple
+        ``"black"``, ``"grey"``, ``"mean"`` (the image's mean colour) or ``[r, g, b]``.
 
-    Returns:
-        The patched copy and its :class:`PatchRecord`.
+    Returns
+    -------
+    (numpy.ndarray, PatchRecord)
+        The patched copy; ``record.rects`` are ``[x0, y0, x1, y1]`` pixels, exclusive ends.
+
+    Raises
+    ------
+    ValueError
+        A patch larger than the image (the message names ``to_input_frame``), or a
+        variant out of range.
+
+    Examples
+    --------
+    >>> image = np.full((30, 30, 3), 200, np.uint8)
+    >>> out, record = patch(image, 10, variant=0)
+    >>> record.rects, int(out[0:10, 0:10].max())
+    (((0, 0, 10, 10),), 0)
+    >>> len(patch(np.zeros((224, 224, 3), np.uint8))[1].rects)
+    9
     """
     image = np.asarray(image)
     rects = patch_rects(image.shape[0], size, image.shape[1])

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from localglobal.config import RunConfig
-from localglobal.data.geometry import to_input_frame
+from localglobal.io.images import to_input_frame
 from localglobal.probes.catalog import ProbeSet, configured_probes, on_the_fly
 from localglobal.probes.registry import ImageContext, Item, Level, Probe
 

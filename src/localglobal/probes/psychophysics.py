@@ -27,7 +27,6 @@ from importlib.resources import files
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 if TYPE_CHECKING:
     import torch
@@ -101,6 +100,8 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 def low_pass(grey: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur of standard deviation ``sigma`` (pixels), the outside being
     :data:`BACKGROUND_GREY`; ``sigma = 0`` returns the image."""
+    from scipy import ndimage  # scipy is loaded by the probe that blurs, not the registry
+
     if sigma == 0:
         return np.array(grey, dtype=np.float64, copy=True)
     return ndimage.gaussian_filter(np.asarray(grey, dtype=np.float64), float(sigma),

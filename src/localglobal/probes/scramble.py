@@ -18,7 +18,7 @@ versions), so one image's permutations do not depend on which other images are
 in the run.
 
 >>> image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
->>> scrambled, record = scramble(image, 2, rng=0)
+>>> scrambled, record = scramble(image, 2, seed=0)
 >>> bool((unscramble(scrambled, record.permutation, 2) == image).all())
 True
 """
@@ -52,9 +52,12 @@ if TYPE_CHECKING:
 class ScrambleRecord:
     """What a scramble did.
 
-    Attributes:
-        block: side of the square blocks, pixels.
-        permutation: output block ``k`` is input block ``permutation[k]`` (row-major).
+    Attributes
+    ----------
+    block : int
+        Side of the square blocks, pixels.
+    permutation : tuple[int, ...]
+        Output block ``k`` is input block ``permutation[k]`` (row-major).
     """
 
     block: int
@@ -91,18 +94,26 @@ def derangement_count(n: int) -> int:
     return current
 
 
+FRAME_HINT = ("bring the image into the model-input frame first: "
+              "localglobal.to_input_frame(image, resize=256, crop=224)")
+"""How a message tells the user to give a probe an image of the pipeline's size."""
+
+
 def block_grid(height: int, width: int, block: int) -> tuple[int, int]:
     """Number of block rows and columns of an image, checking that ``block`` divides it.
 
-    Raises:
-        ValueError: ``block`` is not positive or does not divide a side; the message
-            names both numbers.
+    Raises
+    ------
+    ValueError
+        ``block`` is not positive or does not divide a side; the message names both
+        numbers and :data:`FRAME_HINT`.
     """
     if block <= 0:
         raise ValueError(f"block side must be positive, got {block}")
     for side in {height, width}:
         if side % block:
-            raise ValueError(f"block side {block} does not divide the image side {side}")
+            raise ValueError(f"block side {block} does not divide the image side {side}; "
+                             f"{FRAME_HINT}")
     return height // block, width // block
 
 
@@ -132,12 +143,18 @@ def _check_permutation(permutation: Sequence[int], n_blocks: int) -> np.ndarray:
 def apply_permutation(image: np.ndarray, permutation: Sequence[int], block: int) -> np.ndarray:
     """Rearrange blocks: output block ``k`` is input block ``permutation[k]``.
 
-    Args:
-        image: H×W×C (or H×W) array; ``block`` must divide H and W.
-        permutation: a permutation of ``range((H/block)·(W/block))``.
-        block: block side, pixels.
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×C (or H×W) array; ``block`` must divide H and W.
+    permutation : Sequence[int]
+        A permutation of ``range((H/block)·(W/block))``.
+    block : int
+        Block side, pixels.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         A new array of the same shape and dtype.
     """
     blocks, grid = _blocks(np.asarray(image), block)
@@ -165,8 +182,10 @@ def random_permutation(n_blocks: int, rng: np.random.Generator,
     permutation. ``exclude`` is honoured only while enough permutations remain (n! − 1
     non-identity ones, !n derangements); past that, repeats are allowed.
 
-    Raises:
-        ValueError: fewer than two blocks, so no permutation differs from the identity.
+    Raises
+    ------
+    ValueError
+        fewer than two blocks, so no permutation differs from the identity.
     """
     if n_blocks < 2:
         raise ValueError(
@@ -197,28 +216,48 @@ def random_permutation(n_blocks: int, rng: np.random.Generator,
 
 
 def scramble(image: np.ndarray, block: int,
-             rng: np.random.Generator | int | None = None, *,
+             seed: np.random.Generator | int | None = None, *,
              exclude: Sequence[Sequence[int]] = (),
              derangement: bool = False) -> tuple[np.ndarray, ScrambleRecord]:
-    """Shuffle the ``block``-sided blocks of an image with a random non-identity permutation.
+    """Shuffle the square blocks of an image by a random permutation that is not the identity.
 
-    Args:
-        image: H×W×3 uint8 RGB (any H×W(×C) array works); ``block`` must divide H and W.
-        block: block side, pixels.
-        rng: a generator, or a seed for one (e.g. from :func:`image_seed`).
-        exclude: permutations not to draw (e.g. other variants of the same image).
-        derangement: move every block (uniform over derangements).
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB (any H×W(×C) array works) whose sides ``block`` divides: the
+        pipeline scrambles the 224×224 model-input frame, and a photo of another size
+        is brought there with ``localglobal.to_input_frame(image, resize=256, crop=224)``.
+    block : int
+        Block side, pixels.
+    seed : int or numpy.random.Generator, optional
+        Seed of the permutation, or a generator (None: fresh entropy).
+    exclude : sequence of sequence of int
+        Permutations not to draw (the other variants of the same image).
+    derangement : bool
+        Move every block (uniform over derangements).
 
-    Returns:
-        The scrambled image (same shape and dtype) and its :class:`ScrambleRecord`.
+    Returns
+    -------
+    (numpy.ndarray, ScrambleRecord)
+        The scrambled image (same shape and dtype); output block k is input block
+        ``record.permutation[k]``, row-major.
 
-    Raises:
-        ValueError: ``block`` does not divide a side (the message names both numbers),
-            or it leaves a single block.
+    Raises
+    ------
+    ValueError
+        ``block`` does not divide a side (the message names both numbers and
+        ``to_input_frame``), or it leaves a single block.
+
+    Examples
+    --------
+    >>> image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    >>> out, record = scramble(image, 2, seed=0)
+    >>> sorted(record.permutation) == [0, 1, 2, 3] and record.permutation != (0, 1, 2, 3)
+    True
     """
     image = np.asarray(image)
     rows, cols = block_grid(image.shape[0], image.shape[1], block)
-    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     perm = random_permutation(rows * cols, generator, exclude, derangement=derangement)
     record = ScrambleRecord(block=int(block), permutation=tuple(int(k) for k in perm))
     return apply_permutation(image, perm, block), record

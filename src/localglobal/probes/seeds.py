@@ -10,12 +10,18 @@ def image_seed(run_seed: int, image_id: str, *parts: object) -> int:
 
     Python's ``hash()`` is salted per process, so a digest is used instead.
 
-    Args:
-        run_seed: the run's seed (``config.run.seed``).
-        image_id: the image's id.
-        *parts: anything else that should get its own stream (probe, level, variant).
+    Parameters
+    ----------
+    run_seed : int
+        The run's seed (``config.run.seed``).
+    image_id : str
+        The image's id.
+    *parts : object
+        Anything else that should get its own stream (probe, level, variant).
 
-    Returns:
+    Returns
+    -------
+    int
         A non-negative integer below 2**64.
     """
     text = "\x1f".join(str(p) for p in (run_seed, image_id, *parts))

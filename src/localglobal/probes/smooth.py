@@ -1,16 +1,18 @@
 """Smoothing: apply an edge-preserving operator k times, and show the detail it removed.
 
-``smooth`` applies an operator (:mod:`localglobal.probes.smoothers`) ``k`` times, each
-pass on the previous (uint8) output, at whatever resolution it is given; the pipeline
-gives it the full-resolution image and preprocesses every pass into the model-input
-frame afterwards. The removed detail ``|original − smooth₁|`` is computed **in the
-frame**, between the original and the first pass as stored, so that
+:func:`smooth_passes` applies an operator (:mod:`localglobal.probes.smoothers`) ``k``
+times, each pass on the previous (uint8) output, at whatever resolution it is given; the
+pipeline gives it the full-resolution image and preprocesses every pass into the
+model-input frame afterwards. :func:`smooth` returns the last pass and
+:func:`removed_detail` what one pass takes away. In the pipeline the removed detail
+``|original − smooth₁|`` is computed **in the frame**, between the original and the
+first pass as stored, so that
 ``smooth_diff_inv = 255 − smooth_diff`` holds exactly between the PNGs and the image
 shows what the model actually loses.
 
 >>> rng = np.random.default_rng(0)
 >>> image = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
->>> passes, record = smooth(image, "l0", iterations=2)
+>>> passes, record = smooth_passes(image, "l0", iterations=2)
 >>> len(passes), passes[0].shape, record.params()["operator"]
 (2, (32, 48, 3), 'l0')
 """
@@ -47,11 +49,16 @@ from localglobal.probes.smoothers import (
 class SmoothRecord:
     """What a smoothing run did.
 
-    Attributes:
-        operator: registry name or TorchScript path.
-        iterations: number of passes.
-        operator_params: the operator's parameters.
-        sha256: checksum of a TorchScript file, else None.
+    Attributes
+    ----------
+    operator : str
+        Registry name or TorchScript path.
+    iterations : int
+        Number of passes.
+    operator_params : Mapping[str, ParamValue]
+        The operator's parameters.
+    sha256 : str, optional
+        Checksum of a TorchScript file, else None.
     """
 
     operator: str
@@ -72,19 +79,26 @@ class SmoothRecord:
         return self.params_for(self.iterations)
 
 
-def smooth(image: np.ndarray, operator: str | Smoother = "l0", iterations: int = 1,
-           params: Mapping[str, ParamValue] | None = None,
-           ) -> tuple[list[np.ndarray], SmoothRecord]:
+def smooth_passes(image: np.ndarray, operator: str | Smoother = "l0", iterations: int = 1,
+                  params: Mapping[str, ParamValue] | None = None,
+                  ) -> tuple[list[np.ndarray], SmoothRecord]:
     """Apply a smoothing operator ``iterations`` times, each pass on the previous output.
 
-    Args:
-        image: H×W×3 uint8 RGB, at the resolution to smooth at (the pipeline passes the
-            full-resolution image).
-        operator: registry name, TorchScript path, or a :class:`Smoother`.
-        iterations: number of passes, ≥ 1.
-        params: operator parameters (ignored when ``operator`` is a :class:`Smoother`).
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB, at the resolution to smooth at (the pipeline passes the
+        full-resolution image).
+    operator : str or Smoother
+        Registry name, TorchScript path, or a :class:`Smoother`.
+    iterations : int
+        Number of passes, ≥ 1.
+    params : mapping, optional
+        Operator parameters (ignored when ``operator`` is a :class:`Smoother`).
 
-    Returns:
+    Returns
+    -------
+    (list of numpy.ndarray, SmoothRecord)
         The image after pass 1, 2, …, ``iterations`` (each H×W×3 uint8), and the record.
     """
     if iterations < 1:
@@ -100,13 +114,83 @@ def smooth(image: np.ndarray, operator: str | Smoother = "l0", iterations: int =
     return passes, record
 
 
-def removed_detail(original: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
+def smooth(image: np.ndarray, iterations: int = 1, operator: str | Smoother = "l0",
+           params: Mapping[str, ParamValue] | None = None) -> tuple[np.ndarray, SmoothRecord]:
+    """Apply an edge-preserving smoothing operator ``iterations`` times.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB of any size (the pipeline smooths the full-resolution image,
+        then brings each pass into the model-input frame).
+    iterations : int
+        Passes k ≥ 1, each on the previous output.
+    operator : str or Smoother
+        ``"l0"`` (L0 gradient minimisation), ``"rolling-guidance"``,
+        ``"bilateral-texture"``, ``"fast-global"``, a TorchScript file or a
+        :class:`Smoother`.
+    params : mapping, optional
+        The operator's parameters.
+
+    Returns
+    -------
+    (numpy.ndarray, SmoothRecord)
+        The image after the k-th pass (H×W×3 uint8) and the record.
+
+    Examples
+    --------
+    >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    >>> out, record = smooth(image, iterations=2)
+    >>> out.shape, record.iterations
+    ((16, 16, 3), 2)
+    """
+    passes, record = smooth_passes(image, operator, iterations, params)
+    return passes[-1], record
+
+
+def removed_detail(image: np.ndarray, operator: str | Smoother = "l0",
+                   params: Mapping[str, ParamValue] | None = None, *,
+                   inverted: bool = False) -> tuple[np.ndarray, SmoothRecord]:
+    """What one smoothing pass removes: ``|image − smooth(image)|`` per channel.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 uint8 RGB of any size.
+    operator, params
+        As for :func:`smooth`.
+    inverted : bool
+        Return ``255 −`` the removed detail (dark detail on white).
+
+    Returns
+    -------
+    (numpy.ndarray, SmoothRecord)
+        H×W×3 uint8 detail, and the record of the one pass.
+
+    Examples
+    --------
+    >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    >>> detail, _ = removed_detail(image)
+    >>> light, _ = removed_detail(image, inverted=True)
+    >>> bool(np.all(light == 255 - detail))
+    True
+    """
+    smoothed, record = smooth(image, 1, operator, params)
+    detail = difference(image, smoothed)
+    return (invert(detail) if inverted else detail), record
+
+
+def difference(original: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
     """What smoothing took away: ``|original − smoothed|`` per channel.
 
-    Args:
-        original, smoothed: arrays of one shape, uint8.
+    Parameters
+    ----------
+    original, smoothed : numpy.ndarray
+        uint8 arrays of one shape.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         uint8 array of the same shape (0 where nothing changed).
     """
     a, b = np.asarray(original), np.asarray(smoothed)
@@ -145,7 +229,7 @@ def _smoothed(smoother: Smoother, iterations: int, full: np.ndarray
     built-in operator is a bug and propagates.
     """
     try:
-        return smooth(full, smoother, iterations)
+        return smooth_passes(full, smoother, iterations)
     except Exception as error:
         if not smoother.is_torchscript or is_machine_error(error) \
                 or isinstance(error, MemoryError) or "out of memory" in str(error):
@@ -237,7 +321,7 @@ class SmoothProbe(Probe):
 
     def apply(self, image: np.ndarray, level: Level, rng: np.random.Generator
               ) -> tuple[np.ndarray, dict[str, Any]]:
-        passes, record = smooth(image, self.smoother or self.settle(), level.code)
+        passes, record = smooth_passes(image, self.smoother or self.settle(), level.code)
         return passes[-1], record.params_for(level.code)
 
     def items(self, context: ImageContext) -> Iterator[tuple[Item, np.ndarray]]:
@@ -247,7 +331,7 @@ class SmoothProbe(Probe):
         for level, smoothed in zip(self.levels(), framed, strict=True):
             yield Item(self.name, level, "0", record.params_for(level.code)), smoothed
         if self.params.removed_detail:
-            detail = removed_detail(context.frame, framed[0])
+            detail = difference(context.frame, framed[0])
             params = dict(record.params_for(1), frame="input")
             yield Item("smooth_diff", Level(1, "1"), "0", params), detail
             yield Item("smooth_diff_inv", Level(1, "1"), "0", dict(params)), invert(detail)

@@ -58,11 +58,16 @@ TORCHSCRIPT = "torchscript"
 class SmoothingOperator:
     """A registered smoothing operator.
 
-    Attributes:
-        name: registry key (the ``probes.smooth.operator`` value).
-        function: ``function(image, **params) -> image`` on H×W×3 uint8 RGB.
-        defaults: every parameter the function takes, with its default.
-        description: one line for listings.
+    Attributes
+    ----------
+    name : str
+        Registry key (the ``probes.smooth.operator`` value).
+    function : Callable[..., numpy.ndarray]
+        ``function(image, **params) -> image`` on H×W×3 uint8 RGB.
+    defaults : Mapping[str, ParamValue]
+        Every parameter the function takes, with its default.
+    description : str
+        One line for listings.
     """
 
     name: str
@@ -90,13 +95,20 @@ def l0_smooth(image: np.ndarray, lam: float = 0.02, kappa: float = 2.0,
     Minimises ``Σ (S − I)² + lam · #{p : ∇S_p ≠ 0}`` over S, with intensities scaled
     to [0, 1] and periodic boundaries (as the paper's FFT solver assumes).
 
-    Args:
-        image: H×W×C or H×W uint8.
-        lam: weight of the gradient count; larger gives flatter regions.
-        kappa: factor by which the coupling ``beta`` grows each round (> 1).
-        beta_max: ``beta`` at which to stop.
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×C or H×W uint8.
+    lam : float
+        Weight of the gradient count; larger gives flatter regions.
+    kappa : float
+        Factor by which the coupling ``beta`` grows each round (> 1).
+    beta_max : float
+        ``beta`` at which to stop.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         The smoothed image, same shape, uint8.
     """
     if kappa <= 1:
@@ -288,10 +300,14 @@ def _coerce_params(where: str, given: Mapping[str, ParamValue] | None,
 class Smoother:
     """A smoothing operator with its parameters settled; call it on an image.
 
-    Attributes:
-        operator: registry name, or the absolute path of a TorchScript file.
-        params: every parameter, defaults filled in.
-        sha256: checksum of the TorchScript file (None for registry operators).
+    Attributes
+    ----------
+    operator : str
+        Registry name, or the absolute path of a TorchScript file.
+    params : Mapping[str, ParamValue]
+        Every parameter, defaults filled in.
+    sha256 : str, optional
+        Checksum of the TorchScript file (None for registry operators).
     """
 
     operator: str
@@ -344,20 +360,28 @@ def get_smoother(operator: str = "l0", params: Mapping[str, ParamValue] | None =
                  validate: bool = True, trusted: bool = True) -> Smoother:
     """Settle an operator and its parameters, checking both.
 
-    Args:
-        operator: a registry name (``l0``, ``rolling-guidance``, ``bilateral-texture``,
-            ``fgs``) or the path of a TorchScript file.
-        params: the operator's parameters; unknown names are errors.
-        validate: run a TorchScript model once on a 45×67 dummy image and refuse it if
-            its output has another shape or leaves the value range.
-        trusted: whether a TorchScript file may be loaded
-            (:func:`localglobal.trust.require_trusted`): false when the name comes from
-            a configuration the user did not give on this command line.
+    Parameters
+    ----------
+    operator : str
+        A registry name (``l0``, ``rolling-guidance``, ``bilateral-texture``,
+        ``fgs``) or the path of a TorchScript file.
+    params : Mapping[str, ParamValue], optional
+        The operator's parameters; unknown names are errors.
+    validate : bool
+        Run a TorchScript model once on a 45×67 dummy image and refuse it if
+        its output has another shape or leaves the value range.
+    trusted : bool
+        Whether a TorchScript file may be loaded
+        (:func:`localglobal.trust.require_trusted`): false when the name comes from
+        a configuration the user did not give on this command line.
 
-    Raises:
-        ValueError: unknown operator, missing file, unknown parameter, or a TorchScript
-            model that fails the check (the message gives the shape it returned).
-        UntrustedCodeError: a TorchScript file, and ``trusted`` is false.
+    Raises
+    ------
+    ValueError
+        unknown operator, missing file, unknown parameter, or a TorchScript
+        model that fails the check (the message gives the shape it returned).
+    UntrustedCodeError
+        a TorchScript file, and ``trusted`` is false.
     """
     if operator in OPERATORS:
         spec = OPERATORS[operator]

@@ -7,13 +7,29 @@ of the humans one line each for ``summary.md``.
 
 from __future__ import annotations
 
+import base64
+import io
+from typing import Any
+
 import pandas as pd
 
 from localglobal.analysis.benchmark import rankings
 from localglobal.analysis.error_consistency import summarise_error_consistency
+from localglobal.analysis.figure_specs import FigureInputs, figure_specs
+from localglobal.analysis.figures import FigureInputError
 from localglobal.analysis.geirhos_metrics import HUMANS
 from localglobal.report.formatting import format_number
+from localglobal.report.inputs import ReportInputs
 from localglobal.report.tables import Table, display_table
+
+BENCHMARK_INTRO = (
+    "model-vs-human's benchmark (Geirhos et al. 2021): every model and every human observer "
+    "decides every trial among 16 categories. Accuracy is pooled over a dataset's benchmark "
+    "conditions; accuracy difference, observed and error consistency are computed per "
+    "condition against each human observer and averaged, leaving out the conditions "
+    "model-vs-human excludes; the humans' row is the mean over pairs of human observers, "
+    "the ceiling. Intervals: 95 % bootstrap over trials (stimuli resampled within each "
+    "condition, the same draw for every observer); n counts trials.")
 
 
 def _shown(frame: pd.DataFrame, observer: str) -> pd.DataFrame:
@@ -99,47 +115,79 @@ def _interval(rows: pd.DataFrame, metric: str, dataset: str) -> str:
     return f" [{format_number(row['ci_low'], 3)}, {format_number(row['ci_high'], 3)}]"
 
 
-def benchmark_lines(benchmark: pd.DataFrame | None) -> list[str]:
-    """One line per model and one for the humans: accuracy, shape bias, hit rate, error consistency.
+def benchmark_rows(benchmark: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Each model's and the humans' headline figures from ``benchmark.parquet``.
 
     Accuracy and error consistency are averaged over the datasets the observer has
-    (model-vs-human's benchmark values); shape bias and hit rate are cue-conflict's,
-    with the shape bias's bootstrap interval.
-
-    Parameters
-    ----------
-    benchmark : pandas.DataFrame, optional
-        ``benchmark.parquet``.
+    (model-vs-human's benchmark values); shape bias (with its bootstrap interval) and
+    hit rate are cue-conflict's.
 
     Returns
     -------
-    list of str
-        A heading and the lines; empty without a table.
+    list of dict
+        ``observer, datasets, accuracy, shape_bias, shape_bias_interval, hit_rate,
+        error_consistency`` per model, then the humans (the ceiling); empty without a table.
     """
     if benchmark is None or not len(benchmark):
         return []
     shown = benchmark[(benchmark["kind"] == "model") | (benchmark["observer"] == HUMANS)]
-    datasets = shown["dataset"].nunique()
-    lines = [f"model-vs-human benchmark ({datasets} dataset{'s' if datasets != 1 else ''}; "
-             "accuracy and error consistency averaged over them; shape bias on cue-conflict):"]
     order = [o for o in dict.fromkeys(shown["observer"]) if o != HUMANS]
     if HUMANS in set(shown["observer"]):
         order.append(HUMANS)
+    rows = []
     for observer in order:
-        rows = shown[shown["observer"] == observer]
-        name = "humans (ceiling)" if observer == HUMANS else observer
-        parts = [f"accuracy {format_number(_value(rows, 'accuracy'), 3)}"]
-        if "cue-conflict" in set(rows["dataset"]):
-            bias = _value(rows, "shape_bias", "cue-conflict")
-            hits = _value(rows, "hit_rate", "cue-conflict")
-            parts.append(f"shape bias {format_number(bias, 3)}"
-                         f"{_interval(rows, 'shape_bias', 'cue-conflict')}")
-            parts.append(f"hit rate {format_number(hits, 3)}"
-                         + (" (few hits: the shape bias says little)" if hits < 0.5 else ""))
-        consistency = _value(rows, "error_consistency")
-        if consistency == consistency:
-            parts.append(f"error consistency {format_number(consistency, 3)}")
-        lines.append(f"  {name}: " + ", ".join(parts))
+        mine = shown[shown["observer"] == observer]
+        cue = "cue-conflict" in set(mine["dataset"])
+        rows.append({
+            "observer": "humans (ceiling)" if observer == HUMANS else observer,
+            "datasets": int(mine["dataset"].nunique()),
+            "accuracy": _value(mine, "accuracy"),
+            "shape_bias": _value(mine, "shape_bias", "cue-conflict") if cue else None,
+            "shape_bias_interval": _interval(mine, "shape_bias", "cue-conflict"),
+            "hit_rate": _value(mine, "hit_rate", "cue-conflict") if cue else None,
+            "error_consistency": _value(mine, "error_consistency")})
+    return rows
+
+
+def benchmark_lines(benchmark: pd.DataFrame | None) -> list[str]:
+    """A heading and one line per model and for the humans: accuracy, shape bias, hit
+    rate, error consistency (see :func:`benchmark_rows`); empty without a table."""
+    rows = benchmark_rows(benchmark)
+    if not rows:
+        return []
+    datasets = benchmark["dataset"].nunique()  # type: ignore[index]
+    lines = [f"model-vs-human benchmark ({datasets} dataset{'s' if datasets != 1 else ''}; "
+             "accuracy and error consistency averaged over them; shape bias on cue-conflict):"]
+    for row in rows:
+        parts = [f"accuracy {format_number(row['accuracy'], 3)}"]
+        if row["shape_bias"] is not None:
+            parts.append(f"shape bias {format_number(row['shape_bias'], 3)}"
+                         f"{row['shape_bias_interval']}")
+            few = row["hit_rate"] < 0.5
+            parts.append(f"hit rate {format_number(row['hit_rate'], 3)}"
+                         + (" (few hits: the shape bias says little)" if few else ""))
+        if row["error_consistency"] == row["error_consistency"]:
+            parts.append(f"error consistency {format_number(row['error_consistency'], 3)}")
+        lines.append(f"  {row['observer']}: " + ", ".join(parts))
+    return lines
+
+
+def benchmark_markdown(benchmark: pd.DataFrame | None) -> list[str]:
+    """``summary.md``'s benchmark table (see :func:`benchmark_rows`); empty without one."""
+    rows = benchmark_rows(benchmark)
+    if not rows:
+        return []
+    lines = ["Accuracy and error consistency: mean over the datasets (benchmark conditions); "
+             "shape bias [95 % bootstrap interval] and hit rate: cue-conflict.", "",
+             "| observer | datasets | accuracy | shape bias | hit rate | error consistency |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        bias = ("–" if row["shape_bias"] is None
+                else f"{format_number(row['shape_bias'], 3)}{row['shape_bias_interval']}")
+        hits = "–" if row["hit_rate"] is None else format_number(row["hit_rate"], 3)
+        lines.append(f"| {row['observer']} | {row['datasets']} | "
+                     f"{format_number(row['accuracy'], 3)} | {bias} | {hits} | "
+                     f"{format_number(row['error_consistency'], 3)} |")
     return lines
 
 
@@ -186,5 +234,75 @@ def benchmark_table(benchmark: pd.DataFrame) -> Table:
                           **{m: m.replace("_", " ") for m in order}})
 
 
-__all__ = ["accuracy_table", "benchmark_lines", "benchmark_table", "consistency_table",
-           "ranking_tables", "shape_bias_lines"]
+DRAWN_HERE = ("benchmark", "shape_bias")
+"""Sections whose figures the report draws itself when the analyze stage has not run
+(a run of the geirhos stage alone)."""
+
+
+def _png_uri(figure: Any, dpi: int) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def drawn_figures(inputs: ReportInputs, section: str
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The figures of ``section``: the analysis's, else drawn now from the geirhos tables.
+
+    A run of the geirhos stage alone has a complete report: without the analysis's
+    record, the benchmark's and the shape bias's figures are drawn in memory and
+    embedded; nothing is written to the run directory.
+
+    Returns
+    -------
+    (shown, skipped) : lists of dict
+        As :meth:`ReportInputs.figures`.
+    """
+    shown, skipped = inputs.figures(section)
+    if inputs.analysis is not None or section not in DRAWN_HERE:
+        return shown, skipped
+    bias = inputs.table("shape_bias")
+    if bias is not None and "kind" in bias:
+        bias = bias[(bias["kind"] == "model") | (bias["model"] == HUMANS)]
+    tables = FigureInputs(shape_bias=bias,
+                          shape_bias_by_category=inputs.table("shape_bias_by_category"),
+                          benchmark=inputs.table("benchmark"),
+                          benchmark_conditions=inputs.table("benchmark_conditions"),
+                          model_order=tuple(inputs.config.model_order()))
+    for spec in figure_specs(tables):
+        if spec.section != section:
+            continue
+        try:
+            figure = spec.build()
+        except FigureInputError as error:
+            skipped.append({"title": spec.title, "reason": str(error)})
+            continue
+        shown.append({"title": spec.title, "caption": spec.caption,
+                      "src": _png_uri(figure, inputs.config.analysis.figure_dpi), "pdf": ""})
+    return shown, skipped
+
+
+def benchmark_section(inputs: ReportInputs) -> dict:
+    """The benchmark's rankings, its metrics per dataset and its figures, or why absent."""
+    section = {"key": "benchmark", "title": "model-vs-human benchmark", "intro": BENCHMARK_INTRO,
+               "figures": [], "skipped": [], "tables": [], "absent": "", "notes": []}
+    benchmark = inputs.table("benchmark")
+    if benchmark is None or not len(benchmark):
+        section["absent"] = inputs.missing("benchmark")
+        return section
+    shown, skipped = drawn_figures(inputs, "benchmark")
+    section["figures"].extend(shown)
+    section["skipped"].extend(skipped)
+    section["tables"].extend(ranking_tables(benchmark))
+    section["tables"].append(benchmark_table(benchmark))
+    if (benchmark["metric"] == "hit_rate").any():
+        section["notes"].append(
+            "Shape bias comes with its hit rate, the share of conflict trials decided as "
+            "shape or as texture: a shape bias built on few hits says little (an untrained "
+            "network can score 0.65 on a handful of hits).")
+    return section
+
+
+__all__ = ["accuracy_table", "benchmark_lines", "benchmark_markdown", "benchmark_rows",
+           "benchmark_section", "benchmark_table",
+           "consistency_table", "drawn_figures", "ranking_tables", "shape_bias_lines"]

@@ -100,10 +100,15 @@ def summary_markdown(context: dict[str, Any], hypotheses: pd.DataFrame | None) -
              "## Shape bias", ""]
     lines += context.get("shape_bias_lines") or [
         f"Not measured: {context.get('shape_bias_reason') or 'no shape-bias table'}"]
+    if context.get("benchmark_lines"):
+        lines += ["", "## model-vs-human benchmark", "", *context["benchmark_lines"]]
     lines += ["", "## Accuracy", ""]
     accuracy = context.get("accuracy")
     if accuracy is not None and len(accuracy):
         lines += accuracy_markdown(accuracy, context.get("models"))
+    elif context.get("benchmark_lines"):
+        lines.append("No probe accuracy (the evaluate stage has not run); the 16-class "
+                     "accuracy of every model is in the benchmark above.")
     else:
         lines.append("No accuracy: no predictions to compute it from "
                      "(predictions.parquet is missing or unreadable).")

@@ -23,7 +23,14 @@ from localglobal.probes.catalog import described_probes
 from localglobal.probes.registry import Probe
 from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
 from localglobal.report.formatting import alpha_of, format_number, summary_rows
-from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
+from localglobal.report.geirhos import (
+    accuracy_table,
+    benchmark_markdown,
+    benchmark_section,
+    consistency_table,
+    drawn_figures,
+    shape_bias_lines,
+)
 from localglobal.report.inputs import ReportInputs
 from localglobal.report.tables import (
     column_notes,
@@ -67,7 +74,7 @@ def new_section(key: str, title: str, intro: str = "") -> Section:
 
 def add_figures(section: Section, inputs: ReportInputs) -> None:
     """Put the analysis's figures of ``section`` (and those it skipped) into it."""
-    shown, skipped = inputs.figures(section["key"])
+    shown, skipped = drawn_figures(inputs, section["key"])
     section["figures"].extend(shown)
     section["skipped"].extend(skipped)
 
@@ -92,6 +99,34 @@ def model_order(inputs: ReportInputs) -> list[str]:
     """The run's models in the configuration's order (:meth:`RunConfig.model_order`), as
     the figures order them."""
     return list(inputs.config.model_order())
+
+
+def models_that_ran(inputs: ReportInputs) -> list[str]:
+    """The configured models (in order) that some stage produced results of."""
+    found: set[str] = set()
+    for name, column in (("predictions", "model"), ("attributions", "model"),
+                         ("shape_bias", "model"), ("benchmark", "observer")):
+        table = inputs.table(name)
+        if table is not None and column in table:
+            found.update(table[column].astype(str).unique())
+    return [m for m in model_order(inputs) if m in found] + sorted(
+        m for m in found if m not in set(model_order(inputs)) and _is_model(inputs, m))
+
+
+def _is_model(inputs: ReportInputs, name: str) -> bool:
+    for table_name, column in (("shape_bias", "model"), ("benchmark", "observer")):
+        table = inputs.table(table_name)
+        if table is not None and "kind" in table:
+            kinds = table[table[column].astype(str) == name]["kind"]
+            if len(kinds):
+                return bool((kinds == "model").all())
+    return True
+
+
+def _analysis_reason(inputs: ReportInputs, section: str) -> str:
+    """Why the analysis skipped ``section`` ("" when it did not, or did not run)."""
+    recorded = (inputs.analysis or {}).get("sections", {}).get(section, {})
+    return recorded.get("reason", "") if recorded.get("status") == "skipped" else ""
 
 
 def box_counts(inputs: ReportInputs) -> tuple[int, int]:
@@ -156,7 +191,8 @@ def summary_section(inputs: ReportInputs, accuracy: pd.DataFrame | None = None) 
     if accuracy is not None and len(accuracy):
         section["tables"].append(accuracy_display(accuracy, model_order(inputs)))
     if hypotheses is None:
-        section["absent"] = inputs.missing("hypotheses")
+        section["absent"] = (_analysis_reason(inputs, "hypotheses")
+                             or inputs.missing("hypotheses"))
     else:
         section["rows"] = summary_rows(hypotheses)
         stale = {h.id for h in configured or []} - set(hypotheses["hypothesis"])
@@ -334,7 +370,8 @@ def hypotheses_section(inputs: ReportInputs) -> Section:
     section = new_section("hypotheses", "Hypothesis tests in detail", HYPOTHESES_INTRO)
     hypotheses = inputs.table("hypotheses")
     if hypotheses is None:
-        section["absent"] = inputs.missing("hypotheses")
+        section["absent"] = (_analysis_reason(inputs, "hypotheses")
+                             or inputs.missing("hypotheses"))
         return section
     section["method"] = method_text(hypotheses, inputs)
     forms = thesis_forms_table(hypotheses)
@@ -399,7 +436,7 @@ def _shape_bias_lines(inputs: ReportInputs) -> list[str]:
         return []
     measured = set(bias["model"].astype(str))
     lines += [f"- {model}: – (no cue-conflict decisions of it in shape_bias.parquet)"
-              for model in model_order(inputs) if model not in measured]
+              for model in models_that_ran(inputs) if model not in measured]
     return lines
 
 
@@ -429,6 +466,9 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     sections = [probe_section(key, members, inputs, predictions, summary)
                 for key, members in probe_sections(probes).items()]
     no_box = box_note(inputs)
+    benchmark = inputs.table("benchmark")
+    if benchmark is not None and len(benchmark):  # a run without the benchmark omits it
+        sections.append(benchmark_section(inputs))
     sections += [shape_bias_section(inputs), lrp_section(inputs, no_box),
                  hypotheses_section(inputs),
                  contact_section(inputs)]
@@ -451,7 +491,8 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
             or inputs.missing("shape_bias")),
         "accuracy": accuracy,
         "accuracy_notes": accuracy_notes,
-        "models": model_order(inputs),
+        "models": models_that_ran(inputs),
+        "benchmark_lines": benchmark_markdown(inputs.table("benchmark")),
         "box_note": no_box,
         "accuracy_levels": strongest_text(accuracy) if accuracy is not None else "",
     }

@@ -1,8 +1,11 @@
 """The ``analyze`` stage: hypothesis tests, patch interaction, shape bias and figures.
 
-Reads the predictions (required) and, when present, the attributions, the shape
-bias (written by the ``geirhos`` stage, drawn here), the samples, the edge masks, the
-relevance maps and the heat maps; every file it writes is declared below. What it
+Reads the predictions and, when present, the attributions, the shape bias and
+model-vs-human's benchmark (written by the ``geirhos`` stage, drawn here), the samples,
+the edge masks, the relevance maps and the heat maps. A run of the ``geirhos`` stage
+alone has no predictions: its figures are drawn and the hypotheses, the patch
+interaction and the probe summary are skipped, with the reason. Every file it writes
+is declared below. What it
 did — sections done or skipped, figures drawn or skipped and why — goes into
 ``analyze-report.json`` (``details``), which the report reads. A figure whose input
 is absent is skipped with the reason; nothing downstream of a missing optional input
@@ -14,8 +17,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from localglobal.analysis.candidates import candidate_hypotheses
-from localglobal.errors import ConfigError, CorruptArtifactError
+from localglobal.errors import ConfigError, CorruptArtifactError, MissingInputError
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.stage import stage
@@ -30,24 +32,27 @@ if TYPE_CHECKING:
     from localglobal.pipeline.context import StageContext
     from localglobal.pipeline.rundir import RunDir
 
-OPTIONAL_READS = ("attributions", "shape_bias", "shape_bias_by_category", "samples",
-                  "edge_masks", "relevance", "heatmaps", "perturbations", "perturbation_images")
+OPTIONAL_READS = ("predictions", "attributions", "shape_bias", "shape_bias_by_category",
+                  "benchmark", "benchmark_conditions", "samples", "edge_masks", "relevance",
+                  "heatmaps", "perturbations", "perturbation_images")
 """Read when present: attributions and relevance for the LRP section, edges and samples
 for the frame densities, heat maps for the gallery, the probe images for the contact
 sheets."""
 
 WRITES = (
     Artifact("hypotheses", "hypotheses.parquet", "table",
-             "one row per configured hypothesis: the test, its effect and the verdict"),
+             "one row per configured hypothesis: the test, its effect and the verdict",
+             always=False),
     Artifact("hypothesis_pairs", "hypothesis-pairs.parquet", "table",
-             "every paired value behind the hypothesis tests"),
+             "every paired value behind the hypothesis tests", always=False),
     Artifact("interaction", "interaction.parquet", "table",
-             "patch interaction per (model, patch side): r of S and A, A/S"),
+             "patch interaction per (model, patch side): r of S and A, A/S", always=False),
     Artifact("interaction_images", "interaction-images.parquet", "table",
-             "single-patch drop sum S and all-patches drop A per (model, side, image)"),
+             "single-patch drop sum S and all-patches drop A per (model, side, image)",
+             always=False),
     Artifact("probe_summary", "probe-summary.parquet", "table",
              "mean true-class probability (in the run's label space) with its interval "
-             "per model, probe and level"),
+             "per model, probe and level", always=False),
     Artifact("lrp_summary", "lrp-summary.parquet", "table",
              "LRP region statistics per model and control (when attributions exist)",
              always=False),
@@ -63,6 +68,8 @@ def _optional(run: RunDir, name: str) -> Any:
 
 
 def _params(config: RunConfig) -> dict[str, Any]:
+    from localglobal.analysis.candidates import candidate_hypotheses
+
     return {"analysis": config.analysis.model_dump(mode="json"), "seed": config.run.seed,
             "hypotheses": [h.id for h in candidate_hypotheses(config.analysis.hypotheses,
                                                                config.evaluate.models)],
@@ -160,8 +167,47 @@ def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
     remove_stale_figures(folder, specs, record)
 
 
-@stage("analyze", reads=("predictions",), optional_reads=OPTIONAL_READS, writes=WRITES,
-       params=_params, version=3, estimate=_estimate,
+PREDICTION_OUTPUTS = ("hypotheses", "hypothesis_pairs", "interaction", "interaction_images",
+                      "probe_summary")
+"""What the analysis computes from the predictions (absent without them)."""
+
+
+def _benchmark_only(ctx: StageContext, record: AnalysisRecord) -> dict[str, Any]:
+    """A run of the geirhos stage alone: its figures, nothing from predictions.
+
+    Raises
+    ------
+    MissingInputError
+        Neither predictions nor any result of the geirhos stage to analyse.
+    StageError
+        A stage it reads (evaluate) failed or is out of date.
+    """
+    from localglobal.analysis.figure_specs import FigureInputs
+    from localglobal.stages.report import refuse_stale_upstream
+
+    run = ctx.run
+    refuse_stale_upstream(ctx)  # an evaluate that failed is not a benchmark-only run
+    if not any(run.has(name) for name in ("benchmark", "shape_bias")):
+        raise MissingInputError(
+            f"analyze needs evaluate (or geirhos) first: {run.artifact_path('predictions')} "
+            f"is missing; run `localglobal evaluate --run {run.root}` (or `localglobal "
+            f"geirhos --run {run.root}`)")
+    for name in PREDICTION_OUTPUTS:  # nothing stale of an earlier run with predictions
+        run.artifact_path(name).unlink(missing_ok=True)
+    reason = "no predictions: the evaluate stage has not run (a benchmark-only run)"
+    for section in ("hypotheses", "interaction"):
+        record.section(section, "skipped", reason)
+    bias = _shape_bias(run, record)
+    _figures(ctx, record, FigureInputs.from_run(run, ctx.config, shape_bias=bias),
+             image_ids=[])
+    ctx.details.update(record.as_dict())
+    return {"hypotheses": 0, "figures": len(record.figures),
+            "figures_skipped": len(record.figures_skipped),
+            "shape_bias_models": 0 if bias is None else len(bias)}
+
+
+@stage("analyze", optional_reads=OPTIONAL_READS, writes=WRITES,
+       params=_params, version=4, estimate=_estimate,
        description="Hypothesis tests, the patch-interaction analysis and figures.")
 def analyze(ctx: StageContext) -> dict[str, Any]:
     """Test the hypotheses, measure the patch interaction and draw every figure.
@@ -169,7 +215,9 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     Raises
     ------
     MissingInputError
-        Without ``predictions.parquet``.
+        Without ``predictions.parquet`` and without any result of the geirhos stage.
+    StageError
+        Without predictions, a stage it reads failed or is out of date.
     ConfigError
         A configured hypothesis names a model, probe, level, control or measure that
         the run does not hold (before anything is written). Unset, the thesis
@@ -184,6 +232,8 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     from localglobal.analysis.summaries import probe_summary
 
     run, analysis, record = ctx.run, ctx.config.analysis, AnalysisRecord()
+    if not run.has("predictions"):
+        return _benchmark_only(ctx, record)
     predictions = _predictions(run, record)
     attributions = _optional(run, "attributions")
     # Curves and default tests read the decision in the run's label space.

@@ -65,8 +65,8 @@ def edges(ctx: StageContext) -> dict[str, Any]:
     """``edges.parquet`` and ``edges.npz`` for every sample."""
     import numpy as np
 
-    from localglobal.data.geometry import to_input_frame
     from localglobal.io.atomic import write_npz
+    from localglobal.io.images import to_input_frame
     from localglobal.probes.edge_masks import EdgePlan, edge_outputs, edge_rows, outline_masks
     from localglobal.probes.sources import source_images
 

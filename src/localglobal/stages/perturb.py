@@ -105,7 +105,7 @@ def perturb(ctx: StageContext) -> dict[str, Any]:
     """Probe images and ``perturbations.parquet`` for every sample."""
     import numpy as np
 
-    from localglobal.data.geometry import to_input_frame
+    from localglobal.io.images import to_input_frame
     from localglobal.probes.plan import ProbePlan
     from localglobal.probes.render import RenderJob, perturbation_table, render_samples
     from localglobal.probes.sources import input_notes, source_images

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 TABLES = ("predictions", "attributions", "hypotheses", "interaction", "probe_summary",
           "lrp_summary", "shape_bias", "edges", "shape_bias_by_category", "accuracy16",
-          "error_consistency", "samples")
+          "error_consistency", "benchmark", "benchmark_conditions", "samples")
 """The tables the report shows (the samples say which images have an object box)."""
 
 OPTIONAL_READS = (*TABLES, "figures", "contact_sheets", "analyze_report")

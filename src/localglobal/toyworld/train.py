@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from localglobal.data.geometry import to_input_frame
+from localglobal.io.images import to_input_frame
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalise
 from localglobal.toyworld.build import WorldConfig, build_world, read_stimuli
 from localglobal.toyworld.model import DEFAULT_BLOCKS, DEFAULT_WIDTHS, toy_resnet

@@ -14,9 +14,11 @@ Every figure of models takes ``styles`` (model → colour and marker, from
 Modules: :mod:`~.style` (palette, model styles, legends, labels, layout, saving),
 :mod:`~.probes` (probe curves), :mod:`~.interaction` (patch interaction), :mod:`~.lrp`
 (LRP statistics, densities, heat maps), :mod:`~.results` (Q-Q plots, shape bias),
-:mod:`~.geirhos` (shape bias per category).
+:mod:`~.geirhos` (shape bias per category), :mod:`~.benchmark` (model-vs-human's curves
+and rankings).
 """
 
+from localglobal.analysis.figures.benchmark import condition_curves_figure, ranking_bars_figure
 from localglobal.analysis.figures.geirhos import shape_bias_category_figure
 from localglobal.analysis.figures.interaction import (
     interaction_r_figure,
@@ -49,9 +51,10 @@ from localglobal.analysis.figures.style import (
 
 __all__ = [
     "CONTROL_STYLE", "HUMANS", "HUMAN_STYLE", "LRP_LABELS", "MARKERS", "MEASURE_LABELS",
-    "METHOD_NAMES", "OKABE_ITO", "FigureInputError", "Styles", "curve_positions",
+    "METHOD_NAMES", "OKABE_ITO", "FigureInputError", "Styles", "condition_curves_figure",
+    "curve_positions",
     "density_figure", "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
     "interaction_scatter_figure", "level_curve_figure", "lrp_regions_figure", "method_label",
-    "model_styles", "qq_figure", "save_figure", "shape_bias_category_figure",
+    "model_styles", "qq_figure", "ranking_bars_figure", "save_figure", "shape_bias_category_figure",
     "shape_bias_figure", "styles_for",
 ]
