@@ -181,3 +181,21 @@ def test_annotations_and_stages_load_no_model_nor_figure_library(tmp_path):
     assert _modules_after(["annotations", str(archive), "--run", run, "--workers", "1"]) == "[]"
     assert (tmp_path / "run" / "boxes.parquet").is_file()
     assert _modules_after(["stages", "--run", run]) == "[]"
+
+
+def test_every_stage_module_is_a_command_made_from_its_declaration():
+    import pkgutil
+
+    import localglobal.stages
+    from localglobal.stages import REGISTRY
+
+    # stages/ holds stages only, and every one is found without being named anywhere.
+    modules = {m.name for m in pkgutil.iter_modules(localglobal.stages.__path__)}
+    assert modules == set(REGISTRY.order())
+    for name in REGISTRY.order():
+        declared = REGISTRY[name]
+        text = " ".join(invoke(name, "--help").output.split())
+        assert " ".join(declared.description.split()) in text, name
+        for option in declared.options:
+            shown = option.metavar if option.argument else option.flags[0].split("/")[0]
+            assert shown in text, (name, option.name)
