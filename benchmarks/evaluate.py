@@ -37,8 +37,8 @@ from localglobal.models import load_model, resolve_model
 from localglobal.models.devices import select_device
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
+from localglobal.probes.materialize import perturbation_table, render_sample
 from localglobal.probes.plan import ProbePlan
-from localglobal.probes.render import perturbation_table, render_sample
 from localglobal.probes.sources import SourceImage
 from localglobal.run import run_options
 from localglobal.stages import REGISTRY

@@ -29,8 +29,8 @@ from localglobal.config import RunConfig
 from localglobal.io.images import write_png
 from localglobal.models.devices import select_device
 from localglobal.probes.catalog import on_the_fly
+from localglobal.probes.materialize import render_sample
 from localglobal.probes.plan import ProbePlan
-from localglobal.probes.render import render_sample
 from localglobal.probes.sources import SourceImage
 
 IMAGENET_VAL = 50_000

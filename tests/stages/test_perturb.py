@@ -152,20 +152,20 @@ def test_scrambles_of_an_image_do_not_depend_on_the_other_images(tmp_path, image
 
 
 def test_the_stage_resumes_per_image(tmp_path, image_rows, monkeypatch):
-    from localglobal.probes import render
+    from localglobal.probes import materialize
 
     run, config = make_run(tmp_path / "run", image_rows)
     run_stage("perturb", run, config, workers=1)
     before = run.read("perturbations")
 
     processed = []
-    real = render.render_sample
+    real = materialize.render_sample
 
     def counting(plan, source, run_root):
         processed.append(source.image_id)
         return real(plan, source, run_root)
 
-    monkeypatch.setattr(render, "render_sample", counting)
+    monkeypatch.setattr(materialize, "render_sample", counting)
     assert run_stage("perturb", run, config, workers=1)["skipped"] is True
     assert processed == []
 
@@ -230,12 +230,12 @@ def test_bad_images_are_reported_and_the_rest_goes_on(tmp_path, image_rows):
 
 
 def test_a_full_disk_stops_the_stage_and_blames_no_image(tmp_path, image_rows, monkeypatch):
-    from localglobal.probes import render
+    from localglobal.probes import materialize
 
     def full_disk(path, image):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(render, "write_png", full_disk)
+    monkeypatch.setattr(materialize, "write_png", full_disk)
     run, config = make_run(tmp_path / "run", image_rows)
     with pytest.raises(MachineError, match="No space left"):
         run_stage("perturb", run, config, workers=1)

@@ -4,7 +4,7 @@
   composites (:data:`COMPOSITES`) and gradient methods (:data:`METHODS`) by name;
 - :mod:`~localglobal.attribution.canonizers`: :func:`get_canonizers` for ResNet, VGG
   and SE-ResNet/SE-ResNeXt architectures (:data:`CANONIZERS`);
-- :mod:`~localglobal.attribution.registry`: the name lookup both registries share;
+- :mod:`~localglobal.attribution.names`: the name lookup both registries share;
 - :mod:`~localglobal.attribution.explainer`: a method on batches, out-of-memory batch
   halving, refusing models LRP would attribute wrongly, and :func:`explain`;
 - :mod:`~localglobal.attribution.controls`: the random-weights and shuffled-edges
@@ -29,9 +29,9 @@ from localglobal.attribution.methods import (
     input_bounds,
     make_composite,
 )
+from localglobal.attribution.names import UnknownNameError
 from localglobal.attribution.outputs import load_relevance
 from localglobal.attribution.regions import RegionStatistics, region_statistics
-from localglobal.attribution.registry import UnknownNameError
 
 __all__ = [
     "CANONIZERS",

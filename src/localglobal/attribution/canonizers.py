@@ -78,7 +78,7 @@ from zennit.torchvision import ResNetCanonizer as ZennitResNetCanonizer
 from zennit.torchvision import VGGCanonizer as ZennitVGGCanonizer
 from zennit.types import BatchNorm, Linear
 
-from localglobal.attribution.registry import lookup
+from localglobal.attribution.names import lookup
 
 #: The rule the composites give :class:`ChannelGate`: relevance passes unchanged.
 GATE_RULE = Pass()

@@ -21,8 +21,8 @@ from localglobal.errors import CorruptArtifactError, MissingInputError, is_machi
 from localglobal.io.images import load_input_frame, read_png
 from localglobal.labels import get_label_space
 from localglobal.probes.edges import unpack_mask
+from localglobal.probes.materialize import build_images
 from localglobal.probes.plan import is_built
-from localglobal.probes.render import build_images
 
 BOX_COLUMNS: tuple[str, ...] = ("box_x0", "box_y0", "box_x1", "box_y1")
 ITEM_COLUMNS: tuple[str, ...] = ("item_id", "image_id", "wnid", "probe", "level", "variant",

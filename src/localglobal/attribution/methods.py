@@ -67,7 +67,7 @@ from zennit.rules import Epsilon
 from zennit.types import Convolution
 
 from localglobal.attribution.canonizers import GATE_RULE, ChannelGate
-from localglobal.attribution.registry import UnknownNameError, lookup
+from localglobal.attribution.names import UnknownNameError, lookup
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 AUTO = "auto"

@@ -27,7 +27,7 @@ import torch
 
 from localglobal.errors import BadInputError, MachineError, is_machine_error
 from localglobal.io.images import decode_rgb
-from localglobal.probes.render import build_images
+from localglobal.probes.materialize import build_images
 
 MAX_WORKERS = 4
 """Decoding processes on an accelerator; more only take cores from the rest."""
@@ -92,7 +92,7 @@ class ImageDataset(torch.utils.data.Dataset):
     builds : mapping of int to (str, str), optional
         Rows whose file is their image's original and whose probe is built from it
         here, before fitting: ``row -> (probe, params JSON)``
-        (:func:`localglobal.probes.render.build_images`). The last decoded file is
+        (:func:`localglobal.probes.materialize.build_images`). The last decoded file is
         kept, so the items of one image decode it once.
     """
 

@@ -24,8 +24,8 @@ from localglobal.io.images import read_png, write_png
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.contact import NO_BOX, Box, image_sheet, sheet_items
 from localglobal.probes.edge_masks import EdgePlan, unpack_masks
+from localglobal.probes.materialize import build_images
 from localglobal.probes.plan import is_built
-from localglobal.probes.render import build_images
 
 HEATMAPS = "heatmaps"
 """The artifact (a folder of ``<model>/<image id>.png`` overlays) the attribute stage writes."""

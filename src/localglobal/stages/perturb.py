@@ -71,8 +71,8 @@ def check_probes(config: RunConfig) -> None:
 
 def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate:
     """The first images rendered into a temporary folder, timed and measured."""
+    from localglobal.probes.materialize import render_sample
     from localglobal.probes.plan import ProbePlan
-    from localglobal.probes.render import render_sample
     from localglobal.probes.sources import SourceImage
 
     plan = ProbePlan.from_config(config)
@@ -106,8 +106,8 @@ def perturb(ctx: StageContext) -> dict[str, Any]:
     import numpy as np
 
     from localglobal.io.images import to_input_frame
+    from localglobal.probes.materialize import RenderJob, perturbation_table, render_samples
     from localglobal.probes.plan import ProbePlan
-    from localglobal.probes.render import RenderJob, perturbation_table, render_samples
     from localglobal.probes.sources import input_notes, source_images
 
     plan = ProbePlan.from_config(ctx.config, trusted=ctx.options.trusted)
