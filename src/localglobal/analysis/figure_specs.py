@@ -386,6 +386,16 @@ def _benchmark_specs(t: FigureInputs) -> list[FigureSpec]:
                    "mean of their ranks in accuracy difference, observed and error "
                    "consistency; \"OOD robustness\" by accuracy.",
                    lambda: fig.ranking_bars_figure(_rankings(t.benchmark), styles=styles())),
+        FigureSpec("benchmark-own-images", "benchmark",
+                   "Your images next to the humans'",
+                   "Each model on the run's own images at model-vs-human's conditions (the "
+                   "probes that share a dataset's name; solid, shaded: 95 % t-interval over "
+                   "images) beside the humans' 16-class accuracy on model-vs-human's "
+                   "stimuli (diamonds; grey: the range of the observers) and, where the "
+                   "geirhos stage ran the model on those stimuli, its accuracy there "
+                   "(dashed).",
+                   lambda: fig.own_images_figure(t.probe_summary, t.benchmark_conditions,
+                                                 styles=styles())),
     ]
 
 

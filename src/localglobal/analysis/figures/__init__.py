@@ -18,7 +18,11 @@ Modules: :mod:`~.style` (palette, model styles, legends, labels, layout, saving)
 and rankings).
 """
 
-from localglobal.analysis.figures.benchmark import condition_curves_figure, ranking_bars_figure
+from localglobal.analysis.figures.benchmark import (
+    condition_curves_figure,
+    own_images_figure,
+    ranking_bars_figure,
+)
 from localglobal.analysis.figures.geirhos import shape_bias_category_figure
 from localglobal.analysis.figures.interaction import (
     interaction_r_figure,
@@ -55,6 +59,6 @@ __all__ = [
     "curve_positions",
     "density_figure", "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
     "interaction_scatter_figure", "level_curve_figure", "lrp_regions_figure", "method_label",
-    "model_styles", "qq_figure", "ranking_bars_figure", "save_figure", "shape_bias_category_figure",
-    "shape_bias_figure", "styles_for",
+    "model_styles", "own_images_figure", "qq_figure", "ranking_bars_figure", "save_figure",
+    "shape_bias_category_figure", "shape_bias_figure", "styles_for",
 ]

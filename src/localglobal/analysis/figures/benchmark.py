@@ -18,12 +18,13 @@ from localglobal.analysis.figures.style import (
     FigureInputError,
     Styles,
     in_style_order,
+    measure_label,
     new_figure,
     outside_legend,
     require,
     styles_for,
 )
-from localglobal.data.model_vs_human import dataset
+from localglobal.data.model_vs_human import DATASETS, dataset
 
 LABELS = {"accuracy": "16-class accuracy", "error_consistency": "error consistency (κ)",
           "observed_consistency": "observed consistency",
@@ -144,4 +145,101 @@ def ranking_bars_figure(ranked: pd.DataFrame | None, *, styles: Styles | None = 
     return fig
 
 
-__all__ = ["condition_curves_figure", "ranking_bars_figure"]
+def dataset_of_condition(probe: str, condition: str) -> str | None:
+    """The model-vs-human dataset whose humans saw ``condition`` of probe ``probe``.
+
+    A probe shares its name with one dataset (``contrast``) or, for the eidolon probe,
+    with three (``eidolonI``, ``II``, ``III``: the one listing the condition).
+
+    >>> dataset_of_condition("eidolon", "8-3-10"), dataset_of_condition("scramble", "56")
+    ('eidolonII', None)
+    """
+    candidates = [name for name in DATASETS if name == probe
+                  or (name.startswith(probe) and name[len(probe):].strip("I") == "")]
+    for name in candidates:
+        if condition in DATASETS[name].conditions:
+            return name
+    return None
+
+
+def own_images_figure(summary: pd.DataFrame | None, conditions: pd.DataFrame | None, *,
+                      styles: Styles | None = None) -> Figure:
+    """The models on one's own images at model-vs-human's conditions, beside the humans.
+
+    One panel per dataset that a probe of the run shares its name (and conditions) with:
+    each model's mean measure on the run's own images at each condition (solid, its
+    interval over images shaded), the humans' accuracy on model-vs-human's stimuli
+    (diamonds, the range of the observers grey) and, where the geirhos stage ran the
+    model on them, the model's accuracy on those stimuli (dashed).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`~localglobal.analysis.summaries.probe_summary` (with ``condition``).
+    conditions : pandas.DataFrame, optional
+        ``benchmark_conditions.parquet``.
+    styles : mapping, optional
+        Model → (colour, marker), the run's.
+
+    Raises
+    ------
+    FigureInputError
+        No probe of the run matches a dataset's conditions.
+    """
+    rows = require(summary, "probe summary (the evaluate and analyze stages)")
+    rows = rows.assign(dataset=[dataset_of_condition(str(p), str(c)) for p, c in
+                                zip(rows["probe"], rows["condition"], strict=True)])
+    rows = rows[rows["dataset"].notna()]
+    if not len(rows):
+        raise FigureInputError("no probe of this run at model-vs-human's conditions")
+    names = list(dict.fromkeys(rows["dataset"]))
+    curves = conditions if conditions is not None else pd.DataFrame(
+        columns=["dataset", "observer", "kind", "metric", "condition", "value"])
+    curves = curves[curves["metric"] == "accuracy"]
+    styles = styles_for(rows["model"], styles)
+    measure = str(rows["measure"].iloc[0]) if "measure" in rows else "measure"
+    fig, axes = new_figure(len(names), ncols=min(4, len(names)), panel=(3.2, 2.6))
+    for ax, name in zip(axes, names, strict=True):
+        order = list(dataset(name).conditions)
+        x = {c: k for k, c in enumerate(order)}
+        theirs = curves[curves["dataset"] == name]
+        observers = theirs[(theirs["kind"] == "human") & (theirs["observer"] != HUMANS)]
+        if len(observers):
+            spread = observers.groupby("condition")["value"].agg(["min", "max"])
+            spread = spread.loc[[c for c in order if c in spread.index]]
+            ax.fill_between([x[c] for c in spread.index], spread["min"], spread["max"],
+                            color="#999999", alpha=0.3, linewidth=0,
+                            label="human observers (range)")
+        humans = theirs[theirs["observer"] == HUMANS]
+        if len(humans):
+            humans = humans.assign(_x=humans["condition"].map(x)).sort_values("_x")
+            ax.plot(humans["_x"], humans["value"], color=HUMAN_STYLE[0], marker=HUMAN_STYLE[1],
+                    markersize=4, linewidth=1.2, label="humans, model-vs-human's stimuli")
+        mine = rows[rows["dataset"] == name]
+        for model in in_style_order(mine["model"], styles):
+            colour, marker = styles[model]
+            line = mine[mine["model"].astype(str) == model]
+            line = line.assign(_x=line["condition"].map(x)).sort_values("_x")
+            ax.plot(line["_x"], line["mean"], color=colour, marker=marker, markersize=3.5,
+                    linewidth=1.0, label=f"{model}, own images")
+            ax.fill_between(line["_x"], line["ci_low"], line["ci_high"], color=colour,
+                            alpha=0.15, linewidth=0)
+            on_stimuli = theirs[theirs["observer"].astype(str) == model]
+            if len(on_stimuli):
+                on_stimuli = on_stimuli.assign(_x=on_stimuli["condition"].map(x)).sort_values(
+                    "_x")
+                ax.plot(on_stimuli["_x"], on_stimuli["value"], color=colour, linestyle="--",
+                        linewidth=1.0, label=f"{model}, model-vs-human's stimuli")
+        ax.set_xticks(range(len(order)), [dataset(name).label(c) for c in order], fontsize=7,
+                      rotation=45 if len(order) > 6 else 0)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(dataset(name).xlabel, fontsize=8)
+        ax.set_ylabel(f"{measure_label(measure)} / accuracy", fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3, linewidth=0.5)
+    outside_legend(fig, axes, loc="outside lower center", ncols=3)
+    return fig
+
+
+__all__ = ["condition_curves_figure", "dataset_of_condition", "own_images_figure",
+           "ranking_bars_figure"]
