@@ -8,19 +8,26 @@ with room left (as when only the outputs' folder is full), so the failure is rec
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import localglobal.io.atomic as atomic
+from localglobal.cli import app
 from localglobal.config import load_config
 from localglobal.errors import LocalglobalError
 from localglobal.pipeline.manifest import MANIFEST_NAME
 from localglobal.pipeline.rundir import RunDir
 from localglobal.run import run_stage
+from tests.shared_data import geirhos_sample, require_geirhos_sample
 from tests.toy_run import same_outputs
 
 
@@ -56,3 +63,59 @@ def test_a_full_disk_fails_the_stage_and_the_next_run_heals_it(
     record = json.loads((run_copy / MANIFEST_NAME).read_text())["stages"][stage]
     assert record["status"] == "done"
     same_outputs(stage, clean_run, run_copy)
+
+
+# A real full disk: the run lies on a small tmpfs filled up to a few KiB, and each stage
+# is forced to run on it. It must fail with one error line naming the path it could not
+# write, never die of a signal, and leave no half-written file behind.
+DISK_STAGES = {  # stage: (the arguments after the command, a stage to run first)
+    "perturb": ([], None), "edges": ([], None), "evaluate": ([], None),
+    "attribute": ([], None), "analyze": ([], None), "report": ([], "analyze"),
+    "geirhos": (["--humans", str(geirhos_sample())], None),
+}
+
+
+@contextlib.contextmanager
+def _small_disk(folder: Path, size: int) -> Iterator[Path]:
+    """A tmpfs of ``size`` bytes mounted at ``folder`` (skips where none can be mounted)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _fill(disk: Path, leave: int) -> None:
+    stat = os.statvfs(disk)
+    free = stat.f_bavail * stat.f_frsize
+    with open(disk / "filler", "wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, max(free - leave, 1))
+
+
+@pytest.mark.parametrize("stage", list(DISK_STAGES))
+def test_a_really_full_disk_fails_the_stage_naming_the_path(stage: str, run_copy: Path,
+                                                           tmp_path: Path):
+    arguments, first = DISK_STAGES[stage]
+    if stage == "geirhos":
+        require_geirhos_sample("human-raw-data")
+    if first is not None:
+        run_stage(first, RunDir(run_copy), load_config(run_copy / "config.toml"))
+    with _small_disk(tmp_path / "disk", _size(run_copy) + (8 << 20)) as disk:
+        run = disk / "run"
+        shutil.copytree(run_copy, run)
+        _fill(disk, leave=16 << 10)
+        result = CliRunner().invoke(app, [stage, "--run", str(run), "--force", *arguments])
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert result.exit_code == 1 and len(errors) == 1, result.output[-2000:]
+        assert os.strerror(errno.ENOSPC) in errors[0] and f"{run}/" in errors[0], errors
+        assert not [p for p in run.rglob(".*.tmp")], "a half-written file was left behind"

@@ -100,3 +100,26 @@ def test_a_patch_larger_than_the_image_is_an_error(image):
         patch_rects(224, 300)
     with pytest.raises(ValueError, match="out of range"):
         patch(image, 70, 4)
+
+
+
+@pytest.mark.parametrize("params,problem", [
+    ({"size": 10, "fill": "black", "rects": [[-100, -100, 224, 224]]}, "inside the"),
+    ({"size": 10, "fill": "black", "rects": [[220, 0, 230, 10]]}, "inside the"),
+    ({"size": 10, "fill": "black", "colour": [1000, -5, 3], "rects": [[0, 0, 10, 10]]},
+     "0–255"),
+    ({"size": 10, "fill": [1, 2], "rects": [[0, 0, 10, 10]]}, "three levels"),
+    ({"size": 10, "fill": "plaid", "rects": [[0, 0, 10, 10]]}, "unknown patch fill"),
+    ({"size": 20, "fill": "black", "rects": [[0, 0, 10, 10]]}, "not the row's level"),
+    ({"fill": "black", "rects": [[0, 0, 10, 10]]}, "not the row's level"),
+])
+def test_params_that_do_not_describe_the_row_s_patch_are_refused(params, problem):
+    from localglobal.errors import BadInputError
+    from localglobal.probes.catalog import get_probe
+    from localglobal.probes.registry import Level
+
+    probe = get_probe("patch", crop=224)
+    with pytest.raises(BadInputError, match=problem):
+        probe.validate(params, Level(10, "10"), 224)
+    probe.validate({"size": 10, "fill": "mean", "rects": [[0, 0, 10, 10]]}, Level(10, "10"),
+                   224)

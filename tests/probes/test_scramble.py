@@ -157,3 +157,24 @@ def test_derangements_are_drawn_uniformly():
 def test_subfactorials():
     assert [derangement_count(n) for n in range(7)] == [1, 0, 1, 2, 9, 44, 265]
     assert fixed_points([0, 2, 1, 3]) == 2
+
+
+
+@pytest.mark.parametrize("params,problem", [
+    ({"block": 1, "permutation": list(range(224 * 224))}, "not the row's level"),
+    ({"block": 112, "permutation": [0, 0, 1, 2]}, "scramble params"),
+    ({"block": 112, "permutation": [0, 1, 2]}, "scramble params"),
+    ({"block": 112, "permutation": [0, 1, 2, 4]}, "scramble params"),
+    ({"block": 112, "permutation": [0, 1, 2, True]}, "scramble params"),
+    ({"permutation": [0, 1, 2, 3]}, "not the row's level"),
+    ([1, 2], "must be a JSON object"),
+])
+def test_params_that_do_not_describe_the_row_s_scramble_are_refused(params, problem):
+    from localglobal.errors import BadInputError
+    from localglobal.probes.catalog import get_probe
+    from localglobal.probes.registry import Level
+
+    probe = get_probe("scramble", crop=224)
+    with pytest.raises(BadInputError, match=problem):
+        probe.validate(params, Level(112, "112"), 224)
+    probe.validate({"block": 112, "permutation": [3, 2, 1, 0]}, Level(112, "112"), 224)

@@ -20,9 +20,11 @@ import pandas as pd
 from localglobal.errors import CorruptArtifactError, MissingInputError, is_machine_error
 from localglobal.io.images import load_input_frame, read_png
 from localglobal.labels import get_label_space
+from localglobal.probes.batched import check_item
 from localglobal.probes.edges import unpack_mask
 from localglobal.probes.materialize import build_images
 from localglobal.probes.plan import is_built
+from localglobal.probes.registry import Level
 
 BOX_COLUMNS: tuple[str, ...] = ("box_x0", "box_y0", "box_x1", "box_y1")
 ITEM_COLUMNS: tuple[str, ...] = ("item_id", "image_id", "wnid", "probe", "level", "variant",
@@ -148,6 +150,10 @@ def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str], build: 
     good, images, bad = [], [], []
     for item in items:
         try:
+            if is_built(str(item.get("probe")), str(item["path"])):
+                # Checked before anything is built from it: a bad row is a bad item.
+                check_item(str(item["probe"]), item.get("params"),
+                           Level(int(item["level"]), str(item["level"])), crop)
             images.append(load_item_image(item, crop, resize, interpolation))
         except (OSError, ValueError) as error:
             if is_machine_error(error):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -202,9 +203,8 @@ def write_relevance(root: Path, model: str, parts: Sequence[tuple[str, Path, lis
                     probes: dict[str, tuple[str, str]], size: int) -> tuple[Path, Path]:
     """Assemble the shards' maps into ``relevance/<model>.npy`` and its index, atomically.
 
-    The array is written through a memory map into a temporary file that is renamed
-    into place, so memory stays bounded by one shard and readers never see a partial
-    file.
+    The array is written shard by shard into a temporary file that is renamed into
+    place, so memory stays bounded by one shard and readers never see a partial file.
 
     Parameters
     ----------
@@ -237,22 +237,27 @@ def write_relevance(root: Path, model: str, parts: Sequence[tuple[str, Path, lis
     total = sum(len(ids) for _, _, ids in parts)
     destination, index_path = relevance_paths(root, model)
     rows: list[dict] = []
-    with atomic_path(destination) as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
-                                          shape=(total, size, size))
+    dtype = np.dtype("<f2")
+    with atomic_path(destination) as tmp, open(tmp, "wb") as handle:
+        # Written through the file, not a sparse memory map: a full disk is an OSError
+        # on write (a MachineError naming the file), never a SIGBUS on a mapped page.
+        np.lib.format.write_array_header_1_0(handle, {
+            "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+            "shape": (total, size, size)})
         for control, path, item_ids in parts:
             maps = np.load(path, mmap_mode="r")
-            if len(maps) != len(item_ids):
-                raise CorruptArtifactError(f"{path}: {len(maps)} maps for {len(item_ids)} "
-                                           "items; run `localglobal attribute --force`")
+            if len(maps) != len(item_ids) or maps.shape[1:] != (size, size):
+                raise CorruptArtifactError(f"{path}: {len(maps)} maps of {maps.shape[1:]} for "
+                                           f"{len(item_ids)} items of {size}×{size}; run "
+                                           "`localglobal attribute --force`")
             start = len(rows)
-            array[start:start + len(maps)] = maps
+            handle.write(np.ascontiguousarray(maps, dtype=dtype).tobytes())
             for offset, item_id in enumerate(item_ids):
                 image_id, probe = probes.get(item_id, (item_id.split("/")[0], ""))
                 rows.append({"image_id": image_id, "control": control,
                              "row": start + offset, "item_id": item_id, "probe": probe})
-        array.flush()
-        del array
+        handle.flush()
+        os.fsync(handle.fileno())
     index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     index["row"] = index["row"].astype("int64")
     write_table(index_path, index)

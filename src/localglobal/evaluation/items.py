@@ -14,9 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from localglobal.errors import ConfigError, CorruptArtifactError
+from localglobal.errors import BadInputError, ConfigError, CorruptArtifactError
 from localglobal.labels import LabelSpace
+from localglobal.probes.batched import check_item
 from localglobal.probes.plan import is_built
+from localglobal.probes.registry import Level
 
 ITEM_COLUMNS: frozenset[str] = frozenset(
     {"item_id", "image_id", "wnid", "probe", "level", "variant", "path"})
@@ -102,4 +104,20 @@ def built_rows(items: pd.DataFrame) -> dict[int, tuple[str, str]] | None:
     return built or None
 
 
-__all__ = ["ITEM_COLUMNS", "built_rows", "check_items", "items_identity"]
+def bad_built_rows(items: pd.DataFrame, frame_side: int) -> dict[int, str]:
+    """``row -> reason`` for the rows to build whose ``params`` do not fit their probe.
+
+    Each built row's ``params`` is checked against its probe, level and the frame
+    (:func:`localglobal.probes.batched.check_item`); a row that fails is a bad item.
+    """
+    bad: dict[int, str] = {}
+    for row, (probe, params) in (built_rows(items) or {}).items():
+        try:
+            level = int(items["level"].iat[row])
+            check_item(probe, params, Level(level, str(level)), frame_side)
+        except BadInputError as error:
+            bad[row] = str(error)
+    return bad
+
+
+__all__ = ["ITEM_COLUMNS", "bad_built_rows", "built_rows", "check_items", "items_identity"]

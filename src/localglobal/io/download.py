@@ -8,15 +8,29 @@ path to put the file at.
 
 Checksums follow two conventions: a full 64-digit SHA-256, or a leading prefix of
 one (torch hub file names carry the first 8 hex digits).
+
+Every download is bounded: a file without a known checksum may be at most
+``max_bytes`` long (``$LOCALGLOBAL_MAX_DOWNLOAD_MB``, default 2048 MiB), and every
+download has a total deadline (``$LOCALGLOBAL_DOWNLOAD_DEADLINE_S``, default six hours)
+besides the timeout of each read, so a server that trickles or never ends cannot fill
+the disk or hold the command forever. The partial file (``.NAME.PID.*.part``) is
+removed when the download fails, on SIGINT and SIGTERM, and, if its process was killed
+outright, by the next download into the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import os
 import re
+import signal
 import tempfile
+import threading
+import time
 import urllib.error
+from collections.abc import Iterator
 from pathlib import Path
 
 from localglobal.errors import LocalglobalError
@@ -26,6 +40,13 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 CACHE_ENV = "LOCALGLOBAL_CACHE"
 OFFLINE_ENV = "LOCALGLOBAL_OFFLINE"
+MAX_BYTES_ENV = "LOCALGLOBAL_MAX_DOWNLOAD_MB"
+DEADLINE_ENV = "LOCALGLOBAL_DOWNLOAD_DEADLINE_S"
+DEFAULT_MAX_MB = 2048
+"""The largest download without a known checksum, MiB (model-vs-human's largest archive
+is a few hundred MB)."""
+DEFAULT_DEADLINE_S = 6 * 3600.0
+"""The longest a download may take in all, seconds."""
 
 
 class DownloadError(LocalglobalError, RuntimeError):
@@ -155,20 +176,57 @@ def _unavailable(url: str, path: Path, reason: str, hint: str | None
                                     reason)
 
 
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise DownloadError(f"${name} = {value!r}: expected a number") from None
+    if number <= 0:
+        raise DownloadError(f"${name} = {value!r}: expected a positive number")
+    return number
+
+
+def max_download_bytes() -> int:
+    """The size cap of a download without a known checksum (``$LOCALGLOBAL_MAX_DOWNLOAD_MB``)."""
+    return int(_env_number(MAX_BYTES_ENV, DEFAULT_MAX_MB) * (1 << 20))
+
+
+def download_deadline_s() -> float:
+    """The total time a download may take (``$LOCALGLOBAL_DOWNLOAD_DEADLINE_S``)."""
+    return _env_number(DEADLINE_ENV, DEFAULT_DEADLINE_S)
+
+
 def _copy_response(url: str, response, out, destination: Path, hint: str | None,
-                   progress: bool) -> str:
-    """Stream a response into ``out``; return the hex SHA-256 of what arrived."""
+                   progress: bool, max_bytes: int | None = None,
+                   deadline: float | None = None) -> str:
+    """Stream a response into ``out``; return the hex SHA-256 of what arrived.
+
+    ``max_bytes`` caps what is accepted; ``deadline`` (a ``time.monotonic`` value) is
+    when the download must have ended.
+    """
     digest = hashlib.sha256()
     length = response.headers.get("Content-Length")
     total = int(length) if length and length.isdigit() else None
+    if max_bytes is not None and total is not None and total > max_bytes:
+        raise _too_large(url, destination, max_bytes, f"the server announces {total} bytes")
     received = 0
+    # read1 returns what has arrived, so a server that trickles meets the deadline.
+    read = getattr(response, "read1", None) or response.read
     with byte_progress(progress) as bar:
         task = bar.add_task(f"downloading {destination.name}", total=total)
         try:
-            while chunk := response.read(CHUNK_BYTES):
+            while chunk := read(CHUNK_BYTES):
+                received += len(chunk)
+                if max_bytes is not None and received > max_bytes:
+                    raise _too_large(url, destination, max_bytes, "it sent more")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise _unavailable(url, destination, "the download took longer than "
+                                       f"its deadline (${DEADLINE_ENV})", hint)
                 out.write(chunk)
                 digest.update(chunk)
-                received += len(chunk)
                 bar.advance(task, len(chunk))
         except (urllib.error.URLError, OSError) as error:
             raise _unavailable(url, destination, "the download broke off: "
@@ -179,8 +237,64 @@ def _copy_response(url: str, response, out, destination: Path, hint: str | None,
     return digest.hexdigest()
 
 
+def _too_large(url: str, destination: Path, max_bytes: int, why: str) -> DownloadError:
+    return DownloadError(f"{url}: larger than {max_bytes} bytes, the most a download without "
+                         f"a known checksum may be ({why}); {destination} was not written. "
+                         f"Raise ${MAX_BYTES_ENV} if the file is meant to be this large")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(destination: str | os.PathLike[str]) -> int:
+    """Remove partial downloads of ``destination`` whose process is gone; return how many."""
+    destination = Path(destination)
+    removed = 0
+    if not destination.parent.is_dir():
+        return 0
+    for part in destination.parent.glob(f".{glob.escape(destination.name)}.*.part"):
+        pid = part.name[len(destination.name) + 2:].split(".", 1)[0]
+        if part.is_symlink() or not pid.isdigit() or not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a download: unwinds it so that its partial file is removed."""
+
+
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM into an exception for the block (main thread only), then re-send it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)  # the partial file is gone: die as asked
+        raise SystemExit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def download(url: str, destination: str | os.PathLike[str], sha256: str | None = None, *,
-             timeout: float = 30.0, progress: bool = True, hint: str | None = None) -> Path:
+             timeout: float = 30.0, progress: bool = True, hint: str | None = None,
+             max_bytes: int | None = None, deadline_s: float | None = None) -> Path:
     """Download ``url`` to ``destination``, verifying its SHA-256 before it appears there.
 
     The bytes go to a temporary file in the destination folder, hashed as they
@@ -196,6 +310,11 @@ def download(url: str, destination: str | os.PathLike[str], sha256: str | None =
         Full hex digest or leading prefix; None skips the check.
     timeout : float
         Seconds to wait for the server to answer or to send more data.
+    max_bytes : int, optional
+        The most bytes accepted; default, without ``sha256``,
+        :func:`max_download_bytes` (with a checksum, a wrong file fails its check).
+    deadline_s : float, optional
+        Seconds the whole download may take; default :func:`download_deadline_s`.
     progress : bool
         Show a progress bar (bytes, speed, time left).
     hint : str, optional
@@ -206,17 +325,31 @@ def download(url: str, destination: str | os.PathLike[str], sha256: str | None =
     ChecksumError
         The downloaded file does not match; it has been deleted.
     DownloadUnavailableError
-        Offline, or the server could not be reached or refused.
+        Offline, the server could not be reached or refused, or the deadline passed.
+    DownloadError
+        The file is larger than ``max_bytes``.
     """
-    import urllib.request  # with http and ssl: loaded by the commands that download
-
     destination = Path(destination)
     expected = normalise_sha256(sha256)
     if offline():
         raise _unavailable(url, destination, f"offline mode ({OFFLINE_ENV}=1)", hint)
+    if max_bytes is None and expected is None:
+        max_bytes = max_download_bytes()
+    deadline = time.monotonic() + (deadline_s if deadline_s is not None
+                                   else download_deadline_s())
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
-                                    dir=destination.parent)
+    remove_stale_parts(destination)
+    with _terminate_cleanly():
+        return _download(url, destination, expected, timeout, progress, hint, max_bytes,
+                         deadline)
+
+
+def _download(url: str, destination: Path, expected: str | None, timeout: float,
+              progress: bool, hint: str | None, max_bytes: int | None,
+              deadline: float) -> Path:
+    import urllib.request  # with http and ssl: loaded by the commands that download
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.{os.getpid()}.",
+                                    suffix=".part", dir=destination.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -226,7 +359,8 @@ def download(url: str, destination: str | os.PathLike[str], sha256: str | None =
             except (urllib.error.URLError, OSError) as error:
                 raise _unavailable(url, destination, network_reason(error), hint) from error
             with response:
-                actual = _copy_response(url, response, out, destination, hint, progress)
+                actual = _copy_response(url, response, out, destination, hint, progress,
+                                        max_bytes, deadline)
         if not sha256_matches(actual, expected):
             raise ChecksumError(
                 f"{url}: the downloaded file's SHA-256 is {actual}, expected "

@@ -18,14 +18,16 @@ import numpy as np
 import pandas as pd
 
 from localglobal.config import RunConfig, load_config
-from localglobal.errors import UnknownIdError
+from localglobal.errors import BadInputError, UnknownIdError
 from localglobal.io.atomic import safe_name
 from localglobal.io.images import read_png, write_png
 from localglobal.pipeline.rundir import RunDir
+from localglobal.probes.batched import check_item
 from localglobal.probes.contact import NO_BOX, Box, image_sheet, sheet_items
 from localglobal.probes.edge_masks import EdgePlan, unpack_masks
 from localglobal.probes.materialize import build_images
 from localglobal.probes.plan import is_built
+from localglobal.probes.registry import Level
 
 HEATMAPS = "heatmaps"
 """The artifact (a folder of ``<model>/<image id>.png`` overlays) the attribute stage writes."""
@@ -91,6 +93,12 @@ def _probe_images(run: RunDir, rows: pd.DataFrame, items: Sequence[str]
         if path not in decoded:
             decoded[path] = read_png(run.path(path))
         if is_built(str(row["probe"]), path):
+            try:
+                check_item(str(row["probe"]), row.get("params"),
+                           Level(int(row["level"]), str(row["level"])), decoded[path].shape[0])
+            except BadInputError as error:  # the stages' message, naming the item
+                raise BadInputError(f"{run.artifact_path('perturbations')}: item {item}: "
+                                    f"{error}") from None
             images[item] = build_images(decoded[path][None], [str(row["probe"])],
                                         [str(row.get("params", "{}"))])[0]
         else:

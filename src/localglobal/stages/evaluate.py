@@ -82,12 +82,22 @@ class _Inputs:
 
 
 def _inputs(ctx: StageContext) -> _Inputs:
-    from localglobal.evaluation.items import built_rows, check_items, items_identity
+    from localglobal.evaluation.items import (
+        bad_built_rows,
+        built_rows,
+        check_items,
+        items_identity,
+    )
     from localglobal.evaluation.loader import loader_worker_count
 
     items = ctx.run.read("perturbations").reset_index(drop=True)
     dataset_space = get_label_space(ctx.config.data.label_space)
     check_items(items, ctx.run.artifact_path("perturbations"), dataset_space)
+    # A row built on the fly whose params do not fit its probe is a bad item; the rest go on.
+    bad = bad_built_rows(items, ctx.config.frame.crop)
+    for row, reason in bad.items():
+        ctx.bad_item(str(items["item_id"].iat[row]), reason)
+    items = items.drop(index=list(bad)).reset_index(drop=True)
     settings = ctx.config.evaluate
     device = select_device(ctx.device or settings.device)
     if settings.bf16 and device.type != "cuda":
