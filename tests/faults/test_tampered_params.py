@@ -26,10 +26,10 @@ TAMPER = {  # how, (probe, new params)
     "rotation as a scramble": ("scramble", {"block": 1, "permutation":
                                             list(range(224 * 224))[::-1]}),
     "duplicate block": ("scramble", {"block": 112, "permutation": [0, 0, 1, 2]}),
-    "rect outside the frame": ("patch", {"size": 10, "fill": "black",
+    "rect outside the frame": ("patch", {"size": 70, "fill": "black",
                                          "rects": [[-100, -100, 224, 224]]}),
-    "colour out of range": ("patch", {"size": 10, "fill": "black", "colour": [1000, -5, 3],
-                                      "rects": [[0, 0, 10, 10]]}),
+    "colour out of range": ("patch", {"size": 70, "fill": "black", "colour": [1000, -5, 3],
+                                      "rects": [[0, 0, 70, 70]]}),
     "missing key": ("scramble", {"permutation": [1, 0, 3, 2]}),
     "not JSON": ("scramble", "{block: 112"),
 }
@@ -43,7 +43,7 @@ def built_run(clean_run: Path, tmp_path_factory) -> Path:
     config = load_config(root / "config.toml")
     config.probes.materialize = False
     config.probes.probes = ["scramble", "patch"]
-    config.probes.patch.sizes = [10]
+    config.probes.patch.sizes = [70]  # four patches: a small run
     (root / "config.toml").write_text(to_toml(config))
     run_stage("perturb", RunDir(root), config)
     return root

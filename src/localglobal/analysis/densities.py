@@ -7,7 +7,7 @@ them side by side.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +154,8 @@ def _rows_of(index_path: Path, control: str, left_out: set[str], n_maps: int) ->
 
 
 def relevance_densities(folder: Path, control: str = "none",
-                        attributions: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+                        attributions: pd.DataFrame | None = None,
+                        models: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Per model: share of images whose positive LRP region covers each pixel.
 
     Maps that ``attributions`` (the run's ``attributions.parquet``) marks as holding
@@ -169,6 +170,10 @@ def relevance_densities(folder: Path, control: str = "none",
         Which maps: ``none`` (the model's own) or a control.
     attributions : pandas.DataFrame, optional
         ``attributions.parquet``, for its ``finite`` column.
+    models : sequence of str, optional
+        The models to draw, from the run's tables: only their files are read, so a
+        model removed from the run is not drawn from the files it left. Default: the
+        models of ``attributions``, else every ``.npy`` file of the folder.
 
     Returns
     -------
@@ -177,11 +182,17 @@ def relevance_densities(folder: Path, control: str = "none",
     """
     densities = {}
     non_finite = _non_finite_images(attributions, control)
-    for path in sorted(Path(folder).glob("*.npy")):
+    if models is None and attributions is not None and "model" in attributions:
+        models = list(pd.unique(attributions["model"].astype(str)))
+    paths = {m: Path(folder) / f"{safe_name(m)}.npy" for m in models} if models is not None \
+        else {p.stem: p for p in sorted(Path(folder).glob("*.npy"))}
+    for name, path in paths.items():
+        if not path.is_file():
+            continue
         model = path.stem
         maps = np.load(path, mmap_mode="r")
         rows = _rows_of(path.with_name(f"{model}.index.parquet"), control,
                         non_finite.get(model, set()), maps.shape[0])
         if rows.size:
-            densities[model] = positive_region_density(maps, rows=rows)
+            densities[name] = positive_region_density(maps, rows=rows)
     return densities

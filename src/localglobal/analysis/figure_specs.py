@@ -32,7 +32,7 @@ from localglobal.analysis.gallery import heatmap_images
 from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import RunConfig
 from localglobal.console import progress_bar
-from localglobal.errors import is_machine_error
+from localglobal.errors import StageError, is_machine_error
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.catalog import described_probes
 from localglobal.probes.registry import Probe
@@ -197,21 +197,34 @@ _FOLDERS = {"edges_npz": "edge_masks", "relevance": "relevance", "heatmaps": "he
 
 @dataclass
 class FigureSpec:
-    """A figure to make: where it goes in the report and how to build it."""
+    """A figure to make: where it goes in the report and how to build it.
+
+    A figure that breaks while drawing fails the analysis, unless it is ``optional``:
+    then it is skipped, and the report says it is missing and why.
+    """
 
     name: str
     section: str
     title: str
     caption: str
     build: Callable[[], Any]
+    optional: bool = False
+
+
+def table_models(table: pd.DataFrame | None) -> list[str]:
+    """The models a run's table holds: figures draw these, never whatever files lie about."""
+    if table is None or "model" not in table:
+        return []
+    return [str(m) for m in pd.unique(table["model"].astype(str))]
 
 
 def density_panels(inputs: FigureInputs) -> dict[str, np.ndarray]:
     """The panels of the density figure: each model's positive relevance, edges, boxes."""
     panels: dict[str, np.ndarray] = {}
     if inputs.relevance is not None:
-        for model, density in relevance_densities(inputs.relevance,
-                                                  attributions=inputs.attributions).items():
+        for model, density in relevance_densities(
+                inputs.relevance, attributions=inputs.attributions,
+                models=table_models(inputs.attributions)).items():
             panels[f"{model}: positive relevance"] = density
     if inputs.edges_npz is not None and inputs.edges_npz.exists():
         with np.load(inputs.edges_npz, allow_pickle=False) as arrays:
@@ -227,7 +240,8 @@ def density_panels(inputs: FigureInputs) -> dict[str, np.ndarray]:
 def _gallery(inputs: FigureInputs) -> Any:
     if inputs.heatmaps is None:
         raise fig.FigureInputError("no heat maps")
-    found, ids, models = heatmap_images(inputs.heatmaps, inputs.gallery)
+    found, ids, models = heatmap_images(inputs.heatmaps, inputs.gallery,
+                                        table_models(inputs.attributions))
     return fig.heatmap_gallery_figure(found, ids, fig.in_style_order(
         models, fig.model_styles(models, order=inputs.model_order)))
 
@@ -352,7 +366,7 @@ def _result_specs(t: FigureInputs) -> list[FigureSpec]:
                    "the class, blue against, scaled per image by its 99th percentile of |R| "
                    "(colour bar); thin dark lines: Canny edges"
                    f"{'; green: the object box' if boxes else ''}.",
-                   lambda: _gallery(t)),
+                   lambda: _gallery(t), optional=True),
         FigureSpec("qq", "hypotheses", "Q-Q plots of the tested differences",
                    "Normal quantile plots of what each test runs on: every image's mean "
                    "difference a − b over its levels and variants (n = images); departures "
@@ -446,7 +460,9 @@ def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: An
         if is_machine_error(error):  # a full disk is not the figure's fault
             raise
         reason = f"failed: {type(error).__name__}: {error}"
-        log(f"figure {spec.name} {reason}")
+        if not spec.optional:
+            raise FigureError(f"figure {spec.name} ({spec.title}) {reason}") from error
+        log(f"figure {spec.name} {reason}; it is optional: the report says it is missing")
     else:
         record.figures.append({
             "name": spec.name, "section": spec.section, "title": spec.title,
@@ -457,15 +473,31 @@ def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: An
     record.skipped(spec.name, spec.section, spec.title, reason)
 
 
+class FigureError(StageError):
+    """A figure that is not optional could not be drawn; the message says which and why."""
+
+
 def draw_figures(specs: Sequence[FigureSpec], folder: Path, root: Path, dpi: int,
                  record: AnalysisRecord, log: Callable[[str], None]) -> None:
-    """Draw every figure (see :func:`draw_figure`) with a progress bar."""
+    """Draw every figure (see :func:`draw_figure`) with a progress bar.
+
+    Raises
+    ------
+    FigureError
+        A figure that is not optional broke; the others were drawn first.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    broken: list[str] = []
     with progress_bar(transient=True) as bar:
         task = bar.add_task("figures", total=len(specs))
         for spec in specs:
-            draw_figure(spec, folder, root, dpi, record, log)
+            try:
+                draw_figure(spec, folder, root, dpi, record, log)
+            except FigureError as error:
+                broken.append(str(error))
             bar.advance(task)
+    if broken:
+        raise FigureError("; ".join(broken))
 
 
 def remove_stale_figures(folder: Path, specs: Sequence[FigureSpec],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from localglobal.io.atomic import safe_name
 from localglobal.io.images import read_png
 
 
@@ -25,8 +26,8 @@ def spread(values: Sequence[str], limit: int) -> list[str]:
     return [values[int(i)] for i in np.unique(np.linspace(0, len(values) - 1, limit).round())]
 
 
-def heatmap_images(folder: Path, limit: int) -> tuple[dict[tuple[str, str], np.ndarray],
-                                                      list[str], list[str]]:
+def heatmap_images(folder: Path, limit: int, models: Sequence[str] | None = None
+                   ) -> tuple[dict[tuple[str, str], np.ndarray], list[str], list[str]]:
     """Heat-map overlays ``<folder>/<model>/<image_id>.png`` for up to ``limit`` images.
 
     The images shown are spread evenly over the sorted ids that every model has;
@@ -38,6 +39,10 @@ def heatmap_images(folder: Path, limit: int) -> tuple[dict[tuple[str, str], np.n
         The run's ``heatmaps/`` folder (it need not exist).
     limit : int
         Images to show.
+    models : sequence of str, optional
+        The run's models, from its tables: only their folders are read, so a model
+        removed from the run is not drawn from the overlays it left. Default: every
+        model folder.
 
     Returns
     -------
@@ -47,13 +52,17 @@ def heatmap_images(folder: Path, limit: int) -> tuple[dict[tuple[str, str], np.n
     root = Path(folder)
     if limit <= 0 or not root.is_dir():
         return {}, [], []
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob("*.png")))
-    models = [p.name for p in folders]
-    stems = [{f.stem for f in p.glob("*.png") if "__" not in f.stem} for p in folders]
+    if models is None:
+        named = {p.name: p for p in sorted(root.iterdir()) if p.is_dir()}
+    else:
+        named = {m: root / safe_name(m) for m in models}
+    folders = {m: p for m, p in named.items()
+               if p.is_dir() and not p.is_symlink() and any(p.glob("*.png"))}
+    stems = [{f.stem for f in p.glob("*.png") if "__" not in f.stem} for p in folders.values()]
     common = sorted(set.intersection(*stems)) if stems else []
     if not common:
-        return {}, [], models
+        return {}, [], list(folders)
     chosen = spread(common, limit)
-    images = {(image_id, model): read_png(root / model / f"{image_id}.png")
-              for image_id in chosen for model in models}
-    return images, chosen, models
+    images = {(image_id, model): read_png(folder / f"{image_id}.png")
+              for image_id in chosen for model, folder in folders.items()}
+    return images, chosen, list(folders)

@@ -12,11 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from localglobal.pipeline.fingerprint import output_digest, params_hash
+from localglobal.errors import LocalglobalError
+from localglobal.io.atomic import read_table
+from localglobal.pipeline.artifacts import Artifact
+from localglobal.pipeline.fingerprint import FileEntries, output_digest, params_hash
 from localglobal.pipeline.lock import holds_lock, is_locked
 from localglobal.pipeline.manifest import Manifest
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.stage import StageRegistry
+
+DIGESTS_FOLDER = ".digests"
+"""Per-file digests of each output folder, ``<artifact>.parquet``, recorded at write time."""
 
 
 @dataclass(frozen=True)
@@ -102,19 +108,39 @@ class RunState:
             return False
         recorded = record.get("outputs", {})
         return any(artifact.kind == "folder" and artifact.name in recorded
-                   and output_digest(self.run.path(artifact.path)) != recorded[artifact.name]
+                   and self.digest(artifact) != recorded[artifact.name]
                    for artifact in self.registry.catalog.of_stage(name))
+
+    def entries_path(self, artifact: Artifact) -> Any:
+        """Where the per-file digests of output folder ``artifact`` are kept."""
+        return self.run.path(DIGESTS_FOLDER, f"{artifact.name}.parquet")
+
+    def _known_entries(self, artifact: Artifact) -> FileEntries | None:
+        """The per-file digests recorded when a folder was written (None: none usable)."""
+        path = self.entries_path(artifact)
+        if not path.is_file() or path.is_symlink():
+            return None
+        try:
+            table = read_table(path)
+            return {str(r.path): (int(r.size), int(r.mtime_ns), str(r.digest))
+                    for r in table.itertuples(index=False)}
+        except (LocalglobalError, AttributeError, ValueError):
+            return None  # then every file is read again
+
+    def digest(self, artifact: Artifact) -> dict[str, Any] | None:
+        """An output's digest now; a folder's files unchanged since written are not read."""
+        known = self._known_entries(artifact) if artifact.kind == "folder" else None
+        return output_digest(self.run.path(artifact.path), known)
 
     def _output_problem(self, name: str, record: dict[str, Any]) -> str:
         recorded = record.get("outputs", {})
         for artifact in self.registry.catalog.of_stage(name):
-            path = self.run.path(artifact.path)
             expected = recorded.get(artifact.name)
             if expected is None:
                 if artifact.always:
                     return f"output {artifact.path} was never recorded"
                 continue
-            actual = output_digest(path)
+            actual = self.digest(artifact)
             if actual is None:
                 return f"output {artifact.path} is missing"
             if actual != expected:

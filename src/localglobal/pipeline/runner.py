@@ -14,12 +14,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from localglobal.console import log
 from localglobal.errors import LocalglobalError, StageError
-from localglobal.io.atomic import remove_stale_temporaries
+from localglobal.io.atomic import remove_stale_temporaries, write_table
 from localglobal.pipeline.context import RunOptions, StageContext
-from localglobal.pipeline.fingerprint import output_digest
-from localglobal.pipeline.freshness import RunState
+from localglobal.pipeline.fingerprint import folder_digest, output_digest
+from localglobal.pipeline.freshness import DIGESTS_FOLDER, RunState
 from localglobal.pipeline.lock import holding_lock
 from localglobal.pipeline.manifest import MANIFEST_NAME, Manifest, now
 from localglobal.pipeline.rundir import CONFIG_NAME
@@ -78,7 +80,7 @@ class Runner(RunState):
         """Every path (relative to the run) that running stage ``name`` writes or deletes."""
         declared = self.registry[name]
         return [MANIFEST_NAME, CONFIG_NAME, ".shards", str(Path(".shards", name)),
-                declared.report_name,
+                DIGESTS_FOLDER, declared.report_name,
                 *(a.path for a in self.registry.catalog.of_stage(name))]
 
     def _remove_stale_temporaries(self, name: str) -> None:
@@ -133,7 +135,16 @@ class Runner(RunState):
     def _record_outputs(self, name: str) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
         for artifact in self.registry.catalog.of_stage(name):
-            digest = output_digest(self.run.path(artifact.path))
+            path = self.run.path(artifact.path)
+            if artifact.kind == "folder" and path.is_dir():
+                # Each file's digest, recorded as it is written, so that a later check
+                # reads only the files whose size or time changed.
+                digest, entries = folder_digest(path)
+                write_table(self.entries_path(artifact), pd.DataFrame(
+                    [(file, *entry) for file, entry in sorted(entries.items())],
+                    columns=["path", "size", "mtime_ns", "digest"]))
+            else:
+                digest = output_digest(path)
             if digest is not None:
                 outputs[artifact.name] = digest
             elif artifact.always:
