@@ -1,9 +1,11 @@
 """The analysis's figures: drawn, skipped with a reason, or recorded as broken."""
 
 import pandas as pd
+import pytest
 
 from localglobal.analysis import figures
 from localglobal.analysis.figure_specs import (
+    FigureError,
     FigureInputs,
     FigureSpec,
     category_caption,
@@ -16,13 +18,16 @@ from localglobal.analysis.figure_specs import (
 from localglobal.analysis.record import AnalysisRecord
 
 
-def test_a_figure_that_breaks_is_recorded_not_fatal(tmp_path):
+def test_a_figure_that_breaks_fails_unless_it_is_optional(tmp_path):
     def broken():
         raise RuntimeError("bad axis")
 
     record, logged = AnalysisRecord(), []
     spec = FigureSpec("broken", "scramble", "Broken", "", broken)
-    draw_figure(spec, tmp_path / "figures", tmp_path, 50, record, logged.append)
+    with pytest.raises(FigureError, match=r"figure broken .* failed: RuntimeError: bad axis"):
+        draw_figure(spec, tmp_path / "figures", tmp_path, 50, record, logged.append)
+    optional = FigureSpec("broken", "scramble", "Broken", "", broken, optional=True)
+    draw_figure(optional, tmp_path / "figures", tmp_path, 50, record, logged.append)
     assert record.figures == []
     assert record.figures_skipped[0]["reason"] == "failed: RuntimeError: bad axis"
     assert logged and "broken" in logged[0]
@@ -42,7 +47,8 @@ def test_the_density_panels_name_their_source(fake_run):
     run = fake_run.run
     panels = density_panels(FigureInputs(
         samples=run.read("samples"), edges_npz=run.artifact_path("edge_masks"),
-        relevance=run.artifact_path("relevance"), crop=fake_run.crop))
+        relevance=run.artifact_path("relevance"), attributions=run.read("attributions"),
+        crop=fake_run.crop))
     assert set(panels) == {"a: positive relevance", "b: positive relevance", "edges (Canny)",
                            "object boxes"}
 

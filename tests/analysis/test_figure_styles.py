@@ -116,6 +116,7 @@ def test_the_configured_order_lists_evaluated_then_attributed_then_geirhos_model
 
 def test_the_gallery_columns_follow_the_model_order(fake_run):
     inputs = FigureInputs(heatmaps=fake_run.run.path("heatmaps"), gallery=2,
+                          attributions=fake_run.run.read("attributions"),
                           model_order=("b", "a"))
     figure = _build(inputs, "heatmaps")
     titles = [ax.get_title() for ax in figure.axes if ax.get_title()]

@@ -247,8 +247,9 @@ def write_relevance(root: Path, model: str, parts: Sequence[tuple[str, Path, lis
         for control, path, item_ids in parts:
             maps = np.load(path, mmap_mode="r")
             if len(maps) != len(item_ids) or maps.shape[1:] != (size, size):
-                raise CorruptArtifactError(f"{path}: {len(maps)} maps of {maps.shape[1:]} for "
-                                           f"{len(item_ids)} items of {size}×{size}; run "
+                raise CorruptArtifactError(f"{path}: {len(maps)} maps for {len(item_ids)} "
+                                           f"items (maps of {tuple(maps.shape[1:])}, expected "
+                                           f"{size}×{size}); run "
                                            "`localglobal attribute --force`")
             start = len(rows)
             handle.write(np.ascontiguousarray(maps, dtype=dtype).tobytes())

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
-from localglobal.errors import LocalglobalError
+from localglobal.errors import LocalglobalError, is_machine_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,7 +83,12 @@ def friendly(command: F) -> F:
         except KeyboardInterrupt:
             fail("interrupted; finished work is kept, run the command again to resume", 130)
         except OSError as error:
-            fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "), 2)
+            # Every machine error names a path: the file, else the run (or folder) at work.
+            where = error.filename or kwargs.get("run") or kwargs.get("to") or os.getcwd()
+            machine = is_machine_error(error)
+            fail(f"{where}: {error.strerror or error}"
+                 + ("; free space or fix the folder's permissions, then run the command "
+                    "again (finished work is kept)" if machine else ""), 2)
         except Exception as error:  # a bug: say so, without a traceback
             fail(f"internal error ({type(error).__name__}: {error}); please report it "
                  "with the command that caused it", 1)

@@ -325,7 +325,8 @@ class StageContext:
                  names: list[str], store: ShardStore, results: dict[str, ShardResult]) -> None:
         for index, (status, value) in outcomes:
             if status == "machine":
-                raise MachineError(f"{self.stage.name} stopped: {value}")
+                where = "" if str(self.run.root) in value else f" (in {self.run.root})"
+                raise MachineError(f"{self.stage.name} stopped: {value}{where}")
             if status == "failed":
                 self.report.failed.extend((item, value) for item in ids[index])
                 continue
