@@ -43,7 +43,7 @@ def built_run(clean_run: Path, tmp_path_factory) -> Path:
     config = load_config(root / "config.toml")
     config.probes.materialize = False
     config.probes.probes = ["scramble", "patch"]
-    config.probes.patch.sizes = [70]  # four patches: a small run
+    config.probes.set_section("patch", sizes=[70])  # four patches: a small run
     (root / "config.toml").write_text(to_toml(config))
     run_stage("perturb", RunDir(root), config)
     return root
