@@ -52,7 +52,7 @@ def test_writes_every_output(analyzed):
 def test_every_file_written_is_declared(analyzed):
     fake, _ = analyzed
     declared = {a.path.split("/")[0] for a in REGISTRY.catalog}
-    bookkeeping = {"manifest.json", "config.toml", ".lock", ".shards"}
+    bookkeeping = {"manifest.json", "config.toml", ".lock", ".shards", ".digests"}
     assert {p.name for p in fake.run.root.iterdir()} <= declared | bookkeeping
     assert not fake.run.path("analysis-report.json").exists()
     assert Runner(fake.run, fake.config).state("analyze").status == "done"

@@ -2,8 +2,9 @@
 
 File names are part of the interface; the artifact catalog (every stage's
 ``writes``) names each one once. ``.shards/<stage>/<key>/`` holds the finished
-shards of long stages, ``manifest.json`` the bookkeeping, ``config.toml`` the
-configuration and ``.lock`` the writer's lock.
+shards of long stages, ``manifest.json`` the bookkeeping, ``.digests/`` the per-file
+digests of the output folders, ``config.toml`` the configuration and ``.lock`` the
+writer's lock.
 
 >>> run = RunDir("runs/demo")                 # doctest: +SKIP
 >>> run.read("predictions").head()            # doctest: +SKIP

@@ -55,8 +55,9 @@ def refuse_stale_upstream(ctx: StageContext) -> None:
         if state.status in ("done", "not run"):
             continue
         # This command holds the run's lock, so a stage still marked running was
-        # interrupted, not running now.
-        status, reason = ("interrupted", "it did not finish") if state.status == "running" \
+        # interrupted, not running now (the state says so for the lock's own holder).
+        interrupted = state.status == "running" or state.record.get("status") == "running"
+        status, reason = ("interrupted", "it did not finish") if interrupted \
             else (state.status, state.reason or "no reason recorded")
         problems.append(f"{name} is {status} ({reason})")
         commands.append(f"`localglobal {name} --run {ctx.run.root}`")
