@@ -1,5 +1,9 @@
 """The ``localglobal`` command line: argument handling only; the work lives in the stages.
 
+A stage's command is made from its declaration (:mod:`localglobal.cli.stage_commands`);
+the commands that are not stages (``run``, ``stages``, ``models``, ``show``, ``demo``,
+``toyworld``, ``fetch``) are written here. Each loads what it runs when it runs.
+
 Every command turns a user's mistake into one ``error:`` line and a non-zero exit:
 2 for a wrong path, key or configuration, 1 for a stage that failed, 130 when
 interrupted. No traceback reaches the terminal; an unexpected error names the file
