@@ -88,7 +88,7 @@ def test_a_model_has_one_colour_in_every_figure(tables):
         _line_colours(_build(inputs, "patch")),
         _line_colours(_build(inputs, "smooth")),
         _errorbar_colours(_build(inputs, "interaction-r")),
-        _errorbar_colours(_build(inputs, "removed-detail")),
+        _line_colours(_build(inputs, "removed-detail")),
         _scatter_colours(_build(inputs, "interaction-scatter")),
         _bar_colours(_build(inputs, "shape-bias")),
     ]

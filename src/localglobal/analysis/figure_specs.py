@@ -247,14 +247,16 @@ def _gallery(inputs: FigureInputs) -> Any:
 
 
 def probe_sections(inputs: FigureInputs) -> dict[str, list[Probe]]:
-    """The probes with rows in the summary (without one: the run's probes), grouped by
-    report section, in run order."""
-    present = {p.name for p in inputs.probes} if inputs.probe_summary is None else \
-        set(inputs.probe_summary["probe"].astype(str))
-    probes = list(inputs.probes) or described_probes(RunConfig(), sorted(present))
-    known = {p.name for p in probes}
-    probes += [p for p in described_probes(RunConfig(), sorted(present - known))
-               if p.name not in known]
+    """The probes with rows in the summary (without one: the run's probes, else the
+    default configuration's), grouped by report section, in run order."""
+    probes = list(inputs.probes) or described_probes(RunConfig())
+    if inputs.probe_summary is None:
+        present = {p.name for p in probes}
+    else:
+        present = set(inputs.probe_summary["probe"].astype(str))
+        known = {p.name for p in probes}
+        probes += [p for p in described_probes(RunConfig(), sorted(present - known))
+                   if p.name not in known]
     sections: dict[str, list[Probe]] = {}
     for probe in probes:
         if probe.name != "original" and probe.name in present:

@@ -47,6 +47,8 @@ class PhaseScramblingParams(ConditionParams):
     levels: list[str] = Field(default_factory=lambda: list(CONDITIONS),
                               description="phase-noise widths w in degrees (0–180): "
                               "shifts uniform in [-w, w]")
+    variants: int = Field(1, ge=1, le=100, description="noise draws per image and level "
+                          "(each its own seed): more give a steadier per-image mean")
     parse: ClassVar = staticmethod(
         lambda label: number(label, high=180.0, what="phase-noise width (degrees)"))
 

@@ -41,6 +41,8 @@ class UniformNoiseParams(ConditionParams):
     contrast: float = Field(pp.NOISE_CONTRAST, ge=0.0, le=1.0,
                             description="contrast of the grey image before the noise (0.3 "
                             "in model-vs-human)")
+    variants: int = Field(1, ge=1, le=100, description="noise draws per image and level "
+                          "(each its own seed): more give a steadier per-image mean")
     parse: ClassVar = staticmethod(lambda label: number(label, high=1.0, what="noise width"))
 
 
