@@ -133,6 +133,7 @@ def synthesize(path: Path, synsets: int, files: int, seed: int = 0, workers: int
 
 
 def cached_archive(synsets: int, files: int, cache: Path, workers: int) -> Path:
+    """A synthetic annotation archive of ``synsets`` × ``files``, built once and cached."""
     path = cache / f"annotations-{synsets}x{files}-v{FORMAT_VERSION}.tar.gz"
     if path.exists():
         print(f"archive: {path} (cached)")
@@ -229,6 +230,7 @@ def read_with_stage(path: Path, workers: int, run_dir: Path) -> tuple[float, dic
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 synsets instead of 3,627")
     parser.add_argument("--synsets", type=int, help="number of per-synset archives")

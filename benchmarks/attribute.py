@@ -62,6 +62,7 @@ def synthetic_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, tu
 
 def make_run(root: Path, n: int, size: int, batch_size: int, device: str,
              heatmaps: bool) -> tuple[RunDir, object]:
+    """A run directory with ``n`` synthetic images, ready for the attribute stage."""
     rng = np.random.default_rng(0)
     run = RunDir(root / "run").ensure()
     samples, items, masks, edges = [], [], {}, []
@@ -127,11 +128,13 @@ def bare_zennit(model: torch.nn.Module, images: torch.Tensor, batch_size: int) -
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a timer sees it finish."""
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 images of 64×64, a smoke run")
     parser.add_argument("--images", type=int, default=None)

@@ -21,6 +21,7 @@ TARGET_SECONDS = 300.0
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the reduced CI demo")
     parser.add_argument("--run", type=Path, default=None,

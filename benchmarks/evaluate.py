@@ -166,6 +166,7 @@ def measure(args: argparse.Namespace, device: torch.device, n_images: int
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="64 images (a smoke run)")
     parser.add_argument("--images", type=int, default=512)

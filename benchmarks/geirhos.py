@@ -98,6 +98,7 @@ def stage_throughput(run: RunDir, config, n: int) -> tuple[float, dict]:
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="128 stimuli (a smoke run)")
     parser.add_argument("--stimuli", type=int, default=512)

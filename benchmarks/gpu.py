@@ -36,6 +36,7 @@ def _run(script: str, *arguments: str) -> int:
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke runs of both scripts")
     args = parser.parse_args()

@@ -166,6 +166,7 @@ def machine_speedup(workers: int, seconds: float = 1.5) -> float:
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--workers", type=int, default=2, help="pool size to compare")

@@ -92,6 +92,7 @@ def _hours(seconds: float) -> str:
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 source images, 64 probes")
     parser.add_argument("--device", default="auto")

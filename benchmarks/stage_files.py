@@ -120,6 +120,7 @@ def files_to_add_a_stage(src: Path) -> tuple[int, list[str]]:
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=inspect.getdoc(sys.modules[__name__])
                                      .split("\n")[0])
     parser.add_argument("--before", metavar="REV", help="a git revision to compare with")

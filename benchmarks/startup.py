@@ -67,6 +67,7 @@ def measure(args: list[str]) -> tuple[float, float, float]:
 
 
 def main() -> None:
+    """Measure and print this benchmark's figures (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="counted runs per command")
     options = parser.parse_args()

@@ -332,7 +332,8 @@ def _write_edges(run: RunDir, image_ids: list[str], rng: np.random.Generator) ->
               **{i: np.packbits(masks[i].ravel()) for i in image_ids})
 
 
-def make_fake_run(root: Path, *, n_images: int = 10, seed: int = 0, attribute: bool = True,
+# Keyword-only settings, each named where it is called.
+def make_fake_run(root: Path, *, n_images: int = 10, seed: int = 0, attribute: bool = True,  # noqa: PLR0913
                   cue_conflict: bool = True, edges: bool = True, heatmaps: bool = True,
                   images: bool = False, config: RunConfig | None = None) -> FakeRun:
     """Write a fake run directory under ``root`` (every table the analysis reads).

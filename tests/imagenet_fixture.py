@@ -141,7 +141,8 @@ def _jpeg(image: np.ndarray | Image.Image, mode: str = "RGB", quality: int = 92)
     return buffer.getvalue()
 
 
-def build_fixture(
+# Keyword-only settings, each named where it is called.
+def build_fixture(  # noqa: PLR0913
     root: str | Path,
     *,
     wnids: Sequence[str] | None = None,

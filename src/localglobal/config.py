@@ -202,6 +202,8 @@ class ModelEntry(Section):
 
 
 class EvaluateSection(Section):
+    """How the evaluate stage runs the models: which, in what batches, on which device."""
+
     models: list[str] = Field(default_factory=lambda: list(THESIS_MODELS))
     batch_size: int = Field(64, ge=1)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
@@ -213,6 +215,9 @@ class EvaluateSection(Section):
 
 
 class AttributeSection(Section):
+    """How the attribute stage explains the models: which, the method, the target, the
+    controls and the probes explained."""
+
     models: list[str] = Field(default_factory=lambda: ["resnet50", "sin-resnet50"])
     composite: str = Field("epsilon-plus-flat", description="epsilon-plus-flat, "
                            "epsilon-gamma-box, epsilon-alpha2-beta1-flat, epsilon, "
@@ -325,6 +330,9 @@ class Hypothesis(Section):
 
 
 class AnalysisSection(Section):
+    """How analyze tests and draws: α, resamples, the Wilcoxon zero rule, the patch
+    interaction and the hypotheses (unset: those that fit the run)."""
+
     alpha: float = Field(0.05, gt=0, lt=1)
     bootstrap: int = Field(2000, ge=100, description="bootstrap resamples for intervals")
     zero_method: Literal["wilcox", "pratt", "zsplit"] = Field(
@@ -359,6 +367,8 @@ class AnalysisSection(Section):
 
 
 class ReportSection(Section):
+    """The report's title and how many images its heat-map gallery shows."""
+
     title: str = "Local versus global features"
     gallery_images: int = Field(6, ge=0)
 

@@ -1,4 +1,4 @@
-"""Which code a configuration may load: one rule, asked by every loader.
+r"""Which code a configuration may load: one rule, asked by every loader.
 
 A run directory received from someone else is data. Its ``config.toml`` may name code —
 a model's ``module``, an ``arch = "pkg.module:function"`` outside localglobal, timm and

@@ -285,7 +285,8 @@ def _typed(table: pd.DataFrame, pair_tables: list[pd.DataFrame]) -> HypothesisRe
     return HypothesisResults(table, pairs)
 
 
-def evaluate_hypotheses(
+# Keyword-only settings, each named where it is called.
+def evaluate_hypotheses(  # noqa: PLR0913
     hypotheses: Sequence[Hypothesis],
     predictions: pd.DataFrame,
     attributions: pd.DataFrame | None = None,

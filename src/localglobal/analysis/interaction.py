@@ -420,7 +420,8 @@ def interaction_test_name(measure: str, method: str) -> str:
     return f"{where}: mean over patch sides of {what}"
 
 
-def interaction_test(
+# Keyword-only settings, each named where it is called.
+def interaction_test(  # noqa: PLR0913
     images: pd.DataFrame,
     model_a: str,
     model_b: str,

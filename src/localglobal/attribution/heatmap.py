@@ -124,7 +124,8 @@ def _draw_box(image: np.ndarray, box: Sequence[float], colour: tuple[int, int, i
     image[r0:r1, max(c1 - t, c0):c1] = colour
 
 
-def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | None = None,
+# Keyword-only settings, each named where it is called.
+def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | None = None,  # noqa: PLR0913
             box: Sequence[float] | None = None, *, cmap: str = CMAP,
             percentile: float = PERCENTILE,
             edge_colour: tuple[int, int, int] = EDGE_COLOUR, edge_opacity: float = EDGE_OPACITY,

@@ -110,7 +110,8 @@ def _candidates(images: pd.DataFrame, require_box: bool) -> dict[str, list[str]]
     return by_class
 
 
-def draw_sample(tree: ImageTree, groups: BoxGroups, space: LabelSpace, *,
+# Keyword-only settings, each named where it is called.
+def draw_sample(tree: ImageTree, groups: BoxGroups, space: LabelSpace, *,  # noqa: PLR0913
                 per_class: int | None, require_box: bool, seed: int, resize: int, crop: int,
                 check: Checker = check_serially) -> Draw:
     """Draw ``per_class`` usable images per class, replacing the ones that fail.
@@ -301,7 +302,8 @@ class IndexResult:
     report: dict[str, Any]
 
 
-def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space: LabelSpace,
+# Keyword-only settings, each named where it is called.
+def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space: LabelSpace,  # noqa: PLR0913
                 *, splits: Sequence[str] = ("train",), extensions: Sequence[str] = (".jpeg",),
                 per_class: int | None = 3, require_box: bool = True, seed: int = 1,
                 resize: int = 256, crop: int = 224, check: Checker = check_serially

@@ -226,6 +226,7 @@ class StageContext:
             Items per shard; default ``run.shard_size``.
         description : str, optional
             The progress bar's label; default the stage's name.
+
         Returns
         -------
         pandas.DataFrame

@@ -188,7 +188,8 @@ REGISTRY = StageRegistry()
 """The registry the pipeline's own stages are declared in (see :mod:`localglobal.stages`)."""
 
 
-def stage(name: str, *, reads: Iterable[str] = (), optional_reads: Iterable[str] = (),
+# A declaration: each keyword is one declared fact.
+def stage(name: str, *, reads: Iterable[str] = (), optional_reads: Iterable[str] = (),  # noqa: PLR0913
           writes: Iterable[Artifact] = (), params: ParamsFunction = _no_params,
           version: int = 1, description: str = "",
           check: Callable[[Any], None] | None = None, options: Iterable[Option] = (),

@@ -13,7 +13,7 @@ from typing import Any
 
 
 class _ProbesPackage(types.ModuleType):
-    """This package, callable as ``localglobal.probes()``."""
+    """The probes package, callable as ``localglobal.probes()``."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from localglobal.probes.catalog import probe_table

@@ -165,32 +165,8 @@ def configured_probes(config: RunConfig, *, trusted: bool = True,
         untrusted configuration.
     """
     section = config.probes
-    crop = config.frame.crop
-    plugins = dict(section.plugins)
-    for name in plugins:
-        if name in PROBES:
-            raise ConfigError(f"probes.plugins.{name}: a built-in probe has that name")
-    for name in (section.model_extra or {}):
-        if name not in PROBES:
-            raise ConfigError(f"probes.{name}: no probe of that name; known probes: "
-                              f"{', '.join(probe_names(selectable=True))}")
-    probes: list[Probe] = []
-    for name in dict.fromkeys(section.probes):
-        if name in plugins:
-            params = settle_params(PluginProbe, plugins[name])
-            assert isinstance(params, PluginParams)
-            probe: Probe = PluginProbe(name, params, crop)
-        else:
-            cls = probe_class(name)
-            if not cls.selectable:
-                raise ConfigError(f"probes.probes: {name} is made by another probe and "
-                                  "cannot be listed")
-            probe = cls(settle_params(cls, section.section(name)), crop)
-        probes.append(probe)
-    unused = sorted(set(plugins) - set(section.probes))
-    if unused:
-        raise ConfigError(f"probes.plugins: {', '.join(unused)} declared but not listed in "
-                          "probes.probes")
+    _check_names(config)
+    probes = [_settled(config, name) for name in dict.fromkeys(section.probes)]
     found = ProbeSet(tuple(probes))
     for probe in probes:
         probe.trusted = trusted
@@ -200,6 +176,37 @@ def configured_probes(config: RunConfig, *, trusted: bool = True,
         for probe in probes:
             probe.check(validate)
     return found
+
+
+def _check_names(config: RunConfig) -> None:
+    """Refuse plugins that shadow a built-in probe or are not listed, and sections of no
+    probe."""
+    section = config.probes
+    for name in section.plugins:
+        if name in PROBES:
+            raise ConfigError(f"probes.plugins.{name}: a built-in probe has that name")
+    for name in (section.model_extra or {}):
+        if name not in PROBES:
+            raise ConfigError(f"probes.{name}: no probe of that name; known probes: "
+                              f"{', '.join(probe_names(selectable=True))}")
+    unused = sorted(set(section.plugins) - set(section.probes))
+    if unused:
+        raise ConfigError(f"probes.plugins: {', '.join(unused)} declared but not listed in "
+                          "probes.probes")
+
+
+def _settled(config: RunConfig, name: str) -> Probe:
+    """The listed probe ``name`` with its section (or plugin entry) settled."""
+    section, crop = config.probes, config.frame.crop
+    if name in section.plugins:
+        params = settle_params(PluginProbe, section.plugins[name])
+        assert isinstance(params, PluginParams)
+        return PluginProbe(name, params, crop)
+    cls = probe_class(name)
+    if not cls.selectable:
+        raise ConfigError(f"probes.probes: {name} is made by another probe and cannot be "
+                          "listed")
+    return cls(settle_params(cls, section.section(name)), crop)
 
 
 class _TableProbe(Probe):

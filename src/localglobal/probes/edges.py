@@ -120,7 +120,8 @@ def percentile_thresholds(grey: np.ndarray,
     return float(lower), float(upper)
 
 
-def auto_canny(image: np.ndarray, sigma: float = 0.9, *, denoise: bool = True,
+# Keyword-only settings, each named where it is called.
+def auto_canny(image: np.ndarray, sigma: float = 0.9, *, denoise: bool = True,  # noqa: PLR0913
                h: float = 30.0, h_color: float = 10.0, template_window: int = 7,
                search_window: int = 21, thresholds: str = "auto",
                percentiles: tuple[float, float] = (70.0, 90.0),
