@@ -166,6 +166,7 @@ MISSING_INPUT = {
     "run": lambda f, tmp: ["run", f["missing"], "--run", tmp / "r"],
     "demo": lambda f, tmp: ["demo", "--run", tmp / "r", "--config", f["missing"]],
     "models": lambda f, tmp: ["models", "--config", f["missing"]],
+    "probes": lambda f, tmp: ["probes", "--config", f["missing"]],
     "fetch geirhos": lambda f, tmp: ["fetch", "geirhos", "--to", tmp / "g", "--checksums",
                                      f["missing"]],
     "toyworld build": lambda f, tmp: ["toyworld", "build", tmp / "w", "--config",

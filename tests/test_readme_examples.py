@@ -39,7 +39,7 @@ ON_THE_DEMO_RUN = {("edges",), ("perturb",), ("analyze",), ("report",), ("stages
                    ("show",)}
 """Commands on the thesis run that run as they are on the demo run."""
 
-STANDALONE = {("models",), ("toyworld", "build"), ("demo",)}
+STANDALONE = {("models",), ("probes",), ("toyworld", "build"), ("demo",)}
 
 
 def _examples() -> list[tuple[tuple[str, ...], list[str]]]:

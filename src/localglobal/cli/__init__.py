@@ -254,6 +254,33 @@ def models(config: Annotated[Path | None, typer.Option(
 
 @app.command()
 @friendly
+def probes(config: Annotated[Path | None, typer.Option(
+        "--config", "-c", metavar="TOML", show_default=False,
+        help="a run configuration: its probes, with the levels and plugins it sets, "
+        "are listed [default: none, every built-in probe with its default levels]")] = None,
+           ) -> None:
+    """List the probes: levels, strongest level, built on the fly or stored, dataset."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from localglobal.config import load_config
+    from localglobal.probes.catalog import describe_probes
+
+    rows = describe_probes(load_config(config) if config else None)
+    table = Table(title="localglobal probes")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(escape(str(v)) for v in row.values()))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)
+
+
+@app.command()
+@friendly
 def show(
     image_id: Annotated[str, typer.Argument(metavar="IMAGE_ID",
                                             help="image id as in samples.parquet")],

@@ -329,6 +329,33 @@ def apply_probe(name: str, image: np.ndarray, level: object, *, seed: int = 0,
     return probe.apply(image, chosen, np.random.default_rng(seed))
 
 
+def describe_probes(config: RunConfig | None = None) -> list[dict[str, str]]:
+    """One row of text per probe, for ``localglobal probes``; no code is loaded.
+
+    Parameters
+    ----------
+    config : RunConfig, optional
+        A run's configuration: its probes with the levels it sets, plugins included;
+        None lists every built-in probe with its default levels.
+
+    Returns
+    -------
+    list of dict
+        ``probe, levels, strongest, built, dataset, keeps, destroys``.
+    """
+    if config is None:
+        probes = [get_probe(name) for name in probe_names(selectable=True)]
+    else:
+        probes = [p for p in described_probes(config) if p.selectable or
+                  isinstance(p, PluginProbe)]
+        probes = [p for p in probes if p.name != "original"]
+    return [{"probe": p.name, "levels": ", ".join(lv.label for lv in p.levels()),
+             "strongest": p.strongest().label if p.levels() else "",
+             "built": "on the fly" if p.on_the_fly else "stored",
+             "dataset": p.dataset or "", "keeps": p.keeps, "destroys": p.destroys}
+            for p in probes]
+
+
 def probe_table() -> pd.DataFrame:
     """Every probe a configuration can list, with its levels: ``localglobal.probes()``.
 
@@ -361,6 +388,7 @@ __all__ = [
     "apply_probe",
     "check_sections",
     "configured_probes",
+    "describe_probes",
     "described_probes",
     "get_probe",
     "on_the_fly",
