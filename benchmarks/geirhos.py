@@ -7,7 +7,8 @@ through the geirhos stage's body: decoding, the model in one batched pass, the
 bootstrap (against the four human observers of ``contrast`` when model-vs-human's raw
 data is at ``../shared/data/model-vs-human-raw-data``). The baseline is the same model
 (EfficientNet-Lite0 with its real weights when the ``real-models`` extra is installed,
-else with random weights; inference mode; same batch size) over the same stimuli
+else with random weights; channels-last and inference mode, as the stage runs it; same
+batch size) over the same stimuli
 already decoded and normalised in memory. The ratio stage / bare says how much of the
 model's throughput the stage keeps (goal: at least 0.9).
 
@@ -30,12 +31,13 @@ import pandas as pd
 import torch
 
 from localglobal.config import config_from_dict
-from localglobal.evaluation.loader import normalize
 from localglobal.io.images import read_png, write_png
 from localglobal.models import load_model, resolve_model
 from localglobal.models.packaged import PACKAGED
-from localglobal.pipeline.context import RunOptions, StageContext
+from localglobal.models.preprocessing import normalise
+from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
+from localglobal.run import run_options
 from localglobal.stages import REGISTRY
 
 GOAL = 0.9
@@ -91,7 +93,7 @@ def bare_throughput(model: torch.nn.Module, inputs: torch.Tensor, batch_size: in
 def stage_throughput(run: RunDir, config, n: int) -> tuple[float, dict]:
     """Stimuli per second of the geirhos stage's body (every repeat computes it all)."""
     declared = REGISTRY["geirhos"]
-    ctx = StageContext(run, config, declared, "bench", RunOptions(force=True))
+    ctx = StageContext(run, config, declared, "bench", run_options(config, force=True))
     started = time.perf_counter()
     summary = ctx.finish(declared.body(ctx))
     return n / (time.perf_counter() - started), summary
@@ -121,9 +123,10 @@ def main() -> None:
                         "batch_size": args.batch_size}})
         run = RunDir(Path(tmp) / "run").ensure()
         spec = resolve_model("efficientnet-lite0", config)
-        model = load_model(spec)
+        # as the stage runs it: channels-last model and inputs, inference mode
+        model = load_model(spec).to(memory_format=torch.channels_last)
         batch = torch.stack([torch.from_numpy(read_png(p)) for p in sorted(session.iterdir())])
-        inputs = normalize(batch, spec.mean, spec.std, channels_last=False)
+        inputs = normalise(batch, spec.mean, spec.std, channels_last=True)
         bare, staged = [bare_throughput(model, inputs, args.batch_size)], []
         summary: dict = {}
         for _ in range(args.repeats):

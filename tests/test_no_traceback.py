@@ -169,6 +169,8 @@ MISSING_INPUT = {
     "probes": lambda f, tmp: ["probes", "--config", f["missing"]],
     "fetch geirhos": lambda f, tmp: ["fetch", "geirhos", "--to", tmp / "g", "--checksums",
                                      f["missing"]],
+    "fetch model-vs-human": lambda f, tmp: ["fetch", "model-vs-human", "--to", tmp / "m",
+                                            "--checksums", f["missing"]],
     "toyworld build": lambda f, tmp: ["toyworld", "build", tmp / "w", "--config",
                                       f["missing"]],
     "toyworld train": lambda f, tmp: ["toyworld", "train", "--out", tmp / "o", "--world",

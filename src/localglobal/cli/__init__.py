@@ -105,7 +105,8 @@ def fetch_model_vs_human_command(
         "$LOCALGLOBAL_GEIRHOS_MIRROR]")] = None,
     checksums: Annotated[Path | None, typer.Option(
         metavar="FILE", show_default=False,
-        help="a checksum list of the raw data other than the shipped one")] = None,
+        help="a checksum list of the raw data other than the shipped one [default: the "
+        "shipped geirhos-checksums.txt]")] = None,
 ) -> None:
     """model-vs-human's datasets and human raw data: downloaded once, verified, then offline.
 
