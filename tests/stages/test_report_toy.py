@@ -37,17 +37,18 @@ def toy(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_default_hypotheses_on_ones_own_models_run_and_say_why_none(toy):
+def test_default_hypotheses_on_ones_own_models_test_every_probe_on_every_model(toy):
     run, config = toy
     assert config.analysis.hypotheses is None  # the run's config.toml kept it unset
-    assert run.read("hypotheses").empty
-    notes = run.read("analyze_report")["details"]["notes"]
-    note = ("no default hypothesis fits this run's models (toy-shape, toy-texture); set "
-            "analysis.hypotheses to test your own")
-    assert note in notes
+    # No thesis hypothesis fits these models, so each probe's effect on each model is
+    # tested: one-sample, over images, Holm across the family.
+    tested = run.read("hypotheses")
+    assert sorted(tested["hypothesis"]) == sorted(f"scramble:{m}" for m in MODELS)
+    assert (tested["n"] == tested["n"].max()).all() and tested["n"].max() > 0
     summary = run.path("report", "summary.md").read_text(encoding="utf-8")
-    assert note in summary
-    assert str(escape(note)) in run.path("report", "index.html").read_text(encoding="utf-8")
+    html = run.path("report", "index.html").read_text(encoding="utf-8")
+    for hypothesis in tested["hypothesis"]:
+        assert hypothesis in summary and str(escape(hypothesis)) in html
 
 
 @pytest.mark.slow
