@@ -10,7 +10,6 @@ import datetime as _dt
 import platform
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,8 @@ def _git_commit() -> str | None:
 
 def package_versions() -> dict[str, str]:
     """Versions of Python, the platform and the packages that shape the numbers."""
+    from importlib import metadata  # read when a stage records its run, not on every import
+
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in _VERSIONED_PACKAGES:
         try:

@@ -14,7 +14,6 @@ from localglobal.errors import CorruptArtifactError, StageError
 from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
-from localglobal.pipeline.freshness import RunState
 from localglobal.pipeline.manifest import Manifest
 from localglobal.pipeline.stage import stage
 
@@ -48,6 +47,8 @@ def refuse_stale_upstream(ctx: StageContext) -> None:
     StageError
         Naming each such stage, why, and the command that brings it up to date.
     """
+    from localglobal.pipeline.freshness import RunState
+
     states = RunState(ctx.run, ctx.config)
     problems, commands = [], []
     for name in ctx.run.registry.upstream(ctx.stage.name):
