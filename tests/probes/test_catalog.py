@@ -107,6 +107,10 @@ def test_any_probe_by_name_on_one_image_and_the_list_of_probes():
     assert np.array_equal(again, scrambled)
     with pytest.raises(ConfigError, match="has no level"):
         apply_probe("smooth_diff", image, 3)
+    # The removed detail on its own: what one pass of the default smoother takes away.
+    detail, record = apply_probe("smooth_diff", image, 1)
+    inverted, _ = apply_probe("smooth_diff_inv", image, 1)
+    assert record["iterations"] == 1 and np.array_equal(inverted, 255 - detail)
     table = lg.probes()
     assert {"scramble", "patch", "smooth"} <= set(table["name"])
     assert table.set_index("name").loc["scramble", "strongest"] == "28"

@@ -21,6 +21,7 @@ A new kind of hypothesis is one class and one entry in :data:`SOURCES`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -97,7 +98,7 @@ def _drop_text(h: Hypothesis) -> str:
     return f"relative drop in {h.measure}" if h.normalize == "ratio" else f"drop in {h.measure}"
 
 
-class HypothesisSource:
+class HypothesisSource(ABC):
     """One kind of hypothesis: what it reads, how it pairs, tests and describes itself."""
 
     #: The ``source`` value that names it.
@@ -105,13 +106,13 @@ class HypothesisSource:
     #: Whether its hypotheses need the per-image patch-interaction table.
     needs_interaction_images: ClassVar[bool] = False
 
+    @abstractmethod
     def problems(self, h: Hypothesis, tables: RunTables) -> list[str]:
         """What ``h`` names that the run does not hold, one line each."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pairs(self, h: Hypothesis, tables: RunTables, images: set[str] | None) -> Pairs:
         """The paired values of ``h`` on ``images`` (None: every image)."""
-        raise NotImplementedError
 
     def statistics(self, h: Hypothesis, pairs: Pairs, tables: RunTables,
                    settings: TestSettings, rng: np.random.Generator

@@ -220,6 +220,11 @@ class _TableProbe(Probe):
     def levels(self) -> list[Level]:
         return []
 
+    def apply(self, image: np.ndarray, level: Level, rng: np.random.Generator
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        raise ConfigError(f"probe {self.name} is in the run's tables but neither in its "
+                          "configuration nor a built-in probe: it cannot be applied")
+
 
 def described_probes(config: RunConfig, present: Iterable[str] = ()) -> list[Probe]:
     """The probes of a run, for its figures, tables and report; no code is loaded.

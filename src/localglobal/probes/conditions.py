@@ -15,6 +15,7 @@ two functions.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -87,9 +88,9 @@ class ConditionProbe(Probe):
         """
         return cls.Params.parse(str(label))
 
+    @abstractmethod
     def strength(self, value: Any) -> float:
         """How much of the image the value takes away (larger: stronger)."""
-        raise NotImplementedError
 
     def levels(self) -> list[Level]:
         return labelled_levels(self.params.levels)
@@ -126,9 +127,9 @@ class ConditionProbe(Probe):
             record["seed"] = int(rng.integers(0, SEED_BOUND))
         return record
 
+    @abstractmethod
     def render(self, image: np.ndarray, record: Mapping[str, Any]) -> np.ndarray:
         """The item an H×W×3 uint8 image gives under ``record``, H×W×3 uint8."""
-        raise NotImplementedError
 
     def apply(self, image: np.ndarray, level: Level, rng: np.random.Generator
               ) -> tuple[np.ndarray, dict[str, Any]]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -182,7 +183,7 @@ class Item:
                 f"{image_id}_{self.level.label}_{self.variant}.png")
 
 
-class Probe:
+class Probe(ABC):
     """The declaration of a probe; subclass it and decorate with :func:`register_probe`.
 
     An instance holds the probe's settled parameters and the model-input side
@@ -313,6 +314,7 @@ class Probe:
         """How many table rows one source image gets from this probe."""
         return sum(len(self.variants(level)) for level in self.levels())
 
+    @abstractmethod
     def apply(self, image: np.ndarray, level: Level, rng: np.random.Generator
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """One item: ``image`` (H×W×3 uint8 RGB) at ``level``, and its record.
@@ -332,7 +334,6 @@ class Probe:
         (numpy.ndarray, dict)
             The probe image, H×W×3 uint8, and what was done (JSON-able).
         """
-        raise NotImplementedError(f"probe {self.name} defines no apply()")
 
     def items(self, context: ImageContext) -> Iterator[tuple[Item, np.ndarray]]:
         """Every item of one source image, each with its crop×crop×3 uint8 image."""
@@ -401,7 +402,7 @@ class Probe:
         torch.Tensor
             N×3×S×S, the dtype and device of ``originals``.
         """
-        raise NotImplementedError(f"probe {self.name} is not built on the fly; store it")
+        raise BadInputError(f"probe {self.name} cannot be built on the fly; store it")
 
     def validate(self, record: Mapping[str, Any], level: Level | None, side: int) -> None:
         """Refuse a record that :meth:`build` must not trust (a tampered table row).

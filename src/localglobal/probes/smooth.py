@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -353,8 +353,17 @@ class _RemovedDetail(Probe):
     destroys = "the smoothed content: regions and shape"
     selectable = False
 
+    inverted: ClassVar[bool] = False
+
     def levels(self) -> list[Level]:
         return [Level(1, "1")]
+
+    def apply(self, image: np.ndarray, level: Level, rng: np.random.Generator
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        """What one pass of the default smoother removes from ``image`` (in a run,
+        :class:`SmoothProbe` makes it from the run's own smoother and first pass)."""
+        detail, record = removed_detail(image, inverted=self.inverted)
+        return detail, record.params_for(1)
 
     def strength_text(self, level: Level) -> str:
         return f"{self.heading.lower()}, level 1 (the highest)"
@@ -380,5 +389,6 @@ class InvertedRemovedDetailProbe(_RemovedDetail):
 
     name = "smooth_diff_inv"
     title = "Removed detail, inverted"
+    inverted = True
     description = ("The removed detail inverted (255 − removed detail), dark on white, as "
                    "the thesis showed it.")
