@@ -21,7 +21,14 @@ import typer
 
 from localglobal import __version__
 from localglobal.cli.errors import OneLineGroup, fail, friendly
-from localglobal.cli.options import DeviceOption, ForceOption, RunOption, WorkersOption
+from localglobal.cli.options import (
+    ChecksumsOption,
+    DeviceOption,
+    ForceOption,
+    MirrorOption,
+    RunOption,
+    WorkersOption,
+)
 from localglobal.cli.stage_commands import add_stage_commands
 from localglobal.errors import ConfigError
 from localglobal.stages import REGISTRY
@@ -65,20 +72,19 @@ def _main(
 add_stage_commands(app, [REGISTRY[name] for name in REGISTRY.order()])
 
 
+def _print_use(root: Path) -> None:
+    """How to run the benchmark on what a fetch put under ``root``."""
+    typer.echo(f"use: localglobal geirhos --run DIR --stimuli {root} --humans {root}")
+
+
 @fetch_app.command("geirhos")
 @friendly
 def fetch_geirhos_command(
     to: Annotated[Path | None, typer.Option(
         metavar="DIR", show_default=False,
         help="folder to keep the data in [default: <cache>/geirhos]")] = None,
-    mirror: Annotated[str | None, typer.Option(
-        metavar="URL", show_default=False,
-        help="base URL of the archives [default: $LOCALGLOBAL_GEIRHOS_MIRROR, else "
-        "https://github.com]")] = None,
-    checksums: Annotated[Path | None, typer.Option(
-        metavar="FILE", show_default=False,
-        help="a checksum list other than the shipped one [default: the shipped "
-        "geirhos-checksums.txt]")] = None,
+    mirror: MirrorOption = None,
+    checksums: ChecksumsOption = None,
 ) -> None:
     """The Geirhos stimuli and human raw data: downloaded once, verified, then offline."""
     from localglobal.data.geirhos_fetch import fetch_geirhos
@@ -86,8 +92,7 @@ def fetch_geirhos_command(
     paths = fetch_geirhos(to, mirror=mirror, checksums=checksums)
     typer.echo(f"stimuli: {paths.stimuli}")
     typer.echo(f"human raw data: {paths.raw_data}")
-    typer.echo(f"use: localglobal geirhos --run DIR --stimuli {paths.root} "
-               f"--humans {paths.root}")
+    _print_use(paths.root)
 
 
 @fetch_app.command("model-vs-human")
@@ -99,14 +104,8 @@ def fetch_model_vs_human_command(
     to: Annotated[Path | None, typer.Option(
         metavar="DIR", show_default=False,
         help="folder to keep the data in [default: <cache>/model-vs-human]")] = None,
-    mirror: Annotated[str | None, typer.Option(
-        metavar="URL", show_default=False,
-        help="base URL instead of https://github.com [default: "
-        "$LOCALGLOBAL_GEIRHOS_MIRROR]")] = None,
-    checksums: Annotated[Path | None, typer.Option(
-        metavar="FILE", show_default=False,
-        help="a checksum list of the raw data other than the shipped one [default: the "
-        "shipped geirhos-checksums.txt]")] = None,
+    mirror: MirrorOption = None,
+    checksums: ChecksumsOption = None,
 ) -> None:
     """model-vs-human's datasets and human raw data: downloaded once, verified, then offline.
 
@@ -129,8 +128,7 @@ def fetch_model_vs_human_command(
         typer.echo(f"  {entry.name}.tar.gz {entry.sha256}: {said[entry.status]}")
     typer.echo(f"human raw data: {paths.raw_data} (every file verified against the shipped "
                "checksum list)")
-    typer.echo(f"use: localglobal geirhos --run DIR --stimuli {paths.root} "
-               f"--humans {paths.root}")
+    _print_use(paths.root)
 
 
 @app.command()

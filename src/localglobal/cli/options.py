@@ -33,3 +33,11 @@ ForceOption = Annotated[bool, typer.Option("--force/--no-force",
                                            help="redo the stage even if up to date")]
 WorkersOption = typer_annotation(WORKERS)
 DeviceOption = typer_annotation(DEVICE)
+MirrorOption = Annotated[str | None, typer.Option(
+    metavar="URL", show_default=False,
+    help="base URL of the archives [default: $LOCALGLOBAL_GEIRHOS_MIRROR, else "
+    "https://github.com]")]
+ChecksumsOption = Annotated[Path | None, typer.Option(
+    metavar="FILE", show_default=False,
+    help="a checksum list of the human raw data other than the shipped one [default: the "
+    "shipped geirhos-checksums.txt]")]

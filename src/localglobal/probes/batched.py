@@ -13,6 +13,7 @@ Tensors are N×3×H×W (channels first, as models take them).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 
 from localglobal.errors import BadInputError
 from localglobal.probes.catalog import get_probe, on_the_fly
-from localglobal.probes.registry import Level
+from localglobal.probes.registry import Level, Probe
 
 Build = tuple[str, str] | tuple[str, str, Level]
 """What a row to build needs: (probe, params JSON[, level])."""
@@ -45,6 +46,13 @@ def decode_params(params: Any) -> dict[str, Any]:
     if not isinstance(decoded, dict):
         raise BadInputError(f"params must be a JSON object, got {type(decoded).__name__}")
     return decoded
+
+
+@functools.cache
+def _builder(name: str, side: int) -> Probe:
+    """The probe that checks and builds ``name``'s rows on a ``side``-pixel frame: settled
+    once, not once per row (records carry everything a build needs)."""
+    return get_probe(name, crop=side)
 
 
 def check_item(probe: str, params: Any, level: Level | None, side: int) -> dict[str, Any]:
@@ -74,7 +82,7 @@ def check_item(probe: str, params: Any, level: Level | None, side: int) -> dict[
     if not on_the_fly(probe):
         raise BadInputError(f"probe {probe!r} cannot be built on the fly; store it")
     record = decode_params(params)
-    get_probe(probe, crop=side).validate(record, level, side)
+    _builder(probe, side).validate(record, level, side)
     return record
 
 
@@ -110,7 +118,7 @@ def build_probes(originals: torch.Tensor, probes: Sequence[str], params: Sequenc
     out = originals.clone()
     for name in dict.fromkeys(probes):
         rows = [i for i, p in enumerate(probes) if p == name]
-        built = get_probe(name, crop=side).build(originals[rows], [records[i] for i in rows])
+        built = _builder(name, side).build(originals[rows], [records[i] for i in rows])
         out[rows] = built.to(out.dtype)
     return out
 

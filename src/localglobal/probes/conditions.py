@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from localglobal.errors import BadInputError, ConfigError
 from localglobal.probes.registry import (
@@ -59,6 +59,14 @@ class ConditionParams(ProbeParams):
                 raise ValueError(f"levels repeat a condition: {labels[values.index(v)]!r} "
                                  f"and {labels[k]!r}")
         return labels
+
+
+class RandomConditionParams(ConditionParams):
+    """The section of a random condition probe: its ``levels`` and ``variants``, the
+    noise draws per image and level, each with its own recorded seed."""
+
+    variants: int = Field(1, ge=1, le=100, description="noise draws per image and level "
+                          "(each its own seed): more give a steadier per-image mean")
 
 
 class ConditionProbe(Probe):

@@ -32,7 +32,12 @@ import numpy as np
 from pydantic import Field
 
 from localglobal.probes import psychophysics as pp
-from localglobal.probes.conditions import ConditionParams, ConditionProbe, is_number, number
+from localglobal.probes.conditions import (
+    ConditionProbe,
+    RandomConditionParams,
+    is_number,
+    number,
+)
 from localglobal.probes.registry import register_probe
 
 if TYPE_CHECKING:
@@ -41,14 +46,12 @@ if TYPE_CHECKING:
 CONDITIONS = ("0", "30", "60", "90", "120", "150", "180")
 
 
-class PhaseScramblingParams(ConditionParams):
+class PhaseScramblingParams(RandomConditionParams):
     """``[probes.phase-scrambling]``: ``levels``, the phase-noise widths in degrees."""
 
     levels: list[str] = Field(default_factory=lambda: list(CONDITIONS),
                               description="phase-noise widths w in degrees (0–180): "
                               "shifts uniform in [-w, w]")
-    variants: int = Field(1, ge=1, le=100, description="noise draws per image and level "
-                          "(each its own seed): more give a steadier per-image mean")
     parse: ClassVar = staticmethod(
         lambda label: number(label, high=180.0, what="phase-noise width (degrees)"))
 

@@ -23,7 +23,12 @@ import numpy as np
 from pydantic import Field
 
 from localglobal.probes import psychophysics as pp
-from localglobal.probes.conditions import ConditionParams, ConditionProbe, is_number, number
+from localglobal.probes.conditions import (
+    ConditionProbe,
+    RandomConditionParams,
+    is_number,
+    number,
+)
 from localglobal.probes.registry import Level, register_probe
 
 if TYPE_CHECKING:
@@ -32,7 +37,7 @@ if TYPE_CHECKING:
 CONDITIONS = ("0.00", "0.03", "0.05", "0.10", "0.20", "0.35", "0.60", "0.90")
 
 
-class UniformNoiseParams(ConditionParams):
+class UniformNoiseParams(RandomConditionParams):
     """``[probes.uniform-noise]``: ``levels``, the noise widths, and the ``contrast`` of
     the image the noise is added to."""
 
@@ -41,8 +46,6 @@ class UniformNoiseParams(ConditionParams):
     contrast: float = Field(pp.NOISE_CONTRAST, ge=0.0, le=1.0,
                             description="contrast of the grey image before the noise (0.3 "
                             "in model-vs-human)")
-    variants: int = Field(1, ge=1, le=100, description="noise draws per image and level "
-                          "(each its own seed): more give a steadier per-image mean")
     parse: ClassVar = staticmethod(lambda label: number(label, high=1.0, what="noise width"))
 
 
