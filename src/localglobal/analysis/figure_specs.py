@@ -34,7 +34,7 @@ from localglobal.config import RunConfig
 from localglobal.console import progress_bar
 from localglobal.errors import StageError, is_machine_error
 from localglobal.pipeline.rundir import RunDir
-from localglobal.probes.catalog import described_probes
+from localglobal.probes.catalog import by_section, described_probes, section_title
 from localglobal.probes.registry import Probe
 
 _INTERVAL = "shaded: 95 % t-interval over images"
@@ -257,11 +257,7 @@ def probe_sections(inputs: FigureInputs) -> dict[str, list[Probe]]:
         known = {p.name for p in probes}
         probes += [p for p in described_probes(RunConfig(), sorted(present - known))
                    if p.name not in known]
-    sections: dict[str, list[Probe]] = {}
-    for probe in probes:
-        if probe.name != "original" and probe.name in present:
-            sections.setdefault(probe.section_key, []).append(probe)
-    return sections
+    return by_section(p for p in probes if p.name in present)
 
 
 def _curve_caption(probes: list[Probe], measure: str) -> str:
@@ -307,7 +303,7 @@ def _probe_specs(t: FigureInputs) -> list[FigureSpec]:
                if subset else "true-class probability")
     specs = []
     for key, probes in probe_sections(t).items():
-        heading = probes[0].heading if len(probes) == 1 else key.replace("_", " ").capitalize()
+        heading = section_title(probes)
         specs.append(FigureSpec(
             key.replace("_", "-"), key, heading, _curve_caption(probes, measure),
             functools.partial(_level_curve, t, probes, styles)))

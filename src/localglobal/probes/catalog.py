@@ -12,7 +12,7 @@ declares one). The rest of the package asks here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -262,6 +262,24 @@ def described_probes(config: RunConfig, present: Iterable[str] = ()) -> list[Pro
     return list(out.values())
 
 
+def by_section(probes: Iterable[Probe]) -> dict[str, list[Probe]]:
+    """Probes grouped by report section, in order (the original has none): probes that
+    share a section share its figure, tables and heading."""
+    sections: dict[str, list[Probe]] = {}
+    for probe in probes:
+        if probe.name != "original":
+            sections.setdefault(probe.section_key, []).append(probe)
+    return sections
+
+
+def section_title(probes: Sequence[Probe]) -> str:
+    """The heading of the section ``probes`` share: one probe's own title, else the
+    section's name (``removed_detail`` → "Removed detail")."""
+    if len(probes) == 1:
+        return probes[0].heading
+    return probes[0].section_key.replace("_", " ").capitalize()
+
+
 def check_sections(config: RunConfig) -> None:
     """Refuse a configuration whose probe list or probe sections are wrong, naming the key
     (``probes.scramble.blockz: unknown key``); no code is loaded and no image touched.
@@ -391,6 +409,7 @@ def probe_table() -> pd.DataFrame:
 __all__ = [
     "ProbeSet",
     "apply_probe",
+    "by_section",
     "check_sections",
     "configured_probes",
     "describe_probes",
@@ -400,4 +419,5 @@ __all__ = [
     "probe_class",
     "probe_names",
     "probe_table",
+    "section_title",
 ]

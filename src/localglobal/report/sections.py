@@ -19,7 +19,7 @@ from localglobal.analysis.hypotheses import VERDICT_RULE
 from localglobal.analysis.predictions import clean_predictions, decision_of, non_finite_notes
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.attribution.regions import BOX_STATISTICS
-from localglobal.probes.catalog import described_probes
+from localglobal.probes.catalog import by_section, described_probes, section_title
 from localglobal.probes.registry import Probe
 from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
 from localglobal.report.formatting import alpha_of, format_number, summary_rows
@@ -221,15 +221,6 @@ def run_probes(inputs: ReportInputs, predictions: pd.DataFrame | None) -> list[P
     return described_probes(inputs.config, present)
 
 
-def probe_sections(probes: list[Probe]) -> dict[str, list[Probe]]:
-    """The run's probes grouped by report section, in run order (the original has none)."""
-    sections: dict[str, list[Probe]] = {}
-    for probe in probes:
-        if probe.name != "original":
-            sections.setdefault(probe.section_key, []).append(probe)
-    return sections
-
-
 def probe_intro(probes: list[Probe]) -> str:
     """A section's introduction: what its probes do, keep and destroy."""
     parts = []
@@ -244,7 +235,7 @@ def probe_intro(probes: list[Probe]) -> str:
 def probe_section(key: str, probes: list[Probe], inputs: ReportInputs,
                   predictions: pd.DataFrame | None, summary: pd.DataFrame | None) -> Section:
     """A report section's curves and tables, or why they are absent."""
-    title = probes[0].heading if len(probes) == 1 else key.replace("_", " ").capitalize()
+    title = section_title(probes)
     section = new_section(key, title, probe_intro(probes))
     names = [p.name for p in probes]
     if predictions is None:
@@ -464,7 +455,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     accuracy_notes = non_finite_notes(predictions) if predictions is not None else []
     head["notes"].extend(accuracy_notes)
     sections = [probe_section(key, members, inputs, predictions, summary)
-                for key, members in probe_sections(probes).items()]
+                for key, members in by_section(probes).items()]
     no_box = box_note(inputs)
     benchmark = inputs.table("benchmark")
     if benchmark is not None and len(benchmark):  # a run without the benchmark omits it

@@ -26,6 +26,7 @@ from localglobal.analysis.figures.style import (
     require,
     styles_for,
 )
+from localglobal.probes.catalog import section_title
 from localglobal.probes.registry import Probe
 
 
@@ -97,8 +98,7 @@ def level_curve_figure(summary: pd.DataFrame, probes: Sequence[Probe], *,
             ax.tick_params(axis="x", labelrotation=45)
         ax.set_xlabel(probes[0].axis_label if len(probes) == 1 else "image")
         probability_axis(ax, measure_of(rows))
-        heading = probes[0].heading if len(probes) == 1 else \
-            probes[0].section_key.replace("_", " ").capitalize()
+        heading = section_title(probes)
         ax.set_title(f"{heading}: {titles[group]}" if titles.get(group) else heading)
     outside_legend(fig, axes)
     return fig
