@@ -98,6 +98,13 @@ def is_machine_error(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in MACHINE_ERRNOS
 
 
+def describe_error(error: BaseException) -> str:
+    """A short text for an exception: its kind and message (``truncated`` for EOF)."""
+    text = str(error).strip()
+    kind = "truncated" if isinstance(error, EOFError) else type(error).__name__
+    return f"{kind}: {text}" if text else kind
+
+
 def as_machine_error(error: OSError, path: object = None) -> MachineError:
     """A :class:`MachineError` naming the path and the cause of an ``OSError``."""
     where = path if path is not None else (error.filename or "a file")
