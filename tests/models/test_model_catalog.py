@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from localglobal.models.catalog import LIBRARY_WEIGHTS_URLS, list_models, register_model
+from localglobal.models.model_catalog import LIBRARY_WEIGHTS_URLS, list_models, register_model
 from localglobal.models.resolve import resolve_model
 from localglobal.models.spec import ModelSpec
 from localglobal.models.weights import hub_hash_prefix

@@ -11,8 +11,8 @@ import torchvision
 from torch import nn
 
 from localglobal.config import config_from_dict
-from localglobal.models.build import load_model
-from localglobal.models.catalog import TOY_ARCH
+from localglobal.models.loading import load_model
+from localglobal.models.model_catalog import TOY_ARCH
 from localglobal.models.resolve import resolve_model
 from localglobal.models.spec import ModelLoadError
 from localglobal.models.weights import CheckpointMismatchError, WeightsUnavailableError
