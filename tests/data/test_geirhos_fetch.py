@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from localglobal.data.geirhos import discover_stimuli
 from localglobal.data.geirhos_fetch import (
     HUMAN_DATA,
     MIRROR_ENV,
@@ -21,6 +20,7 @@ from localglobal.data.geirhos_fetch import (
     load_checksums,
 )
 from localglobal.data.geirhos_humans import read_human_trials
+from localglobal.data.geirhos_stimuli import discover_stimuli
 from localglobal.errors import ChecksumError, DownloadError, DownloadUnavailableError
 from localglobal.io.safe_tar import UnsafeArchiveError
 from tests.http_server import serve_folder

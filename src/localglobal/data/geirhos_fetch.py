@@ -300,7 +300,7 @@ def fetch_geirhos(to: str | os.PathLike[str] | None = None, *, mirror: str | Non
     Returns
     -------
     GeirhosPaths
-        ``root`` (give it to :func:`~localglobal.data.geirhos.discover_stimuli` and
+        ``root`` (give it to :func:`~localglobal.data.geirhos_stimuli.discover_stimuli` and
         :func:`~localglobal.data.geirhos_humans.read_human_trials`), ``stimuli``, ``raw_data``.
 
     Raises

@@ -1,10 +1,10 @@
 """Models: specs, the built-in catalog, resolving names, building, weights, devices.
 
 - :mod:`~localglobal.models.spec`: :class:`ModelSpec` and its weights sources;
-- :mod:`~localglobal.models.catalog`: the built-in models and :func:`register_model`;
+- :mod:`~localglobal.models.model_catalog`: the built-in models and :func:`register_model`;
 - :mod:`~localglobal.models.resolve`: names, ``timm:``/``torchvision:`` forms,
   ``[models.NAME]`` entries and user modules → specs;
-- :mod:`~localglobal.models.build`: the architecture with its weights;
+- :mod:`~localglobal.models.loading`: the architecture with its weights;
 - :mod:`~localglobal.models.weights`: where checkpoints come from, and loading them safely;
 - :mod:`~localglobal.models.describe`: the ``localglobal models`` table;
 - :mod:`~localglobal.models.devices`: the device a model runs on;
@@ -18,9 +18,9 @@ Importing the package imports neither torch nor timm.
 ('torchvision:IMAGENET1K_V1', 'resnet')
 """
 
-from localglobal.models.build import load_model, weights_cached, weights_path
-from localglobal.models.catalog import list_models, register_model
 from localglobal.models.describe import describe_models
+from localglobal.models.loading import load_model, weights_cached, weights_path
+from localglobal.models.model_catalog import list_models, register_model
 from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.models.spec import ModelSpec, UnknownModelError
 from localglobal.models.weights import fetch_weights, load_checkpoint

@@ -2,7 +2,7 @@
 
 Names resolve, in order, from: a ``[models.NAME]`` entry of the run configuration
 (which may point a registered name at a local copy of its weights, or declare a
-new model), the registered models (:mod:`localglobal.models.catalog`, and any a
+new model), the registered models (:mod:`localglobal.models.model_catalog`, and any a
 Python file registers), and the open forms ``timm:NAME`` and
 ``torchvision:NAME[:WEIGHTS]`` (their preprocessing is read from the library's
 weights metadata).
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from localglobal.errors import ConfigError
 from localglobal.io.download import is_url
-from localglobal.models.catalog import list_models, registered
+from localglobal.models.model_catalog import list_models, registered
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
 from localglobal.models.spec import RANDOM, ModelSpec, UnknownModelError, format_for, weights_kind
 from localglobal.trust import (

@@ -12,8 +12,8 @@ from torch import nn
 
 from localglobal.config import config_from_dict
 from localglobal.errors import DownloadUnavailableError, ModelLoadError
-from localglobal.models.build import load_model
-from localglobal.models.catalog import TOY_ARCH
+from localglobal.models.loading import load_model
+from localglobal.models.model_catalog import TOY_ARCH
 from localglobal.models.resolve import resolve_model
 
 

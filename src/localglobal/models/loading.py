@@ -23,7 +23,7 @@ from localglobal.io import download as _download
 from localglobal.labels import get_label_space
 from localglobal.models import packaged as _packaged
 from localglobal.models import weights as _weights
-from localglobal.models.catalog import LIBRARY_WEIGHTS_URLS, TOY_ARCH
+from localglobal.models.model_catalog import LIBRARY_WEIGHTS_URLS, TOY_ARCH
 from localglobal.models.spec import RANDOM, ModelSpec
 from localglobal.trust import import_named_module
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from localglobal.io.checksums import hashed_name_prefix
-from localglobal.models.catalog import LIBRARY_WEIGHTS_URLS, list_models, register_model
+from localglobal.models.model_catalog import LIBRARY_WEIGHTS_URLS, list_models, register_model
 from localglobal.models.resolve import resolve_model
 from localglobal.models.spec import ModelSpec
 
