@@ -21,7 +21,7 @@ from localglobal.errors import CorruptArtifactError, MissingInputError, is_machi
 from localglobal.io.images import load_input_frame, read_png
 from localglobal.labels import get_label_space
 from localglobal.probes.batched import check_item
-from localglobal.probes.edges import unpack_mask
+from localglobal.probes.canny import unpack_mask
 from localglobal.probes.materialize import build_images
 from localglobal.probes.plan import is_built
 from localglobal.probes.registry import Level
