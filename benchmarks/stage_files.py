@@ -46,7 +46,7 @@ from localglobal.pipeline.stage import stage
 DECLARED: dict[str, Any] = {}
 try:  # a tree whose declarations carry command options and estimates
     from localglobal.pipeline.estimate import Estimate
-    from localglobal.pipeline.options import Option
+    from localglobal.pipeline.stage_options import Option
 
     DECLARED["options"] = (Option("label", ("--label",), str | None,
                                   "a label for the counts [default: none]",

@@ -45,9 +45,9 @@ from localglobal.evaluation.inference import evaluate
 from localglobal.io.images import to_input_frame
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes
+from localglobal.probes.canny import EdgeRecord
+from localglobal.probes.canny import auto_canny as edges
 from localglobal.probes.catalog import apply_probe as probe
-from localglobal.probes.edges import EdgeRecord
-from localglobal.probes.edges import auto_canny as edges
 from localglobal.probes.patch import PatchRecord, patch, patch_batch
 from localglobal.probes.scramble import ScrambleRecord, scramble, scramble_batch
 from localglobal.probes.smooth import SmoothRecord, removed_detail, smooth

@@ -29,8 +29,8 @@ from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.estimate import Estimate, estimate_stages
 from localglobal.pipeline.freshness import RunState, StageState
 from localglobal.pipeline.lock import holding_lock
-from localglobal.pipeline.options import with_models
 from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
+from localglobal.pipeline.stage_options import with_models
 from localglobal.stages import REGISTRY
 from localglobal.trust import code_references, refuse_untrusted
 from localglobal.trust import vouched_for as _vouched_for

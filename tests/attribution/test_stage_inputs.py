@@ -20,7 +20,7 @@ from localglobal.errors import MissingInputError
 from localglobal.io.atomic import write_npz
 from localglobal.io.images import write_png
 from localglobal.labels import get_label_space
-from localglobal.probes.edges import pack_mask
+from localglobal.probes.canny import pack_mask
 
 WNIDS = get_label_space("toyworld").wnids
 

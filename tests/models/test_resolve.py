@@ -9,8 +9,8 @@ import torch
 
 from localglobal.config import config_from_dict
 from localglobal.errors import ConfigError
-from localglobal.models.build import load_model
 from localglobal.models.describe import describe_models
+from localglobal.models.loading import load_model
 from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.models.spec import UnknownModelError
 

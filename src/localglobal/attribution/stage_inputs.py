@@ -20,7 +20,7 @@ import pandas as pd
 from localglobal.errors import CorruptArtifactError, MissingInputError, is_machine_error
 from localglobal.io.images import load_input_frame, read_png
 from localglobal.probes.batched import check_item
-from localglobal.probes.edges import unpack_mask
+from localglobal.probes.canny import unpack_mask
 from localglobal.probes.materialize import build_images
 from localglobal.probes.plan import is_built
 from localglobal.probes.registry import Level

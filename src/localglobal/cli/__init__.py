@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from localglobal import __version__
-from localglobal.cli.errors import OneLineGroup, fail, friendly
+from localglobal.cli.friendly_errors import OneLineGroup, fail, friendly
 from localglobal.cli.options import (
     ChecksumsOption,
     DeviceOption,

@@ -6,13 +6,13 @@ The raw data are one CSV per observer and session,
 (:data:`TRIAL_COLUMNS`; ``Session`` in some files); the experiments read are
 model-vs-human's 17. :func:`read_human_trials` turns them into the
 ``geirhos_decisions.parquet`` contract
-(:data:`~localglobal.data.geirhos.DECISION_COLUMNS`): ``image`` is the stimulus every
+(:data:`~localglobal.data.geirhos_stimuli.DECISION_COLUMNS`): ``image`` is the stimulus every
 observer's trial of it shares (:func:`~localglobal.data.model_vs_human.image_id` of
 ``imagename``), ``condition`` the experiment's condition string (as model-vs-human
 spells it), ``category`` is the shape, and ``object_response`` ``na`` is a trial
 without a decision (None). Bad files and rows
 are reported as problems naming them, never raised; a missing folder raises
-:class:`~localglobal.data.geirhos.GeirhosDataError`.
+:class:`~localglobal.data.geirhos_stimuli.GeirhosDataError`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from localglobal.data import model_vs_human as mvh
-from localglobal.data.geirhos import (
+from localglobal.data.geirhos_stimuli import (
     DATASETS,
     DECISION_COLUMNS,
     GeirhosDataError,

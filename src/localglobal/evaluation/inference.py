@@ -20,8 +20,8 @@ import torch
 
 from localglobal.errors import ConfigError, LabelSpaceMismatch
 from localglobal.evaluation.scoring import score_logits
-from localglobal.models.build import load_model
 from localglobal.models.devices import device_of
+from localglobal.models.loading import load_model
 from localglobal.models.preprocessing import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -82,7 +82,7 @@ class Classifier:
         Memory layout and autocast (bf16 applies on CUDA only).
     load : callable, optional
         ``load(spec) -> torch.nn.Module`` on the CPU; default
-        :func:`~localglobal.models.build.load_model`.
+        :func:`~localglobal.models.loading.load_model`.
 
     Attributes
     ----------
@@ -115,7 +115,7 @@ class Classifier:
             Its outputs are not one logit per class of its label space.
         LocalglobalError
             It could not be built or given its weights (see
-            :func:`~localglobal.models.build.load_model`).
+            :func:`~localglobal.models.loading.load_model`).
         """
         if self._model is None:
             model = prepare_model(self._load(self.spec), self.device,

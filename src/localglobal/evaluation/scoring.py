@@ -256,8 +256,8 @@ class Scorer:
     model : str
         The model's name (the ``model`` column).
     items : pandas.DataFrame
-        The perturbation table (see :mod:`localglobal.evaluation.items`), indexed by row
-        number.
+        The perturbation table (see :mod:`localglobal.evaluation.perturbation_items`),
+        indexed by row number.
     model_space : LabelSpace
         The label space of the model's outputs; it must hold every item's class
         (see :func:`check_label_space`), or the dataset's classes must be categories

@@ -2,7 +2,7 @@
 
 Names resolve, in order, from: a ``[models.NAME]`` entry of the run configuration
 (which may point a registered name at a local copy of its weights, or declare a
-new model), the registered models (:mod:`localglobal.models.catalog`, and any a
+new model), the registered models (:mod:`localglobal.models.model_catalog`, and any a
 Python file registers), and the open forms ``timm:NAME`` and
 ``torchvision:NAME[:WEIGHTS]`` (their preprocessing is read from the library's
 weights metadata).
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localglobal.errors import ConfigError
-from localglobal.models import weights as _weights
-from localglobal.models.catalog import list_models, registered
+from localglobal.io.download import is_url
+from localglobal.models.model_catalog import list_models, registered
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
 from localglobal.models.spec import RANDOM, ModelSpec, UnknownModelError, format_for, weights_kind
 from localglobal.trust import (
@@ -296,7 +296,7 @@ def _same_file_name(a: str | None, b: str | None) -> bool:
         return False
 
     def name(source: str) -> str:
-        return Path(urllib.parse.urlparse(source).path if _weights.is_url(source)
+        return Path(urllib.parse.urlparse(source).path if is_url(source)
                     else source).name
 
     return name(a) == name(b)

@@ -1,14 +1,14 @@
 """Edge masks of source images: the rows of ``edges.parquet`` and the ``edges.npz`` archive.
 
 Each image is decoded with the one decoder, taken into the model-input frame and
-given to :func:`~localglobal.probes.edges.auto_canny` with the configuration's
+given to :func:`~localglobal.probes.canny.auto_canny` with the configuration's
 ``edges`` settings as they are (the threshold rule and whatever else the section
 holds), so that edges, boxes and relevance share one frame. A row holds the
 thresholds the rule chose, the edge pixels in all, inside and outside the box, and
 ``empty``: the mask has no edge pixel, so every edge-based measure of the image is
 undefined.
 
-``edges.npz`` holds one packed mask (:func:`~localglobal.probes.edges.pack_mask`) per
+``edges.npz`` holds one packed mask (:func:`~localglobal.probes.canny.pack_mask`) per
 image id and ``shape``, the masks' (rows, cols); :func:`unpack_masks` reads it back.
 
 A second shape proxy, where the data know it: the objects' true outlines (the toy
@@ -29,7 +29,7 @@ import pandas as pd
 from localglobal.config import RunConfig
 from localglobal.errors import BadInputError, MissingInputError
 from localglobal.io.images import load_input_frame, to_input_frame
-from localglobal.probes.edges import auto_canny, edge_counts, empty_mask, pack_mask, unpack_mask
+from localglobal.probes.canny import auto_canny, edge_counts, empty_mask, pack_mask, unpack_mask
 from localglobal.probes.sources import SourceImage
 
 EDGES_FORMAT = 2
@@ -57,7 +57,7 @@ class EdgePlan:
         Shorter side below which a source image is refused.
     settings : tuple of (str, object)
         Every other field of the ``edges`` section, passed to
-        :func:`~localglobal.probes.edges.auto_canny` by name.
+        :func:`~localglobal.probes.canny.auto_canny` by name.
     """
 
     resize: int = 256
@@ -75,7 +75,7 @@ class EdgePlan:
                    config.edges.min_side, tuple(settings.items()))
 
     def canny(self, frame: np.ndarray) -> tuple[np.ndarray, Any]:
-        """:func:`~localglobal.probes.edges.auto_canny` of ``frame`` with these settings."""
+        """:func:`~localglobal.probes.canny.auto_canny` of ``frame`` with these settings."""
         return auto_canny(frame, **dict(self.settings))
 
     def key(self) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from localglobal.io.tar import ArchiveError, TarLimits
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
-from localglobal.pipeline.options import WORKERS, Option
 from localglobal.pipeline.stage import stage
+from localglobal.pipeline.stage_options import WORKERS, Option
 from localglobal.stages.index import own_data_start
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from localglobal.models.devices import select_device
 from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
-from localglobal.pipeline.options import DEVICE, TRUST, model_options
 from localglobal.pipeline.stage import stage
+from localglobal.pipeline.stage_options import DEVICE, TRUST, model_options
 
 if TYPE_CHECKING:
     import pandas as pd

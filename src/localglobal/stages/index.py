@@ -21,8 +21,8 @@ from localglobal.labels import get_label_space
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
-from localglobal.pipeline.options import WORKERS, Option
 from localglobal.pipeline.stage import stage
+from localglobal.pipeline.stage_options import WORKERS, Option
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,6 +1,6 @@
 """A model's decisions on the Geirhos stimuli: logits → one of the stimuli's categories.
 
-The stimuli (:func:`localglobal.data.geirhos.discover_stimuli`) name their categories
+The stimuli (:func:`localglobal.data.geirhos_stimuli.discover_stimuli`) name their categories
 by folder. Their label space is ``geirhos-16`` when every category is one of the 16
 entry-level categories, and otherwise the model's own label space when every
 category is one of its classes (the toy world's stimuli are named by its wnids). The
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from localglobal.data.geirhos import DECISION_COLUMNS, decisions_table
+from localglobal.data.geirhos_stimuli import DECISION_COLUMNS, decisions_table
 from localglobal.errors import LabelSpaceMismatch
 from localglobal.evaluation.decisions import (
     CATEGORIES_16,
@@ -78,7 +78,7 @@ class GeirhosDecider:
     model : str
         The model's name (the ``observer`` column).
     stimuli : pandas.DataFrame
-        From :func:`~localglobal.data.geirhos.discover_stimuli`.
+        From :func:`~localglobal.data.geirhos_stimuli.discover_stimuli`.
     model_space : str
         The label space of the model's outputs.
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from localglobal.data.geirhos import (
+from localglobal.data.geirhos_humans import find_raw_data_folder, read_human_trials
+from localglobal.data.geirhos_stimuli import (
     DECISION_COLUMNS,
     STIMULI_COLUMNS,
     GeirhosDataError,
@@ -19,7 +20,6 @@ from localglobal.data.geirhos import (
     stimulus_name,
     texture_of,
 )
-from localglobal.data.geirhos_humans import find_raw_data_folder, read_human_trials
 
 HEADER = "subj,session,trial,rt,object_response,category,condition,imagename\n"
 
