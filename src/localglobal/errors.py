@@ -48,6 +48,37 @@ class UnknownIdError(LocalglobalError, LookupError):
     message lists a few known ones."""
 
 
+class DownloadError(LocalglobalError, RuntimeError):
+    """A file could not be provided (too large, a source without what it should hold);
+    the message names the URL or file and what to do."""
+
+
+class DownloadUnavailableError(DownloadError):
+    """A file is not cached and cannot be downloaded (offline, or the server refused).
+
+    Attributes
+    ----------
+    url, path, reason
+        What was asked for, where it was to go, and why it could not be had.
+    """
+
+    def __init__(self, message: str, url: str = "", path: object = None,
+                 reason: str = "") -> None:
+        super().__init__(message)
+        self.url, self.path, self.reason = url, path, reason
+
+
+class ChecksumError(DownloadError):
+    """A file's SHA-256 does not match the expected (or first recorded) value; the
+    message names the file and both digests."""
+
+
+class ModelLoadError(LocalglobalError, RuntimeError):
+    """A model could not be built or given its weights (an unbuildable architecture, a
+    file that is no tensor checkpoint, a checkpoint whose keys or shapes do not fit); the
+    message names the model or file and says why."""
+
+
 class StageError(LocalglobalError, RuntimeError):
     """A stage could not run, or finished with failures; the message says which and why."""
 
@@ -96,6 +127,13 @@ def is_machine_error(error: BaseException) -> bool:
     if isinstance(error, MachineError):
         return True
     return isinstance(error, OSError) and error.errno in MACHINE_ERRNOS
+
+
+def describe_error(error: BaseException) -> str:
+    """A short text for an exception: its kind and message (``truncated`` for EOF)."""
+    text = str(error).strip()
+    kind = "truncated" if isinstance(error, EOFError) else type(error).__name__
+    return f"{kind}: {text}" if text else kind
 
 
 def as_machine_error(error: OSError, path: object = None) -> MachineError:

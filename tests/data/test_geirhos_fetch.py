@@ -16,14 +16,12 @@ from localglobal.data.geirhos_fetch import (
     MIRROR_ENV,
     SOURCES,
     STIMULI,
-    GeirhosFetchError,
-    GeirhosUnavailableError,
     fetch_geirhos,
     load_checksums,
 )
 from localglobal.data.geirhos_humans import read_human_trials
 from localglobal.data.geirhos_stimuli import discover_stimuli
-from localglobal.io.download import ChecksumError
+from localglobal.errors import ChecksumError, DownloadError, DownloadUnavailableError
 from localglobal.io.safe_tar import UnsafeArchiveError
 from tests.http_server import serve_folder
 
@@ -139,7 +137,7 @@ def test_fetch_from_a_mirror_keeps_only_what_is_read_and_then_works_offline(
 
 def test_offline_without_a_cache_names_every_url_and_the_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")
-    with pytest.raises(GeirhosUnavailableError) as error:
+    with pytest.raises(DownloadUnavailableError) as error:
         fetch_geirhos(tmp_path / "g", mirror="https://mirror.example")
     message = str(error.value)
     for source in SOURCES:
@@ -187,7 +185,7 @@ def test_a_listed_file_the_archive_lacks_is_an_error(server, tmp_path):
     serve(folder, SYNTHETIC)
     more = {source: dict(members) for source, members in SYNTHETIC.items()}
     more[HUMAN_DATA]["raw-data/edge/edge_subject-02_session_1.csv"] = b"absent"
-    with pytest.raises(GeirhosFetchError, match="subject-02"):
+    with pytest.raises(DownloadError, match="subject-02"):
         fetch_geirhos(tmp_path / "g", mirror=base,
                       checksums=checksum_list(tmp_path / "sums.txt", more))
 

@@ -12,13 +12,8 @@ from typer.testing import CliRunner
 
 from localglobal.cli import app
 from localglobal.data.geirhos_fetch import HUMAN_DATA, MIRROR_ENV
-from localglobal.data.model_vs_human_fetch import (
-    RECORD,
-    RELEASE,
-    ModelVsHumanUnavailableError,
-    fetch_model_vs_human,
-)
-from localglobal.io.download import ChecksumError
+from localglobal.data.model_vs_human_fetch import RECORD, RELEASE, fetch_model_vs_human
+from localglobal.errors import ChecksumError, DownloadUnavailableError
 from localglobal.io.safe_tar import UnsafeArchiveError
 from tests.data.test_geirhos_fetch import SYNTHETIC, checksum_list, serve
 from tests.data.test_geirhos_fetch import server as server  # the fixture
@@ -122,7 +117,7 @@ def test_an_archive_put_in_place_by_hand_is_verified_against_the_record(mirror, 
 
 def test_offline_without_a_cache_names_each_url_and_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")
-    with pytest.raises(ModelVsHumanUnavailableError) as error:
+    with pytest.raises(DownloadUnavailableError) as error:
         fetch_model_vs_human(tmp_path / "m", ["sketch"], mirror="https://mirror.example")
     message = str(error.value)
     assert f"https://mirror.example/{RELEASE}/sketch.tar.gz" in message

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localglobal.errors import ConfigError
-from localglobal.models import weights as _weights
+from localglobal.io.download import is_url
 from localglobal.models.model_catalog import list_models, registered
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
 from localglobal.models.spec import RANDOM, ModelSpec, UnknownModelError, format_for, weights_kind
@@ -296,7 +296,7 @@ def _same_file_name(a: str | None, b: str | None) -> bool:
         return False
 
     def name(source: str) -> str:
-        return Path(urllib.parse.urlparse(source).path if _weights.is_url(source)
+        return Path(urllib.parse.urlparse(source).path if is_url(source)
                     else source).name
 
     return name(a) == name(b)

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from localglobal.errors import ConfigError, LocalglobalError
-from localglobal.io.download import normalise_sha256
+from localglobal.io import download as _download
+from localglobal.io.checksums import normalise_sha256
 from localglobal.models import weights as _weights
 from localglobal.models.packaged import is_package_source
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
@@ -54,10 +55,6 @@ class UnknownModelError(LocalglobalError, KeyError):
     def __str__(self) -> str:
         # KeyError would print its message in quotes
         return str(self.args[0]) if self.args else ""
-
-
-class ModelLoadError(LocalglobalError, RuntimeError):
-    """A model could not be built or given its weights; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +185,7 @@ def weights_kind(source: str | None) -> str:
         return "timm"
     if is_package_source(source):
         return "package"
-    if _weights.is_url(source):
+    if _download.is_url(source):
         return "url"
     return "path"
 
@@ -210,7 +207,6 @@ __all__ = [
     "CANONIZERS",
     "CHECKPOINT_FORMATS",
     "RANDOM",
-    "ModelLoadError",
     "ModelSpec",
     "UnknownModelError",
     "format_for",
