@@ -5,7 +5,6 @@ import pytest
 
 from localglobal.analysis import figures
 from localglobal.analysis.figure_specs import (
-    FigureError,
     FigureInputs,
     FigureSpec,
     category_caption,
@@ -16,6 +15,7 @@ from localglobal.analysis.figure_specs import (
     remove_stale_figures,
 )
 from localglobal.analysis.record import AnalysisRecord
+from localglobal.errors import FigureError
 
 
 def test_a_figure_that_breaks_fails_unless_it_is_optional(tmp_path):

@@ -32,7 +32,7 @@ from localglobal.analysis.gallery import heatmap_images
 from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import RunConfig
 from localglobal.console import progress_bar
-from localglobal.errors import StageError, is_machine_error
+from localglobal.errors import FigureError, is_machine_error
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.catalog import by_section, described_probes, section_title
 from localglobal.probes.registry import Probe
@@ -239,7 +239,7 @@ def density_panels(inputs: FigureInputs) -> dict[str, np.ndarray]:
 
 def _gallery(inputs: FigureInputs) -> Any:
     if inputs.heatmaps is None:
-        raise fig.FigureInputError("no heat maps")
+        raise FigureError("no heat maps")
     found, ids, models = heatmap_images(inputs.heatmaps, inputs.gallery,
                                         table_models(inputs.attributions))
     return fig.heatmap_gallery_figure(found, ids, fig.in_style_order(
@@ -452,7 +452,7 @@ def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: An
     """
     try:
         written = fig.save_figure(spec.build(), folder / spec.name, dpi=dpi)
-    except fig.FigureInputError as error:
+    except FigureError as error:  # its input is missing or empty: skipped, saying why
         reason = str(error)
     except Exception as error:  # one broken figure must not cost the whole analysis
         if is_machine_error(error):  # a full disk is not the figure's fault
@@ -469,10 +469,6 @@ def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: An
         })
         return
     record.skipped(spec.name, spec.section, spec.title, reason)
-
-
-class FigureError(StageError):
-    """A figure that is not optional could not be drawn; the message says which and why."""
 
 
 def draw_figures(specs: Sequence[FigureSpec], folder: Path, root: Path, dpi: int,

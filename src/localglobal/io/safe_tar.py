@@ -3,7 +3,7 @@
 A downloaded archive is untrusted. :func:`extract_tar` streams it once through
 :mod:`localglobal.io.tar` (which meters decompression: total size and compression
 ratio caps stop a decompression bomb with an
-:class:`~localglobal.io.tar.ArchiveLimitError`) and
+:class:`~localglobal.errors.ArchiveLimitError`) and
 
 - refuses the **whole** archive when any member's path is absolute or climbs out
   with ``..`` (chosen or not: such an archive is not what it claims to be);
@@ -25,17 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from localglobal.io.tar import ArchiveError, TarLimits, is_unsafe_member, iter_tar, open_archive
+from localglobal.errors import ArchiveError
+from localglobal.io.tar import TarLimits, is_unsafe_member, iter_tar, open_archive
 
 CHUNK_BYTES = 1 << 20
-
-
-class UnsafeArchiveError(ArchiveError):
-    """An archive holds a member that could escape its folder, a link, or a too large file.
-
-    Raised as ``UnsafeArchiveError(archive, reason)``, like every
-    :class:`~localglobal.io.tar.ArchiveError`.
-    """
 
 
 @dataclass(frozen=True)
@@ -98,13 +91,11 @@ def extract_tar(archive: str | os.PathLike[str], root: str | os.PathLike[str],
 
     Raises
     ------
-    UnsafeArchiveError
-        A member breaks a rule of the module docstring. Files written before stay:
-        extract into a staging folder and discard it on error.
+    ArchiveError
+        Not a readable tar archive, or a member breaks a rule of the module docstring.
+        Files written before stay: extract into a staging folder and discard it on error.
     ArchiveLimitError
         The archive decompresses past the total or ratio cap.
-    ArchiveError
-        Not a readable tar archive.
     """
     archive, root = Path(archive), Path(root)
     limits = limits or TarLimits()
@@ -112,19 +103,19 @@ def extract_tar(archive: str | os.PathLike[str], root: str | os.PathLike[str],
     with open_archive(archive, limits=limits) as stream:
         for member in iter_tar(stream, str(archive), limits):
             if is_unsafe_member(member.name):
-                raise UnsafeArchiveError(str(archive), f"member {member.name!r} is absolute or "
+                raise ArchiveError(str(archive), f"member {member.name!r} is absolute or "
                                          "climbs out of its folder (..); archive refused")
             name = PurePosixPath(member.name)
             destination = target(name)
             if destination is None or member.kind == "dir":
                 continue
             if member.kind != "file":
-                raise UnsafeArchiveError(str(archive), f"member {member.name!r} is a link or "
+                raise ArchiveError(str(archive), f"member {member.name!r} is a link or "
                                          "special file; refused")
             if member.problem:
-                raise UnsafeArchiveError(str(archive), f"member {member.name!r}: {member.problem}")
+                raise ArchiveError(str(archive), f"member {member.name!r}: {member.problem}")
             if not _inside(root, destination):
-                raise UnsafeArchiveError(str(archive), f"member {member.name!r} would be "
+                raise ArchiveError(str(archive), f"member {member.name!r} would be "
                                          f"written outside {root}")
             sha, size = _copy(member.open(), destination)
             extracted.append(ExtractedFile(name, destination, sha, size))

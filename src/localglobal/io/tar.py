@@ -38,47 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from localglobal.errors import LocalglobalError, is_machine_error
+from localglobal.errors import ArchiveError, ArchiveLimitError, is_machine_error
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MIB = 1 << 20
-
-
-class ArchiveError(LocalglobalError, ValueError):
-    """An archive cannot be read: not a tar, corrupt or truncated.
-
-    Attributes
-    ----------
-    archive : str
-        How the archive is named; the message starts with it.
-    reason : str
-        What is wrong with it.
-    """
-
-    def __init__(self, archive: str, reason: str):
-        self.archive, self.reason = archive, reason
-        super().__init__(f"{archive}: {reason}")
-
-
-class ArchiveLimitError(ArchiveError):
-    """Reading an archive stopped at a cap (total size, compression ratio, nested size).
-
-    Attributes
-    ----------
-    archive : str
-        How the archive is named.
-    reason : str
-        Which cap, and its value.
-    member : str or None
-        The member being read when the cap was passed (None: between members).
-    """
-
-    def __init__(self, archive: str, reason: str, member: str | None = None):
-        self.member = member
-        super().__init__(archive, reason)
-        if member:
-            self.args = (f"{archive}: member {member}: {reason}",)
 
 
 @dataclass(frozen=True)
