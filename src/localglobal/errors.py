@@ -77,39 +77,25 @@ class BadInputError(LocalglobalError, ValueError):
 
 class ArchiveError(LocalglobalError, ValueError):
     """An archive cannot be read (not a tar, corrupt, truncated) or is unsafe to unpack (a
-    member with a path out of its folder, a link).
-
-    Attributes
-    ----------
-    archive : str
-        How the archive is named; the message starts with it.
-    reason : str
-        What is wrong with it.
-    """
-
-    def __init__(self, archive: str, reason: str):
-        self.archive, self.reason = archive, reason
-        super().__init__(f"{archive}: {reason}")
-
-
-class ArchiveLimitError(ArchiveError):
-    """Reading an archive stopped at a cap (total size, compression ratio, nested size).
+    member with a path out of its folder, a link); the message starts with the archive.
 
     Attributes
     ----------
     archive : str
         How the archive is named.
     reason : str
-        Which cap, and its value.
+        What is wrong with it.
     member : str or None
-        The member being read when the cap was passed (None: between members).
+        The member at fault, or being read when a cap was passed (None: the archive).
     """
 
     def __init__(self, archive: str, reason: str, member: str | None = None):
-        self.member = member
-        super().__init__(archive, reason)
-        if member:
-            self.args = (f"{archive}: member {member}: {reason}",)
+        self.archive, self.reason, self.member = archive, reason, member
+        super().__init__(f"{archive}: " + (f"member {member}: " if member else "") + reason)
+
+
+class ArchiveLimitError(ArchiveError):
+    """Reading an archive stopped at a cap (total size, compression ratio, nested size)."""
 
 
 class DownloadError(LocalglobalError, RuntimeError):
@@ -197,6 +183,13 @@ def is_machine_error(error: BaseException) -> bool:
     if isinstance(error, MachineError):
         return True
     return isinstance(error, OSError) and error.errno in MACHINE_ERRNOS
+
+
+def describe_error(error: BaseException) -> str:
+    """A short text for an exception: its kind and message (``truncated`` for EOF)."""
+    text = str(error).strip()
+    kind = "truncated" if isinstance(error, EOFError) else type(error).__name__
+    return f"{kind}: {text}" if text else kind
 
 
 def as_machine_error(error: OSError, path: object = None) -> MachineError:

@@ -168,9 +168,10 @@ class Explainer:
             The canonizer leaves BatchNorm layers unfolded, or a residual canonizer
             finds no residual block, so it does not fit the architecture.
         """
-        canonizers = get_canonizers(self.canonizer) if self.canonizer else []
-        composite = make_composite(self.method, canonizers, self.settings) \
-            if self.lrp else None
+        composite = None
+        if self.lrp:
+            canonizers = get_canonizers(self.canonizer) if self.canonizer else []
+            composite = make_composite(self.method, canonizers, self.settings)
         attributor, method = attributor_for(model, self.method, composite, self.settings)
         with attributor:
             if self.lrp:

@@ -38,8 +38,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 import pyarrow as pa
 
-from localglobal.errors import BadInputError, is_machine_error
-from localglobal.io.tar import describe_error
+from localglobal.errors import BadInputError, describe_error, is_machine_error
 from localglobal.io.voc import RawObject, RawSize, read_fields
 
 BOX_COLUMNS: tuple[str, ...] = (
