@@ -12,7 +12,6 @@ from localglobal.attribution.explainer import (
     ModelRefused,
     explain,
     is_out_of_memory,
-    refuse_without_canonizer,
 )
 from localglobal.attribution.methods import Settings
 from localglobal.models import load_model, resolve_model
@@ -82,10 +81,11 @@ def test_is_out_of_memory():
 
 
 def test_an_lrp_composite_needs_a_canonizer_gradient_x_input_does_not():
+    model = toy_resnet().eval()
     with pytest.raises(ModelRefused, match=r"set \[models.m\] canonizer"):
-        refuse_without_canonizer("m", "timm:x", None, "epsilon-plus-flat")
-    refuse_without_canonizer("m", "timm:x", None, "gradient-x-input")
-    refuse_without_canonizer("m", "timm:x", "resnet", "epsilon")
+        explainer(canonizer=None).check_fit(model, "m")
+    explainer("gradient-x-input", canonizer=None).check_fit(model, "m")
+    explainer("epsilon", canonizer="resnet").check_fit(model, "m")
 
 
 def test_a_canonizer_that_leaves_batch_norms_unfolded_is_refused_on_an_unweighted_build():

@@ -14,7 +14,8 @@ object outlines, where the data know them; trained models only).
 While a model is explained, each shard's maps go to ``<shard folder>/<name>.maps.npy``
 (float16, the shard's explained items in order), written before the shard's table,
 so a finished shard always has its maps. At the end they are copied, shard by shard
-through a memory map, into
+through a memory map (so memory stays bounded by one shard), into a temporary file
+renamed into place (so readers never see a partial file):
 
 ``relevance/<model>.npy``
     N×H×W float16 channel-summed relevance (values beyond float16's ±65504
@@ -169,10 +170,7 @@ def relevance_paths(root: Path, model: str) -> tuple[Path, Path]:
 
 def write_relevance(root: Path, model: str, table: pd.DataFrame, folders: dict[str, Path],
                     size: int) -> tuple[Path, Path]:
-    """Assemble the shards' maps into ``relevance/<model>.npy`` and its index, atomically.
-
-    The array is written shard by shard into a temporary file that is renamed into
-    place, so memory stays bounded by one shard and readers never see a partial file.
+    """Assemble the shards' maps into ``relevance/<model>.npy`` and its index.
 
     Parameters
     ----------
@@ -231,8 +229,6 @@ def write_relevance(root: Path, model: str, table: pd.DataFrame, folders: dict[s
     index = pd.concat([rows for _, rows in parts]) if parts \
         else pd.DataFrame(columns=INDEX_COLUMNS)
     index = index.assign(row=np.arange(len(index), dtype="int64"))[INDEX_COLUMNS]
-    for column in ("image_id", "control", "item_id", "probe"):
-        index[column] = index[column].astype(str)
     write_table(index_path, index.reset_index(drop=True))
     return destination, index_path
 

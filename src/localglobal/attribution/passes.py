@@ -1,26 +1,17 @@
 """One pass of one model: the record that describes it and the worker that runs it.
 
-A *pass* explains every item with one model (``none``: as trained;
-``random-weights``: its randomised copy, for the trained model's classes).
-:class:`AttributionPass` (picklable) says everything about it; :class:`PassWorker`, the
-kernel's stateful worker, opens it once — the edge masks, the model (or its randomised
-copy, made from the trained one with its BatchNorm statistics re-estimated on the
-first images), the method registered on it; an error there fails the model, not its
-shards — and then explains shard after shard, in this process or in a Ray actor. On a
-cluster the run directory must be on a file system every node sees, as for
-``evaluate``.
+A *pass* explains every item with one model: ``none`` as trained, ``random-weights``
+its randomised copy (:mod:`~localglobal.attribution.controls`). :class:`PassWorker`,
+the kernel's stateful worker, opens a pass once — an error there fails the model, not
+its shards — and explains shard after shard, in this process or in a Ray actor (the
+run directory must then be on a file system every node sees, as for ``evaluate``).
 
-Each explained map is scored by
-:func:`~localglobal.attribution.regions.region_statistics` against its image's edges
-and box — every statistic the function returns becomes a column — and, in the
-``none`` pass, against the edges of its partner image (the ``shuffled-edges``
-control) and against the true outlines where the run has them (rows with ``proxy =
-"outline"``; the others have ``proxy = "canny"``), and drawn as a heat map. Images of
-the next batch are read, and finished batches scored, in worker threads while the
-device works; items without a PNG of their own (``probes.materialize = false``) are
-built from their original on the model's device. A map holding NaN or infinity keeps
-its row, with ``finite = False`` and NaN statistics; its NaN and infinite values are
-stored as 0.
+Each map is scored by :func:`~localglobal.attribution.regions.region_statistics`
+(every statistic it returns becomes a column) against its image's edges and box; in
+the ``none`` pass also against its partner image's edges (``shuffled-edges``) and,
+where the run has them, the true outlines (``proxy = "outline"``; the others are
+``"canny"``), and drawn as a heat map. A map holding NaN or infinity keeps its row,
+with ``finite = False`` and NaN statistics.
 
 >>> worker = PassWorker(task)                    # doctest: +SKIP
 >>> table, bad = worker(items)                   # doctest: +SKIP
@@ -32,6 +23,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +32,7 @@ import pandas as pd
 import torch
 
 from localglobal.attribution.controls import randomize_weights
-from localglobal.attribution.explainer import (
-    Explainer,
-    free_device_memory,
-    refuse_without_canonizer,
-)
+from localglobal.attribution.explainer import Explainer, free_device_memory
 from localglobal.attribution.heatmap import heatmap_name, overlay
 from localglobal.attribution.methods import Explanation, Settings, is_lrp, resolve_method
 from localglobal.attribution.outputs import (
@@ -135,10 +123,9 @@ class AttributionPass:
         Raises
         ------
         ModelRefused
-            An LRP composite and no canonizer, or a canonizer that does not fit the
-            architecture (checked on an unweighted build, :func:`architecture`).
+            As :meth:`~localglobal.attribution.explainer.Explainer.attach`, on an
+            unweighted build of the architecture (:func:`architecture`).
         """
-        refuse_without_canonizer(self.model, self.spec.arch, self.spec.canonizer, self.method)
         if is_lrp(self.method):
             self.explainer(torch.device("cpu")).check_fit(architecture(self.spec), self.model)
 
@@ -218,16 +205,14 @@ class _Batch:
 class PassWorker:
     """The worker of one pass: ``worker(items) -> (table, bad items)``; :meth:`close` at the end.
 
+    Images of the next batch are read, and finished batches scored, in worker threads
+    while the device works; items without a PNG of their own
+    (``probes.materialize = false``) are built from their original on the device.
+
     Parameters
     ----------
     task : AttributionPass
         The pass.
-
-    Raises
-    ------
-    Exception
-        Whatever loading the model or registering its method raised: the model fails,
-        not its shards.
     """
 
     def __init__(self, task: AttributionPass):
@@ -303,30 +288,22 @@ class PassWorker:
 
     def score_batch(self, items: list[dict[str, Any]], images: np.ndarray,
                     explanation: Explanation) -> list[dict[str, Any]]:
-        """Rows of one explained batch (run in a worker thread); draws the heat maps.
-
-        Returns
-        -------
-        list of dict
-            The pass's rows in item order, then the ``shuffled-edges`` and outline rows.
-        """
+        """The pass's rows in item order, then the other rows; draws the heat maps."""
         task, rows, others = self.task, [], []
         for k, item in enumerate(items):
-            relevance = explanation.maps[k]
+            relevance, image_id = explanation.maps[k], item["image_id"]
             box = tuple(float(item[c]) for c in BOX_COLUMNS)
-            explained = (task.model, task.control, explanation.method, item,
-                         explanation.targets[k], explanation.logits[k])
-            edges = self.edges.get(item["image_id"])
+            row = partial(stat_row, task.model, task.control, explanation.method, item,
+                          explanation.targets[k], explanation.logits[k])
+            edges = self.edges.get(image_id)
             stats = region_statistics(relevance, edges, box)
-            rows.append(stat_row(*explained, stats))
-            partner = task.partner.get(item["image_id"])
-            if partner is not None:
-                other = region_statistics(relevance, self.edges.get(partner), box)
-                others.append(stat_row(task.model, "shuffled-edges", *explained[2:], other))
-            if self.outlines is not None and item["image_id"] in self.outlines:
-                truth = region_statistics(relevance, self.outlines.get(item["image_id"]),
-                                          box)
-                others.append(stat_row(*explained, truth, proxy="outline"))
+            rows.append(row(stats))
+            if (partner := task.partner.get(image_id)) is not None:
+                shuffled = row(region_statistics(relevance, self.edges.get(partner), box))
+                others.append({**shuffled, "control": "shuffled-edges"})
+            if self.outlines is not None and image_id in self.outlines:
+                truth = region_statistics(relevance, self.outlines.get(image_id), box)
+                others.append(row(truth, proxy="outline"))
             if self.heatmaps is not None and stats.finite:
                 write_png(self.heatmaps / f"{heatmap_name(item)}.png",
                           overlay(images[k], relevance, edges=edges, box=box))
