@@ -94,11 +94,7 @@ def attributions_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
         rank = part["control"].map({c: i for i, c in enumerate(CONTROLS)})
         ordered.append(part.iloc[rank.argsort(kind="stable")])
     table = pd.concat(ordered, ignore_index=True)
-    if "proxy" not in table:
-        table["proxy"] = "canny"
-    table["proxy"] = table["proxy"].fillna("canny")
-    stats = stat_columns(table)
-    return _typed(table[[*LEADING_COLUMNS, *stats, *TRAILING_COLUMNS]])
+    return _typed(table[[*LEADING_COLUMNS, *stat_columns(table), *TRAILING_COLUMNS]])
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
