@@ -39,7 +39,7 @@ from localglobal.models import load_model, resolve_model
 from localglobal.models.devices import select_device
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
-from localglobal.probes.edges import pack_mask
+from localglobal.probes.canny import pack_mask
 from localglobal.run import run_options
 from localglobal.stages import REGISTRY
 

@@ -223,7 +223,7 @@ def main() -> None:
               f"{epooled['cores_obtained']:.2f} with {args.workers})")
         print_efficiency(e1, esum, en, epooled, args.workers)
 
-        from localglobal.probes.edges import auto_canny
+        from localglobal.probes.canny import auto_canny
 
         full = [decode_rgb(p) for p in probe_samples["path"]]
         start = time.perf_counter()

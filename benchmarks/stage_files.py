@@ -13,7 +13,7 @@ Then the tree is asked, in a fresh interpreter, what it sees of the stage:
   written in the dry-run module).
 
 Each "no" is one more file to edit; a stage with parameters of its own adds its
-configuration section (``config.py``) in every tree. The script prints the count for
+configuration section (the configuration's tables) in every tree. The script prints the count for
 the tree before the stage declarations (``--before``, a git revision) and for the
 working tree.
 
@@ -46,7 +46,7 @@ from localglobal.pipeline.stage import stage
 DECLARED: dict[str, Any] = {}
 try:  # a tree whose declarations carry command options and estimates
     from localglobal.pipeline.estimate import Estimate
-    from localglobal.pipeline.options import Option
+    from localglobal.pipeline.stage_options import Option
 
     DECLARED["options"] = (Option("label", ("--label",), str | None,
                                   "a label for the counts [default: none]",

@@ -16,9 +16,7 @@ import torch
 
 import localglobal
 from localglobal import api
-from localglobal.attribution.model_run import AttributeInputs, ModelRun
-from localglobal.config import config_from_dict
-from localglobal.models import ModelSpec
+from localglobal.errors import MissingInputError
 
 
 def test_the_doctests_run():
@@ -85,7 +83,7 @@ def test_a_run_reads_tables_by_catalog_name(tmp_path):
     run = api.load_run(tmp_path)
     assert run.artifacts == ["shape_bias"] and run.shape_bias["n"].tolist() == [3]
     assert "predictions" in dir(run) and "scramble" in run.figures
-    with pytest.raises(api.MissingArtifactError, match="localglobal evaluate"):
+    with pytest.raises(api.MissingInputError, match="localglobal evaluate"):
         run.predictions  # noqa: B018
     with pytest.raises(AttributeError):
         run.not_an_artifact  # noqa: B018
@@ -106,7 +104,7 @@ def test_a_run_draws_the_shape_bias_per_category(tmp_path):
 def test_the_package_names_what_the_api_exports():
     assert set(localglobal._API) == set(api.__all__)
     assert localglobal.guess_canonizer is api.guess_canonizer
-    assert issubclass(localglobal.MissingArtifactError, localglobal.api.MissingInputError)
+    assert localglobal.MissingInputError is MissingInputError  # the one error for it
 
 
 def test_an_image_is_brought_into_the_input_frame_as_the_pipeline_does(tmp_path):
@@ -118,19 +116,6 @@ def test_an_image_is_brought_into_the_input_frame_as_the_pipeline_does(tmp_path)
     assert frame.shape == (224, 224, 3) and frame.dtype == np.uint8
     assert np.array_equal(frame, load_input_frame(tmp_path / "x.png"))
     assert localglobal.to_input_frame(image, resize=64, crop=32).shape == (32, 32, 3)
-
-
-def test_the_attribute_stage_resolves_auto_per_model():
-    items = pd.DataFrame({"item_id": ["a/original/0/0"], "image_id": ["a"], "wnid": ["x"],
-                          "probe": "original", "level": 0, "variant": "0", "path": ""})
-    config = config_from_dict({"attribute": {"models": ["m"], "composite": "auto"}})
-    spec = ModelSpec(name="m", arch="torchvision:mobilenet_v3_small", weights="random",
-                     label_space="imagenet-1k", canonizer=None)
-    inputs = AttributeInputs(items, Path("edges.npz"), {}, {}, torch.device("cpu"))
-    run = ModelRun("m", spec, config, inputs, None)
-    assert run.method == "gradient-x-input" and not run.lrp
-    task = run.task("none", None, Path("maps"), "cpu")
-    assert task.method == "gradient-x-input" and task.canonizer is None
 
 
 def test_the_api_page_documents_what_the_package_has():

@@ -29,8 +29,8 @@ from localglobal.io.atomic import write_text_atomic
 from localglobal.pipeline.estimate import Estimate, estimate_stages
 from localglobal.pipeline.freshness import RunState, StageState
 from localglobal.pipeline.lock import holding_lock
-from localglobal.pipeline.options import with_models
 from localglobal.pipeline.rundir import CONFIG_NAME, RunDir
+from localglobal.pipeline.stage_options import with_models
 from localglobal.stages import REGISTRY
 from localglobal.trust import code_references, refuse_untrusted
 from localglobal.trust import vouched_for as _vouched_for
@@ -47,7 +47,7 @@ def open_run(run_dir: str | os.PathLike[str], *, create: bool = False) -> RunDir
 
     Raises
     ------
-    NotARunError
+    MissingInputError
         Without ``create``: the folder is missing or not a run directory.
     """
     if not create:
@@ -214,7 +214,7 @@ def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
     StageError
         An upstream stage has not finished, or the stage failed (also partly: a failed
         model or item; the tables then hold what succeeded).
-    UntrustedCodeError
+    ConfigError
         A model of the stage names Python code and ``trusted`` is false.
     """
     from localglobal.pipeline.runner import Runner
@@ -267,7 +267,7 @@ def estimate_run(config: RunConfig) -> list[Estimate]:
 
     Raises
     ------
-    ImageIndexError
+    MissingInputError
         The image root or a split folder does not exist.
     """
     return estimate_stages(PIPELINE, lambda name: REGISTRY[name].estimate, config)

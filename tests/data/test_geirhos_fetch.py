@@ -11,20 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from localglobal.data.geirhos import discover_stimuli
 from localglobal.data.geirhos_fetch import (
     HUMAN_DATA,
     MIRROR_ENV,
     SOURCES,
     STIMULI,
-    GeirhosFetchError,
-    GeirhosUnavailableError,
     fetch_geirhos,
     load_checksums,
 )
 from localglobal.data.geirhos_humans import read_human_trials
-from localglobal.io.download import ChecksumError
-from localglobal.io.safe_tar import UnsafeArchiveError
+from localglobal.data.geirhos_stimuli import discover_stimuli
+from localglobal.errors import ArchiveError, ChecksumError, DownloadError, DownloadUnavailableError
 from tests.http_server import serve_folder
 
 CSV = ("subj,session,trial,rt,object_response,category,condition,imagename\n"
@@ -139,7 +136,7 @@ def test_fetch_from_a_mirror_keeps_only_what_is_read_and_then_works_offline(
 
 def test_offline_without_a_cache_names_every_url_and_the_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")
-    with pytest.raises(GeirhosUnavailableError) as error:
+    with pytest.raises(DownloadUnavailableError) as error:
         fetch_geirhos(tmp_path / "g", mirror="https://mirror.example")
     message = str(error.value)
     for source in SOURCES:
@@ -176,7 +173,7 @@ def test_a_member_that_climbs_out_is_refused(server, tmp_path):
     escape = {STIMULI: {f"{STIMULI.top}/../../evil.png": b"evil"}}
     serve(folder, SYNTHETIC, extra=escape)
     listed = checksum_list(tmp_path / "sums.txt", SYNTHETIC)
-    with pytest.raises(UnsafeArchiveError, match="evil"):
+    with pytest.raises(ArchiveError, match="evil"):
         fetch_geirhos(tmp_path / "deep" / "g", mirror=base, checksums=listed)
     assert not list(tmp_path.rglob("evil.png"))
     assert not (tmp_path / "deep" / "g" / STIMULI.top).exists()
@@ -187,7 +184,7 @@ def test_a_listed_file_the_archive_lacks_is_an_error(server, tmp_path):
     serve(folder, SYNTHETIC)
     more = {source: dict(members) for source, members in SYNTHETIC.items()}
     more[HUMAN_DATA]["raw-data/edge/edge_subject-02_session_1.csv"] = b"absent"
-    with pytest.raises(GeirhosFetchError, match="subject-02"):
+    with pytest.raises(DownloadError, match="subject-02"):
         fetch_geirhos(tmp_path / "g", mirror=base,
                       checksums=checksum_list(tmp_path / "sums.txt", more))
 

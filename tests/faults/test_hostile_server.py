@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from localglobal.io.download import DownloadError, DownloadUnavailableError, download
+from localglobal.errors import DownloadError, DownloadUnavailableError
+from localglobal.io.download import download
 
 
 class _Hostile(http.server.BaseHTTPRequestHandler):

@@ -7,13 +7,17 @@ import re
 
 import pytest
 
+from localglobal.errors import ChecksumError, DownloadUnavailableError, MissingInputError
+from localglobal.io.checksums import sha256_matches, verify_file
 from localglobal.io.download import (
-    ChecksumError,
-    DownloadUnavailableError,
+    OFFLINE_REASON,
     cache_dir,
+    cached_path,
     download,
-    sha256_matches,
-    verify_file,
+    fetch,
+    is_cached,
+    unavailable,
+    unavailable_all,
 )
 from tests.http_server import serve_folder
 
@@ -75,3 +79,40 @@ def test_offline_and_missing_files_name_the_url_the_path_and_the_hint(server, tm
         download("https://example.org/file.bin", target)
     assert "https://example.org/file.bin" in str(error.value)
     assert error.value.reason.startswith("offline")
+
+
+def test_a_source_is_fetched_into_the_cache_once_and_verified_before_use(server, tmp_path,
+                                                                         monkeypatch):
+    folder, base = server
+    (folder / "model.pth").write_bytes(b"tensors")
+    digest = hashlib.sha256(b"tensors").hexdigest()
+    url = f"{base}/model.pth"
+    path = fetch(url, digest[:8], folder="weights")
+    assert path == cached_path(url, "weights") and path.read_bytes() == b"tensors"
+    assert is_cached(url, "weights") and path.parent == tmp_path / "cache" / "weights"
+    monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")  # from now on only the cache
+    assert fetch(url, digest, folder="weights") == path
+    path.write_bytes(b"damaged")
+    with pytest.raises(ChecksumError, match="delete a cached download"):
+        fetch(url, digest, folder="weights")
+    with pytest.raises(MissingInputError, match=r"checkpoint .*nowhere\.pth does not exist"):
+        fetch(str(tmp_path / "nowhere.pth"), folder="weights", what="checkpoint")
+
+
+def test_cache_names_keep_hashes_and_never_collide():
+    assert cached_path("https://a.org/x/resnet50-0676ba61.pth", "weights").name \
+        == "resnet50-0676ba61.pth"
+    a = cached_path("https://a.org/1/model.pth", "weights")
+    b = cached_path("https://a.org/2/model.pth", "weights")
+    assert a != b and a.name.endswith("model.pth")
+
+
+def test_several_unavailable_files_are_one_error_naming_each(tmp_path):
+    missing = [unavailable(f"https://example.org/{n}.tar.gz", tmp_path / f"{n}.tar.gz",
+                           OFFLINE_REASON) for n in ("a", "b")]
+    error = unavailable_all("the data", missing, "Put them there.")
+    text = str(error)
+    assert text.startswith("cannot download the data:") and text.endswith("Put them there.")
+    for item in missing:
+        assert f"{item.url}\n    -> {item.path}   (offline mode" in text
+    assert (error.url, error.path) == (missing[0].url, missing[0].path)

@@ -9,16 +9,13 @@ import tarfile
 
 import pytest
 
+from localglobal.errors import ArchiveError, ArchiveLimitError
 from localglobal.io.tar import (
-    ArchiveError,
-    ArchiveLimitError,
+    DecompressionBudget,
     TarLimits,
-    drain,
     is_unsafe_member,
     iter_tar,
-    new_budget,
     open_archive,
-    open_nested,
     tar_bytes,
 )
 
@@ -30,7 +27,6 @@ def members(path, limits=None):
         for member in iter_tar(stream, str(path), limits):
             data = member.read() if member.kind == "file" and not member.problem else None
             found.append((member.name, member.kind, member.problem, data))
-        drain(stream)
     return found
 
 
@@ -65,7 +61,7 @@ def test_unread_members_are_skipped_and_half_read_ones_too(tmp_path):
         seen = []
         for member in iter_tar(stream, "x"):
             if member.name == "a":
-                member.open().read(7)  # the rest of "a" is skipped
+                member.read(7)  # the rest of "a" is skipped
             else:
                 seen.append(member.read())
     assert seen == [b"2" * 10, b"3"]
@@ -131,6 +127,13 @@ def test_a_decompression_bomb_stops_at_the_ratio_cap_naming_the_member(tmp_path)
     assert members(bomb, TarLimits(max_ratio=5000))[0][0] == "zeros.bin"
 
 
+def test_a_compressed_archive_inside_the_decompressed_stream_is_not_unpacked(tmp_path):
+    twice = tmp_path / "twice.tar.gz"  # unpacking the inner gzip would escape the meter
+    twice.write_bytes(gzip.compress(zeros_archive(tmp_path / "bomb.tar.gz").read_bytes()))
+    with pytest.raises(ArchiveError, match=r"twice\.tar\.gz: not a tar archive"):
+        members(twice, TarLimits(max_ratio=5000))
+
+
 def test_the_total_cap_counts_every_decompressed_byte(tmp_path):
     archive = zeros_archive(tmp_path / "big.tar.gz", size=300_000)
     with pytest.raises(ArchiveLimitError, match="total cap"):
@@ -143,13 +146,11 @@ def test_a_nested_archive_is_streamed_and_capped_at_the_member_size(tmp_path):
     path.write_bytes(tar_bytes([("n01.tar.gz", inner)], compress=False))
 
     def nested(limits):
-        budget = new_budget(limits)
+        budget = DecompressionBudget()
         with open_archive(path, limits=limits, budget=budget) as stream:
             member = next(iter_tar(stream, "outer", limits))
-            inner_stream = open_nested(member, "outer:n01.tar.gz", limits, budget)
-            found = [(m.name, len(m.read())) for m in iter_tar(inner_stream, "x", limits)]
-            drain(inner_stream)
-            return found
+            with open_archive(member, "outer:n01.tar.gz", limits, budget) as inner_stream:
+                return [(m.name, len(m.read())) for m in iter_tar(inner_stream, "x", limits)]
 
     assert nested(TarLimits()) == [("n01/a.xml", 1)] + [(f"n01/{k}.xml", 5000)
                                                         for k in range(9)]

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from localglobal.config import config_from_dict
+from localglobal.errors import ChecksumError
 from localglobal.evaluation.decisions import IMAGENET_INDICES_16
 from localglobal.io.images import read_png
 from localglobal.models import load_model, resolve_model
-from localglobal.models.build import package_weights_path, weights_cached
+from localglobal.models.loading import package_weights_path, weights_cached
 from localglobal.models.packaged import PACKAGED, map_in_order, package_file
-from localglobal.models.weights import ChecksumError
 from localglobal.run import prepare_run, run_stage
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "geirhos-sample"

@@ -1,4 +1,4 @@
-"""Weights: download into the cache, verify, work offline, load checkpoints safely."""
+"""Weights: fetched into the cache, verified, offline; checkpoints loaded safely."""
 
 from __future__ import annotations
 
@@ -12,20 +12,20 @@ import pytest
 import torch
 from torch import nn
 
-from localglobal.errors import LocalglobalError
-from localglobal.models import weights
-from localglobal.models.weights import (
-    CheckpointMismatchError,
+from localglobal.errors import (
     ChecksumError,
-    WeightsError,
-    WeightsNotFoundError,
-    WeightsUnavailableError,
-    cached_path,
+    DownloadUnavailableError,
+    LocalglobalError,
+    MissingInputError,
+    ModelLoadError,
+)
+from localglobal.io import download
+from localglobal.models.weights import (
+    FOLDER,
     fetch_weights,
+    hub_checkpoint_path,
     hub_dir,
-    hub_hash_prefix,
-    is_cached,
-    known_sha256,
+    hub_unavailable,
     load_checkpoint,
     load_state_dict_strict,
 )
@@ -56,6 +56,10 @@ def _serve_blob(folder, size: int = 300_000) -> tuple[str, bytes, str]:
     return name, data, digest
 
 
+def cached_path(url: str) -> Path:
+    return download.cached_path(url, FOLDER)
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -69,7 +73,7 @@ def test_download_verifies_caches_and_then_works_offline(server, monkeypatch):
 
     path = fetch_weights(url, sha256=digest[:8])  # hub-style prefix
     assert path == cached_path(url) and path.read_bytes() == data
-    assert is_cached(url)
+    assert download.is_cached(url, FOLDER)
     (folder / name).unlink()  # the server no longer has it
     monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")
     assert fetch_weights(url, sha256=digest) == path  # full digest, from the cache
@@ -90,21 +94,21 @@ def test_a_corrupt_download_is_deleted_and_reported(server):
 def test_offline_without_the_file_names_the_url_and_the_path(monkeypatch):
     monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")
     url = "https://example.org/models/resnet-0123abcd.pth"
-    with pytest.raises(WeightsUnavailableError) as error:
+    with pytest.raises(DownloadUnavailableError) as error:
         fetch_weights(url, sha256="0123abcd")
     assert url in str(error.value) and str(cached_path(url)) in str(error.value)
 
 
 def test_an_unreachable_server_names_the_url_and_the_path():
     url = f"http://127.0.0.1:{_closed_port()}/model-0123abcd.pth"
-    with pytest.raises(WeightsUnavailableError) as error:
+    with pytest.raises(DownloadUnavailableError) as error:
         fetch_weights(url)
     assert url in str(error.value) and str(cached_path(url)) in str(error.value)
 
 
 def test_missing_file_on_the_server_is_unavailable(server):
     _, base = server
-    with pytest.raises(WeightsUnavailableError, match="HTTP 404"):
+    with pytest.raises(DownloadUnavailableError, match="HTTP 404"):
         fetch_weights(f"{base}/absent-0123abcd.pth")
 
 
@@ -117,7 +121,8 @@ def test_local_paths_are_used_where_they_are(tmp_path):
         fetch_weights(str(path), sha256="ffffffff")
     with pytest.raises(FileNotFoundError, match=r"nowhere\.pth") as error:
         fetch_weights(str(tmp_path / "nowhere.pth"))
-    assert isinstance(error.value, WeightsNotFoundError | LocalglobalError)
+    assert isinstance(error.value, MissingInputError | LocalglobalError)
+    assert "weights file" in str(error.value)
 
 
 def test_a_cached_download_is_verified_before_use(server, monkeypatch):
@@ -132,31 +137,19 @@ def test_a_cached_download_is_verified_before_use(server, monkeypatch):
     assert fetch_weights(url) == path  # without a configured checksum nothing is checked
 
 
-def test_a_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
-    path = tmp_path / "w.pth"
-    path.write_bytes(b"tensors")
-    calls = []
-    original = weights.sha256_file
-    monkeypatch.setattr(weights, "sha256_file", lambda p: calls.append(p) or original(p))
-    expected = hashlib.sha256(b"tensors").hexdigest()
-    assert known_sha256(path) == expected and known_sha256(path) == expected
-    assert fetch_weights(str(path), sha256=expected[:8]) == path
-    assert len(calls) == 1  # remembered by size and mtime
-    path.write_bytes(b"other tensors")
-    assert known_sha256(path) == hashlib.sha256(b"other tensors").hexdigest()
-    assert len(calls) == 2
-
-
 def test_hub_dir_follows_torch_home(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     assert hub_dir() == tmp_path / "th" / "hub" == Path(torch.hub.get_dir())
 
 
-def test_cache_names_keep_hub_hashes_and_never_collide():
-    assert cached_path("https://a.org/x/resnet50-0676ba61.pth").name == "resnet50-0676ba61.pth"
-    a, b = cached_path("https://a.org/1/model.pth"), cached_path("https://a.org/2/model.pth")
-    assert a != b and a.name.endswith("model.pth")
-    assert hub_hash_prefix("resnet50_train_60_epochs-c8e5653e.pth.tar") == "c8e5653e"
+def test_library_weights_that_cannot_be_had_say_where_torch_hub_looks(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    url = "https://download.pytorch.org/models/resnet50-0676ba61.pth"
+    error = hub_unavailable(url, "offline mode (LOCALGLOBAL_OFFLINE=1)")
+    assert isinstance(error, DownloadUnavailableError) and error.url == url
+    assert error.path == hub_checkpoint_path(url) == tmp_path / "th" / "hub" / "checkpoints" \
+        / "resnet50-0676ba61.pth"
+    assert str(error.path) in str(error) and "TORCH_HOME" in str(error)
 
 
 class _Tiny(nn.Module):
@@ -195,14 +188,14 @@ def test_features_only_dataparallel_keys_are_unwrapped(tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": OrderedDict(w=torch.zeros(1)), "obj": _Tiny()}, path)
-    with pytest.raises(WeightsError, match="weights_only"):
+    with pytest.raises(ModelLoadError, match="weights_only"):
         load_checkpoint(path)
 
 
 def test_a_whole_saved_model_is_one_line_naming_the_file_and_the_fix(tmp_path):
     path = tmp_path / "whole.pt"
     torch.save(_Tiny(), path)  # the model object itself, not its state_dict()
-    with pytest.raises(WeightsError) as error:
+    with pytest.raises(ModelLoadError) as error:
         load_checkpoint(path)
     message = str(error.value)
     assert "\n" not in message and "\x1b" not in message
@@ -216,7 +209,7 @@ def test_a_whole_saved_model_is_one_line_naming_the_file_and_the_fix(tmp_path):
 def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path):
     path = tmp_path / "garbage.pt"
     path.write_bytes(b"\x80\x02garbage" * 10)
-    with pytest.raises(WeightsError) as error:
+    with pytest.raises(ModelLoadError) as error:
         load_checkpoint(path)
     assert "\n" not in str(error.value) and str(path) in str(error.value)
 
@@ -226,7 +219,7 @@ def test_a_checkpoint_that_does_not_fit_names_missing_and_unexpected_keys(tmp_pa
     state["extra.weight"] = torch.zeros(1)
     del state["classifier.bias"]
     state["classifier.weight"] = torch.zeros(3, 4)
-    with pytest.raises(CheckpointMismatchError) as error:
+    with pytest.raises(ModelLoadError) as error:
         load_state_dict_strict(_Tiny(), state, "ckpt.pth")
     message = str(error.value)
     assert "ckpt.pth" in message

@@ -25,7 +25,7 @@ from localglobal.models import load_model, resolve_model
 from localglobal.pipeline.fingerprint import output_digest
 from localglobal.pipeline.manifest import Manifest
 from localglobal.pipeline.runner import Runner
-from localglobal.probes.edges import pack_mask, unpack_mask
+from localglobal.probes.canny import pack_mask, unpack_mask
 from localglobal.run import prepare_run, run_stage
 from localglobal.stages import REGISTRY
 

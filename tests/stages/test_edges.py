@@ -7,8 +7,8 @@ from PIL import Image
 
 from localglobal.data.geometry import box_mask
 from localglobal.io.images import load_input_frame, read_png
+from localglobal.probes.canny import auto_canny
 from localglobal.probes.edge_masks import unpack_masks
-from localglobal.probes.edges import auto_canny
 from localglobal.run import run_stage
 from tests.stages._probe_run import build_images, generate, make_run, stage_report
 

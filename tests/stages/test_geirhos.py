@@ -16,7 +16,7 @@ from localglobal.evaluation.decisions import IMAGENET_TO_16
 from localglobal.io.images import read_png
 from localglobal.models import load_model, resolve_model
 from localglobal.models.preprocessing import normalise
-from localglobal.report.geirhos import accuracy_table, consistency_table, shape_bias_lines
+from localglobal.report.geirhos_tables import accuracy_table, consistency_table, shape_bias_lines
 from localglobal.run import prepare_run, run_stage
 from localglobal.toyworld.build import WorldConfig, build_world
 from tests.shared_data import geirhos_sample, require_geirhos_sample

@@ -15,8 +15,8 @@ import pandas as pd
 
 from localglobal.data.geometry import box_mask
 from localglobal.io.atomic import safe_name
+from localglobal.probes.canny import unpack_mask
 from localglobal.probes.edge_masks import SHAPE_KEY
-from localglobal.probes.edges import unpack_mask
 
 
 def edge_masks_from_npz(arrays: Mapping[str, np.ndarray], crop: int) -> Iterator[np.ndarray]:

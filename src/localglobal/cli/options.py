@@ -1,5 +1,5 @@
 """The options the commands share: the run, a configuration overlay, --force, and the
-typer form of a stage's declared options (:class:`~localglobal.pipeline.options.Option`)."""
+typer form of a stage's declared options (:class:`~localglobal.pipeline.stage_options.Option`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from localglobal.pipeline.options import DEVICE, WORKERS, Option
+from localglobal.pipeline.stage_options import DEVICE, WORKERS, Option
 
 
 def typer_annotation(option: Option) -> Any:

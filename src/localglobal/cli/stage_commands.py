@@ -2,7 +2,7 @@
 
 Every stage command takes the stage's positional arguments, ``--run``, ``--config``
 and ``--force``, then the options its declaration lists
-(:class:`~localglobal.pipeline.options.Option`). The options that set configuration
+(:class:`~localglobal.pipeline.stage_options.Option`). The options that set configuration
 values are laid over the run's configuration (which ``config.toml`` then keeps); the
 others go to the runner as they are.
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 import typer
 
-from localglobal.cli.errors import friendly
+from localglobal.cli.friendly_errors import friendly
 from localglobal.cli.options import ConfigOption, ForceOption, RunOption, typer_annotation
-from localglobal.pipeline.options import Option, configure, runner_options
 from localglobal.pipeline.stage import Stage
+from localglobal.pipeline.stage_options import Option, configure, runner_options
 
 _KEYWORD = inspect.Parameter.KEYWORD_ONLY
 

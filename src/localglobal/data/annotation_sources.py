@@ -16,7 +16,7 @@ skips (:class:`~localglobal.data.boxes.Problem`): unsafe paths, links, members s
 twice or past a cap, corrupt inner archives. Nothing is ever extracted to disk. An
 archive *file* (the source, or one in the source folder) is streamed and its XML
 files handed on as they are read; a corrupt one stops the reading with an
-:class:`~localglobal.io.tar.ArchiveError` naming it. An archive *inside* an archive is
+:class:`~localglobal.errors.ArchiveError` naming it. An archive *inside* an archive is
 read whole (it is at most :attr:`~localglobal.io.tar.TarLimits.max_member_bytes`)
 before its files are handed on, so that a corrupt one is skipped as a whole:
 data decoded before a failed integrity check cannot be trusted.
@@ -44,34 +44,36 @@ from localglobal.data.boxes import (
     summarize,
     wnid_of_label,
 )
-from localglobal.errors import MissingInputError, is_machine_error
-from localglobal.io.tar import (
+from localglobal.errors import (
     ArchiveError,
     ArchiveLimitError,
+    MissingInputError,
+    describe_error,
+    is_machine_error,
+)
+from localglobal.io.tar import (
     DecompressionBudget,
     TarLimits,
-    describe_error,
-    drain,
-    is_archive_name,
+    TarMember,
     iter_tar,
-    new_budget,
     open_archive,
-    open_nested,
 )
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 MAX_DEPTH = 4
 """Archives nested deeper than this inside an archive are not opened (counted as ignored)."""
 
 Entry = XmlItem | Problem
 
 
-class AnnotationSourceError(MissingInputError):
-    """The annotation source does not exist; the message names it."""
-
-
 def is_xml_name(name: str) -> bool:
     """Whether a file name ends in ``.xml`` (any case)."""
     return name[-4:].lower() == ".xml"
+
+
+def is_archive_name(name: str) -> bool:
+    """Whether a file name looks like a (possibly compressed) tar archive."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def source_kind(source: str | os.PathLike[str]) -> str:
@@ -98,16 +100,16 @@ def iter_source(source: str | os.PathLike[str], limits: TarLimits | None = None
 
     Raises
     ------
-    AnnotationSourceError
+    MissingInputError
         The source does not exist.
     ArchiveError
         An archive file is corrupt or truncated (raised where the damage is met).
     """
     path = Path(source).expanduser()
     if not path.exists():
-        raise AnnotationSourceError(f"{path}: annotation source not found")
+        raise MissingInputError(f"{path}: annotation source not found")
     limits = limits or TarLimits()
-    budget = new_budget(limits)
+    budget = DecompressionBudget()
     kind = source_kind(path)
     if kind == "folder":
         yield from _iter_folder(path, limits, budget)
@@ -145,7 +147,6 @@ def _iter_archive_file(path: Path, source_prefix: str, problem_prefix: str,
         with open_archive(path, label, limits, budget) as stream:
             yield from _members(stream, label, source_prefix, problem_prefix,
                                 wnid_of_label(path.name), limits, budget, 0)
-            drain(stream)
     except ArchiveLimitError as error:
         where = f" at member {error.member}" if error.member else ""
         yield Problem("archive", problem_prefix, f"reading stopped{where}: {error.reason}; "
@@ -189,14 +190,13 @@ def _members(stream: IO[bytes], label: str, source_prefix: str, problem_prefix: 
             yield Problem("ignored", where)
 
 
-def _inner_archive(member: Any, where: str, limits: TarLimits, budget: DecompressionBudget,
-                   depth: int) -> Iterator[Entry]:
+def _inner_archive(member: TarMember, where: str, limits: TarLimits,
+                   budget: DecompressionBudget, depth: int) -> Iterator[Entry]:
     """An archive inside an archive: read whole and checked, then handed on, or skipped."""
-    try:
-        stream = open_nested(member, where, limits, budget)
-        entries = list(_members(stream, where, where, where, wnid_of_label(where), limits,
-                                budget, depth))
-        drain(stream)  # the integrity check (CRC) comes at the end of the stream
+    try:  # read to its end on leaving: the integrity check (CRC) comes last
+        with open_archive(member, where, limits, budget) as stream:
+            entries = list(_members(stream, where, where, where, wnid_of_label(where),
+                                    limits, budget, depth))
     except ArchiveError as error:
         if error.archive != where:
             raise  # the outer archive's damage or cap, not this member's
@@ -275,7 +275,7 @@ def read_annotations(source: str | os.PathLike[str], *, limits: TarLimits | None
 
     Raises
     ------
-    AnnotationSourceError
+    MissingInputError
         The source does not exist.
     ArchiveError
         An archive file is corrupt or truncated.

@@ -32,15 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from localglobal.errors import LocalglobalError
+from localglobal.errors import ChecksumError, DownloadError, DownloadUnavailableError
 from localglobal.io.atomic import write_json
+from localglobal.io.checksums import sha256_file
 from localglobal.io.download import (
-    ChecksumError,
-    DownloadUnavailableError,
+    OFFLINE_REASON,
     cache_dir,
     download,
     offline,
-    sha256_file,
+    unavailable,
+    unavailable_all,
 )
 from localglobal.io.safe_tar import extract_tar
 from localglobal.io.tar import TarLimits
@@ -86,14 +87,6 @@ HUMAN_DATA = GeirhosSource(
 SOURCES = (STIMULI, HUMAN_DATA)
 
 
-class GeirhosFetchError(LocalglobalError, RuntimeError):
-    """The Geirhos data could not be unpacked (a file missing from the archive, a bad list)."""
-
-
-class GeirhosUnavailableError(DownloadUnavailableError):
-    """The Geirhos data is not cached and cannot be downloaded; the message says where to put it."""
-
-
 class GeirhosPaths(NamedTuple):
     """Where the fetched data lies: ``root`` works for both readers."""
 
@@ -122,7 +115,7 @@ def load_checksums(path: str | os.PathLike[str] | None = None
 
     Raises
     ------
-    GeirhosFetchError
+    DownloadError
         A line that is not ``sha256 bytes repository path`` (naming file and line), or
         a file that is not text.
     """
@@ -130,7 +123,7 @@ def load_checksums(path: str | os.PathLike[str] | None = None
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise GeirhosFetchError(f"{path}: not a text file of 'sha256 bytes repository "
+        raise DownloadError(f"{path}: not a text file of 'sha256 bytes repository "
                                 "path' lines") from None
     table: dict[str, dict[str, tuple[str, int]]] = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -138,7 +131,7 @@ def load_checksums(path: str | os.PathLike[str] | None = None
             continue
         parts = line.split(maxsplit=3)
         if len(parts) != 4 or len(parts[0]) != 64 or not parts[1].isdigit():
-            raise GeirhosFetchError(f"{path}:{number}: expected 'sha256 bytes repository "
+            raise DownloadError(f"{path}:{number}: expected 'sha256 bytes repository "
                                     f"path', got {line!r}")
         table.setdefault(parts[2], {})[parts[3]] = (parts[0].lower(), int(parts[1]))
     return table
@@ -175,17 +168,16 @@ def unpack_source(archive: Path, root: Path, source: GeirhosSource,
 
     Raises
     ------
-    UnsafeArchiveError
-        A member with a path out of its folder, a link, or too many bytes.
-    ArchiveLimitError
-        The archive decompresses past the caps (a decompression bomb).
+    ArchiveError
+        A member with a path out of its folder, a link, or too many bytes; an archive
+        that decompresses past the caps (a decompression bomb, ``ArchiveLimitError``).
     ChecksumError
         Kept files whose size or SHA-256 differs from the list (all named).
-    GeirhosFetchError
+    DownloadError
         Listed files the archive lacks.
     """
     if not expected:
-        raise GeirhosFetchError(f"the checksum list names no file of {source.repo}")
+        raise DownloadError(f"the checksum list names no file of {source.repo}")
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{source.top}.", suffix=".partial", dir=root))
     try:
@@ -205,7 +197,7 @@ def unpack_source(archive: Path, root: Path, source: GeirhosSource,
                                 "list:\n  " + "\n  ".join(bad[:20]))
         missing = sorted(set(expected) - set(found))
         if missing:
-            raise GeirhosFetchError(f"{archive}: {len(missing)} listed file(s) are not in the "
+            raise DownloadError(f"{archive}: {len(missing)} listed file(s) are not in the "
                                     "archive, e.g. " + ", ".join(missing[:5]))
         write_json(staging / MARKER, {"repo": source.repo, "commit": source.commit,
                                       "files": len(expected)})
@@ -220,16 +212,6 @@ def unpack_source(archive: Path, root: Path, source: GeirhosSource,
         return final
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _unavailable(missing: list[tuple[str, Path, str]], archives: Path) -> GeirhosUnavailableError:
-    lines = [f"  {url}\n    -> {path}   ({reason})" for url, path, reason in missing]
-    return GeirhosUnavailableError(
-        "cannot download the Geirhos data:\n" + "\n".join(lines)
-        + f"\nDownload each archive on a machine with network access and put it in:\n  "
-          f"{archives}\n(its name as shown); the next fetch unpacks it without the network. "
-          f"A mirror of github.com is set by {MIRROR_ENV}.",
-        missing[0][0], archives, missing[0][2])
 
 
 def _obtain_archive(source: GeirhosSource, archives: Path, mirror: str,
@@ -251,27 +233,27 @@ def fetch_sources(root: Path, sources: tuple[GeirhosSource, ...], *, mirror: str
 
     Raises
     ------
-    GeirhosUnavailableError
+    DownloadUnavailableError
         Some source is neither unpacked nor downloadable (all of them named).
-    ChecksumError, UnsafeArchiveError, ArchiveLimitError, GeirhosFetchError
+    ChecksumError, ArchiveError, DownloadError
         See :func:`unpack_source`.
     """
     mirror = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
     table = load_checksums(checksums)
     archives = root / "archives"
-    missing: list[tuple[str, Path, str]] = []
+    missing: list[DownloadUnavailableError] = []
     for source in sources:
         expected = _expected(source, table)
         if _is_complete(root / source.top, source, expected, verify):
             continue
         archive = archives / f"{source.top}.tar.gz"
         if offline() and not archive.is_file():
-            missing.append((source.url(mirror), archive, "offline mode (LOCALGLOBAL_OFFLINE=1)"))
+            missing.append(unavailable(source.url(mirror), archive, OFFLINE_REASON))
             continue
         try:
             archive, downloaded = _obtain_archive(source, archives, mirror, progress)
         except DownloadUnavailableError as error:
-            missing.append((source.url(mirror), archive, error.reason))
+            missing.append(error)
             continue
         try:
             unpack_source(archive, root, source, expected, limits)
@@ -282,7 +264,11 @@ def fetch_sources(root: Path, sources: tuple[GeirhosSource, ...], *, mirror: str
         if downloaded and not keep_archives:
             archive.unlink(missing_ok=True)
     if missing:
-        raise _unavailable(missing, archives)
+        raise unavailable_all(
+            "the Geirhos data", missing,
+            f"Download each archive on a machine with network access and put it in:\n  "
+            f"{archives}\n(its name as shown); the next fetch unpacks it without the network. "
+            f"A mirror of github.com is set by {MIRROR_ENV}.")
 
 
 def fetch_geirhos(to: str | os.PathLike[str] | None = None, *, mirror: str | None = None,
@@ -313,15 +299,15 @@ def fetch_geirhos(to: str | os.PathLike[str] | None = None, *, mirror: str | Non
     Returns
     -------
     GeirhosPaths
-        ``root`` (give it to :func:`~localglobal.data.geirhos.discover_stimuli` and
+        ``root`` (give it to :func:`~localglobal.data.geirhos_stimuli.discover_stimuli` and
         :func:`~localglobal.data.geirhos_humans.read_human_trials`), ``stimuli``, ``raw_data``.
 
     Raises
     ------
-    GeirhosUnavailableError
+    DownloadUnavailableError
         Not cached, and offline or unreachable: names each URL and the folder to put
         the archives in.
-    ChecksumError, UnsafeArchiveError, ArchiveLimitError, GeirhosFetchError
+    ChecksumError, ArchiveError, DownloadError
         See :func:`unpack_source`.
     """
     root = Path(to).expanduser() if to is not None else cache_dir() / "geirhos"

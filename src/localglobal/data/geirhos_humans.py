@@ -6,13 +6,13 @@ The raw data are one CSV per observer and session,
 (:data:`TRIAL_COLUMNS`; ``Session`` in some files); the experiments read are
 model-vs-human's 17. :func:`read_human_trials` turns them into the
 ``geirhos_decisions.parquet`` contract
-(:data:`~localglobal.data.geirhos.DECISION_COLUMNS`): ``image`` is the stimulus every
+(:data:`~localglobal.data.geirhos_stimuli.DECISION_COLUMNS`): ``image`` is the stimulus every
 observer's trial of it shares (:func:`~localglobal.data.model_vs_human.image_id` of
 ``imagename``), ``condition`` the experiment's condition string (as model-vs-human
 spells it), ``category`` is the shape, and ``object_response`` ``na`` is a trial
 without a decision (None). Bad files and rows
 are reported as problems naming them, never raised; a missing folder raises
-:class:`~localglobal.data.geirhos.GeirhosDataError`.
+:class:`~localglobal.errors.MissingInputError`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from localglobal.data import model_vs_human as mvh
-from localglobal.data.geirhos import (
+from localglobal.data.geirhos_stimuli import (
     DATASETS,
     DECISION_COLUMNS,
-    GeirhosDataError,
     Loaded,
     texture_of,
 )
+from localglobal.errors import MissingInputError
 
 RAW_DATA_FOLDERS: tuple[str, ...] = ("raw-data", "human-raw-data")
 """Folder names of model-vs-human's raw data (the repository's, the sample's)."""
@@ -57,12 +57,12 @@ def find_raw_data_folder(root: str | Path) -> Path:
 
     Raises
     ------
-    GeirhosDataError
+    MissingInputError
         ``root`` does not exist or holds no experiment folder.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise GeirhosDataError(f"{root}: no such folder of human raw data")
+        raise MissingInputError(f"{root}: no such folder of human raw data")
     candidates = [root / name for name in RAW_DATA_FOLDERS]
     for top in sorted(root.glob("model-vs-human-*")):
         candidates += [top / name for name in RAW_DATA_FOLDERS]
@@ -70,7 +70,7 @@ def find_raw_data_folder(root: str | Path) -> Path:
         # A folder of stimuli has a cue-conflict/ folder too, but no CSV files in it.
         if any(any((candidate / d).glob("*.csv")) for d in DATASETS):
             return candidate
-    raise GeirhosDataError(
+    raise MissingInputError(
         f"{root}: no human raw data found; expected experiment folders "
         f"({', '.join(DATASETS)}) in it, in raw-data/ or human-raw-data/ below it, or in "
         f"model-vs-human-<commit>/raw-data/")
@@ -180,14 +180,14 @@ def read_human_trials(root: str | Path, datasets: Sequence[str] | None = None) -
 
     Raises
     ------
-    GeirhosDataError
+    MissingInputError
         ``root`` is missing, or an experiment asked for has no folder.
     """
     folder = find_raw_data_folder(root)
     wanted = [d for d in DATASETS if (folder / d).is_dir()] if datasets is None else datasets
     absent = [d for d in wanted if d not in DATASETS or not (folder / d).is_dir()]
     if absent:
-        raise GeirhosDataError(f"{folder}: no experiment folder for {absent}; known "
+        raise MissingInputError(f"{folder}: no experiment folder for {absent}; known "
                                f"experiments: {', '.join(DATASETS)}")
     tables, problems = [], []
     for dataset in wanted:

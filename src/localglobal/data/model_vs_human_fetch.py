@@ -35,26 +35,20 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from localglobal.data.geirhos_fetch import (
-    DEFAULT_MIRROR,
-    HUMAN_DATA,
-    MIRROR_ENV,
-    GeirhosUnavailableError,
-    fetch_sources,
-)
+from localglobal.data.geirhos_fetch import DEFAULT_MIRROR, HUMAN_DATA, MIRROR_ENV, fetch_sources
 from localglobal.data.model_vs_human import DATASETS
-from localglobal.errors import LocalglobalError
-from localglobal.io.atomic import read_json, write_json
+from localglobal.errors import ChecksumError, DownloadUnavailableError, UnknownNameError
+from localglobal.io.atomic import write_json
+from localglobal.io.checksums import DigestRecord, sha256_file
 from localglobal.io.download import (
-    ChecksumError,
-    DownloadUnavailableError,
+    OFFLINE_REASON,
     cache_dir,
     download,
     offline,
-    sha256_file,
+    unavailable,
+    unavailable_all,
 )
 from localglobal.io.safe_tar import extract_tar
 from localglobal.io.tar import TarLimits
@@ -67,10 +61,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LIMITS = TarLimits(max_member_bytes=16 << 20, max_total_bytes=8 << 30)
 """Caps for unpacking: a stimulus is a 224 × 224 PNG (well under 1 MiB), a dataset
 well under 1 GiB."""
-
-
-class ModelVsHumanUnavailableError(GeirhosUnavailableError):
-    """A dataset is neither cached nor downloadable; the message says where to put it."""
 
 
 @dataclass(frozen=True)
@@ -99,27 +89,6 @@ def release_url(name: str, mirror: str | None = None) -> str:
     """The release archive of dataset ``name`` under ``mirror`` (default github.com)."""
     base = (mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR).rstrip("/")
     return f"{base}/{RELEASE}/{name}.tar.gz"
-
-
-def _record(root: Path) -> dict[str, dict]:
-    path = root / RECORD
-    if not path.is_file():
-        return {}
-    try:
-        record = read_json(path)
-    except (OSError, ValueError, LocalglobalError) as error:
-        raise ChecksumError(f"{path}: unreadable record of archive digests ({error}); "
-                            "repair or delete it (deleting it trusts the next download)") from None
-    return record if isinstance(record, dict) else {}
-
-
-def _check_against(record: dict[str, dict], name: str, archive: Path, digest: str) -> None:
-    known = record.get(name, {}).get("sha256")
-    if known and known != digest:
-        raise ChecksumError(
-            f"{archive}: SHA-256 is {digest}, but {name}.tar.gz had {known} when first "
-            f"downloaded (recorded in {RECORD}); the release or the file changed: delete the "
-            "archive to download it again, or the record entry to trust the new file")
 
 
 def _complete(final: Path, digest: str | None) -> int | None:
@@ -165,10 +134,11 @@ def _unpack(archive: Path, folder: Path, name: str, digest: str, limits: TarLimi
 
 
 def _fetch_one(root: Path, name: str, mirror: str | None, keep_archives: bool, progress: bool,
-               limits: TarLimits, missing: list[tuple[str, Path, str]]) -> FetchedDataset | None:
-    record = _record(root)
+               limits: TarLimits, missing: list[DownloadUnavailableError]
+               ) -> FetchedDataset | None:
+    record = DigestRecord(root / RECORD)
     folder = root / "datasets"
-    known = record.get(name, {}).get("sha256")
+    known = record.sha256(name)
     count = _complete(folder / name, known)
     if count is not None:
         return FetchedDataset(name, folder / name, count, known, "cached")  # type: ignore[arg-type]
@@ -177,32 +147,29 @@ def _fetch_one(root: Path, name: str, mirror: str | None, keep_archives: bool, p
     downloaded = False
     if not archive.is_file():
         if offline():
-            missing.append((url, archive, "offline mode (LOCALGLOBAL_OFFLINE=1)"))
+            missing.append(unavailable(url, archive, OFFLINE_REASON))
             return None
         try:
             download(url, archive, known, progress=progress,
                      hint=f"(or set {MIRROR_ENV} to a mirror).")
         except DownloadUnavailableError as error:
-            missing.append((url, archive, error.reason))
+            missing.append(error)
             return None
         downloaded = True
     try:
         digest = sha256_file(archive)
-        _check_against(record, name, archive, digest)
+        verified = record.check(name, archive, digest)
         count = _unpack(archive, folder, name, digest, limits)
     except BaseException:
         if downloaded:
             archive.unlink(missing_ok=True)
         raise
-    status = "verified" if known else "recorded"
-    if not known:
-        record = _record(root)  # another process may have recorded others meanwhile
-        record[name] = {"sha256": digest, "bytes": archive.stat().st_size, "url": url,
-                        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        write_json(root / RECORD, record)
+    if not verified:
+        record.add(name, archive, digest, url)
     if downloaded and not keep_archives:
         archive.unlink(missing_ok=True)
-    return FetchedDataset(name, folder / name, count, digest, status)
+    return FetchedDataset(name, folder / name, count, digest,
+                          "verified" if verified else "recorded")
 
 
 def fetch_model_vs_human(to: str | os.PathLike[str] | None = None,
@@ -237,39 +204,38 @@ def fetch_model_vs_human(to: str | os.PathLike[str] | None = None,
 
     Raises
     ------
-    ValueError
+    UnknownNameError
         A dataset name that is not one of the 17.
-    ModelVsHumanUnavailableError
+    DownloadUnavailableError
         Something is neither cached nor downloadable: names each URL and where to put it.
     ChecksumError
         An archive differs from the digest recorded at its first download.
-    UnsafeArchiveError, ArchiveLimitError
+    ArchiveError
         An archive that could escape its folder or decompresses past the caps.
     """
     names = list(DATASETS) if datasets is None else list(dict.fromkeys(datasets))
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
-        raise ValueError(f"unknown model-vs-human datasets {unknown}; known: "
+        raise UnknownNameError(f"unknown model-vs-human datasets {unknown}; known: "
                          f"{', '.join(DATASETS)}")
     root = Path(to).expanduser() if to is not None else cache_dir() / "model-vs-human"
-    missing: list[tuple[str, Path, str]] = []
+    missing: list[DownloadUnavailableError] = []
     fetched = [_fetch_one(root, name, mirror, keep_archives, progress, limits or LIMITS, missing)
                for name in names]
     try:
         fetch_sources(root, (HUMAN_DATA,), mirror=mirror, checksums=checksums,
                       progress=progress)
-    except GeirhosUnavailableError as error:
-        missing.append((error.url, error.path, error.reason))
+    except DownloadUnavailableError as error:
+        missing.append(error)
     if missing:
-        lines = [f"  {url}\n    -> {path}   ({reason})" for url, path, reason in missing]
-        raise ModelVsHumanUnavailableError(
-            "cannot download model-vs-human's data:\n" + "\n".join(lines)
-            + f"\nDownload each file on a machine with network access and put it where the "
-              f"arrow points; the next fetch unpacks it without the network. A mirror of "
-              f"github.com is set by {MIRROR_ENV}.", missing[0][0], missing[0][1], missing[0][2])
+        raise unavailable_all(
+            "model-vs-human's data", missing,
+            "Download each file on a machine with network access and put it where the "
+            "arrow points; the next fetch unpacks it without the network. A mirror of "
+            f"github.com is set by {MIRROR_ENV}.")
     return ModelVsHumanPaths(root, tuple(f for f in fetched if f is not None),
                              root / HUMAN_DATA.top / "raw-data")
 
 
-__all__ = ["RELEASE", "FetchedDataset", "ModelVsHumanPaths", "ModelVsHumanUnavailableError",
-           "fetch_model_vs_human", "release_url"]
+__all__ = ["RELEASE", "FetchedDataset", "ModelVsHumanPaths", "fetch_model_vs_human",
+           "release_url"]

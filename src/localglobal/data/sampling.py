@@ -24,7 +24,8 @@ import pandas as pd
 import pyarrow as pa
 
 from localglobal.data.frame_boxes import BoxGroups, FrameBoxes, boxes_in_frame, group_boxes
-from localglobal.data.image_tree import ImageIndexError, ImageTree, check_images, scan_images
+from localglobal.data.image_tree import ImageTree, check_images, scan_images
+from localglobal.errors import MissingInputError
 from localglobal.labels import LabelSpace
 
 SAMPLE_SCHEMA = pa.schema([
@@ -334,7 +335,7 @@ def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space:
 
     Raises
     ------
-    ImageIndexError
+    MissingInputError
         Missing folders, or nothing to draw from.
     """
     tree = scan_images(root, splits, extensions, space)
@@ -342,7 +343,7 @@ def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space:
     draw = draw_sample(tree, groups, space, per_class=per_class, require_box=require_box,
                        seed=seed, resize=resize, crop=crop, check=check)
     if not any(draw.chosen.values()):
-        raise ImageIndexError(nothing_drawn_message(root, splits, tree, draw, require_box,
+        raise MissingInputError(nothing_drawn_message(root, splits, tree, draw, require_box,
                                                     space))
     report = sample_report(root, splits, space, tree, draw, per_class=per_class,
                            require_box=require_box, seed=seed)

@@ -28,7 +28,7 @@ from localglobal.probes.batched import build_batch
 
 Rows = Callable[[np.ndarray, torch.Tensor], pd.DataFrame]
 """``rows(row_numbers, logits) -> table``: a :class:`~localglobal.evaluation.scoring.Scorer`'s
-or a :class:`~localglobal.evaluation.geirhos.GeirhosDecider`'s ``frame``."""
+or a :class:`~localglobal.evaluation.geirhos_decider.GeirhosDecider`'s ``frame``."""
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
-"""Downloads into a cache: hashed as they arrive, renamed into place only when verified.
+"""Files from URLs: downloaded into a cache, verified, and used offline once there.
 
-The cache folder is ``$LOCALGLOBAL_CACHE``, else the platform's user cache folder
-(e.g. ``~/.cache/localglobal``); model weights live in its ``weights/`` folder, the
-Geirhos data in ``geirhos/``. Setting ``LOCALGLOBAL_OFFLINE=1`` forbids downloads:
-what is cached still works, anything else is an error that names the URL and the
-path to put the file at.
-
-Checksums follow two conventions: a full 64-digit SHA-256, or a leading prefix of
-one (torch hub file names carry the first 8 hex digits).
+Every download goes through here: model weights into the cache folder's ``weights/``,
+the Geirhos data into ``geirhos/``, model-vs-human's into ``model-vs-human/``. The
+cache folder is ``$LOCALGLOBAL_CACHE``, else the user cache folder (e.g.
+``~/.cache/localglobal``). ``LOCALGLOBAL_OFFLINE=1`` forbids downloads: what is cached
+still works, anything else is an error naming the URL and the path to put the file at.
+:func:`download` writes a URL's file, hashed as it arrives and renamed into place only
+when its SHA-256 checks out; :func:`fetch` gives a source (a URL or a local path) as a
+verified local file; :func:`verify_cached` checks a file on disk before use, hashing an
+unchanged file once. The checksum conventions are :mod:`localglobal.io.checksums`.
 
 Every download is bounded: a file without a known checksum may be at most
 ``max_bytes`` long (``$LOCALGLOBAL_MAX_DOWNLOAD_MB``, default 2048 MiB), and every
@@ -16,6 +17,8 @@ besides the timeout of each read, so a server that trickles or never ends cannot
 the disk or hold the command forever. The partial file (``.NAME.PID.*.part``) is
 removed when the download fails, on SIGINT and SIGTERM, and, if its process was killed
 outright, by the next download into the folder.
+
+>>> fetch("https://example.org/model-0123abcd.pth", "0123abcd", folder="weights")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,19 +27,31 @@ import contextlib
 import glob
 import hashlib
 import os
-import re
 import signal
+import socket
 import tempfile
 import threading
 import time
 import urllib.error
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from localglobal.errors import LocalglobalError
-
-CHUNK_BYTES = 1 << 20
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+from localglobal.errors import (
+    ChecksumError,
+    DownloadError,
+    DownloadUnavailableError,
+    MissingInputError,
+)
+from localglobal.io.checksums import (
+    CHUNK_BYTES,
+    describe_expected,
+    hashed_name_prefix,
+    normalise_sha256,
+    sha256_matches,
+    verify_file,
+)
 
 CACHE_ENV = "LOCALGLOBAL_CACHE"
 OFFLINE_ENV = "LOCALGLOBAL_OFFLINE"
@@ -47,29 +62,6 @@ DEFAULT_MAX_MB = 2048
 is a few hundred MB)."""
 DEFAULT_DEADLINE_S = 6 * 3600.0
 """The longest a download may take in all, seconds."""
-
-
-class DownloadError(LocalglobalError, RuntimeError):
-    """A file could not be provided; the message says what to do."""
-
-
-class DownloadUnavailableError(DownloadError):
-    """A file is not cached and cannot be downloaded (offline, or the server refused).
-
-    Attributes
-    ----------
-    url, path, reason
-        What was asked for, where it was to go, and why it could not be had.
-    """
-
-    def __init__(self, message: str, url: str = "", path: Path | None = None,
-                 reason: str = "") -> None:
-        super().__init__(message)
-        self.url, self.path, self.reason = url, path, reason
-
-
-class ChecksumError(DownloadError):
-    """A file's SHA-256 does not match the expected value."""
 
 
 def cache_dir() -> Path:
@@ -87,54 +79,6 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def normalise_sha256(expected: str | None) -> str | None:
-    """Lower-case an expected checksum; ``None``/empty means "not checked".
-
-    Raises ``ValueError`` for something that is not hex or is longer than 64 digits.
-    """
-    if not expected:
-        return None
-    expected = expected.strip().lower()
-    if not _HEX.match(expected) or len(expected) > 64:
-        raise ValueError(f"sha256 {expected!r}: expected up to 64 hex digits")
-    return expected
-
-
-def sha256_matches(actual: str, expected: str | None) -> bool:
-    """Whether a full hex digest matches ``expected`` (a full digest or a leading prefix)."""
-    expected = normalise_sha256(expected)
-    return expected is None or actual.lower().startswith(expected)
-
-
-def _kind(expected: str | None) -> str:
-    return "full hash" if len(expected or "") == 64 else "prefix"
-
-
-def verify_file(path: str | os.PathLike[str], expected: str | None) -> str:
-    """Check a file's SHA-256 against ``expected``; return the full digest.
-
-    Raises
-    ------
-    ChecksumError
-        Naming the file, the expected and the actual value.
-    """
-    actual = sha256_file(path)
-    if not sha256_matches(actual, expected):
-        raise ChecksumError(
-            f"{path}: SHA-256 is {actual}, expected {_kind(expected)} "
-            f"{normalise_sha256(expected)}")
-    return actual
-
-
 def network_reason(error: BaseException) -> str:
     """A short reason for a failed request (``HTTP 404 Not Found``, the socket error)."""
     if isinstance(error, urllib.error.HTTPError):
@@ -144,11 +88,30 @@ def network_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def unavailable_message(url: str, path: Path, reason: str, hint: str | None = None) -> str:
-    """The text of a :class:`DownloadUnavailableError`: the URL, the reason, where to put it."""
-    return (f"cannot download {url} ({reason}).\n"
-            f"Download it on a machine with network access and put the file at:\n  {path}\n"
-            + (hint or f"(the cache folder is set by {CACHE_ENV})."))
+def unavailable(url: str, path: Path, reason: str | BaseException,
+                hint: str | None = None) -> DownloadUnavailableError:
+    """The error for a file that cannot be had: the URL, the reason, where to put it.
+
+    Parameters
+    ----------
+    url : str
+        What was asked for.
+    path : Path
+        Where the file is to go (where the user can put a copy by hand).
+    reason : str or BaseException
+        Why it cannot be had; an exception is shortened by :func:`network_reason`.
+    hint : str, optional
+        The message's last line (default: where the cache folder is set).
+    """
+    if isinstance(reason, BaseException):
+        reason = network_reason(reason)
+    return DownloadUnavailableError(
+        f"cannot download {url} ({reason}).\n"
+        f"Download it on a machine with network access and put the file at:\n  {path}\n"
+        + (hint or f"(the cache folder is set by {CACHE_ENV})."), url, path, reason)
+
+
+OFFLINE_REASON = f"offline mode ({OFFLINE_ENV}=1)"
 
 
 def byte_progress(enabled: bool = True):
@@ -168,12 +131,6 @@ def byte_progress(enabled: bool = True):
                     TransferSpeedColumn(), TimeRemainingColumn(), console=shared_console(),
                     transient=True,
                     disable=not enabled or os.environ.get(NO_PROGRESS_ENV) == "1")
-
-
-def _unavailable(url: str, path: Path, reason: str, hint: str | None
-                 ) -> DownloadUnavailableError:
-    return DownloadUnavailableError(unavailable_message(url, path, reason, hint), url, path,
-                                    reason)
 
 
 def _env_number(name: str, default: float) -> float:
@@ -223,17 +180,17 @@ def _copy_response(url: str, response, out, destination: Path, hint: str | None,
                 if max_bytes is not None and received > max_bytes:
                     raise _too_large(url, destination, max_bytes, "it sent more")
                 if deadline is not None and time.monotonic() > deadline:
-                    raise _unavailable(url, destination, "the download took longer than "
-                                       f"its deadline (${DEADLINE_ENV})", hint)
+                    raise unavailable(url, destination, "the download took longer than "
+                                      f"its deadline (${DEADLINE_ENV})", hint)
                 out.write(chunk)
                 digest.update(chunk)
                 bar.advance(task, len(chunk))
         except (urllib.error.URLError, OSError) as error:
-            raise _unavailable(url, destination, "the download broke off: "
-                               f"{network_reason(error)}", hint) from error
+            raise unavailable(url, destination, "the download broke off: "
+                              f"{network_reason(error)}", hint) from error
     if total is not None and received != total:
-        raise _unavailable(url, destination,
-                           f"the download ended after {received} of {total} bytes", hint)
+        raise unavailable(url, destination,
+                          f"the download ended after {received} of {total} bytes", hint)
     return digest.hexdigest()
 
 
@@ -332,7 +289,7 @@ def download(url: str, destination: str | os.PathLike[str], sha256: str | None =
     destination = Path(destination)
     expected = normalise_sha256(sha256)
     if offline():
-        raise _unavailable(url, destination, f"offline mode ({OFFLINE_ENV}=1)", hint)
+        raise unavailable(url, destination, OFFLINE_REASON, hint)
     if max_bytes is None and expected is None:
         max_bytes = max_download_bytes()
     deadline = time.monotonic() + (deadline_s if deadline_s is not None
@@ -357,16 +314,186 @@ def _download(url: str, destination: Path, expected: str | None, timeout: float,
                 request = urllib.request.Request(url, headers={"User-Agent": "localglobal"})
                 response = urllib.request.urlopen(request, timeout=timeout)
             except (urllib.error.URLError, OSError) as error:
-                raise _unavailable(url, destination, network_reason(error), hint) from error
+                raise unavailable(url, destination, error, hint) from error
             with response:
                 actual = _copy_response(url, response, out, destination, hint, progress,
                                         max_bytes, deadline)
         if not sha256_matches(actual, expected):
             raise ChecksumError(
                 f"{url}: the downloaded file's SHA-256 is {actual}, expected "
-                f"{_kind(expected)} {expected}; the download was deleted and {destination} "
+                f"{describe_expected(expected)}; the download was deleted and {destination} "
                 f"was not written")
         os.replace(tmp, destination)
     finally:
         tmp.unlink(missing_ok=True)
     return destination
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def is_url(source: str) -> bool:
+    """Whether a source is a URL (``scheme://…``) rather than a local path."""
+    return "://" in source
+
+
+def cached_path(url: str, folder: str) -> Path:
+    """Where the file downloaded from ``url`` lives in the cache's ``folder``.
+
+    The file keeps its name; a name without a hash part (``-0123abcd.``) is prefixed
+    with a digest of the URL so that two URLs ending in ``model.pth`` cannot collide.
+    """
+    name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "download"
+    if hashed_name_prefix(name) is None:
+        name = f"{hashlib.sha256(url.encode()).hexdigest()[:8]}-{name}"
+    return cache_dir() / folder / name
+
+
+def source_path(source: str, folder: str) -> Path:
+    """The local file of a source: its cache path for a URL, the path itself otherwise."""
+    return cached_path(source, folder) if is_url(source) else Path(source).expanduser()
+
+
+def fetch(source: str, sha256: str | None = None, *, folder: str, what: str = "file",
+          hint: str | None = None, progress: bool = True) -> Path:
+    """The local file of ``source``, downloaded into the cache first if it is a URL.
+
+    Parameters
+    ----------
+    source : str
+        A URL (downloaded once into ``folder`` of :func:`cache_dir`), or a local path,
+        used where it is (``~`` is expanded).
+    sha256 : str, optional
+        Expected checksum (full digest or prefix). A download is checked as it arrives;
+        a cached file and a local path are checked before use (:func:`verify_cached`).
+    folder : str
+        The cache's sub-folder for downloads (``weights``).
+    what : str
+        What the file is, for the message about a missing local file.
+    hint : str, optional
+        Last line of the "cannot download" message.
+    progress : bool
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    Path
+        The file.
+
+    Raises
+    ------
+    MissingInputError
+        A local path that does not exist.
+    DownloadUnavailableError
+        A URL not cached, and no network (the message names the URL and the exact path
+        to put the file at).
+    ChecksumError
+        The download or the file does not match ``sha256``.
+    """
+    path = source_path(source, folder)
+    if is_url(source) and not path.is_file():
+        return download(source, path, sha256, progress=progress, hint=hint)
+    if not path.is_file():
+        raise MissingInputError(f"{what} {path} does not exist")
+    return verify_cached(path, sha256)
+
+
+def is_cached(source: str, folder: str) -> bool:
+    """Whether a URL's file is in the cache's ``folder``, or a local path exists."""
+    return source_path(source, folder).is_file()
+
+
+def file_fingerprint(source: str | None, folder: str) -> dict[str, Any]:
+    """What identifies a source's content for caching results made with it.
+
+    The source, and for a file on disk (a local path, a cached download) its size and
+    modification time, so that replacing the file at the same path invalidates results
+    made with it.
+    """
+    if not source:
+        return {"source": source}
+    path = source_path(source, folder)
+    if not path.is_file():
+        return {"source": source}
+    stat = path.stat()
+    return {"source": source, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+_NETWORK_ERROR_NAMES = {
+    "LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectTimeout",
+    "ReadTimeout", "ConnectionError", "NameResolutionError", "MaxRetryError",
+}
+"""Network failures of libraries that download on their own (huggingface_hub, httpx,
+requests, urllib3), known by name so that none of them need be imported."""
+
+
+def is_network_error(error: BaseException) -> bool:
+    """Whether an exception (or one it was raised from) means "could not reach the server"
+    (for libraries that download by themselves, such as torchvision and timm)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (urllib.error.URLError, ConnectionError, TimeoutError,
+                                socket.gaierror, socket.timeout)):
+            return True
+        if type(current).__name__ in _NETWORK_ERROR_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def unavailable_all(what: str, missing: Sequence[DownloadUnavailableError],
+                    advice: str) -> DownloadUnavailableError:
+    """One error for several files that cannot be had, each URL with where it goes.
+
+    Parameters
+    ----------
+    what : str
+        What was being fetched ("the Geirhos data").
+    missing : sequence of DownloadUnavailableError
+        One per file (its ``url``, ``path`` and ``reason`` are listed).
+    advice : str
+        The closing lines: what to do with the files.
+    """
+    lines = [f"  {e.url}\n    -> {e.path}   ({e.reason})" for e in missing]
+    first = missing[0]
+    return DownloadUnavailableError(f"cannot download {what}:\n" + "\n".join(lines)
+                                    + "\n" + advice, first.url, first.path, first.reason)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+HASHES_FILE = "known-sha256.json"
+"""The cache folder's memo of files' SHA-256 by path, size and modification time."""
+
+
+def verify_cached(path: str | os.PathLike[str], expected: str | None) -> Path:
+    """Check a file on disk against ``expected`` before it is used.
+
+    The digest is remembered in the cache folder's :data:`HASHES_FILE` (see
+    :func:`~localglobal.io.checksums.known_sha256`), so an unchanged file is hashed once.
+
+    Parameters
+    ----------
+    path : path-like
+        A cached download or a local file.
+    expected : str or None
+        A full SHA-256 or a leading prefix; ``None`` checks nothing.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ChecksumError
+        The file's digest does not match (naming the file, both values and the fix).
+    """
+    if normalise_sha256(expected) is not None:
+        verify_file(path, expected, memo=cache_dir() / HASHES_FILE,
+                    advice="the file is damaged or not the one configured: delete a cached "
+                           "download to fetch it again, or correct the configured sha256")
+    return Path(path)

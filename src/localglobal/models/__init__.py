@@ -1,11 +1,11 @@
 """Models: specs, the built-in catalog, resolving names, building, weights, devices.
 
-- :mod:`~localglobal.models.spec`: :class:`ModelSpec`, weights sources, the errors;
-- :mod:`~localglobal.models.catalog`: the built-in models and :func:`register_model`;
+- :mod:`~localglobal.models.spec`: :class:`ModelSpec` and its weights sources;
+- :mod:`~localglobal.models.model_catalog`: the built-in models and :func:`register_model`;
 - :mod:`~localglobal.models.resolve`: names, ``timm:``/``torchvision:`` forms,
   ``[models.NAME]`` entries and user modules → specs;
-- :mod:`~localglobal.models.build`: the architecture with its weights;
-- :mod:`~localglobal.models.weights`: checkpoint files (cache, checksums, loading);
+- :mod:`~localglobal.models.loading`: the architecture with its weights;
+- :mod:`~localglobal.models.weights`: where checkpoints come from, and loading them safely;
 - :mod:`~localglobal.models.describe`: the ``localglobal models`` table;
 - :mod:`~localglobal.models.devices`: the device a model runs on;
 - :mod:`~localglobal.models.preprocessing`: the ImageNet normalisation constants.
@@ -18,32 +18,15 @@ Importing the package imports neither torch nor timm.
 ('torchvision:IMAGENET1K_V1', 'resnet')
 """
 
-from localglobal.models.build import load_model, weights_cached, weights_path
-from localglobal.models.catalog import list_models, register_model
 from localglobal.models.describe import describe_models
+from localglobal.models.loading import load_model, weights_cached, weights_path
+from localglobal.models.model_catalog import list_models, register_model
 from localglobal.models.resolve import model_fingerprints, resolve_model
-from localglobal.models.spec import ModelLoadError, ModelSpec, UnknownModelError
-from localglobal.models.weights import (
-    CheckpointMismatchError,
-    ChecksumError,
-    WeightsError,
-    WeightsNotFoundError,
-    WeightsUnavailableError,
-    cache_dir,
-    fetch_weights,
-    load_checkpoint,
-)
+from localglobal.models.spec import ModelSpec
+from localglobal.models.weights import fetch_weights, load_checkpoint
 
 __all__ = [
-    "CheckpointMismatchError",
-    "ChecksumError",
-    "ModelLoadError",
     "ModelSpec",
-    "UnknownModelError",
-    "WeightsError",
-    "WeightsNotFoundError",
-    "WeightsUnavailableError",
-    "cache_dir",
     "describe_models",
     "fetch_weights",
     "list_models",

@@ -15,8 +15,8 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from localglobal.models.build import weights_cached
-from localglobal.models.catalog import TOY_WEIGHTS_DIR, list_models
+from localglobal.models.loading import weights_cached
+from localglobal.models.model_catalog import TOY_WEIGHTS_DIR, list_models
 from localglobal.models.resolve import load_config_modules, resolve_model
 from localglobal.models.spec import weights_kind
 

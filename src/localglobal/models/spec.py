@@ -31,8 +31,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from localglobal.errors import ConfigError, LocalglobalError
-from localglobal.io.download import normalise_sha256
+from localglobal.errors import ConfigError
+from localglobal.io import download as _download
+from localglobal.io.checksums import normalise_sha256
 from localglobal.models import weights as _weights
 from localglobal.models.packaged import is_package_source
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
@@ -46,18 +47,6 @@ CHECKPOINT_FORMATS: tuple[str, ...] = ("torchvision", "timm", "state_dict", "dat
 
 RANDOM = "random"
 """The weights source of a randomly initialised (seeded) model."""
-
-
-class UnknownModelError(LocalglobalError, KeyError):
-    """A model name that resolves to nothing; the message lists the closest names."""
-
-    def __str__(self) -> str:
-        # KeyError would print its message in quotes
-        return str(self.args[0]) if self.args else ""
-
-
-class ModelLoadError(LocalglobalError, RuntimeError):
-    """A model could not be built or given its weights; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +177,7 @@ def weights_kind(source: str | None) -> str:
         return "timm"
     if is_package_source(source):
         return "package"
-    if _weights.is_url(source):
+    if _download.is_url(source):
         return "url"
     return "path"
 
@@ -210,9 +199,7 @@ __all__ = [
     "CANONIZERS",
     "CHECKPOINT_FORMATS",
     "RANDOM",
-    "ModelLoadError",
     "ModelSpec",
-    "UnknownModelError",
     "format_for",
     "weights_kind",
 ]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from localglobal.models.build import load_model
 from localglobal.models.devices import select_device
+from localglobal.models.loading import load_model
 from localglobal.models.resolve import resolve_model
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from localglobal.pipeline.artifacts import Artifact, Catalog
 from localglobal.pipeline.estimate import Estimate
-from localglobal.pipeline.options import Option
+from localglobal.pipeline.stage_options import Option
 
 # The body takes a StageContext, which is built on this module: naming it here would
 # make the two import each other.

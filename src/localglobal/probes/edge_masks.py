@@ -1,15 +1,16 @@
 """Edge masks of source images: the rows of ``edges.parquet`` and the ``edges.npz`` archive.
 
 Each image is decoded with the one decoder, taken into the model-input frame and
-given to :func:`~localglobal.probes.edges.auto_canny` with the configuration's
+given to :func:`~localglobal.probes.canny.auto_canny` with the configuration's
 ``edges`` settings as they are (the threshold rule and whatever else the section
 holds), so that edges, boxes and relevance share one frame. A row holds the
 thresholds the rule chose, the edge pixels in all, inside and outside the box, and
 ``empty``: the mask has no edge pixel, so every edge-based measure of the image is
 undefined.
 
-``edges.npz`` holds one packed mask (:func:`~localglobal.probes.edges.pack_mask`) per
-image id and ``shape``, the masks' (rows, cols); :func:`unpack_masks` reads it back.
+``edges.npz`` holds one packed mask (:func:`~localglobal.probes.canny.pack_mask`) per
+image id and ``shape``, the masks' (rows, cols); :func:`unpack_masks` reads it back, and
+:class:`EdgeMasks` one mask at a time.
 
 A second shape proxy, where the data know it: the objects' true outlines (the toy
 world's ``outlines.npz``, one boolean mask per image id in the image's own pixels)
@@ -19,6 +20,7 @@ that every edge measure can be computed against the truth as well as against Can
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,7 +31,7 @@ import pandas as pd
 from localglobal.config import RunConfig
 from localglobal.errors import BadInputError, MissingInputError
 from localglobal.io.images import load_input_frame, to_input_frame
-from localglobal.probes.edges import auto_canny, edge_counts, empty_mask, pack_mask, unpack_mask
+from localglobal.probes.canny import auto_canny, edge_counts, empty_mask, pack_mask, unpack_mask
 from localglobal.probes.sources import SourceImage
 
 EDGES_FORMAT = 2
@@ -57,7 +59,7 @@ class EdgePlan:
         Shorter side below which a source image is refused.
     settings : tuple of (str, object)
         Every other field of the ``edges`` section, passed to
-        :func:`~localglobal.probes.edges.auto_canny` by name.
+        :func:`~localglobal.probes.canny.auto_canny` by name.
     """
 
     resize: int = 256
@@ -75,7 +77,7 @@ class EdgePlan:
                    config.edges.min_side, tuple(settings.items()))
 
     def canny(self, frame: np.ndarray) -> tuple[np.ndarray, Any]:
-        """:func:`~localglobal.probes.edges.auto_canny` of ``frame`` with these settings."""
+        """:func:`~localglobal.probes.canny.auto_canny` of ``frame`` with these settings."""
         return auto_canny(frame, **dict(self.settings))
 
     def key(self) -> dict[str, Any]:
@@ -232,3 +234,33 @@ def unpack_masks(archive: Mapping[str, np.ndarray], image_ids: Iterable[str] | N
     if missing:
         raise KeyError(f"no edge mask for {missing[:5]} in {where}")
     return {k: unpack_mask(archive[k], shape) for k in wanted}  # type: ignore[arg-type]
+
+
+class EdgeMasks:
+    """The masks of an open ``edges.npz``, unpacked one at a time as they are asked for.
+
+    Safe to share between threads: the archive is read under a lock.
+
+    Parameters
+    ----------
+    archive : numpy.lib.npyio.NpzFile
+        The archive as :func:`numpy.load` opens it.
+    """
+
+    def __init__(self, archive: Any):
+        self._lock = threading.Lock()
+        self._archive = archive
+        self.shape = tuple(int(v) for v in archive[SHAPE_KEY])
+        self.ids = frozenset(k for k in archive.files if k != SHAPE_KEY)
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self.ids
+
+    def get(self, image_id: str) -> np.ndarray:
+        """The H×W boolean mask of one image (``KeyError`` if it has none)."""
+        with self._lock:
+            return unpack_masks(self._archive, [image_id])[image_id]
+
+    def close(self) -> None:
+        """Close the archive."""
+        self._archive.close()

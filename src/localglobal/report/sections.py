@@ -23,7 +23,7 @@ from localglobal.probes.catalog import by_section, described_probes, section_tit
 from localglobal.probes.registry import Probe
 from localglobal.report.accuracy import accuracy_display, probe_accuracy, strongest_text
 from localglobal.report.formatting import alpha_of, format_number, summary_rows
-from localglobal.report.geirhos import (
+from localglobal.report.geirhos_tables import (
     accuracy_table,
     benchmark_markdown,
     benchmark_section,

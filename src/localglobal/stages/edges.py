@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
-from localglobal.pipeline.options import WORKERS
 from localglobal.pipeline.stage import stage
+from localglobal.pipeline.stage_options import WORKERS
 from localglobal.stages.index import CALIBRATION_IMAGES, drawn_images
 
 if TYPE_CHECKING:

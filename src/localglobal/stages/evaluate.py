@@ -26,8 +26,8 @@ from localglobal.models.devices import select_device
 from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
-from localglobal.pipeline.options import DEVICE, TRUST, model_options
 from localglobal.pipeline.stage import stage
+from localglobal.pipeline.stage_options import DEVICE, TRUST, model_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,13 +82,13 @@ class _Inputs:
 
 
 def _inputs(ctx: StageContext) -> _Inputs:
-    from localglobal.evaluation.items import (
+    from localglobal.evaluation.loader import loader_worker_count
+    from localglobal.evaluation.perturbation_items import (
         bad_built_rows,
         built_rows,
         check_items,
         items_identity,
     )
-    from localglobal.evaluation.loader import loader_worker_count
 
     items = ctx.run.read("perturbations").reset_index(drop=True)
     dataset_space = get_label_space(ctx.config.data.label_space)

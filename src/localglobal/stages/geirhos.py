@@ -11,7 +11,7 @@ fed as it is (no resize and crop: Geirhos et al.'s 224 × 224 images reach a 224
 model untouched), another is brought into the model's own frame (shorter side to its
 ``resize``, centre crop, its interpolation), with the model's own mean and std; the
 logits become one of the stimuli's categories through the decision mapping of
-(model label space, stimuli label space) (:mod:`localglobal.evaluation.geirhos`).
+(model label space, stimuli label space) (:mod:`localglobal.evaluation.geirhos_decider`).
 Every human observer is a decision maker like a model. From all decisions the stage
 writes shape bias (per observer and the humans' mean), shape bias per category,
 16-class accuracy, the error consistency of every pair of observers, and
@@ -39,8 +39,8 @@ from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
-from localglobal.pipeline.options import DEVICE, TRUST, Option, model_list
 from localglobal.pipeline.stage import stage
+from localglobal.pipeline.stage_options import DEVICE, TRUST, Option, model_list
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,7 +107,7 @@ def _check(config: RunConfig) -> None:
 
 def _estimate(config: RunConfig, earlier: dict[str, Estimate]) -> Estimate | None:
     """Every stimulus through every model (nothing without ``geirhos.stimuli``)."""
-    from localglobal.data.geirhos import discover_stimuli
+    from localglobal.data.geirhos_stimuli import discover_stimuli
     from localglobal.models.timing import seconds_per_item
 
     settings = config.geirhos
@@ -171,7 +171,7 @@ OPTIONS = (
 
 def _benchmark_lines(run: RunDir) -> Iterator[str]:
     """Each model's benchmark figures, as the command prints them after the stage."""
-    from localglobal.report.geirhos import benchmark_lines
+    from localglobal.report.geirhos_tables import benchmark_lines
 
     if run.has("benchmark"):
         yield from benchmark_lines(run.read("benchmark"))
@@ -185,7 +185,7 @@ def _note_problems(ctx: StageContext, problems: list[str]) -> None:
 
 def _model_decisions(ctx: StageContext, name: str, stimuli: pd.DataFrame, identity: str,
                      device: Any) -> pd.DataFrame:
-    from localglobal.evaluation.geirhos import GeirhosDecider
+    from localglobal.evaluation.geirhos_decider import GeirhosDecider
     from localglobal.evaluation.inference import release_classifiers
     from localglobal.evaluation.worker import ClassificationPass, make_worker
 
@@ -219,9 +219,9 @@ def _decisions(ctx: StageContext) -> pd.DataFrame:
     """Every model's and every human's decisions."""
     import pandas as pd
 
-    from localglobal.data.geirhos import DECISION_COLUMNS, discover_stimuli
     from localglobal.data.geirhos_humans import human_experiments, read_human_trials
-    from localglobal.evaluation.geirhos import stimuli_identity
+    from localglobal.data.geirhos_stimuli import DECISION_COLUMNS, discover_stimuli
+    from localglobal.evaluation.geirhos_decider import stimuli_identity
 
     settings = ctx.config.geirhos
     tables: list[pd.DataFrame] = []

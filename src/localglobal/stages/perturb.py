@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
-from localglobal.pipeline.options import TRUST, WORKERS
 from localglobal.pipeline.stage import stage
+from localglobal.pipeline.stage_options import TRUST, WORKERS
 from localglobal.stages.index import CALIBRATION_IMAGES, drawn_images
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """A model's decisions on the Geirhos stimuli: logits → one of the stimuli's categories.
 
-The stimuli (:func:`localglobal.data.geirhos.discover_stimuli`) name their categories
+The stimuli (:func:`localglobal.data.geirhos_stimuli.discover_stimuli`) name their categories
 by folder. Their label space is ``geirhos-16`` when every category is one of the 16
 entry-level categories, and otherwise the model's own label space when every
 category is one of its classes (the toy world's stimuli are named by its wnids). The
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from localglobal.data.geirhos import DECISION_COLUMNS, decisions_table
-from localglobal.errors import LabelSpaceMismatch
+from localglobal.data.geirhos_stimuli import DECISION_COLUMNS, decisions_table
+from localglobal.errors import LabelSpaceError
 from localglobal.evaluation.decisions import (
     CATEGORIES_16,
     GEIRHOS_16,
@@ -44,7 +44,7 @@ def stimuli_label_space(categories: list[str], model_space: str) -> str:
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         The categories are neither the 16 categories nor classes of the model's space.
     """
     if set(categories) <= set(CATEGORIES_16):
@@ -53,7 +53,7 @@ def stimuli_label_space(categories: list[str], model_space: str) -> str:
     lacking = [c for c in categories if c not in space]
     if not lacking:
         return model_space
-    raise LabelSpaceMismatch(
+    raise LabelSpaceError(
         f"the stimuli's categories are neither Geirhos et al.'s 16 nor classes of label "
         f"space {model_space!r} (it lacks {', '.join(lacking[:5])})")
 
@@ -78,13 +78,13 @@ class GeirhosDecider:
     model : str
         The model's name (the ``observer`` column).
     stimuli : pandas.DataFrame
-        From :func:`~localglobal.data.geirhos.discover_stimuli`.
+        From :func:`~localglobal.data.geirhos_stimuli.discover_stimuli`.
     model_space : str
         The label space of the model's outputs.
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         No decision mapping from the model's space to the stimuli's.
     """
 

@@ -10,7 +10,9 @@ import pytest
 from localglobal.config import RunConfig
 from localglobal.errors import LocalglobalError
 from localglobal.pipeline.artifacts import Artifact
-from localglobal.pipeline.options import (
+from localglobal.pipeline.rundir import RunDir
+from localglobal.pipeline.stage import StageRegistry, stage
+from localglobal.pipeline.stage_options import (
     DEVICE,
     WORKERS,
     Option,
@@ -19,8 +21,6 @@ from localglobal.pipeline.options import (
     model_options,
     runner_options,
 )
-from localglobal.pipeline.rundir import RunDir
-from localglobal.pipeline.stage import StageRegistry, stage
 
 
 def _set_label_space(config, value, given):

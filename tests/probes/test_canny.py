@@ -6,7 +6,7 @@ import pytest
 
 from localglobal.data.geometry import box_mask, frame_transform
 from localglobal.io.images import to_input_frame
-from localglobal.probes.edges import (
+from localglobal.probes.canny import (
     auto_canny,
     canny_thresholds,
     edge_counts,

