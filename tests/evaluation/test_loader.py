@@ -17,6 +17,7 @@ from localglobal.evaluation.loader import (
     loader_worker_count,
 )
 from localglobal.io.images import write_png
+from localglobal.models.preprocessing import normalise
 
 SIZE = 16
 
@@ -41,12 +42,13 @@ def shards_of(n: int, size: int) -> list[list[int]]:
     return [rows[i:i + size] for i in range(0, n, size)]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_the_feeder_serves_the_shards_asked_for_and_skips_the_others(images, workers):
+@pytest.mark.parametrize(("workers", "thread"), [(0, False), (0, True), (2, None)],
+                         ids=["in-process", "decoding-thread", "worker-processes"])
+def test_the_feeder_serves_the_shards_asked_for_and_skips_the_others(images, workers, thread):
     paths, arrays = images
     shards = shards_of(len(paths), 5)  # 5 shards: 5, 5, 5, 5, 2 rows
     feeder = BatchFeeder(ImageDataset(paths, SIZE), workers=workers,
-                         device=torch.device("cpu"))
+                         device=torch.device("cpu"), thread=thread)
     try:
         for _ in range(2):  # a second pass (another model) on the same workers
             feeder.plan(shards, batch_size=2)
@@ -105,3 +107,36 @@ def test_images_are_decoded_in_process_on_cpu_unless_configured():
     assert loader_worker_count(None, torch.device("cpu")) == 0
     assert 1 <= loader_worker_count(None, torch.device("cuda")) <= 4
     assert loader_worker_count(3, torch.device("cpu")) == 3
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_prepared_batches_are_the_model_input_of_the_good_rows(images, tmp_path, thread):
+    paths, arrays = images
+    (tmp_path / "03.png").write_bytes(b"not a png")
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    feeder = BatchFeeder(ImageDataset(paths, SIZE), workers=0, device=torch.device("cpu"),
+                         thread=thread,
+                         prepare=lambda batch: normalise(batch.numpy(), mean, std))
+    try:
+        feeder.plan([[2, 3, 4, 5]], batch_size=4)
+        feeder.start()
+        (batch,) = feeder.batches([2, 3, 4, 5])
+        assert batch.rows.tolist() == [2, 4, 5] and [row for row, _ in batch.bad] == [3]
+        expected = normalise(torch.from_numpy(np.stack([arrays[r] for r in (2, 4, 5)])),
+                             mean, std)
+        assert torch.equal(batch.images, expected)  # as normalise makes it, to the bit
+        assert batch.images.stride() == expected.stride()
+    finally:
+        feeder.close()
+
+
+def test_a_feeder_abandoned_mid_pass_stops_its_thread(images):
+    paths, _ = images
+    feeder = BatchFeeder(ImageDataset(paths, SIZE), workers=0, device=torch.device("cpu"),
+                         thread=True)
+    feeder.plan(shards_of(len(paths), 2), batch_size=2)
+    next(iter(feeder.batches([0, 1])))
+    thread = feeder._stream._thread
+    assert thread.is_alive()  # decoding ahead, blocked on the full queue
+    feeder.close()
+    assert not thread.is_alive()

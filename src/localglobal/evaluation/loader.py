@@ -18,11 +18,12 @@ decode the next shard while the model works on this one; a shard the stage skips
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -200,7 +201,8 @@ class Batch(NamedTuple):
     rows : numpy.ndarray
         The dataset rows whose images were decoded (int64).
     images : torch.Tensor
-        Their N×H×W×3 uint8 images (pinned on CUDA).
+        Their N×H×W×3 uint8 images (pinned on CUDA), or what the feeder's ``prepare``
+        made of them.
     bad : list of (int, str)
         ``(row, reason)`` for the rows that could not be decoded.
     """
@@ -225,6 +227,30 @@ class _PlanSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return len(self.batches)
+
+
+def _as_batch(collated: tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str],
+                             torch.Tensor],
+              prepare: Callable[[torch.Tensor], torch.Tensor] | None) -> tuple[int, Batch]:
+    """A collated batch as ``(tag, Batch)``: bad rows set aside, the images prepared.
+
+    Raises
+    ------
+    MachineError
+        The machine failed a read (not an image's fault).
+    """
+    tags, rows, images, errors, machine = collated
+    machine_errors = [e for e, m in zip(errors, machine.tolist(), strict=True) if m]
+    if machine_errors:
+        raise MachineError(f"reading images failed: {machine_errors[0]}")
+    rows_np = rows.numpy()
+    bad = [(int(r), e) for r, e in zip(rows_np, errors, strict=True) if e]
+    if bad:
+        keep = np.array([not e for e in errors])
+        rows_np, images = rows_np[keep], images[torch.from_numpy(keep)]
+    if prepare is not None and len(rows_np):
+        images = prepare(images)
+    return int(tags[0]), Batch(rows_np, images, bad)
 
 
 class _End(NamedTuple):
@@ -298,23 +324,36 @@ class BatchFeeder:
     Call :meth:`plan` with every shard of a pass, in the order they will be asked
     for, then :meth:`batches` for each shard that is actually needed. Workers decode
     ahead across shard boundaries, so the device does not wait at each one; without
-    worker processes a thread of this process decodes ahead
-    (:data:`THREAD_PREFETCH_BATCHES` batches), overlapping with the model.
+    worker processes, a thread of this process may decode ahead
+    (:data:`THREAD_PREFETCH_BATCHES` batches) while an accelerator runs the model. On
+    the CPU the images are decoded between batches, in this thread: the model's forward
+    pass keeps every core busy with torch's thread pool, and a thread decoding beside
+    it slows the pass down by more than the decoding costs (each operation of the pass
+    waits for the pool's thread that the decoding displaced).
 
     Parameters
     ----------
     dataset : ImageDataset
         The images, by row.
     workers : int
-        Decoding processes (0: a thread of this process).
+        Decoding processes (0: none, see ``thread``).
     device : torch.device
         The model's device (batches are pinned for CUDA).
     persistent : bool
         Keep the workers alive between passes (one pass per model).
+    thread : bool, optional
+        Without worker processes, decode ahead in a thread of this process; default:
+        when the model is not on the CPU.
+    prepare : callable, optional
+        Applied to each batch's uint8 images before it is handed over (by the decoding
+        thread where there is one): the model's input made ahead, e.g. :func:`normalise
+        <localglobal.models.preprocessing.normalise>` of the images as an array.
     """
 
     def __init__(self, dataset: ImageDataset, *, workers: int, device: torch.device,
-                 persistent: bool = True):
+                 persistent: bool = True, thread: bool | None = None,
+                 prepare: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        self._prepare = prepare
         self._sampler = _PlanSampler()
         options: dict[str, Any] = {}
         if workers > 0:
@@ -323,7 +362,7 @@ class BatchFeeder:
         self._loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self._sampler, num_workers=workers,
             collate_fn=collate_items, pin_memory=device.type == "cuda", **options)
-        self._threaded = workers == 0
+        self._threaded = workers == 0 and (device.type != "cpu" if thread is None else thread)
         self._starts: dict[int, tuple[int, list[int]]] = {}
         self._stream: Iterator[Any] | None = None
         self._pending: tuple[int, Batch] | None = None
@@ -351,6 +390,11 @@ class BatchFeeder:
         self._sampler.next = 0
         self._pending = None
         self._batch_size = batch_size
+
+    def start(self) -> None:
+        """Start decoding the planned batches now, ahead of the first :meth:`batches`."""
+        if self._stream is None:
+            self._stream = self._open()
 
     def batches(self, rows: Sequence[int]) -> Iterator[Batch]:
         """The batches of one planned shard, in order.
@@ -402,8 +446,8 @@ class BatchFeeder:
         self._sampler.next = index
         self._stream, self._pending = self._open(), None
 
-    def _open(self) -> Iterator[Any]:
-        stream = iter(self._loader)
+    def _open(self) -> Iterator[tuple[int, Batch]]:
+        stream = map(functools.partial(_as_batch, prepare=self._prepare), iter(self._loader))
         return _ThreadedStream(stream, THREAD_PREFETCH_BATCHES) if self._threaded else stream
 
     def _stop_stream(self) -> None:
@@ -414,16 +458,7 @@ class BatchFeeder:
     def _pull(self) -> tuple[int, Batch]:
         if self._stream is None:
             self._stream = self._open()
-        tags, rows, images, errors, machine = next(self._stream)
-        machine_errors = [e for e, m in zip(errors, machine.tolist(), strict=True) if m]
-        if machine_errors:
-            raise MachineError(f"reading images failed: {machine_errors[0]}")
-        rows_np = rows.numpy()
-        bad = [(int(r), e) for r, e in zip(rows_np, errors, strict=True) if e]
-        if bad:
-            keep = np.array([not e for e in errors])
-            rows_np, images = rows_np[keep], images[torch.from_numpy(keep)]
-        return int(tags[0]), Batch(rows_np, images, bad)
+        return next(self._stream)
 
     def close(self) -> None:
         """Stop the workers now (they also stop when the feeder is garbage-collected)."""

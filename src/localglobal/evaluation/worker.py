@@ -98,16 +98,24 @@ def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
     classifier = shared_classifier(task.spec, str(device), n_classes=task.n_classes,
                                    space=task.space, channels_last=task.channels_last,
                                    bf16=task.bf16)
-    classifier.model()  # load now: a model that does not load fails as a model
     spec = task.spec
     builds = dict(task.builds or {})
     on_device = bool(builds) and task.frame_crop in (None, spec.crop)
     dataset = ImageDataset(task.paths, spec.crop, mode=task.fit, resize=spec.resize,
                            interpolation=spec.interpolation,
                            builds=None if on_device else builds)
-    feeder = BatchFeeder(dataset, workers=task.loader_workers, device=device)
+    # on the CPU the model's input is made by numpy as each batch is decoded: torch's
+    # thread pool would spend more on synchronising so small an operation than on it
+    prepare = classifier.input_of if device.type == "cpu" and not on_device else None
+    feeder = BatchFeeder(dataset, workers=task.loader_workers, device=device, prepare=prepare)
     if task.shards is not None:
         feeder.plan(task.shards, task.batch_size)
+        feeder.start()  # the first batches decode while the model loads
+    try:
+        classifier.model()  # load now: a model that does not load fails as a model
+    except BaseException:
+        feeder.close()
+        raise
 
     def work(rows: list[int]) -> ShardResult:
         if task.shards is None:
