@@ -64,12 +64,28 @@ class RunTables:
 
 @dataclass(frozen=True)
 class TestSettings:
-    """How the tests run: zero differences in the Wilcoxon test, resamples, and the
-    patch interaction's permutation or bootstrap p."""
+    """How the hypotheses are tested (the ``analysis`` section's settings).
+
+    Attributes
+    ----------
+    zero_method : str
+        Zero differences in the Wilcoxon test (see
+        :func:`~localglobal.analysis.statistics.paired_test`).
+    n_resamples : int
+        Bootstrap (and permutation) resamples.
+    interaction_method : str
+        ``"permutation"`` or ``"bootstrap"``: the p of the image-level H2 test.
+    alpha : float
+        Family-wise error rate of the verdicts.
+    seed : int
+        Seed of the resamples; each hypothesis draws from its own stream.
+    """
 
     zero_method: str = "wilcox"
     n_resamples: int = 2000
     interaction_method: str = "permutation"
+    alpha: float = 0.05
+    seed: int = 1
 
 
 def _paired_columns(h: Hypothesis, pairs: Pairs, settings: TestSettings,
