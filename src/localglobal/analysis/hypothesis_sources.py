@@ -41,7 +41,7 @@ from localglobal.analysis.hypothesis_pairs import (
     subset_images,
     subset_problems,
 )
-from localglobal.analysis.interaction import interaction_test, side_values
+from localglobal.analysis.interaction import interaction_test, select_images, side_values
 from localglobal.analysis.statistics import paired_test
 from localglobal.config import Hypothesis
 
@@ -214,12 +214,11 @@ class InteractionSource(HypothesisSource):
     def statistics(self, h: Hypothesis, pairs: Pairs, tables: RunTables,
                    settings: TestSettings, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], list[str]]:
-        test = interaction_test(tables.interaction_images, h.model_a, h.model_b,
-                                measure=h.measure, alternative=h.alternative,
-                                method=settings.interaction_method,
-                                sizes=[int(v) for v in h.levels] if h.levels else None,
-                                image_ids=pairs.images, n_resamples=settings.n_resamples,
-                                rng=rng)
+        levels = [int(v) for v in h.levels] if h.levels else None
+        test = interaction_test(select_images(tables.interaction_images, levels, pairs.images),
+                                h.model_a, h.model_b, measure=h.measure,
+                                alternative=h.alternative, method=settings.interaction_method,
+                                n_resamples=settings.n_resamples, rng=rng)
         # The thesis's test: Wilcoxon across patch sides, one pair per side.
         sides = paired_test(pairs.table["value_a"].to_numpy(dtype=float),
                             pairs.table["value_b"].to_numpy(dtype=float), h.alternative,
