@@ -13,7 +13,7 @@ Then the tree is asked, in a fresh interpreter, what it sees of the stage:
   written in the dry-run module).
 
 Each "no" is one more file to edit; a stage with parameters of its own adds its
-configuration section (``config.py``) in every tree. The script prints the count for
+configuration section (the configuration's tables) in every tree. The script prints the count for
 the tree before the stage declarations (``--before``, a git revision) and for the
 working tree.
 

@@ -16,9 +16,6 @@ import torch
 
 import localglobal
 from localglobal import api
-from localglobal.attribution.model_run import AttributeInputs, ModelRun
-from localglobal.config import config_from_dict
-from localglobal.models import ModelSpec
 
 
 def test_the_doctests_run():
@@ -118,19 +115,6 @@ def test_an_image_is_brought_into_the_input_frame_as_the_pipeline_does(tmp_path)
     assert frame.shape == (224, 224, 3) and frame.dtype == np.uint8
     assert np.array_equal(frame, load_input_frame(tmp_path / "x.png"))
     assert localglobal.to_input_frame(image, resize=64, crop=32).shape == (32, 32, 3)
-
-
-def test_the_attribute_stage_resolves_auto_per_model():
-    items = pd.DataFrame({"item_id": ["a/original/0/0"], "image_id": ["a"], "wnid": ["x"],
-                          "probe": "original", "level": 0, "variant": "0", "path": ""})
-    config = config_from_dict({"attribute": {"models": ["m"], "composite": "auto"}})
-    spec = ModelSpec(name="m", arch="torchvision:mobilenet_v3_small", weights="random",
-                     label_space="imagenet-1k", canonizer=None)
-    inputs = AttributeInputs(items, Path("edges.npz"), {}, {}, torch.device("cpu"))
-    run = ModelRun("m", spec, config, inputs, None)
-    assert run.method == "gradient-x-input" and not run.lrp
-    task = run.task("none", None, Path("maps"), "cpu")
-    assert task.method == "gradient-x-input" and task.canonizer is None
 
 
 def test_the_api_page_documents_what_the_package_has():

@@ -6,13 +6,13 @@ import pytest
 
 from localglobal.config import (
     THESIS_MODELS,
-    ConfigError,
     RunConfig,
     builtin_config,
     config_from_dict,
     load_config,
     to_toml,
 )
+from localglobal.errors import ConfigError
 from localglobal.probes.catalog import get_probe
 
 

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from localglobal.analysis.figure_specs import FigureInputs, figure_specs
+from localglobal.analysis.figure_inputs import FigureInputs
+from localglobal.analysis.figure_specs import figure_specs
 from localglobal.attribution.canonizers import guess_canonizer
 from localglobal.attribution.explainer import ModelRefused, explain
 from localglobal.attribution.methods import Explanation, Settings

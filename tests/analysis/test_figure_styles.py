@@ -5,7 +5,8 @@ import pytest
 from matplotlib.colors import to_hex
 
 from localglobal.analysis import figures
-from localglobal.analysis.figure_specs import FigureInputs, figure_specs
+from localglobal.analysis.figure_inputs import FigureInputs
+from localglobal.analysis.figure_specs import figure_specs
 from localglobal.analysis.interaction import patch_interaction
 from localglobal.analysis.summaries import probe_summary
 from localglobal.config import config_from_dict

@@ -6,7 +6,8 @@ import pytest
 
 from localglobal.analysis.hypothesis_pairs import both_correct_images
 from localglobal.analysis.hypothesis_sources import hypothesis_pairs, validate_hypotheses
-from localglobal.config import ConfigError, Hypothesis, config_from_dict
+from localglobal.config import Hypothesis, config_from_dict
+from localglobal.errors import ConfigError
 
 # image → model → (original prob, probe prob, original correct?)
 TABLE = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -13,11 +12,9 @@ from localglobal.attribution.explainer import (
     ModelRefused,
     explain,
     is_out_of_memory,
-    refuse_without_canonizer,
 )
 from localglobal.attribution.methods import Settings
-from localglobal.attribution.passes import AttributionPass, pass_model
-from localglobal.models import ModelSpec, load_model, resolve_model
+from localglobal.models import load_model, resolve_model
 from localglobal.models.preprocessing import normalise
 from localglobal.toyworld.model import toy_resnet
 
@@ -84,10 +81,11 @@ def test_is_out_of_memory():
 
 
 def test_an_lrp_composite_needs_a_canonizer_gradient_x_input_does_not():
+    model = toy_resnet().eval()
     with pytest.raises(ModelRefused, match=r"set \[models.m\] canonizer"):
-        refuse_without_canonizer("m", "timm:x", None, "epsilon-plus-flat")
-    refuse_without_canonizer("m", "timm:x", None, "gradient-x-input")
-    refuse_without_canonizer("m", "timm:x", "resnet", "epsilon")
+        explainer(canonizer=None).check_fit(model, "m")
+    explainer("gradient-x-input", canonizer=None).check_fit(model, "m")
+    explainer("epsilon", canonizer="resnet").check_fit(model, "m")
 
 
 def test_a_canonizer_that_leaves_batch_norms_unfolded_is_refused_on_an_unweighted_build():
@@ -178,18 +176,3 @@ def test_a_resnet_gets_lrp_with_its_canonizer():
     assert result.method == "lrp-epsilon-plus-flat" and np.isfinite(result.maps).all()
     with pytest.raises(ModelRefused, match="does not fit"):
         explain(model, torch.randn(1, 3, 64, 64), canonizer="seresnet")
-
-
-def test_the_random_weights_model_is_made_from_the_trained_one():
-    spec = ModelSpec(name="r", arch="torchvision:resnet18", weights="random",
-                     label_space="imagenet-1k", canonizer="resnet")
-    task = AttributionPass(
-        model_name="r", spec=spec, control="random-weights", method="epsilon-plus-flat",
-        canonizer="resnet", epsilon=0.1, batch_size=2, device="cpu", seed=4,
-        frame=(32, 36, "bilinear"), targets=None, edges_path="", outlines_path=None,
-        partner={}, shuffled=False, maps_folder="", heatmap_folder=None)
-    trained = pass_model(AttributionPass(**{**task.__dict__, "control": "none"}),
-                         torch.device("cpu"))
-    randomized = pass_model(task, torch.device("cpu"))
-    assert not torch.equal(randomized.conv1.weight, trained.conv1.weight)
-    assert pd.isna(task.outlines_path)

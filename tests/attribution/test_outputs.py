@@ -20,7 +20,6 @@ from localglobal.attribution.outputs import (
     attributions_table,
     load_relevance,
     non_finite_maps,
-    shard_map_parts,
     stat_row,
     to_float16,
     write_relevance,
@@ -37,6 +36,13 @@ def test_float16_storage_saturates_and_zeroes_nan_and_infinity():
     assert stored.tolist() == [[[1.5, 0.0], [0.0, -FLOAT16_MAX]]]
 
 
+def shard_rows(item_ids: list[str], control: str, name: str) -> pd.DataFrame:
+    return pd.DataFrame({"image_id": [i.split("/")[0] for i in item_ids],
+                         "control": control, "item_id": item_ids,
+                         "probe": [i.split("/")[1] for i in item_ids], MAPS_COLUMN: name,
+                         MAP_ROW_COLUMN: range(len(item_ids))})
+
+
 def test_shard_maps_are_assembled_into_one_array_and_an_index(tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / ".shards" / "x"
@@ -44,11 +50,14 @@ def test_shard_maps_are_assembled_into_one_array_and_an_index(tmp_path):
     name_a = write_shard_maps(folder, ["a/original/0/0", "b/scramble/28/1"], first)
     name_b = write_shard_maps(folder, ["c/original/0/0"], second)
     assert name_a != name_b and name_a.endswith(".maps.npy")
-    parts = [("none", folder / name_a, ["a/original/0/0", "b/scramble/28/1"]),
-             ("random-weights", folder / name_b, ["c/original/0/0"])]
-    where = {"a/original/0/0": ("a", "original"), "b/scramble/28/1": ("b", "scramble"),
-             "c/original/0/0": ("c", "original")}
-    write_relevance(tmp_path, "timm:x", parts, where, 4)
+    # The random-weights pass first in the table, the none pass first in the folders;
+    # rows without a map of their own (shuffled-edges) and rows out of order.
+    none = shard_rows(["b/scramble/28/1", "a/original/0/0"], "none", name_a)
+    none[MAP_ROW_COLUMN] = [1, 0]
+    shuffled = shard_rows(["a/original/0/0"], "shuffled-edges", "").assign(**{MAP_ROW_COLUMN: -1})
+    table = pd.concat([shard_rows(["c/original/0/0"], "random-weights", name_b), none,
+                       shuffled])
+    write_relevance(tmp_path, "timm:x", table, {"none": folder, "random-weights": folder}, 4)
     maps, index = load_relevance(tmp_path, "timm:x")
     assert (tmp_path / "relevance" / "timm_x.npy").exists()
     assert isinstance(maps, np.memmap) and maps.dtype == np.float16 and maps.shape == (3, 4, 4)
@@ -62,28 +71,21 @@ def test_shard_maps_are_assembled_into_one_array_and_an_index(tmp_path):
          "probe": "scramble"},
         {"image_id": "c", "control": "random-weights", "row": 2, "item_id": "c/original/0/0",
          "probe": "original"}]
+    write_relevance(tmp_path, "empty", pd.DataFrame(), {"none": folder}, 4)
+    maps, index = load_relevance(tmp_path, "empty")
+    assert maps.shape == (0, 4, 4) and list(index.columns) == INDEX_COLUMNS
 
 
 def test_missing_or_mismatched_shard_maps_are_errors(tmp_path):
     with pytest.raises(MissingInputError, match="attribute --force"):
-        write_relevance(tmp_path, "m", [("none", tmp_path / "gone.maps.npy", ["a"])], {}, 4)
+        write_relevance(tmp_path, "m", shard_rows(["a/original/0/0"], "none", "gone.maps.npy"),
+                        {"none": tmp_path}, 4)
     name = write_shard_maps(tmp_path, ["a"], np.zeros((1, 4, 4), np.float16))
     with pytest.raises(CorruptArtifactError, match="1 maps for 2 items"):
-        write_relevance(tmp_path, "m", [("none", tmp_path / name, ["a", "b"])], {}, 4)
+        write_relevance(tmp_path, "m", shard_rows(["a/o/0/0", "b/o/0/0"], "none", name),
+                        {"none": tmp_path}, 4)
     with pytest.raises(MissingInputError, match="localglobal attribute"):
         load_relevance(tmp_path, "never")
-
-
-def test_shard_map_parts_follow_the_table_and_skip_rows_without_maps(tmp_path):
-    table = pd.DataFrame({
-        "item_id": ["b", "a", "c", "a"],
-        "control": ["none", "none", "none", "shuffled-edges"],
-        MAPS_COLUMN: ["s1.maps.npy", "s1.maps.npy", "s2.maps.npy", ""],
-        MAP_ROW_COLUMN: [1, 0, 0, -1]})
-    assert shard_map_parts(table, "none", tmp_path) == [
-        ("none", tmp_path / "s1.maps.npy", ["a", "b"]),
-        ("none", tmp_path / "s2.maps.npy", ["c"])]
-    assert shard_map_parts(pd.DataFrame(), "none", tmp_path) == []
 
 
 ITEM = {"image_id": "img0", "item_id": "img0/original/0/0", "probe": "original",

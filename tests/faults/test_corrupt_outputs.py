@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from localglobal.analysis.figure_specs import FigureError, FigureSpec, draw_figures
+from localglobal.analysis.figure_drawing import FigureError, draw_figures
+from localglobal.analysis.figure_specs import FigureSpec
 from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import load_config
 from localglobal.errors import LocalglobalError

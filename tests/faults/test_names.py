@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from localglobal.cli import app
-from localglobal.config import ConfigError, config_from_dict
+from localglobal.config import config_from_dict
+from localglobal.errors import ConfigError
 
 
 @pytest.mark.parametrize("a,b", [("toy:a", "toy_a"), ("timm:x/y", "timm_x_y"),

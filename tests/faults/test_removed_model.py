@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from localglobal.analysis.densities import relevance_densities
-from localglobal.analysis.figure_specs import FigureInputs, density_panels
+from localglobal.analysis.figure_inputs import FigureInputs
+from localglobal.analysis.figure_specs import density_panels
 from localglobal.analysis.gallery import heatmap_images
 from localglobal.io.images import write_png
 from localglobal.pipeline.rundir import RunDir

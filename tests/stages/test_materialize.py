@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from localglobal.attribution.items import attribution_items, load_batch
 from localglobal.attribution.outputs import load_relevance
+from localglobal.attribution.stage_inputs import attribution_items, load_batch
 from localglobal.io.images import read_png
 from localglobal.labels import get_label_space
 from localglobal.probes.plan import is_built

@@ -7,14 +7,12 @@ from localglobal.data.geometry import frame_transform, voc_to_edges
 from localglobal.labels import get_label_space
 from localglobal.toyworld.scenes import (
     NUM_CLASSES,
-    SHAPES,
-    TEXTURES,
     draw_texture_class,
     render_image,
-    shape_mask,
-    texture_pattern,
     toyworld_label_space,
 )
+from localglobal.toyworld.shapes import SHAPES, outline_mask, shape_mask
+from localglobal.toyworld.textures import TEXTURES
 
 
 def test_label_space_ids_sort_in_class_order():
@@ -66,32 +64,6 @@ def test_box_is_the_tight_box_of_the_silhouette():
     assert 0 <= xmin < xmax < 256 and 0 <= ymin < ymax < 256
 
 
-def test_silhouettes_differ_between_classes():
-    masks = [shape_mask(name, (96, 96), (48.0, 48.0), 40.0, 0.0) >= 128 for name in SHAPES]
-    for i in range(len(masks)):
-        for j in range(i + 1, len(masks)):
-            union = (masks[i] | masks[j]).sum()
-            iou = (masks[i] & masks[j]).sum() / union
-            assert iou < 0.85, (SHAPES[i], SHAPES[j], iou)
-
-
-def test_holes_are_cut_out():
-    ring = shape_mask("ring", (96, 96), (48.0, 48.0), 40.0, 0.0)
-    assert ring[48, 48] == 0 and ring[48, 48 + 35] == 255
-
-
-def test_texture_families_have_their_own_local_statistics():
-    """A family's pattern varies (it is a texture) and is different from the others'."""
-    y, x = np.mgrid[0:64, 0:64].astype(np.float32)
-    spectra = []
-    for family in TEXTURES:
-        pattern = texture_pattern(np.random.default_rng(1), family, x, y)
-        assert pattern.shape == (64, 64) and 0 <= pattern.min() < pattern.max() <= 1
-        assert pattern.std() > 0.1, family
-        spectra.append(np.abs(np.fft.fft2(pattern - pattern.mean())).ravel())
-    assert len({tuple(np.round(s[:50], 3)) for s in spectra}) == len(TEXTURES)
-
-
 def test_draw_texture_class_follows_texture_match():
     rng = np.random.default_rng(0)
     assert all(draw_texture_class(rng, 4, 1.0) == 4 for _ in range(50))
@@ -115,13 +87,9 @@ def test_plain_fill_has_no_texture():
 def test_bad_classes_are_rejected():
     with pytest.raises(ValueError, match="shape_class"):
         render_image(np.random.default_rng(0), 10, 0)
-    with pytest.raises(ValueError, match="unknown texture family"):
-        texture_pattern(np.random.default_rng(0), "paisley", np.zeros(3), np.zeros(3))
 
 
 def test_the_outline_is_the_boundary_of_the_silhouette():
-    from localglobal.toyworld.scenes import outline_mask
-
     rgb, box, outline = render_image(np.random.default_rng(3), 4, 4, 256, with_outline=True)
     assert outline.shape == rgb.shape[:2] and outline.dtype == bool
     rows, cols = np.nonzero(outline)

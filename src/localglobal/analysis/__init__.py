@@ -14,7 +14,8 @@ Modules (imported on use, so that importing the package stays light):
 - :mod:`~localglobal.analysis.statistics` — paired tests, Holm, bootstrap and Wilson
   intervals, correlations;
 - :mod:`~localglobal.analysis.figures` — pure table → figure functions, PNG + PDF;
-- :mod:`~localglobal.analysis.figure_specs`, :mod:`~localglobal.analysis.densities`,
+- :mod:`~localglobal.analysis.figure_inputs`, :mod:`~localglobal.analysis.figure_specs`,
+  :mod:`~localglobal.analysis.figure_drawing`, :mod:`~localglobal.analysis.densities`,
   :mod:`~localglobal.analysis.gallery`, :mod:`~localglobal.analysis.predictions`,
   :mod:`~localglobal.analysis.record` — what the ``analyze`` stage
   (:mod:`localglobal.stages.analyze`) draws and records; the report is

@@ -1,20 +1,16 @@
-"""The analysis's figures: what each shows and where in the report, drawn one by one.
+"""The analysis's figures: what each shows and where in the report.
 
 :func:`figure_specs` lists every figure of a run with its report section, title and
-caption, and a function that builds it from :class:`FigureInputs`. :func:`draw_figures`
-draws and saves them; a figure whose input is absent, or that breaks, is recorded as
-skipped with the reason, and never costs the rest of the analysis. Every figure takes
-its model colours and markers from one mapping (:meth:`FigureInputs.styles`), built
-from the configuration's model order (:meth:`FigureInputs.configured_order`), so a model
-looks the same in every figure and in every run that lists it in the same place.
+caption, and a function that builds it from
+:class:`~localglobal.analysis.figure_inputs.FigureInputs`;
+:mod:`~localglobal.analysis.figure_drawing` draws and saves them.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,171 +24,13 @@ from localglobal.analysis.densities import (
     edge_masks_from_npz,
     relevance_densities,
 )
+from localglobal.analysis.figure_inputs import FigureInputs
 from localglobal.analysis.gallery import heatmap_images
-from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import RunConfig
-from localglobal.console import progress_bar
-from localglobal.errors import StageError, is_machine_error
-from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.catalog import by_section, described_probes, section_title
 from localglobal.probes.registry import Probe
 
 _INTERVAL = "shaded: 95 % t-interval over images"
-CONTACT_CAPTION = "The original, every probe at every level, the edge mask and the box."
-
-
-@dataclass
-class FigureInputs:
-    """Everything the figures draw from; absent inputs are None.
-
-    Attributes
-    ----------
-    probe_summary, interaction, interaction_images, hypotheses, pairs, lrp_summary,
-    shape_bias, samples, attributions : pandas.DataFrame or None
-        The analysis's tables and the run's samples and attributions.
-    edges_npz : Path or None
-        ``edges.npz``, when the edges stage has run.
-    relevance : Path or None
-        The ``relevance/`` folder, when the attribute stage wrote one.
-    heatmaps : Path or None
-        The ``heatmaps/`` folder, when the attribute stage wrote one.
-    crop : int
-        Side of the model-input frame.
-    gallery : int
-        Images in the heat-map gallery.
-    interaction_measure : str
-        The predictions column of the patch interaction.
-    model_order : tuple of str
-        The run's models in configuration order (:meth:`configured_order`):
-        the order of the model styles, bars and gallery columns.
-    probes : tuple of Probe
-        The run's probes (:func:`~localglobal.probes.catalog.described_probes`): each
-        report section's level curve is drawn from its probes' declarations.
-    """
-
-    probe_summary: pd.DataFrame | None = None
-    interaction: pd.DataFrame | None = None
-    interaction_images: pd.DataFrame | None = None
-    hypotheses: pd.DataFrame | None = None
-    pairs: pd.DataFrame | None = None
-    lrp_summary: pd.DataFrame | None = None
-    shape_bias: pd.DataFrame | None = None
-    shape_bias_by_category: pd.DataFrame | None = None
-    benchmark: pd.DataFrame | None = None
-    benchmark_conditions: pd.DataFrame | None = None
-    samples: pd.DataFrame | None = None
-    attributions: pd.DataFrame | None = None
-    edges_npz: Path | None = None
-    relevance: Path | None = None
-    heatmaps: Path | None = None
-    crop: int = 224
-    gallery: int = 6
-    interaction_measure: str = "true_logit"
-    model_order: tuple[str, ...] = ()
-    probes: tuple[Probe, ...] = ()
-
-    def styles(self) -> dict[str, tuple[str, str]]:
-        """Model → (colour, marker) for every figure of the run.
-
-        The models of :attr:`model_order` come first, in that order; any other model
-        in the tables follows in sorted order (human observers other than the
-        humans' mean get none: they are not drawn as models).
-
-        Returns
-        -------
-        dict
-            See :func:`localglobal.analysis.figures.model_styles`.
-        """
-        found: set[str] = set()
-        for table in (self.probe_summary, self.interaction, self.interaction_images,
-                      self.lrp_summary, self.shape_bias, self.shape_bias_by_category,
-                      self.attributions):
-            if table is None or "model" not in table:
-                continue
-            rows = table
-            if "kind" in table:
-                rows = table[(table["kind"] != "human") | (table["model"] == fig.HUMANS)]
-            found.update(rows["model"].astype(str).unique())
-        for table in (self.benchmark, self.benchmark_conditions):
-            if table is not None and "observer" in table:
-                found.update(table[table["kind"] == "model"]["observer"].astype(str).unique())
-        return fig.model_styles(found, order=self.model_order)
-
-    @classmethod
-    def from_run(cls, run: RunDir, config: RunConfig, **tables: Any) -> FigureInputs:
-        """The inputs of a run's figures: its tables and folders, and its configuration.
-
-        Parameters
-        ----------
-        run : RunDir
-            The run directory; every input it lacks is None.
-        config : RunConfig
-            Its configuration (frame, gallery, interaction measure, model order).
-        **tables
-            Inputs already in memory (the analyze stage's fresh tables), by field name;
-            they are not read again.
-
-        Returns
-        -------
-        FigureInputs
-        """
-        def read(name: str) -> Any:
-            return run.read(name) if run.has(name) else None
-
-        paths = {field: run.artifact_path(name) if run.has(name) else None
-                 for field, name in _FOLDERS.items()}
-        found = {field: tables[field] if field in tables else read(name)
-                 for field, name in _TABLES.items()}
-        summary = found.get("probe_summary")
-        present = [] if summary is None else list(summary["probe"].astype(str).unique())
-        return cls(**found, **paths, crop=config.frame.crop,
-                   gallery=config.report.gallery_images,
-                   interaction_measure=config.analysis.interaction_measure,
-                   model_order=cls.configured_order(config),
-                   probes=tuple(described_probes(config, present)))
-
-    def method(self) -> str:
-        """The attribution method, as the figures name it (``"LRP"``, ``"gradient ×
-        input"``, …; :func:`~localglobal.analysis.figures.method_label`)."""
-        if self.attributions is None or "method" not in self.attributions:
-            return "relevance"
-        return fig.method_label(self.attributions["method"])
-
-    def has_boxes(self) -> bool:
-        """Whether any sampled image has an object box (unknown samples: yes)."""
-        if self.samples is None or "box_x0" not in self.samples:
-            return True
-        return bool(self.samples["box_x0"].notna().any())
-
-    @staticmethod
-    def configured_order(config: RunConfig) -> tuple[str, ...]:
-        """The run's models in configuration order: ``evaluate.models``, then the
-        ``attribute`` and ``geirhos`` models not listed yet.
-
-        Parameters
-        ----------
-        config : RunConfig
-            The run's configuration.
-
-        Returns
-        -------
-        tuple of str
-            Each model once (:meth:`RunConfig.model_order`): the :attr:`model_order`
-            of the run's figures.
-        """
-        return config.model_order()
-
-
-_TABLES = {"probe_summary": "probe_summary", "interaction": "interaction",
-           "interaction_images": "interaction_images", "hypotheses": "hypotheses",
-           "pairs": "hypothesis_pairs", "lrp_summary": "lrp_summary",
-           "shape_bias": "shape_bias", "shape_bias_by_category": "shape_bias_by_category",
-           "benchmark": "benchmark", "benchmark_conditions": "benchmark_conditions",
-           "samples": "samples", "attributions": "attributions"}
-"""Field of :class:`FigureInputs` → the run's table it holds."""
-
-_FOLDERS = {"edges_npz": "edge_masks", "relevance": "relevance", "heatmaps": "heatmaps"}
-"""Field of :class:`FigureInputs` → the run's file or folder it names."""
 
 
 @dataclass
@@ -431,117 +269,3 @@ def figure_specs(inputs: FigureInputs) -> list[FigureSpec]:
     return [*_probe_specs(inputs), *_result_specs(inputs), *_benchmark_specs(inputs)]
 
 
-def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: AnalysisRecord,
-                log: Callable[[str], None]) -> None:
-    """Draw one figure into ``folder`` as PNG and PDF and record it, or why it was skipped.
-
-    Parameters
-    ----------
-    spec : FigureSpec
-        The figure.
-    folder : Path
-        Where its files go (``figures/``).
-    root : Path
-        The run directory: recorded paths are relative to it.
-    dpi : int
-        PNG resolution.
-    record : AnalysisRecord
-        Receives the figure or the reason it is absent.
-    log : callable
-        Prints a warning for a figure that broke.
-    """
-    try:
-        written = fig.save_figure(spec.build(), folder / spec.name, dpi=dpi)
-    except fig.FigureInputError as error:
-        reason = str(error)
-    except Exception as error:  # one broken figure must not cost the whole analysis
-        if is_machine_error(error):  # a full disk is not the figure's fault
-            raise
-        reason = f"failed: {type(error).__name__}: {error}"
-        if not spec.optional:
-            raise FigureError(f"figure {spec.name} ({spec.title}) {reason}") from error
-        log(f"figure {spec.name} {reason}; it is optional: the report says it is missing")
-    else:
-        record.figures.append({
-            "name": spec.name, "section": spec.section, "title": spec.title,
-            "caption": spec.caption,
-            **{p.suffix.lstrip("."): str(p.relative_to(root)) for p in written},
-        })
-        return
-    record.skipped(spec.name, spec.section, spec.title, reason)
-
-
-class FigureError(StageError):
-    """A figure that is not optional could not be drawn; the message says which and why."""
-
-
-def draw_figures(specs: Sequence[FigureSpec], folder: Path, root: Path, dpi: int,
-                 record: AnalysisRecord, log: Callable[[str], None]) -> None:
-    """Draw every figure (see :func:`draw_figure`) with a progress bar.
-
-    Raises
-    ------
-    FigureError
-        A figure that is not optional broke; the others were drawn first.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    broken: list[str] = []
-    with progress_bar(transient=True) as bar:
-        task = bar.add_task("figures", total=len(specs))
-        for spec in specs:
-            try:
-                draw_figure(spec, folder, root, dpi, record, log)
-            except FigureError as error:
-                broken.append(str(error))
-            bar.advance(task)
-    if broken:
-        raise FigureError("; ".join(broken))
-
-
-def remove_stale_figures(folder: Path, specs: Sequence[FigureSpec],
-                         record: AnalysisRecord) -> None:
-    """Delete an earlier run's version of each figure that was not drawn this time.
-
-    Only the analysis's own figure files go; contact sheets (which ``localglobal show``
-    also writes) are left alone.
-    """
-    drawn = {entry["name"] for entry in record.figures}
-    for spec in specs:
-        if spec.name not in drawn:
-            for suffix in (".png", ".pdf"):
-                (folder / (spec.name + suffix)).unlink(missing_ok=True)
-
-
-def contact_sheets(write: Callable[[str, Path], Path], image_ids: Sequence[str],
-                   folder: Path, root: Path, record: AnalysisRecord) -> None:
-    """Write a probe contact sheet per image and record each, or why it failed.
-
-    Parameters
-    ----------
-    write : callable
-        ``write(image_id, out) -> path`` (the run's
-        :func:`localglobal.probes.contact.write_contact_sheet`).
-    image_ids : sequence of str
-        The images.
-    folder : Path
-        Where the sheets go (``figures/contact/``).
-    root : Path
-        The run directory: recorded paths are relative to it.
-    record : AnalysisRecord
-        Receives each sheet or the reason it is absent.
-    """
-    for image_id in image_ids:
-        name = f"contact-{image_id}"
-        try:
-            path = Path(write(image_id, folder / f"{image_id}.png")).resolve()
-        except Exception as error:  # a missing perturbation should not stop the analysis
-            if is_machine_error(error):
-                raise
-            record.skipped(name, "probes", f"Contact sheet {image_id}",
-                           f"failed: {type(error).__name__}: {error}")
-            continue
-        record.figures.append({
-            "name": name, "section": "probes", "title": f"Probes of {image_id}",
-            "caption": CONTACT_CAPTION,
-            "png": str(path.relative_to(root) if path.is_relative_to(root) else path),
-        })

@@ -12,9 +12,9 @@
 - :mod:`~localglobal.attribution.regions`: the thesis's region statistics and
   localisation metrics of one relevance map;
 - :mod:`~localglobal.attribution.heatmap`: overlays of relevance, edges and box;
-- :mod:`~localglobal.attribution.items`, :mod:`~localglobal.attribution.passes`,
-  :mod:`~localglobal.attribution.model_run`, :mod:`~localglobal.attribution.outputs`:
-  the pieces of the ``attribute`` stage (:mod:`localglobal.stages.attribute`).
+- :mod:`~localglobal.attribution.stage_inputs`, :mod:`~localglobal.attribution.passes`,
+  :mod:`~localglobal.attribution.outputs`: what the ``attribute`` stage
+  (:mod:`localglobal.stages.attribute`) reads, runs and writes.
 """
 
 from localglobal.attribution.canonizers import CANONIZERS, get_canonizers, guess_canonizer

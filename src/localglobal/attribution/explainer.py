@@ -2,9 +2,8 @@
 
 :class:`Explainer` runs one method (:mod:`localglobal.attribution.methods`) batch by
 batch on a device; running out of device memory halves the batch and goes on. A model
-is refused (:class:`ModelRefused`) when an LRP composite would attribute it wrongly:
-it names no canonizer, or its canonizer leaves BatchNorm layers unfolded or finds none
-of its residual blocks. :func:`explain` is the whole path for an in-memory model; the
+is refused (:class:`ModelRefused`) when an LRP composite would attribute it wrongly
+(:meth:`Explainer.attach`). :func:`explain` is the whole path for an in-memory model; the
 ``attribute`` stage runs the same :class:`Explainer` over a run's items.
 
 >>> import torch
@@ -34,10 +33,10 @@ from localglobal.attribution.canonizers import (
     unmerged_batch_norms,
 )
 from localglobal.attribution.methods import (
+    METHODS,
     Explanation,
     Settings,
     attribute_batch,
-    attributor_for,
     is_lrp,
     make_composite,
     method_name,
@@ -73,27 +72,15 @@ def free_device_memory(device: torch.device) -> None:
         torch.mps.empty_cache()
 
 
-def refuse_without_canonizer(name: str, arch: str, canonizer: str | None,
-                             method: str) -> None:
-    """Refuse an LRP composite for a model whose spec names no canonizer.
-
-    Raises
-    ------
-    ModelRefused
-        ``method`` applies LRP rules and ``canonizer`` is None: its BatchNorm and skip
-        connections would be attributed wrongly.
-    """
-    if is_lrp(method) and canonizer is None:
+def _refuse_misfit(model: nn.Module, name: str, canonizer: str | None, method: str) -> None:
+    if canonizer is None:
         raise ModelRefused(
-            f"model {name!r} ({arch}) has no LRP canonizer, so LRP composite "
-            f"{method!r} would attribute it wrongly; set attribute.composite = \"auto\" "
-            f"(LRP where a canonizer fits, else gradient × input) or \"gradient-x-input\", "
+            f"model {name!r} has no LRP canonizer, so LRP composite {method!r} would "
+            f"attribute it wrongly; set attribute.composite = \"auto\" (LRP where a "
+            f"canonizer fits, else gradient × input) or \"gradient-x-input\", "
             f"\"integrated-gradients\" or \"smoothgrad\", which fit any architecture; only "
             f"for a torchvision ResNet, VGG or an SE-ResNet(X) set [models.{name}] "
             f"canonizer = \"resnet\", \"vgg\" or \"seresnet\"")
-
-
-def _check_canonized(model: nn.Module, name: str, canonizer: str | None) -> None:
     missed = unmerged_batch_norms(model)
     if missed:
         raise ModelRefused(
@@ -165,16 +152,20 @@ class Explainer:
         Raises
         ------
         ModelRefused
-            The canonizer leaves BatchNorm layers unfolded, or a residual canonizer
-            finds no residual block, so it does not fit the architecture.
+            An LRP composite would attribute ``model`` wrongly: there is no canonizer
+            (its BatchNorm and skip connections would be attributed as they are), or
+            the canonizer does not fit the architecture (it leaves BatchNorm layers
+            unfolded, or a residual canonizer finds no residual block).
         """
-        canonizers = get_canonizers(self.canonizer) if self.canonizer else []
-        composite = make_composite(self.method, canonizers, self.settings) \
-            if self.lrp else None
-        attributor, method = attributor_for(model, self.method, composite, self.settings)
+        composite = None
+        if self.lrp:
+            canonizers = get_canonizers(self.canonizer) if self.canonizer else []
+            composite = make_composite(self.method, canonizers, self.settings)
+        method = METHODS["lrp" if self.lrp else self.method]
+        attributor = method.make(model, composite, self.settings)
         with attributor:
             if self.lrp:
-                _check_canonized(model, name, self.canonizer)
+                _refuse_misfit(model, name, self.canonizer, self.method)
             yield partial(self._explain, partial(attribute_batch, attributor, method))
 
     def check_fit(self, model: nn.Module, name: str) -> None:
@@ -231,10 +222,8 @@ def explain(model: nn.Module, images: Images,
     targets : sequence of int, optional
         N classes to explain; default each image's predicted class.
     composite : str
-        ``"auto"`` (LRP ``epsilon-plus-flat`` where a canonizer fits the architecture,
-        else ``gradient-x-input``), an LRP composite (``epsilon-plus-flat``,
-        ``epsilon-gamma-box``, ``epsilon-alpha2-beta1-flat``, ``epsilon``) or a gradient
-        method (``gradient-x-input``, ``integrated-gradients``, ``smoothgrad``).
+        A method of :data:`~localglobal.attribution.methods.NAMES`: an LRP composite, a
+        gradient method, or ``"auto"`` (LRP where a canonizer fits, else gradient × input).
     canonizer : str, optional
         ``"resnet"``, ``"vgg"`` or ``"seresnet"``; default
         :func:`~localglobal.attribution.canonizers.guess_canonizer`.
@@ -254,8 +243,7 @@ def explain(model: nn.Module, images: Images,
     Raises
     ------
     ModelRefused
-        An LRP composite for a model without a canonizer, or a canonizer that does not
-        fit it (BatchNorm left unfolded, no residual block found).
+        An LRP composite that would attribute the model wrongly (:meth:`Explainer.attach`).
     UnknownNameError
         An unknown composite or canonizer.
     ValueError
@@ -273,7 +261,6 @@ def explain(model: nn.Module, images: Images,
     name = type(model).__name__
     explainer = Explainer(composite, canonizer, device_of(model, device), int(batch_size),
                           settings or Settings())
-    refuse_without_canonizer(name, name, canonizer, explainer.method)
     images = checked_images(images)
     was_training = model.training
     model.eval()

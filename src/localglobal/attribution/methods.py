@@ -273,13 +273,6 @@ def make_composite(name: str, canonizers: Sequence[Canonizer] = (),
     return lookup(COMPOSITES, name, "composite")(settings or Settings(), canonizers)
 
 
-def attributor_for(model: nn.Module, name: str, composite: Composite | None,
-                   settings: Settings) -> tuple[ZennitAttributor, Method]:
-    """zennit's attributor of method ``name`` on ``model`` (LRP: with ``composite``)."""
-    method = METHODS["lrp" if is_lrp(name) else name]
-    return method.make(model, composite, settings), method
-
-
 def check_targets(logits: torch.Tensor, targets: torch.Tensor | Sequence[int] | None,
                   ) -> torch.Tensor:
     """The N classes to explain: ``targets`` checked against the logits, or the argmax.
@@ -342,7 +335,7 @@ def attribute_batch(attributor: ZennitAttributor, method: Method, x: torch.Tenso
     Parameters
     ----------
     attributor : zennit.attribution.Attributor
-        From :func:`attributor_for`, inside ``with attributor:``.
+        Made by ``method``, inside ``with attributor:``.
     method : Method
         Its entry of :data:`METHODS`.
     x : torch.Tensor
@@ -397,5 +390,5 @@ def _seeded(active: bool, device: torch.device) -> Iterator[None]:
 
 __all__ = ["AUTO", "COMPOSITES", "DEFAULT_LRP", "GRADIENT_X_INPUT", "METHODS", "NAMES",
            "Explanation", "Method", "Settings", "UnknownNameError", "attribute_batch",
-           "attributor_for", "check_targets", "input_bounds", "is_lrp", "make_composite",
+           "check_targets", "input_bounds", "is_lrp", "make_composite",
            "method_name", "resolve_method"]

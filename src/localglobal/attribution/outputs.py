@@ -14,7 +14,8 @@ object outlines, where the data know them; trained models only).
 While a model is explained, each shard's maps go to ``<shard folder>/<name>.maps.npy``
 (float16, the shard's explained items in order), written before the shard's table,
 so a finished shard always has its maps. At the end they are copied, shard by shard
-through a memory map, into
+through a memory map (so memory stays bounded by one shard), into a temporary file
+renamed into place (so readers never see a partial file):
 
 ``relevance/<model>.npy``
     N×H×W float16 channel-summed relevance (values beyond float16's ±65504
@@ -46,8 +47,6 @@ from localglobal.io.atomic import atomic_path, safe_name, write_npy, write_table
 LEADING_COLUMNS: tuple[str, ...] = ("model", "control", "method", "image_id", "target", "logit")
 TRAILING_COLUMNS: tuple[str, ...] = ("item_id", "probe", "level", "variant", "proxy")
 _TEXT = ("model", "control", "method", "image_id", "item_id", "probe", "variant", "proxy")
-PROXIES: tuple[str, ...] = ("canny", "outline")
-"""The shape proxies of the ``proxy`` column."""
 
 
 def stat_row(model: str, control: str, method: str, item: dict[str, Any], target: int,
@@ -128,6 +127,7 @@ def non_finite_maps(table: pd.DataFrame) -> pd.DataFrame:
     return table.loc[explained & ~table["finite"].astype(bool),
                      ["model", "control", "item_id"]].reset_index(drop=True)
 
+
 INDEX_COLUMNS: list[str] = ["image_id", "control", "row", "item_id", "probe"]
 """The columns of ``relevance/<model>.index.parquet``."""
 
@@ -138,6 +138,10 @@ MAPS_COLUMN = "maps_file"
 """Shard-table column naming the shard's maps file (dropped from ``attributions.parquet``)."""
 MAP_ROW_COLUMN = "map_row"
 """Shard-table column: the row in that file (−1 for rows without a map of their own)."""
+BATCH_SIZE_COLUMN = "_batch_size"
+"""Shard-table column: the batch size the row's map was computed with (running out of
+memory halves it)."""
+SHARD_COLUMNS: tuple[str, ...] = (MAPS_COLUMN, MAP_ROW_COLUMN, BATCH_SIZE_COLUMN)
 
 
 def to_float16(maps: np.ndarray) -> np.ndarray:
@@ -147,49 +151,14 @@ def to_float16(maps: np.ndarray) -> np.ndarray:
 
 
 def write_shard_maps(folder: Path, item_ids: Sequence[str], maps: np.ndarray) -> str:
-    """Store one shard's maps atomically; returns the file name (unique to the items).
+    """Store one shard's K×H×W float16 maps of ``item_ids`` atomically in ``folder``.
 
-    Parameters
-    ----------
-    folder : Path
-        The shard folder of the pass.
-    item_ids : sequence of str
-        The explained items, in the order of ``maps``.
-    maps : numpy.ndarray
-        K×H×W float16 maps.
+    Returns the file name, unique to the items.
     """
     digest = hashlib.sha256("\n".join(item_ids).encode()).hexdigest()[:16]
     name = f"{digest}.maps.npy"
     write_npy(folder / name, maps)
     return name
-
-
-def shard_map_parts(table: pd.DataFrame, control: str, folder: Path,
-                    ) -> list[tuple[str, Path, list[str]]]:
-    """The maps files of one pass's shard rows, for :func:`write_relevance`.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The pass's rows, with :data:`MAPS_COLUMN` and :data:`MAP_ROW_COLUMN`.
-    control : str
-        The pass's control (its rows own a map; the ``shuffled-edges`` rows do not).
-    folder : Path
-        The pass's shard folder.
-
-    Returns
-    -------
-    list of (str, Path, list of str)
-        ``(control, maps file, item ids in file order)``, in the table's order.
-    """
-    if table.empty:
-        return []
-    own = table[table["control"] == control]
-    if "proxy" in own:  # rows scored against another proxy share the canny row's map
-        own = own[own["proxy"] == "canny"]
-    return [(control, folder / str(name),
-             group.sort_values(MAP_ROW_COLUMN)["item_id"].astype(str).tolist())
-            for name, group in own.groupby(MAPS_COLUMN, sort=False)]
 
 
 def relevance_paths(root: Path, model: str) -> tuple[Path, Path]:
@@ -199,12 +168,9 @@ def relevance_paths(root: Path, model: str) -> tuple[Path, Path]:
     return folder / f"{stem}.npy", folder / f"{stem}.index.parquet"
 
 
-def write_relevance(root: Path, model: str, parts: Sequence[tuple[str, Path, list[str]]],
-                    probes: dict[str, tuple[str, str]], size: int) -> tuple[Path, Path]:
-    """Assemble the shards' maps into ``relevance/<model>.npy`` and its index, atomically.
-
-    The array is written shard by shard into a temporary file that is renamed into
-    place, so memory stays bounded by one shard and readers never see a partial file.
+def write_relevance(root: Path, model: str, table: pd.DataFrame, folders: dict[str, Path],
+                    size: int) -> tuple[Path, Path]:
+    """Assemble the shards' maps into ``relevance/<model>.npy`` and its index.
 
     Parameters
     ----------
@@ -212,10 +178,12 @@ def write_relevance(root: Path, model: str, parts: Sequence[tuple[str, Path, lis
         The run directory.
     model : str
         The model's name.
-    parts : sequence of (str, Path, list of str)
-        ``(control, shard maps file, its item ids)`` in the order the rows go.
-    probes : dict
-        item_id → ``(image_id, probe)``.
+    table : pandas.DataFrame
+        The model's shard rows (with :data:`SHARD_COLUMNS`); those with a map of their
+        own go into the array, pass by pass in the order of ``folders``, shard by shard
+        in the table's order.
+    folders : dict
+        control → the pass's shard folder (where its maps files are).
     size : int
         The side of the maps.
 
@@ -230,38 +198,38 @@ def write_relevance(root: Path, model: str, parts: Sequence[tuple[str, Path, lis
         A shard's maps file is gone or does not fit its items (the shard folder was
         tampered with).
     """
-    for _, path, _ in parts:
+    parts = []  # (maps file, its rows in file order)
+    own = table[table[MAP_ROW_COLUMN] >= 0] if len(table) \
+        else pd.DataFrame(columns=["control", *SHARD_COLUMNS])
+    for control, folder in folders.items():
+        for name, rows in own[own["control"] == control].groupby(MAPS_COLUMN, sort=False):
+            parts.append((folder / str(name), rows.sort_values(MAP_ROW_COLUMN)))
+    for path, _ in parts:
         if not path.exists():
             raise MissingInputError(f"{path}: the relevance maps of a finished shard are "
                                     "missing; run `localglobal attribute --force` to redo them")
-    total = sum(len(ids) for _, _, ids in parts)
     destination, index_path = relevance_paths(root, model)
-    rows: list[dict] = []
     dtype = np.dtype("<f2")
     with atomic_path(destination) as tmp, open(tmp, "wb") as handle:
         # Written through the file, not a sparse memory map: a full disk is an OSError
         # on write (a MachineError naming the file), never a SIGBUS on a mapped page.
         np.lib.format.write_array_header_1_0(handle, {
             "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-            "shape": (total, size, size)})
-        for control, path, item_ids in parts:
+            "shape": (sum(len(rows) for _, rows in parts), size, size)})
+        for path, rows in parts:
             maps = np.load(path, mmap_mode="r")
-            if len(maps) != len(item_ids) or maps.shape[1:] != (size, size):
-                raise CorruptArtifactError(f"{path}: {len(maps)} maps for {len(item_ids)} "
+            if len(maps) != len(rows) or maps.shape[1:] != (size, size):
+                raise CorruptArtifactError(f"{path}: {len(maps)} maps for {len(rows)} "
                                            f"items (maps of {tuple(maps.shape[1:])}, expected "
                                            f"{size}×{size}); run "
                                            "`localglobal attribute --force`")
-            start = len(rows)
             handle.write(np.ascontiguousarray(maps, dtype=dtype).tobytes())
-            for offset, item_id in enumerate(item_ids):
-                image_id, probe = probes.get(item_id, (item_id.split("/")[0], ""))
-                rows.append({"image_id": image_id, "control": control,
-                             "row": start + offset, "item_id": item_id, "probe": probe})
         handle.flush()
         os.fsync(handle.fileno())
-    index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
-    index["row"] = index["row"].astype("int64")
-    write_table(index_path, index)
+    index = pd.concat([rows for _, rows in parts]) if parts \
+        else pd.DataFrame(columns=INDEX_COLUMNS)
+    index = index.assign(row=np.arange(len(index), dtype="int64"))[INDEX_COLUMNS]
+    write_table(index_path, index.reset_index(drop=True))
     return destination, index_path
 
 

@@ -1,24 +1,17 @@
-"""One pass of one model, as the kernel's stateful worker runs it: here or in a Ray actor.
+"""One pass of one model: the record that describes it and the worker that runs it.
 
-A *pass* explains every item with one model (``none``: as trained;
-``random-weights``: its randomised copy). :class:`AttributionPass` (picklable) says
-everything about it; :class:`PassWorker` opens it once — the edge masks, the model (or
-its randomised copy, made from the trained one with its BatchNorm statistics
-re-estimated on the first images), the method registered on it; an error there fails
-the model, not its shards — and then explains shard after shard. On a cluster the run
-directory must be on a file system every node sees, as for ``evaluate``.
+A *pass* explains every item with one model: ``none`` as trained, ``random-weights``
+its randomised copy (:mod:`~localglobal.attribution.controls`). :class:`PassWorker`,
+the kernel's stateful worker, opens a pass once — an error there fails the model, not
+its shards — and explains shard after shard, in this process or in a Ray actor (the
+run directory must then be on a file system every node sees, as for ``evaluate``).
 
-Each explained map is scored by
-:func:`~localglobal.attribution.regions.region_statistics` against its image's edges
-and box — every statistic the function returns becomes a column — and, in the
-``none`` pass, against the edges of its partner image (the ``shuffled-edges``
-control) and drawn as a heat map; where the run has the true outlines, the ``none``
-pass is scored against them too (rows with ``proxy = "outline"``; the others have
-``proxy = "canny"``). Images of the next batch are read, and finished batches scored,
-in worker threads while the device works; items without a PNG of their own
-(``probes.materialize = false``) are built from their original on the model's device.
-A map holding NaN or infinity keeps its row, with ``finite = False`` and NaN
-statistics; its NaN and infinite values are stored as 0.
+Each map is scored by :func:`~localglobal.attribution.regions.region_statistics`
+(every statistic it returns becomes a column) against its image's edges and box; in
+the ``none`` pass also against its partner image's edges (``shuffled-edges``) and,
+where the run has them, the true outlines (``proxy = "outline"``; the others are
+``"canny"``), and drawn as a heat map. A map holding NaN or infinity keeps its row,
+with ``finite = False`` and NaN statistics.
 
 >>> worker = PassWorker(task)                    # doctest: +SKIP
 >>> table, bad = worker(items)                   # doctest: +SKIP
@@ -30,6 +23,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +34,9 @@ import torch
 from localglobal.attribution.controls import randomize_weights
 from localglobal.attribution.explainer import Explainer, free_device_memory
 from localglobal.attribution.heatmap import heatmap_name, overlay
-from localglobal.attribution.items import EdgeMasks, built_items, item_box, load_batch
-from localglobal.attribution.methods import Explanation, Settings
+from localglobal.attribution.methods import Explanation, Settings, is_lrp, resolve_method
 from localglobal.attribution.outputs import (
+    BATCH_SIZE_COLUMN,
     MAP_ROW_COLUMN,
     MAPS_COLUMN,
     stat_row,
@@ -50,80 +44,142 @@ from localglobal.attribution.outputs import (
     write_shard_maps,
 )
 from localglobal.attribution.regions import region_statistics
+from localglobal.attribution.stage_inputs import BOX_COLUMNS, EdgeMasks, built_items, load_batch
+from localglobal.config import AttributeSection
 from localglobal.io.images import write_png
+from localglobal.labels import get_label_space
 from localglobal.models import ModelSpec, load_model
 from localglobal.models.devices import select_device
 from localglobal.models.preprocessing import normalise
 from localglobal.probes.batched import build_batch
 
-BATCH_SIZE_COLUMN = "_batch_size"
-"""The batch size each row's map was computed with (a shard column, dropped from the
-table): how often running out of memory halved the batch."""
-
 
 @dataclass(frozen=True)
 class AttributionPass:
-    """One model's pass over its items (``none``: as trained; ``random-weights``).
+    """One model's pass over the items (``none``: as trained; ``random-weights``).
 
     Attributes
     ----------
-    model_name : str
+    model : str
         The model's name.
     spec : ModelSpec
         The model.
     control : str
         ``none`` or ``random-weights``.
-    method : str
-        The method, resolved for the model (``epsilon-plus-flat``, ``gradient-x-input``).
-    canonizer : str or None
-        The model's canonizer (used by an LRP composite only).
-    epsilon : float
-        The epsilon of the LRP rules.
-    batch_size : int
-        Images per forward pass at the start (halved on running out of memory).
-    device : str
-        Where the model runs (``cuda``, ``cpu``, …).
-    seed : int
-        Seed of the random-weights control.
+    settings : AttributeSection
+        The stage's settings (method, ε, target, controls, batch size, heat maps).
     frame : (int, int, str)
         ``(crop, resize, interpolation)``.
-    targets : dict or None
-        item_id → class to explain; None for the predicted classes.
-    edges_path : str
+    seed : int
+        The run seed (of the random weights).
+    device : str
+        Where the model runs (``cuda``, ``cpu``, …; a Ray actor takes its own GPU).
+    edges : str
         ``edges.npz`` of the run.
-    outlines_path : str or None
-        ``outlines.npz``, to score the maps against the true outlines too (``none``).
+    outlines : str or None
+        ``outlines.npz``, to score the maps against the true outlines too.
     partner : dict
         image_id → the image whose edges the ``shuffled-edges`` control uses.
-    shuffled : bool
-        Whether to score the ``shuffled-edges`` control (``none`` pass only).
-    maps_folder : str
-        Where the shard maps go (the pass's shard folder).
-    heatmap_folder : str or None
-        ``heatmaps/<model>`` when heat maps are drawn (``none`` pass only).
+    heatmaps : str or None
+        Where the pass draws its heat maps (``heatmaps/<model>``), if it does.
     calibration : tuple of dict
         The first items of the stage: they re-estimate the random network's BatchNorm
         statistics (``random-weights``).
+    targets : dict or None
+        item_id → class to explain; None for the predicted classes.
+    maps_folder : str
+        Where the shard maps go (the pass's shard folder).
     """
 
-    model_name: str
+    model: str
     spec: ModelSpec
     control: str
-    method: str
-    canonizer: str | None
-    epsilon: float
-    batch_size: int
-    device: str
-    seed: int
+    settings: AttributeSection
     frame: tuple[int, int, str]
-    targets: dict[str, int] | None
-    edges_path: str
-    outlines_path: str | None
-    partner: dict[str, str]
-    shuffled: bool
-    maps_folder: str
-    heatmap_folder: str | None
+    seed: int
+    device: str
+    edges: str
+    outlines: str | None = None
+    partner: dict[str, str] = field(default_factory=dict)
+    heatmaps: str | None = None
     calibration: tuple[dict[str, Any], ...] = ()
+    targets: dict[str, int] | None = None
+    maps_folder: str = ""
+
+    @property
+    def method(self) -> str:
+        """The method the model gets (``attribute.composite``, ``auto`` chosen for it)."""
+        return resolve_method(self.settings.composite, self.spec.canonizer)
+
+    def explainer(self, device: torch.device) -> Explainer:
+        """The pass's method on ``device``, with the model's canonizer and normalisation."""
+        return Explainer(self.method, self.spec.canonizer, device, self.settings.batch_size,
+                         Settings(epsilon=self.settings.epsilon, mean=self.spec.mean,
+                                  std=self.spec.std))
+
+    def refuse_misfit(self) -> None:
+        """Refuse, before any weights are loaded, a model the method would attribute wrongly.
+
+        Raises
+        ------
+        ModelRefused
+            As :meth:`~localglobal.attribution.explainer.Explainer.attach`, on an
+            unweighted build of the architecture (:func:`architecture`).
+        """
+        if is_lrp(self.method):
+            self.explainer(torch.device("cpu")).check_fit(architecture(self.spec), self.model)
+
+    def key(self, upstream: dict[str, Any]) -> dict[str, Any]:
+        """Everything besides the items that changes a shard; ``upstream``: the runs read."""
+        s = self.settings
+        key = {"model": self.spec.fingerprint(), "composite": s.composite,
+               "epsilon": s.epsilon, "target": s.target, "frame": list(self.frame),
+               "seed": self.seed, "upstream": upstream, "heatmaps": s.heatmaps,
+               "control": self.control}
+        if self.control == "none":
+            key["shuffled"] = "shuffled-edges" in s.controls
+            key["outlines"] = self.outlines is not None
+        return key
+
+
+def architecture(spec: ModelSpec) -> torch.nn.Module:
+    """The model's architecture without weights: enough to see whether a canonizer fits.
+
+    Built on the meta device (no initialisation, so even VGG-16 takes milliseconds) and
+    given uninitialised CPU storage. A BatchNorm the canonizer folds becomes the exact
+    identity whatever its values; one it misses keeps values that are not the identity.
+    A builder that computes on its tensors while it builds is built for real instead.
+    """
+    try:
+        with torch.device("meta"):
+            model = load_model(spec, pretrained=False, device="meta")
+        return model.to_empty(device="cpu")
+    except Exception:  # any trouble on the meta device: build it for real
+        return load_model(spec, pretrained=False)
+
+
+def pass_items(task: AttributionPass, items: pd.DataFrame, trained: pd.DataFrame | None = None,
+               ) -> tuple[list[dict[str, Any]], dict[str, int] | None, list[tuple[str, str]]]:
+    """The items and target classes of a pass, and the items it leaves out as bad.
+
+    ``none`` explains every item (with ``target = "true"``: those whose class is in the
+    model's label space); ``random-weights`` the items the trained model explained
+    (``trained``: the ``none`` pass's rows), for the same classes.
+    """
+    records = items.to_dict("records")
+    if task.control == "random-weights":
+        rows = trained if trained is not None and len(trained) else pd.DataFrame()
+        rows = rows[rows["control"] == "none"] if len(rows) else rows
+        targets = {str(k): int(v) for k, v in zip(rows.get("item_id", []),
+                                                  rows.get("target", []), strict=True)}
+        return [r for r in records if r["item_id"] in targets], targets, []
+    if task.settings.target != "true":
+        return records, None, []
+    space = get_label_space(task.spec.label_space)
+    targets = {r["item_id"]: space.index_of(r["wnid"]) for r in records if r["wnid"] in space}
+    bad = [(r["item_id"], f"{task.model}: true class outside the model's label space "
+            f"{task.spec.label_space!r}") for r in records if r["item_id"] not in targets]
+    return [r for r in records if r["item_id"] in targets], targets, bad
 
 
 def pass_model(task: AttributionPass, device: torch.device) -> torch.nn.Module:
@@ -149,16 +205,14 @@ class _Batch:
 class PassWorker:
     """The worker of one pass: ``worker(items) -> (table, bad items)``; :meth:`close` at the end.
 
+    Images of the next batch are read, and finished batches scored, in worker threads
+    while the device works; items without a PNG of their own
+    (``probes.materialize = false``) are built from their original on the device.
+
     Parameters
     ----------
     task : AttributionPass
         The pass.
-
-    Raises
-    ------
-    Exception
-        Whatever loading the model or registering its method raised: the model fails,
-        not its shards.
     """
 
     def __init__(self, task: AttributionPass):
@@ -170,25 +224,24 @@ class PassWorker:
             self._stack.close()
             raise
 
+    def _masks(self, path: str) -> EdgeMasks:
+        masks = EdgeMasks(np.load(path))
+        self._stack.callback(masks.close)
+        return masks
+
     def _open(self) -> None:
         task = self.task
         device = select_device(task.device)
-        self.edges = EdgeMasks(np.load(task.edges_path))
-        self._stack.callback(self.edges.close)
-        self.outlines = None
-        if task.outlines_path is not None:
-            self.outlines = EdgeMasks(np.load(task.outlines_path))
-            self._stack.callback(self.outlines.close)
+        self.edges = self._masks(task.edges)
+        self.outlines = self._masks(task.outlines) if task.outlines else None
         self.pool = ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2)),
                                        thread_name_prefix="attribute")
         self._stack.callback(self.pool.shutdown)
-        self.explainer = Explainer(task.method, task.canonizer, device, task.batch_size,
-                                   Settings(epsilon=task.epsilon, mean=task.spec.mean,
-                                            std=task.spec.std))
+        self.explainer = task.explainer(device)
         self._stack.callback(free_device_memory, device)
         model = pass_model(task, device)
-        self.explain = self._stack.enter_context(self.explainer.attach(model, task.model_name))
-        self.heatmaps = Path(task.heatmap_folder) if task.heatmap_folder else None
+        self.explain = self._stack.enter_context(self.explainer.attach(model, task.model))
+        self.heatmaps = Path(task.heatmaps) if task.heatmaps else None
 
     def close(self) -> None:
         """Remove the method's hooks, let the model go, close the masks and the threads."""
@@ -202,15 +255,17 @@ class PassWorker:
         Parameters
         ----------
         items : list of dict
-            Rows of :func:`~localglobal.attribution.items.attribution_items`.
+            Rows of :func:`~localglobal.attribution.stage_inputs.attribution_items`, each
+            with a target class when the pass has ``targets``.
 
         Returns
         -------
         (pandas.DataFrame, list of (str, str))
-            The shard's rows (with :data:`MAPS_COLUMN` and :data:`MAP_ROW_COLUMN`), and
+            The shard's rows (with :data:`~localglobal.attribution.outputs.MAPS_COLUMN`
+            and :data:`~localglobal.attribution.outputs.MAP_ROW_COLUMN`), and
             ``(item_id, reason)`` for every item skipped as bad input.
         """
-        size, frame = self.explainer.batch_size, self.task.frame
+        size, frame, targets = self.explainer.batch_size, self.task.frame, self.task.targets
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
         bad: list[tuple[str, str]] = []
         batches: list[_Batch] = []
@@ -220,10 +275,8 @@ class PassWorker:
             if index + 1 < len(chunks):
                 loading = self.pool.submit(load_batch, chunks[index + 1], frame, False)
             bad.extend(unreadable)
-            good, images = self._with_targets(good, images, bad)
             if not good or images is None:
                 continue
-            targets = self.task.targets
             wanted = None if targets is None else torch.tensor(
                 [targets[item["item_id"]] for item in good], dtype=torch.long)
             x, images = self._built_on_device(good, images)
@@ -235,47 +288,26 @@ class PassWorker:
 
     def score_batch(self, items: list[dict[str, Any]], images: np.ndarray,
                     explanation: Explanation) -> list[dict[str, Any]]:
-        """Rows of one explained batch (run in a worker thread); draws the heat maps.
-
-        Returns
-        -------
-        list of dict
-            The pass's rows in item order, then the ``shuffled-edges`` and outline rows.
-        """
+        """The pass's rows in item order, then the other rows; draws the heat maps."""
         task, rows, others = self.task, [], []
         for k, item in enumerate(items):
-            relevance, box = explanation.maps[k], item_box(item)
-            explained = (task.model_name, task.control, explanation.method, item,
-                         explanation.targets[k], explanation.logits[k])
-            edges = self.edges.get(item["image_id"])
+            relevance, image_id = explanation.maps[k], item["image_id"]
+            box = tuple(float(item[c]) for c in BOX_COLUMNS)
+            row = partial(stat_row, task.model, task.control, explanation.method, item,
+                          explanation.targets[k], explanation.logits[k])
+            edges = self.edges.get(image_id)
             stats = region_statistics(relevance, edges, box)
-            rows.append(stat_row(*explained, stats))
-            partner = task.partner.get(item["image_id"]) if task.shuffled else None
-            if partner is not None:
-                other = region_statistics(relevance, self.edges.get(partner), box)
-                others.append(stat_row(task.model_name, "shuffled-edges", *explained[2:],
-                                       other))
-            if self.outlines is not None and item["image_id"] in self.outlines:
-                truth = region_statistics(relevance, self.outlines.get(item["image_id"]),
-                                          box)
-                others.append(stat_row(*explained, truth, proxy="outline"))
+            rows.append(row(stats))
+            if (partner := task.partner.get(image_id)) is not None:
+                shuffled = row(region_statistics(relevance, self.edges.get(partner), box))
+                others.append({**shuffled, "control": "shuffled-edges"})
+            if self.outlines is not None and image_id in self.outlines:
+                truth = region_statistics(relevance, self.outlines.get(image_id), box)
+                others.append(row(truth, proxy="outline"))
             if self.heatmaps is not None and stats.finite:
                 write_png(self.heatmaps / f"{heatmap_name(item)}.png",
                           overlay(images[k], relevance, edges=edges, box=box))
         return rows + others
-
-    def _with_targets(self, good: list[dict[str, Any]], images: np.ndarray | None,
-                      bad: list[tuple[str, str]],
-                      ) -> tuple[list[dict[str, Any]], np.ndarray | None]:
-        """Keep the items that have a target class; the others are bad for this pass."""
-        targets = self.task.targets
-        if targets is None or not good:
-            return good, images
-        keep = np.asarray([item["item_id"] in targets for item in good])
-        bad.extend((item["item_id"], f"{self.task.model_name}: no target class")
-                   for item, kept in zip(good, keep, strict=True) if not kept)
-        kept_items = [item for item, kept in zip(good, keep, strict=True) if kept]
-        return kept_items, (images[keep] if kept_items else None)  # type: ignore[index]
 
     def _built_on_device(self, items: list[dict[str, Any]], images: np.ndarray,
                          ) -> tuple[np.ndarray | torch.Tensor, np.ndarray]:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from localglobal.analysis.benchmark import rankings
 from localglobal.analysis.error_consistency import summarise_error_consistency
-from localglobal.analysis.figure_specs import FigureInputs, figure_specs
+from localglobal.analysis.figure_inputs import FigureInputs
+from localglobal.analysis.figure_specs import figure_specs
 from localglobal.analysis.figures import FigureInputError
 from localglobal.analysis.geirhos_metrics import HUMANS
 from localglobal.report.formatting import format_number

@@ -25,7 +25,7 @@ from localglobal.pipeline.stage import stage
 if TYPE_CHECKING:
     import pandas as pd
 
-    from localglobal.analysis.figure_specs import FigureInputs
+    from localglobal.analysis.figure_inputs import FigureInputs
     from localglobal.analysis.interaction import Interaction
     from localglobal.analysis.record import AnalysisRecord
     from localglobal.config import RunConfig
@@ -146,12 +146,12 @@ def _lrp(run: RunDir, attributions: pd.DataFrame | None, record: AnalysisRecord
 def _figures(ctx: StageContext, record: AnalysisRecord, inputs: FigureInputs,
              image_ids: list[str]) -> None:
     """Every figure, the contact sheets, and no stale figure of an earlier run."""
-    from localglobal.analysis.figure_specs import (
+    from localglobal.analysis.figure_drawing import (
         contact_sheets,
         draw_figures,
-        figure_specs,
         remove_stale_figures,
     )
+    from localglobal.analysis.figure_specs import figure_specs
     from localglobal.analysis.gallery import spread
     from localglobal.report.contact_sheet import write_contact_sheet
 
@@ -182,7 +182,7 @@ def _benchmark_only(ctx: StageContext, record: AnalysisRecord) -> dict[str, Any]
     StageError
         A stage it reads (evaluate) failed or is out of date.
     """
-    from localglobal.analysis.figure_specs import FigureInputs
+    from localglobal.analysis.figure_inputs import FigureInputs
     from localglobal.stages.report import refuse_stale_upstream
 
     run = ctx.run
@@ -225,7 +225,7 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     CorruptArtifactError
         The predictions lack ``model`` or ``item_id``, or their item ids cannot be parsed.
     """
-    from localglobal.analysis.figure_specs import FigureInputs
+    from localglobal.analysis.figure_inputs import FigureInputs
     from localglobal.analysis.hypotheses import (
         TestSettings,
         choose_hypotheses,

@@ -1,30 +1,27 @@
-"""The ``attribute`` stage: LRP relevance of every model for every item, versus edges and box.
+"""The ``attribute`` stage: relevance of every model for every item, against edges and box.
 
-Each item (:mod:`localglobal.attribution.items`) is explained for its model's predicted
-class (``attribute.target = "predicted"``, the thesis) or its true class (``"true"``)
-by the composite ``attribute.composite`` with the canonizer the model's spec names; a
-model that LRP would attribute wrongly is refused and reported, the others go on.
-Controls (``attribute.controls``): :mod:`localglobal.attribution.controls`. Where the
-edges stage wrote the true outlines (``outlines.npz``, from ``data.outlines``), the
-trained model's maps are scored against them as well (``proxy = "outline"`` rows).
-
-Writes ``attributions.parquet``, ``relevance/<model>.npy`` and its index
-(:mod:`localglobal.attribution.outputs`;
-maps of ``none`` and ``random-weights``) and, with ``attribute.heatmaps``,
-``heatmaps/<model>/<name>.png`` overlays of the trained model's relevance. Work resumes
-per (model, control, shard of ``run.shard_size`` items); running out of device memory
-halves the batch. Each pass's shards go to the kernel's stateful worker
-(:class:`~localglobal.attribution.passes.PassWorker`): the model is loaded once, in this process or,
-with ``run.executor = "ray"``, in each Ray actor (one per GPU), and the tables are the
-same either way.
+Each item (:mod:`~localglobal.attribution.stage_inputs`) is explained by each model in
+one pass per control (:mod:`~localglobal.attribution.passes`,
+:mod:`~localglobal.attribution.controls`) for its predicted class
+(``attribute.target = "predicted"``, the thesis) or its true class (``"true"``) with the
+method ``attribute.composite``; a model an LRP composite would attribute wrongly is
+refused and reported, the others go on. Writes ``attributions.parquet`` and
+``relevance/`` (:mod:`~localglobal.attribution.outputs`) and, with
+``attribute.heatmaps``, ``heatmaps/<model>/<name>.png`` overlays of the trained model's
+relevance. Work resumes per (model, control, shard of ``run.shard_size`` items); with
+``run.executor = "ray"`` each pass runs in Ray actors (one per GPU), with the same
+tables.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localglobal.errors import StageError
+from localglobal.io.atomic import safe_name
 from localglobal.models.devices import select_device
 from localglobal.models.resolve import model_fingerprints, resolve_model
 from localglobal.pipeline.artifacts import Artifact
@@ -35,7 +32,7 @@ from localglobal.pipeline.stage_options import DEVICE, TRUST, model_options
 if TYPE_CHECKING:
     import pandas as pd
 
-    from localglobal.attribution.model_run import AttributeInputs
+    from localglobal.attribution.passes import AttributionPass
     from localglobal.config import RunConfig
     from localglobal.pipeline.context import StageContext
     from localglobal.probes.plan import ProbePlan
@@ -89,16 +86,15 @@ def _items_per_image(plan: ProbePlan, probes: list[str]) -> int:
     return count
 
 
-def _inputs(ctx: StageContext) -> AttributeInputs:
-    """The items that have an edge mask, the masks, the shuffled-edges partners."""
+def _inputs(ctx: StageContext) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The items that have an edge mask, and each image's shuffled-edges partner."""
     from localglobal.attribution.controls import derangement
-    from localglobal.attribution.items import (
+    from localglobal.attribution.stage_inputs import (
         EdgeMasks,
         attribution_items,
         empty_edge_images,
         with_edge_masks,
     )
-    from localglobal.attribution.model_run import AttributeInputs
 
     settings, crop = ctx.config.attribute, ctx.config.frame.crop
     perturbations = ctx.run.read("perturbations") if ctx.run.has("perturbations") else None
@@ -125,43 +121,76 @@ def _inputs(ctx: StageContext) -> AttributeInputs:
                        empty_edge_masks=empty_edge_images(ctx.run.read("edges"), images),
                        no_shuffled_partner=sorted(set(images) - set(partner))
                        if "shuffled-edges" in settings.controls else [])
-    # Shards are kept apart per upstream run: new images or edges redo them.
-    upstream = ctx.upstream_runs
-    device = select_device(ctx.device or settings.device)
-    outlines = ctx.run.artifact_path("outline_masks") if ctx.run.has("outline_masks") \
-        else None
-    return AttributeInputs(items, ctx.run.artifact_path("edge_masks"), partner, upstream,
-                           device, outlines)
+    return items, partner
 
 
-def _attribute_model(ctx: StageContext, name: str, inputs: AttributeInputs) -> pd.DataFrame:
-    """Every control of one model: its rows; its maps go to ``relevance/``."""
-    from localglobal.attribution.model_run import ModelRun
-    from localglobal.attribution.passes import PassWorker
+def _passes(ctx: StageContext, name: str, items: pd.DataFrame, partner: dict[str, str],
+            device: str) -> list[AttributionPass]:
+    """The passes of one model, once it is known that its method fits it."""
+    from localglobal.attribution.controls import CALIBRATION_IMAGES
+    from localglobal.attribution.passes import AttributionPass
 
-    heatmaps = ctx.run.artifact_path("heatmaps") if ctx.config.attribute.heatmaps else None
-    model = ModelRun(name, resolve_model(name, ctx.config, trusted=ctx.options.trusted),
-                     ctx.config, inputs, heatmaps)
-    # A Ray actor picks its own GPU: it is told the kind of device, not which one.
-    device = inputs.device.type if ctx.executor == "ray" else str(inputs.device)
+    config, settings, run = ctx.config, ctx.config.attribute, ctx.run
+    trained = AttributionPass(
+        name, resolve_model(name, config, trusted=ctx.options.trusted), "none", settings,
+        (config.frame.crop, config.frame.resize, config.frame.interpolation),
+        config.run.seed, device, str(run.artifact_path("edge_masks")),
+        outlines=str(run.artifact_path("outline_masks")) if run.has("outline_masks") else None,
+        partner=partner if "shuffled-edges" in settings.controls else {},
+        heatmaps=str(run.artifact_path("heatmaps") / safe_name(name))
+        if settings.heatmaps else None,
+        calibration=tuple(items.head(CALIBRATION_IMAGES).to_dict("records")))
+    trained.refuse_misfit()
+    if "random-weights" not in settings.controls:
+        return [trained]
+    return [trained, replace(trained, control="random-weights", outlines=None, partner={},
+                             heatmaps=None)]
+
+
+def _attribute_model(ctx: StageContext, name: str, items: pd.DataFrame,
+                     partner: dict[str, str], device: str) -> pd.DataFrame:
+    """Every pass of one model: its rows; its maps go to ``relevance/``."""
+    import pandas as pd
+
+    from localglobal.attribution.outputs import (
+        BATCH_SIZE_COLUMN,
+        SHARD_COLUMNS,
+        non_finite_maps,
+        write_relevance,
+    )
+    from localglobal.attribution.passes import PassWorker, pass_items
+
     tables: dict[str, pd.DataFrame] = {}
-    counts: dict[str, tuple[int, int]] = {}
-    for control in model.controls:
-        records, targets, bad = model.pass_items(control, tables)
+    folders: dict[str, Path] = {}
+    computed = resumed = 0
+    for task in _passes(ctx, name, items, partner, device):
+        records, targets, bad = pass_items(task, items, tables.get("none"))
         for item_id, reason in bad:
             ctx.bad_item(item_id, reason)
-        key, resumed = model.key(control), ctx.report.resumed
-        task = model.task(control, targets, ctx.shards(**key).folder, device)
-        tables[control] = ctx.map_with_worker(
+        key, before = task.key(ctx.upstream_runs), ctx.report.resumed
+        folders[task.control] = ctx.shards(**key).folder
+        task = replace(task, targets=targets, maps_folder=str(folders[task.control]))
+        tables[task.control] = ctx.map_with_worker(
             PassWorker, task, records, key=key, item_id=lambda r: r["item_id"],
             shard_size=ctx.config.run.shard_size,
-            description=f"attribute {name} ({control})")
-        counts[control] = (len(records), ctx.report.resumed - resumed)
-    table, details = model.finish(ctx.run.root, tables, counts)
-    if details["non_finite"]:
-        ctx.log(f"attribute {name}: {details['non_finite']} maps with NaN or infinite "
-                "relevance, kept with NaN statistics", style="yellow")
-    ctx.details.setdefault("per_model", {})[name] = details
+            description=f"attribute {name} ({task.control})")
+        resumed += ctx.report.resumed - before
+        computed += len(records) - (ctx.report.resumed - before)
+    found = [t for t in tables.values() if len(t)]
+    table = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+    write_relevance(ctx.run.root, name, table, folders, ctx.config.frame.crop)
+    configured = ctx.config.attribute.batch_size
+    final = int(table[BATCH_SIZE_COLUMN].min()) if len(table) else configured
+    table = table.drop(columns=list(SHARD_COLUMNS), errors="ignore")
+    non_finite = len(non_finite_maps(table))
+    if non_finite:
+        ctx.log(f"attribute {name}: {non_finite} maps with NaN or infinite relevance, kept "
+                "with NaN statistics", style="yellow")
+    # Halving takes the batch size b to b // 2, so from b to b' takes ⌊log2(b / b')⌋ steps.
+    ctx.details.setdefault("per_model", {})[name] = {
+        "rows": len(table), "non_finite": non_finite, "batch_size": final,
+        "halvings": (configured // final).bit_length() - 1, "computed": computed,
+        "resumed": resumed}
     return table
 
 
@@ -190,14 +219,18 @@ def attribute(ctx: StageContext) -> dict[str, Any]:
     _check(ctx.config)
     names = list(dict.fromkeys(ctx.options.extra.get("models") or settings.models))
     started = time.perf_counter()
-    inputs = _inputs(ctx)
-    tables = ctx.for_each_model(names, lambda n: _attribute_model(ctx, n, inputs))
+    items, partner = _inputs(ctx)
+    device = select_device(ctx.device or settings.device)
+    # A Ray actor picks its own GPU: it is told the kind of device, not which one.
+    where = device.type if ctx.executor == "ray" else str(device)
+    tables = ctx.for_each_model(names, lambda n: _attribute_model(ctx, n, items, partner,
+                                                                  where))
     table = attributions_table([tables[n] for n in names if n in tables])
     ctx.run.write("attributions", table)
     ctx.run.artifact_path("relevance").mkdir(parents=True, exist_ok=True)
     non_finite = non_finite_maps(table)
     ctx.details["non_finite_items"] = non_finite.to_dict("records")
-    per_item = (time.perf_counter() - started) / max(1, len(inputs.items) * len(tables))
-    return {"models": [n for n in names if n in tables], "items_per_model": len(inputs.items),
-            "rows": len(table), "non_finite": len(non_finite), "device": str(inputs.device),
+    per_item = (time.perf_counter() - started) / max(1, len(items) * len(tables))
+    return {"models": [n for n in names if n in tables], "items_per_model": len(items),
+            "rows": len(table), "non_finite": len(non_finite), "device": str(device),
             "method": method_name(settings.composite), "seconds_per_item": round(per_item, 4)}

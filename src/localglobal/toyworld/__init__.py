@@ -7,15 +7,15 @@ its class's own family is a parameter. The world is written in ImageNet format
 which texture predicts the class, and ``toy-shape``, for which it does not.
 """
 
+from localglobal.toyworld.backgrounds import DISTRACTORS
 from localglobal.toyworld.scenes import (
-    DISTRACTORS,
-    SHAPES,
-    TEXTURES,
     class_ids,
     draw_texture_class,
     render_image,
     toyworld_label_space,
 )
+from localglobal.toyworld.shapes import SHAPES
+from localglobal.toyworld.textures import TEXTURES
 
 __all__ = [
     "DISTRACTORS",

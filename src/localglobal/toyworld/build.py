@@ -47,11 +47,11 @@ from localglobal.io.tar import tar_bytes
 from localglobal.io.voc import voc_xml
 from localglobal.toyworld.scenes import (
     NUM_CLASSES,
-    SHAPES,
     class_ids,
     draw_texture_class,
     render_image,
 )
+from localglobal.toyworld.shapes import SHAPES
 
 if __import__("sys").version_info >= (3, 11):
     import tomllib

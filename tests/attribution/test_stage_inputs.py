@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from localglobal.attribution import items as items_module
-from localglobal.attribution.items import (
+from localglobal.attribution import stage_inputs
+from localglobal.attribution.stage_inputs import (
     EdgeMasks,
     attribution_items,
     empty_edge_images,
     load_batch,
-    true_targets,
     with_edge_masks,
 )
 from localglobal.errors import MissingInputError
@@ -70,7 +69,7 @@ def test_unreadable_images_are_bad_input_and_machine_failures_are_not(tmp_path, 
     def full_disk(*args, **kwargs):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(items_module, "load_input_frame", full_disk)
+    monkeypatch.setattr(stage_inputs, "load_input_frame", full_disk)
     with pytest.raises(OSError, match="Input/output"):
         load_batch(records, (16, 18, "bilinear"))
 
@@ -82,7 +81,7 @@ def test_in_frame_pngs_must_have_the_frame_size(tmp_path):
     assert images is None and "expected the 16×16 input frame" in bad[0][1]
 
 
-def test_edge_masks_unpack_on_demand_and_true_targets(tmp_path):
+def test_edge_masks_unpack_on_demand(tmp_path):
     mask = np.zeros((4, 4), bool)
     mask[1, 2] = True
     write_npz(tmp_path / "edges.npz", shape=np.array([4, 4]), a=pack_mask(mask))
@@ -92,8 +91,6 @@ def test_edge_masks_unpack_on_demand_and_true_targets(tmp_path):
     with pytest.raises(KeyError):
         edges.get("b")
     edges.close()
-    items = pd.DataFrame({"item_id": ["x", "y"], "wnid": [WNIDS[2], "n99999999"]})
-    assert true_targets(items, "toyworld") == {"x": 2}
 
 
 def test_items_without_an_edge_mask_and_empty_masks(tmp_path):

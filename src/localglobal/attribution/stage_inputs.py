@@ -1,4 +1,4 @@
-"""What the attribute stage explains: its items, their images, edge masks and target classes.
+"""What the ``attribute`` stage explains: its items, their images and the edge masks.
 
 Items are the rows of ``perturbations.parquet`` whose probe is asked for (default only
 ``original``); without a perturbations table the ``original`` items come straight from
@@ -19,7 +19,6 @@ import pandas as pd
 
 from localglobal.errors import CorruptArtifactError, MissingInputError, is_machine_error
 from localglobal.io.images import load_input_frame, read_png
-from localglobal.labels import get_label_space
 from localglobal.probes.batched import check_item
 from localglobal.probes.canny import unpack_mask
 from localglobal.probes.materialize import build_images
@@ -94,35 +93,9 @@ def attribution_items(samples: pd.DataFrame, perturbations: pd.DataFrame | None,
     return table
 
 
-def item_box(item: dict[str, Any]) -> tuple[float, float, float, float]:
-    """An item's box ``(x0, y0, x1, y1)`` in the input frame."""
-    return tuple(float(item[k]) for k in BOX_COLUMNS)  # type: ignore[return-value]
-
-
-def load_item_image(item: dict[str, Any], crop: int, resize: int,
-                    interpolation: str) -> np.ndarray:
-    """An item's image as crop×crop×3 uint8 RGB in the input frame.
-
-    Raises
-    ------
-    ValueError
-        Unreadable file (a ``BadInputError``), or an input-frame PNG of the wrong size.
-    OSError
-        The file cannot be read (missing: bad input; a machine failure: see
-        :func:`localglobal.errors.is_machine_error`).
-    """
-    if not item["in_frame"]:
-        return load_input_frame(item["path"], resize, crop, interpolation)
-    image = read_png(item["path"])
-    if image.shape != (crop, crop, 3):
-        raise ValueError(f"{item['path']}: {image.shape[1]}×{image.shape[0]} pixels, "
-                         f"expected the {crop}×{crop} input frame")
-    return image
-
-
 def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str], build: bool = True,
                ) -> tuple[list[dict[str, Any]], np.ndarray | None, list[tuple[str, str]]]:
-    """Load the images of ``items``; an unreadable one is bad input, the rest are stacked.
+    """Load the images of ``items`` (crop×crop×3 uint8 RGB); an unreadable one is bad input.
 
     Parameters
     ----------
@@ -139,12 +112,14 @@ def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str], build: 
     -------
     (list of dict, numpy.ndarray or None, list of (str, str))
         The items that loaded, their N×H×W×3 images (None if none loaded), and
-        ``(item_id, reason)`` for each that did not.
+        ``(item_id, reason)`` for each that did not: an unreadable or missing file, an
+        input-frame PNG of the wrong size, a row whose probe parameters do not check.
 
     Raises
     ------
     OSError
-        A failure of the machine, never blamed on an image.
+        A failure of the machine (:func:`localglobal.errors.is_machine_error`), never
+        blamed on an image.
     """
     crop, resize, interpolation = frame
     good, images, bad = [], [], []
@@ -154,13 +129,18 @@ def load_batch(items: list[dict[str, Any]], frame: tuple[int, int, str], build: 
                 # Checked before anything is built from it: a bad row is a bad item.
                 check_item(str(item["probe"]), item.get("params"),
                            Level(int(item["level"]), str(item["level"])), crop)
-            images.append(load_item_image(item, crop, resize, interpolation))
+            if not item["in_frame"]:
+                image = load_input_frame(item["path"], resize, crop, interpolation)
+            elif (image := read_png(item["path"])).shape != (crop, crop, 3):
+                raise ValueError(f"{item['path']}: {image.shape[1]}×{image.shape[0]} pixels, "
+                                 f"expected the {crop}×{crop} input frame")
         except (OSError, ValueError) as error:
             if is_machine_error(error):
                 raise
             bad.append((item["item_id"], f"{type(error).__name__}: {error}"))
             continue
         good.append(item)
+        images.append(image)
     builds = built_items(good) if build else {}
     if images and builds:
         probes = [builds.get(k, ("original", "{}")) for k in range(len(good))]
@@ -229,10 +209,3 @@ def empty_edge_images(edges_table: pd.DataFrame, image_ids: Sequence[str]) -> li
         return []
     flagged = set(edges_table.loc[edges_table["empty"].astype(bool), "image_id"].astype(str))
     return sorted(flagged & set(image_ids))
-
-
-def true_targets(items: pd.DataFrame, label_space: str) -> dict[str, int]:
-    """item_id → the index of the item's class in ``label_space`` (items outside it left out)."""
-    space = get_label_space(label_space)
-    return {row.item_id: space.index_of(row.wnid) for row in items.itertuples()
-            if row.wnid in space}
