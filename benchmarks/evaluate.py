@@ -30,11 +30,12 @@ import pandas as pd
 import torch
 
 from localglobal.config import config_from_dict
-from localglobal.evaluation.loader import loader_worker_count, normalize
+from localglobal.evaluation.loader import loader_worker_count
 from localglobal.io.images import read_png, write_png
 from localglobal.labels import get_label_space
 from localglobal.models import load_model, resolve_model
 from localglobal.models.devices import select_device
+from localglobal.models.preprocessing import normalise
 from localglobal.pipeline.context import StageContext
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.materialize import perturbation_table, render_sample
@@ -143,7 +144,7 @@ def measure(args: argparse.Namespace, device: torch.device, n_images: int
         stored = runs["stored"]
         batch = torch.stack([torch.from_numpy(read_png(stored.path(p)))
                              for p in stored.read("perturbations")["path"]])
-        inputs = normalize(batch, spec.mean, spec.std, channels_last=True)
+        inputs = normalise(batch, spec.mean, spec.std, channels_last=True)
         if device.type == "cuda":
             inputs = inputs.pin_memory()
         # Bare runs bracket every stage run and the best of each is compared (as timeit

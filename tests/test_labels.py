@@ -2,11 +2,10 @@
 
 import pytest
 
-from localglobal.errors import ConfigError
+from localglobal.errors import ConfigError, LabelSpaceError
 from localglobal.labels import (
     BUILTINS,
     LabelSpace,
-    LabelSpaceError,
     get_label_space,
     load_label_space_file,
     looks_like_path,

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from localglobal.config import RunConfig
+from localglobal.errors import ConfigError
 from localglobal.trust import (
-    UntrustedCodeError,
     arch_names_code,
     code_references,
     import_named_module,
@@ -44,7 +44,7 @@ def test_a_reference_is_vouched_for_only_with_the_same_value():
 
 def test_the_rule_refuses_untrusted_code_naming_the_key():
     require_trusted("probes.smooth.operator", "op.pt", True)
-    with pytest.raises(UntrustedCodeError, match=r"probes\.smooth\.operator = 'op\.pt'.*"
+    with pytest.raises(ConfigError, match=r"probes\.smooth\.operator = 'op\.pt'.*"
                        "--trust-config"):
         require_trusted("probes.smooth.operator", "op.pt", False)
 

@@ -41,7 +41,7 @@ from localglobal.attribution.canonizers import guess_canonizer
 from localglobal.attribution.explainer import ModelRefused, explain
 from localglobal.attribution.methods import Explanation, Settings
 from localglobal.config import RunConfig, load_config
-from localglobal.errors import ConfigError, MissingInputError
+from localglobal.errors import MissingInputError, UnknownNameError
 from localglobal.evaluation.inference import evaluate
 from localglobal.io.images import to_input_frame
 from localglobal.pipeline.rundir import RunDir
@@ -56,7 +56,7 @@ from localglobal.report.contact_sheet import contact_sheet_of
 from localglobal.stages import REGISTRY
 
 __all__ = [
-    "CannySettings", "EdgeRecord", "Explanation", "MissingArtifactError", "ModelRefused",
+    "CannySettings", "EdgeRecord", "Explanation", "MissingInputError", "ModelRefused",
     "PatchRecord", "Run", "ScrambleRecord", "Settings", "SmoothRecord", "build_probes",
     "edges", "evaluate", "explain", "guess_canonizer", "load_run", "patch", "patch_batch",
     "probe", "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
@@ -64,10 +64,6 @@ __all__ = [
 
 
 # --- runs -------------------------------------------------------------------------------
-
-
-class MissingArtifactError(MissingInputError):
-    """An artifact the run does not have yet; the message names the command that writes it."""
 
 
 class Run:
@@ -86,7 +82,7 @@ class Run:
 
     Raises
     ------
-    NotARunError
+    MissingInputError
         ``root`` is not a run directory.
     """
 
@@ -111,8 +107,8 @@ class Run:
     def config(self) -> RunConfig:
         """The run's configuration (``config.toml``)."""
         if not self._dir.config_path.is_file():
-            raise MissingArtifactError(f"{self._dir.config_path}: missing; a run's "
-                                       "configuration is written by `localglobal run`")
+            raise MissingInputError(f"{self._dir.config_path}: missing; a run's "
+                                    "configuration is written by `localglobal run`")
         return load_config(self._dir.config_path)
 
     def __dir__(self) -> list[str]:
@@ -129,17 +125,14 @@ class Run:
 
         Raises
         ------
-        MissingArtifactError
+        MissingInputError
             The run does not have it; the message names the command that writes it.
         """
         if name not in self._cache:
             if name not in REGISTRY.catalog:
-                raise ConfigError(f"unknown artifact {name!r}; known: "
-                                  f"{', '.join(REGISTRY.catalog.names())}")
-            try:
-                self._cache[name] = self._dir.read(name)
-            except MissingInputError as error:
-                raise MissingArtifactError(str(error)) from None
+                raise UnknownNameError(f"unknown artifact {name!r}; known: "
+                                       f"{', '.join(REGISTRY.catalog.names())}")
+            self._cache[name] = self._dir.read(name)
         return self._cache[name]
 
     def _figure_inputs(self) -> FigureInputs:
@@ -169,14 +162,14 @@ class Run:
 
         Raises
         ------
-        ConfigError
+        UnknownNameError
             An unknown figure name (the message lists the known ones).
-        FigureInputError
+        FigureError
             The tables it draws from are missing or empty (run ``localglobal analyze``).
         """
         specs = {spec.name: spec for spec in figure_specs(self._figure_inputs())}
         if name not in specs:
-            raise ConfigError(f"unknown figure {name!r}; known: {', '.join(specs)}")
+            raise UnknownNameError(f"unknown figure {name!r}; known: {', '.join(specs)}")
         return specs[name].build()
 
     def contact_sheet(self, image_id: str, columns: int = 6) -> np.ndarray:
@@ -198,7 +191,7 @@ class Run:
         ------
         MissingInputError
             The perturb stage has not run.
-        UnknownIdError
+        UnknownNameError
             No probes of that image; the message lists a few known ids.
         """
         return contact_sheet_of(self._dir, str(image_id), columns)
@@ -220,7 +213,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
 
     Raises
     ------
-    NotARunError
+    MissingInputError
         ``path`` is missing or not a run directory.
 
     Examples
@@ -235,6 +228,6 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     (['samples'], 2)
     >>> run.predictions  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    localglobal.api.MissingArtifactError: predictions.parquet: missing; run `localglobal evaluate`
+    localglobal.errors.MissingInputError: predictions.parquet: missing; run `localglobal evaluate`
     """
     return Run(path)

@@ -2,7 +2,30 @@
 
 A :class:`LocalglobalError` is the tool telling its user something went wrong and
 what to do; the command line prints its message as one ``error:`` line and exits
-non-zero. Anything else that escapes is a bug and is reported as such.
+with the class's :attr:`~LocalglobalError.exit_code` (2, or 1 for a stage that failed
+and for the machine). Anything else that escapes is a bug and is reported as such.
+
+The hierarchy, with the built-in exception each one also is (so that code catching
+``ValueError`` or ``FileNotFoundError`` keeps working)::
+
+    LocalglobalError
+    ├── ConfigError (ValueError)              the configuration or a command-line value
+    │   ├── UnknownNameError (KeyError)       a name or id that is not known
+    │   └── LabelSpaceError (KeyError)        a label space missing, unreadable, or unfit
+    ├── MissingInputError (FileNotFoundError) a file, folder or run that is not there
+    ├── CorruptArtifactError (ValueError)     a run's file that cannot be read
+    ├── BadInputError (ValueError)            one input item that cannot be used
+    ├── ArchiveError (ValueError)             an archive unreadable or unsafe
+    │   └── ArchiveLimitError                 ... that passed a cap while being read
+    ├── DownloadError (RuntimeError)          a file that cannot be provided
+    │   ├── DownloadUnavailableError          ... not cached and not downloadable
+    │   └── ChecksumError                     ... whose SHA-256 does not match
+    ├── ModelLoadError (RuntimeError)         a model that cannot be built or loaded
+    ├── RunLockedError (RuntimeError)         another command holds the run
+    ├── UnsafePathError                       a run's path that leads outside it
+    ├── StageError (RuntimeError)             a stage that failed (exit status 1)
+    │   └── FigureError                       a figure that cannot be drawn
+    └── MachineError                          a full disk, a read-only folder (exit 1)
 """
 
 from __future__ import annotations
@@ -15,17 +38,32 @@ class LocalglobalError(Exception):
 
     exit_code = 2
 
+    def __str__(self) -> str:
+        # the message as given, also for the errors that are KeyErrors (which quote it)
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
 
 class ConfigError(LocalglobalError, ValueError):
-    """The configuration is invalid; the message names the file and the key."""
+    """The configuration or a command-line value is invalid; the message names the file and
+    the key (also a configuration the user did not hand over that names code)."""
 
 
-class NotARunError(LocalglobalError, FileNotFoundError):
-    """A command that reads a run was pointed at a folder that is not a run directory."""
+class UnknownNameError(ConfigError, KeyError):
+    """A name or id that is not known (a model, a composite, a data set, an image id); the
+    message lists the known ones or the closest."""
+
+
+class LabelSpaceError(ConfigError, KeyError):
+    """A label space cannot be found or read, or does not fit what it is asked: a model's
+    number of outputs, the items' classes, the stimuli's categories, the scores a decision
+    mapping reads, or no mapping for the pair; the message names the model or space and
+    the key to set."""
 
 
 class MissingInputError(LocalglobalError, FileNotFoundError):
-    """A stage needs a file that an earlier stage has not written yet."""
+    """A file, folder or run that is not there: a source, a folder of images or stimuli,
+    a run directory, or a file an earlier stage has not written yet; the message names
+    it and the command that makes it."""
 
 
 class CorruptArtifactError(LocalglobalError, ValueError):
@@ -33,19 +71,31 @@ class CorruptArtifactError(LocalglobalError, ValueError):
 
 
 class BadInputError(LocalglobalError, ValueError):
-    """One input item cannot be used (an undecodable or too small image); the message
-    names the file. Stages report, count and skip such items; they are not retried."""
+    """One input item cannot be used (an undecodable or too small image, an unreadable
+    annotation file). Stages report it by name, count and skip it; it is not retried."""
 
 
-class LabelSpaceMismatch(LocalglobalError, ValueError):
-    """A model's label space does not fit what it is asked: its number of outputs, the
-    items' classes, the stimuli's categories, or a decision mapping for the pair; the
-    message names the model or space and the key to set."""
+class ArchiveError(LocalglobalError, ValueError):
+    """An archive cannot be read (not a tar, corrupt, truncated) or is unsafe to unpack (a
+    member with a path out of its folder, a link); the message starts with the archive.
+
+    Attributes
+    ----------
+    archive : str
+        How the archive is named.
+    reason : str
+        What is wrong with it.
+    member : str or None
+        The member at fault, or being read when a cap was passed (None: the archive).
+    """
+
+    def __init__(self, archive: str, reason: str, member: str | None = None):
+        self.archive, self.reason, self.member = archive, reason, member
+        super().__init__(f"{archive}: " + (f"member {member}: " if member else "") + reason)
 
 
-class UnknownIdError(LocalglobalError, LookupError):
-    """An id asked for (an image id given to ``localglobal show``) is not in the run; the
-    message lists a few known ones."""
+class ArchiveLimitError(ArchiveError):
+    """Reading an archive stopped at a cap (total size, compression ratio, nested size)."""
 
 
 class DownloadError(LocalglobalError, RuntimeError):
@@ -79,12 +129,6 @@ class ModelLoadError(LocalglobalError, RuntimeError):
     message names the model or file and says why."""
 
 
-class StageError(LocalglobalError, RuntimeError):
-    """A stage could not run, or finished with failures; the message says which and why."""
-
-    exit_code = 1
-
-
 class RunLockedError(LocalglobalError, RuntimeError):
     """Another command holds the run directory's lock."""
 
@@ -92,6 +136,18 @@ class RunLockedError(LocalglobalError, RuntimeError):
 class UnsafePathError(LocalglobalError):
     """A path of the run directory would lead a write or a delete outside it (a symbolic
     link, a hard-linked lock file); the message names it and nothing was changed."""
+
+
+class StageError(LocalglobalError, RuntimeError):
+    """A stage could not run, or finished with failures; the message says which and why."""
+
+    exit_code = 1
+
+
+class FigureError(StageError):
+    """A figure cannot be drawn. Raised by a figure function, its input is missing or empty
+    and the figure is skipped with the message as the reason; raised by the analysis, a
+    figure that is not optional broke and the stage fails."""
 
 
 class MachineError(LocalglobalError):

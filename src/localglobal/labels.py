@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localglobal.errors import ConfigError
+from localglobal.errors import LabelSpaceError
 
 IMAGENETTE_WNIDS = (
     "n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
@@ -62,17 +62,6 @@ TOYWORLD_SHAPES: tuple[str, ...] = (
 
 TOYWORLD_IDS: tuple[str, ...] = tuple(f"t{k:02d}_{name}" for k, name in enumerate(TOYWORLD_SHAPES))
 """The toy world's class ids (``t00_circle`` …), which sort in class order like wnids."""
-
-
-class LabelSpaceError(ConfigError, KeyError):
-    """A label space cannot be found or read; the message says why and what to give.
-
-    A :class:`~localglobal.errors.ConfigError` (the name comes from the configuration or
-    the command line) and a ``KeyError`` (a failed look-up).
-    """
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)

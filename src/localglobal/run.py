@@ -47,7 +47,7 @@ def open_run(run_dir: str | os.PathLike[str], *, create: bool = False) -> RunDir
 
     Raises
     ------
-    NotARunError
+    MissingInputError
         Without ``create``: the folder is missing or not a run directory.
     """
     if not create:
@@ -214,7 +214,7 @@ def run_stage(name: str, run: RunDir, config: RunConfig, *, force: bool = False,
     StageError
         An upstream stage has not finished, or the stage failed (also partly: a failed
         model or item; the tables then hold what succeeded).
-    UntrustedCodeError
+    ConfigError
         A model of the stage names Python code and ``trusted`` is false.
     """
     from localglobal.pipeline.runner import Runner
@@ -267,7 +267,7 @@ def estimate_run(config: RunConfig) -> list[Estimate]:
 
     Raises
     ------
-    ImageIndexError
+    MissingInputError
         The image root or a split folder does not exist.
     """
     return estimate_stages(PIPELINE, lambda name: REGISTRY[name].estimate, config)

@@ -45,10 +45,6 @@ TRUSTED_PACKAGES = ("localglobal", "timm", "torchvision")
 without trust: they come with the tool, not with the configuration."""
 
 
-class UntrustedCodeError(ConfigError):
-    """A configuration the user did not give on this command line names code."""
-
-
 @dataclass(frozen=True)
 class CodeKey:
     """A configuration key that can name code.
@@ -169,11 +165,11 @@ def require_trusted(key: str, value: str, trusted: bool) -> None:
 
     Raises
     ------
-    UntrustedCodeError
+    ConfigError
         ``trusted`` is false; the message names the key and says what to do.
     """
     if not trusted:
-        raise UntrustedCodeError(untrusted_message(key, value))
+        raise ConfigError(untrusted_message(key, value))
 
 
 def refuse_untrusted(references: Mapping[str, str], trusted: bool) -> None:
@@ -230,6 +226,6 @@ def import_named_module(name: str) -> ModuleType:
         sys.path[:] = saved
 
 
-__all__ = ["CODE_KEYS", "TRUSTED_PACKAGES", "CodeKey", "UntrustedCodeError",
-           "arch_names_code", "code_references", "import_named_module", "refuse_untrusted",
-           "register_code_key", "require_trusted", "untrusted_message", "vouched_for"]
+__all__ = ["CODE_KEYS", "TRUSTED_PACKAGES", "CodeKey", "arch_names_code", "code_references",
+           "import_named_module", "refuse_untrusted", "register_code_key", "require_trusted",
+           "untrusted_message", "vouched_for"]

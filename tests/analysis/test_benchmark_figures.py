@@ -10,13 +10,13 @@ import pytest
 
 from localglobal.analysis.benchmark import benchmark_tables, rankings
 from localglobal.analysis.figures import (
-    FigureInputError,
     condition_curves_figure,
     own_images_figure,
     ranking_bars_figure,
 )
 from localglobal.data.geirhos_humans import read_human_trials
 from localglobal.data.model_vs_human import DATASETS
+from localglobal.errors import FigureError
 
 RAW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "model-vs-human-raw-data"
 
@@ -80,5 +80,5 @@ def test_eidolon_levels_find_their_dataset_and_other_probes_none():
     figure = own_images_figure(summary, None)
     titles = sorted(a.get_title() for a in figure.axes if a.get_visible())
     assert titles == ["eidolonII", "eidolonIII"]
-    with pytest.raises(FigureInputError, match="model-vs-human's conditions"):
+    with pytest.raises(FigureError, match="model-vs-human's conditions"):
         own_images_figure(own_summary("scramble", ["28", "56"]), None)

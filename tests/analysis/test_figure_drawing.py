@@ -2,15 +2,11 @@
 
 import pytest
 
-from localglobal.analysis.figure_drawing import (
-    FigureError,
-    contact_sheets,
-    draw_figure,
-    remove_stale_figures,
-)
+from localglobal.analysis.figure_drawing import contact_sheets, draw_figure, remove_stale_figures
 from localglobal.analysis.figure_inputs import FigureInputs
 from localglobal.analysis.figure_specs import FigureSpec, figure_specs
 from localglobal.analysis.record import AnalysisRecord
+from localglobal.errors import FigureError
 
 
 def test_a_figure_that_breaks_fails_unless_it_is_optional(tmp_path):

@@ -9,6 +9,7 @@ from localglobal.analysis import figures
 from localglobal.analysis.hypotheses import TestSettings, evaluate_hypotheses
 from localglobal.analysis.interaction import patch_interaction
 from localglobal.analysis.summaries import lrp_summary, probe_summary
+from localglobal.errors import FigureError
 from localglobal.probes.catalog import get_probe
 
 SCRAMBLE, PATCH, SMOOTH = (get_probe(name) for name in ("scramble", "patch", "smooth"))
@@ -125,20 +126,20 @@ def test_a_regression_line_per_model_in_the_scatter(tables):
 
 
 @pytest.mark.parametrize("probes", [[SCRAMBLE], [PATCH], [SMOOTH], REMOVED_DETAIL])
-def test_missing_input_is_a_figure_input_error(probes, tables):
-    with pytest.raises(figures.FigureInputError, match="no "):
+def test_missing_input_is_a_figure_error(probes, tables):
+    with pytest.raises(FigureError, match="no "):
         curve(tables["summary"][tables["summary"]["probe"] == "original"], *probes)
-    with pytest.raises(figures.FigureInputError):
+    with pytest.raises(FigureError):
         curve(pd.DataFrame(), *probes)
 
 
-def test_empty_tables_are_figure_input_errors():
+def test_empty_tables_are_figure_errors():
     for call in (lambda: figures.lrp_regions_figure(pd.DataFrame()),
                  lambda: figures.shape_bias_figure(None),
                  lambda: figures.density_figure({}),
                  lambda: figures.heatmap_gallery_figure({}, [], []),
                  lambda: figures.qq_figure(pd.DataFrame({"hypothesis": ["H"], "diff": [1.0]}))):
-        with pytest.raises(figures.FigureInputError):
+        with pytest.raises(FigureError):
             call()
 
 

@@ -15,10 +15,10 @@ from localglobal.attribution.methods import (
     METHODS,
     Explanation,
     Settings,
-    UnknownNameError,
     input_bounds,
     make_composite,
 )
+from localglobal.errors import UnknownNameError
 from localglobal.toyworld.model import toy_resnet
 from tests.attribution.lrp_nets import randomise_batch_norm, small_senet, snapshot
 

@@ -6,8 +6,8 @@ import pytest
 
 from localglobal.attribution.canonizers import CANONIZERS, get_canonizers
 from localglobal.attribution.methods import NAMES, is_lrp, make_composite, method_name
-from localglobal.attribution.names import UnknownNameError, lookup
-from localglobal.errors import ConfigError
+from localglobal.attribution.names import lookup
+from localglobal.errors import ConfigError, UnknownNameError
 from localglobal.models.spec import CANONIZERS as SPEC_CANONIZERS
 
 

@@ -14,7 +14,6 @@ from localglobal.attribution.outputs import (
     FLOAT16_MAX,
     INDEX_COLUMNS,
     LEADING_COLUMNS,
-    MAP_ROW_COLUMN,
     MAPS_COLUMN,
     TRAILING_COLUMNS,
     attributions_table,
@@ -39,8 +38,7 @@ def test_float16_storage_saturates_and_zeroes_nan_and_infinity():
 def shard_rows(item_ids: list[str], control: str, name: str) -> pd.DataFrame:
     return pd.DataFrame({"image_id": [i.split("/")[0] for i in item_ids],
                          "control": control, "item_id": item_ids,
-                         "probe": [i.split("/")[1] for i in item_ids], MAPS_COLUMN: name,
-                         MAP_ROW_COLUMN: range(len(item_ids))})
+                         "probe": [i.split("/")[1] for i in item_ids], MAPS_COLUMN: name})
 
 
 def test_shard_maps_are_assembled_into_one_array_and_an_index(tmp_path):
@@ -50,13 +48,11 @@ def test_shard_maps_are_assembled_into_one_array_and_an_index(tmp_path):
     name_a = write_shard_maps(folder, ["a/original/0/0", "b/scramble/28/1"], first)
     name_b = write_shard_maps(folder, ["c/original/0/0"], second)
     assert name_a != name_b and name_a.endswith(".maps.npy")
-    # The random-weights pass first in the table, the none pass first in the folders;
-    # rows without a map of their own (shuffled-edges) and rows out of order.
-    none = shard_rows(["b/scramble/28/1", "a/original/0/0"], "none", name_a)
-    none[MAP_ROW_COLUMN] = [1, 0]
-    shuffled = shard_rows(["a/original/0/0"], "shuffled-edges", "").assign(**{MAP_ROW_COLUMN: -1})
-    table = pd.concat([shard_rows(["c/original/0/0"], "random-weights", name_b), none,
-                       shuffled])
+    # The random-weights pass first in the table, the none pass first in the folders, and
+    # a row without a map of its own (shuffled-edges).
+    table = pd.concat([shard_rows(["c/original/0/0"], "random-weights", name_b),
+                       shard_rows(["a/original/0/0"], "shuffled-edges", ""),
+                       shard_rows(["a/original/0/0", "b/scramble/28/1"], "none", name_a)])
     write_relevance(tmp_path, "timm:x", table, {"none": folder, "random-weights": folder}, 4)
     maps, index = load_relevance(tmp_path, "timm:x")
     assert (tmp_path / "relevance" / "timm_x.npy").exists()

@@ -10,7 +10,6 @@ import pytest
 
 from localglobal.attribution import stage_inputs
 from localglobal.attribution.stage_inputs import (
-    EdgeMasks,
     attribution_items,
     empty_edge_images,
     load_batch,
@@ -21,6 +20,7 @@ from localglobal.io.atomic import write_npz
 from localglobal.io.images import write_png
 from localglobal.labels import get_label_space
 from localglobal.probes.canny import pack_mask
+from localglobal.probes.edge_masks import EdgeMasks
 
 WNIDS = get_label_space("toyworld").wnids
 
@@ -79,18 +79,6 @@ def test_in_frame_pngs_must_have_the_frame_size(tmp_path):
     item = {"item_id": "x", "path": str(tmp_path / "p.png"), "in_frame": True}
     _, images, bad = load_batch([item], (16, 18, "bilinear"))
     assert images is None and "expected the 16×16 input frame" in bad[0][1]
-
-
-def test_edge_masks_unpack_on_demand(tmp_path):
-    mask = np.zeros((4, 4), bool)
-    mask[1, 2] = True
-    write_npz(tmp_path / "edges.npz", shape=np.array([4, 4]), a=pack_mask(mask))
-    edges = EdgeMasks(np.load(tmp_path / "edges.npz"))
-    assert edges.shape == (4, 4) and "a" in edges and "b" not in edges
-    np.testing.assert_array_equal(edges.get("a"), mask)
-    with pytest.raises(KeyError):
-        edges.get("b")
-    edges.close()
 
 
 def test_items_without_an_edge_mask_and_empty_masks(tmp_path):

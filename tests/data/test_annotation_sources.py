@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from localglobal.data.annotation_sources import (
-    AnnotationSourceError,
-    iter_source,
-    read_annotations,
-)
+from localglobal.data.annotation_sources import iter_source, read_annotations
 from localglobal.data.boxes import BOX_COLUMNS, Problem, XmlItem
-from localglobal.io.tar import ArchiveError, TarLimits, tar_bytes
+from localglobal.errors import ArchiveError, MissingInputError
+from localglobal.io.tar import TarLimits, tar_bytes
 from localglobal.io.voc import voc_xml
 from tests.imagenet_fixture import build_fixture
 
@@ -106,7 +103,7 @@ def test_nothing_is_extracted_anywhere(fixture, result):
 
 
 def test_a_missing_source_and_a_file_that_is_no_archive_are_errors_naming_them(tmp_path):
-    with pytest.raises(AnnotationSourceError, match=r"typo\.tar\.gz: annotation source not"):
+    with pytest.raises(MissingInputError, match=r"typo\.tar\.gz: annotation source not"):
         read_annotations(tmp_path / "typo.tar.gz")
     path = tmp_path / "boxes.tar"
     path.write_bytes(b"this is not a tar archive at all" * 40)

@@ -21,8 +21,7 @@ from localglobal.data.geirhos_fetch import (
 )
 from localglobal.data.geirhos_humans import read_human_trials
 from localglobal.data.geirhos_stimuli import discover_stimuli
-from localglobal.errors import ChecksumError, DownloadError, DownloadUnavailableError
-from localglobal.io.safe_tar import UnsafeArchiveError
+from localglobal.errors import ArchiveError, ChecksumError, DownloadError, DownloadUnavailableError
 from tests.http_server import serve_folder
 
 CSV = ("subj,session,trial,rt,object_response,category,condition,imagename\n"
@@ -174,7 +173,7 @@ def test_a_member_that_climbs_out_is_refused(server, tmp_path):
     escape = {STIMULI: {f"{STIMULI.top}/../../evil.png": b"evil"}}
     serve(folder, SYNTHETIC, extra=escape)
     listed = checksum_list(tmp_path / "sums.txt", SYNTHETIC)
-    with pytest.raises(UnsafeArchiveError, match="evil"):
+    with pytest.raises(ArchiveError, match="evil"):
         fetch_geirhos(tmp_path / "deep" / "g", mirror=base, checksums=listed)
     assert not list(tmp_path.rglob("evil.png"))
     assert not (tmp_path / "deep" / "g" / STIMULI.top).exists()

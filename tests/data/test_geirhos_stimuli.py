@@ -13,13 +13,13 @@ from localglobal.data.geirhos_humans import find_raw_data_folder, read_human_tri
 from localglobal.data.geirhos_stimuli import (
     DECISION_COLUMNS,
     STIMULI_COLUMNS,
-    GeirhosDataError,
     decisions_table,
     discover_stimuli,
     match_category,
     stimulus_name,
     texture_of,
 )
+from localglobal.errors import LocalglobalError, MissingInputError
 
 HEADER = "subj,session,trial,rt,object_response,category,condition,imagename\n"
 
@@ -109,7 +109,7 @@ def test_repository_layout_from_any_of_its_folders(tmp_path, where):
 def test_dataset_filter_and_unknown_datasets(tmp_path):
     make_repository(tmp_path)
     assert set(discover_stimuli(tmp_path, ["edge"]).table["dataset"]) == {"edge"}
-    with pytest.raises(GeirhosDataError, match="colour"):
+    with pytest.raises(MissingInputError, match="colour"):
         discover_stimuli(tmp_path, ["colour"])
 
 
@@ -134,15 +134,15 @@ def test_bad_files_are_problems_not_errors(tmp_path):
 
 
 def test_a_missing_folder_is_a_user_error_naming_it(tmp_path):
-    with pytest.raises(GeirhosDataError, match="nowhere") as error:
+    with pytest.raises(MissingInputError, match="nowhere") as error:
         discover_stimuli(tmp_path / "nowhere")
-    assert isinstance(error.value, ValueError)
+    assert isinstance(error.value, LocalglobalError)  # one `error:` line, not a bug
     (tmp_path / "empty").mkdir()
-    with pytest.raises(GeirhosDataError, match="empty"):
+    with pytest.raises(MissingInputError, match="empty"):
         discover_stimuli(tmp_path / "empty")
-    with pytest.raises(GeirhosDataError, match="nowhere"):
+    with pytest.raises(MissingInputError, match="nowhere"):
         read_human_trials(tmp_path / "nowhere")
-    with pytest.raises(GeirhosDataError, match="no human raw data"):
+    with pytest.raises(MissingInputError, match="no human raw data"):
         read_human_trials(tmp_path / "empty")
 
 
@@ -180,7 +180,7 @@ def test_human_trials_with_na_bad_rows_and_bad_files(tmp_path):
     assert "broken.csv" in problems and "object_response" in problems
     assert "judged cue-conflict stimulus 'cat1-dog2.png' again" in problems
     assert set(read_human_trials(tmp_path, ["edge"]).table["dataset"]) == {"edge"}
-    with pytest.raises(GeirhosDataError, match="silhouette"):
+    with pytest.raises(MissingInputError, match="silhouette"):
         read_human_trials(tmp_path, ["silhouette"])
 
 

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from localglobal.data import image_tree
-from localglobal.data.image_tree import ImageIndexError, check_image, check_images, image_ref
+from localglobal.data.image_tree import check_image, check_images, image_ref
+from localglobal.errors import MissingInputError
 from localglobal.labels import get_label_space
 
 
@@ -30,7 +31,7 @@ def test_scanning_keeps_the_label_spaces_classes_and_lists_the_rest(tmp_path):
     assert tree.outside_label_space == ["n09999999"]
     assert [d["image_id"] for d in tree.duplicates] == ["n01440764_1"]
     assert len(tree.missing_classes) == 9
-    with pytest.raises(ImageIndexError, match="image root not found"):
+    with pytest.raises(MissingInputError, match="image root not found"):
         image_tree.scan_images(tmp_path / "nowhere", ["train"], [".jpeg"],
                                get_label_space("imagenette"))
 

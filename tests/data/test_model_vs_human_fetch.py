@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 from localglobal.cli import app
 from localglobal.data.geirhos_fetch import HUMAN_DATA, MIRROR_ENV
 from localglobal.data.model_vs_human_fetch import RECORD, RELEASE, fetch_model_vs_human
-from localglobal.errors import ChecksumError, DownloadUnavailableError
-from localglobal.io.safe_tar import UnsafeArchiveError
+from localglobal.errors import ArchiveError, ChecksumError, DownloadUnavailableError
 from tests.data.test_geirhos_fetch import SYNTHETIC, checksum_list, serve
 from tests.data.test_geirhos_fetch import server as server  # the fixture
 
@@ -128,7 +127,7 @@ def test_offline_without_a_cache_names_each_url_and_where_to_put_it(tmp_path, mo
 def test_a_member_that_climbs_out_refuses_the_archive(mirror, tmp_path):
     release, base, sums = mirror
     (release / "edge.tar.gz").write_bytes(release_archive({**EDGE, "edge/../../evil.png": b"!"}))
-    with pytest.raises(UnsafeArchiveError, match="evil"):
+    with pytest.raises(ArchiveError, match="evil"):
         fetch_model_vs_human(tmp_path / "deep" / "m", ["edge"], mirror=base, checksums=sums)
     assert not list(tmp_path.rglob("evil.png"))
     assert not (tmp_path / "deep" / "m" / "datasets" / "edge").exists()

@@ -10,8 +10,8 @@ from PIL import Image
 from localglobal.data import image_tree
 from localglobal.data.annotation_sources import read_annotations
 from localglobal.data.geometry import frame_transform, voc_to_edges
-from localglobal.data.image_tree import ImageIndexError
 from localglobal.data.sampling import SAMPLE_SCHEMA, SampleOptions, build_index, draw_order
+from localglobal.errors import MissingInputError
 from localglobal.io.images import to_input_frame
 from localglobal.labels import get_label_space
 from tests.imagenet_fixture import build_fixture, downscale_fixture
@@ -195,14 +195,14 @@ def test_folders_outside_the_label_space_are_listed(dataset):
 
 def test_a_missing_split_folder_is_named(dataset):
     info, boxes = dataset
-    with pytest.raises(ImageIndexError, match=r"test: split folder not found"):
+    with pytest.raises(MissingInputError, match=r"test: split folder not found"):
         index(info, boxes, splits=["test"])
 
 
 def test_boxes_that_match_no_image_are_said_so(dataset):
     info, boxes = dataset
     elsewhere = boxes.assign(image_id="other_" + boxes["image_id"])
-    with pytest.raises(ImageIndexError, match=r"none of the .* images has a box") as error:
+    with pytest.raises(MissingInputError, match=r"none of the .* images has a box") as error:
         index(info, elsewhere, per_class=1)
     # The way out is named as an option of the command that failed.
     assert "`localglobal index ROOT --run DIR --no-require-box`" in str(error.value)

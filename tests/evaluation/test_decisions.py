@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from localglobal.errors import LabelSpaceMismatch
+from localglobal.errors import LabelSpaceError
 from localglobal.evaluation.decisions import (
     CATEGORIES_16,
     DECISION_MAPPINGS,
@@ -13,7 +13,6 @@ from localglobal.evaluation.decisions import (
     IMAGENET_INDICES_16,
     IMAGENET_TO_16,
     AveragedProbabilityMapping,
-    DecisionMappingError,
     get_decision_mapping,
     register_decision_mapping,
     to_probabilities,
@@ -77,18 +76,18 @@ def test_choosing_among_a_subset_of_categories():
     scores = probabilities({"cat": 0.6, "dog": 0.3, "car": 0.1})
     assert IMAGENET_TO_16.decide(scores, "probabilities") == ["cat"]
     assert IMAGENET_TO_16.decide(scores, "probabilities", categories=["car", "dog"]) == ["car"]
-    with pytest.raises(DecisionMappingError, match="zebra"):
+    with pytest.raises(LabelSpaceError, match="zebra"):
         IMAGENET_TO_16.decide(scores, "probabilities", categories=["zebra"])
 
 
 def test_bad_scores_are_refused_with_a_reason():
-    with pytest.raises(DecisionMappingError, match="1000"):
+    with pytest.raises(LabelSpaceError, match="1000"):
         IMAGENET_TO_16.decide(np.zeros((1, 10)))
-    with pytest.raises(DecisionMappingError, match=r"\(N, C\)"):
+    with pytest.raises(LabelSpaceError, match=r"\(N, C\)"):
         IMAGENET_TO_16.decide(np.zeros(1000))
-    with pytest.raises(DecisionMappingError, match="kind='logits'"):
+    with pytest.raises(LabelSpaceError, match="kind='logits'"):
         IMAGENET_TO_16.decide(np.full((1, 1000), 3.0), kind="probabilities")
-    with pytest.raises(DecisionMappingError, match="NaN"):
+    with pytest.raises(LabelSpaceError, match="NaN"):
         IMAGENET_TO_16.decide(np.full((1, 1000), np.nan))
 
 
@@ -113,7 +112,7 @@ def test_toy_world_decides_among_its_own_classes():
 
 def test_the_registry_finds_pairs_and_names_the_known_ones():
     assert get_decision_mapping("imagenet-1k", GEIRHOS_16) is IMAGENET_TO_16
-    with pytest.raises(LabelSpaceMismatch) as error:
+    with pytest.raises(LabelSpaceError) as error:
         get_decision_mapping("imagenette", GEIRHOS_16)
     message = str(error.value)
     assert "imagenette" in message and all(name in message for name in DECISION_MAPPINGS)

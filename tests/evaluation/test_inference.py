@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from localglobal.errors import ConfigError, LabelSpaceMismatch
+from localglobal.errors import ConfigError, LabelSpaceError
 from localglobal.evaluation.inference import (
     Classifier,
     evaluate,
@@ -55,7 +55,7 @@ def test_the_model_is_loaded_once_and_only_when_asked():
 def test_outputs_of_the_wrong_size_are_refused_when_the_model_loads():
     classifier = Classifier(SPEC, torch.device("cpu"), n_classes=1000, space="imagenet-1k",
                             load=counting_loader(10, []))
-    with pytest.raises(LabelSpaceMismatch, match="outputs 10 logits"):
+    with pytest.raises(LabelSpaceError, match="outputs 10 logits"):
         classifier.model()
     assert not classifier.loaded
 

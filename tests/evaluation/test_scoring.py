@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from localglobal.errors import LabelSpaceMismatch
+from localglobal.errors import LabelSpaceError
 from localglobal.evaluation.scoring import (
     EXTRA_COLUMNS,
     PREDICTION_COLUMNS,
@@ -79,7 +79,7 @@ def test_the_scorer_writes_the_contract_columns_in_both_label_spaces():
 
 def test_classes_outside_the_model_label_space_are_refused_with_counts():
     toy = get_label_space("toyworld")
-    with pytest.raises(LabelSpaceMismatch, match=r"cannot score 2 item\(s\)") as error:
+    with pytest.raises(LabelSpaceError, match=r"cannot score 2 item\(s\)") as error:
         check_label_space("toy", toy, [IMAGENETTE.wnids[0]] * 2 + [toy.wnids[0]])
     assert IMAGENETTE.wnids[0] in str(error.value)
     check_label_space("net", IMAGENET, list(IMAGENETTE.wnids))
@@ -92,7 +92,7 @@ def test_the_16_geirhos_categories_are_decided_by_model_vs_humans_mapping():
     assert geirhos.wnids[0] == "airplane" and len(geirhos) == 16
     items = items_of(["airplane", "dog", "knife"])
     check_label_space("net", IMAGENET, items["wnid"].tolist(), geirhos)  # no refusal
-    with pytest.raises(LabelSpaceMismatch):
+    with pytest.raises(LabelSpaceError):
         check_label_space("net", IMAGENET, items["wnid"].tolist())
     scorer = Scorer("net", items, IMAGENET, geirhos)
     rng = np.random.default_rng(0)

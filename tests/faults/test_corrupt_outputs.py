@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from localglobal.analysis.figure_drawing import FigureError, draw_figures
+from localglobal.analysis.figure_drawing import draw_figures
 from localglobal.analysis.figure_specs import FigureSpec
 from localglobal.analysis.record import AnalysisRecord
 from localglobal.config import load_config
-from localglobal.errors import LocalglobalError
+from localglobal.errors import FigureError, LocalglobalError
 from localglobal.pipeline.rundir import RunDir
 from localglobal.pipeline.runner import Runner
 from localglobal.run import run_stage

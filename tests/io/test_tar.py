@@ -9,9 +9,8 @@ import tarfile
 
 import pytest
 
+from localglobal.errors import ArchiveError, ArchiveLimitError
 from localglobal.io.tar import (
-    ArchiveError,
-    ArchiveLimitError,
     DecompressionBudget,
     TarLimits,
     is_unsafe_member,

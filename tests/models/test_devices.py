@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from localglobal.errors import LocalglobalError
-from localglobal.models.devices import DeviceUnavailableError, select_device
+from localglobal.errors import ConfigError, LocalglobalError
+from localglobal.models.devices import select_device
 
 
 def test_select_device():
@@ -20,12 +20,12 @@ def test_select_device():
 
 
 def test_an_unknown_device_is_a_user_error():
-    with pytest.raises(DeviceUnavailableError, match="'tpu'") as error:
+    with pytest.raises(ConfigError, match="'tpu'") as error:
         select_device("tpu")
     assert isinstance(error.value, LocalglobalError)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_cuda_index_beyond_the_devices_is_refused():
-    with pytest.raises(DeviceUnavailableError, match="CUDA device"):
+    with pytest.raises(ConfigError, match="CUDA device"):
         select_device(f"cuda:{torch.cuda.device_count()}")

@@ -8,20 +8,19 @@ import pytest
 import torch
 
 from localglobal.config import config_from_dict
-from localglobal.errors import ConfigError
+from localglobal.errors import ConfigError, UnknownNameError
 from localglobal.models.describe import describe_models
 from localglobal.models.loading import load_model
 from localglobal.models.resolve import model_fingerprints, resolve_model
-from localglobal.models.spec import UnknownModelError
 
 
 def test_an_unknown_name_lists_the_closest_names():
-    with pytest.raises(UnknownModelError) as error:
+    with pytest.raises(UnknownNameError) as error:
         resolve_model("resnet5")
     assert "closest: resnet50" in str(error.value)
-    with pytest.raises(UnknownModelError, match="timm:legacy_seresnet50"):
+    with pytest.raises(UnknownNameError, match="timm:legacy_seresnet50"):
         resolve_model("timm:legacy_seresnet5")
-    with pytest.raises(UnknownModelError, match="torchvision:resnet50"):
+    with pytest.raises(UnknownNameError, match="torchvision:resnet50"):
         resolve_model("torchvision:resnet51")
 
 

@@ -7,24 +7,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from localglobal.errors import MissingInputError, NotARunError
+from localglobal.errors import MissingInputError
 from localglobal.pipeline.rundir import RunDir
 
 
 def test_a_missing_folder_is_not_a_run(tmp_path: Path):
-    with pytest.raises(NotARunError, match="no such run directory"):
+    with pytest.raises(MissingInputError, match="no such run directory"):
         RunDir.existing(tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
 
 
 def test_a_file_is_not_a_run(tmp_path: Path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(NotARunError, match="is a file"):
+    with pytest.raises(MissingInputError, match="is a file"):
         RunDir.existing(tmp_path / "file")
 
 
 def test_an_empty_folder_is_not_a_run(tmp_path: Path):
-    with pytest.raises(NotARunError, match="not a run directory"):
+    with pytest.raises(MissingInputError, match="not a run directory"):
         RunDir.existing(tmp_path)
 
 

@@ -19,7 +19,6 @@ from localglobal.probes.catalog import (
 from localglobal.probes.plan import ProbePlan, probe_images
 from localglobal.probes.registry import PROBES, Level, Probe, ProbeParams, register_probe
 from localglobal.report.accuracy import probe_accuracy
-from localglobal.trust import UntrustedCodeError
 from tests.probes.conftest import tiny_config
 
 
@@ -88,7 +87,7 @@ def test_a_plugin_is_code_and_needs_trust(tmp_path):
     (tmp_path / "mine.py").write_text("def f(image, level, rng):\n    return image\n")
     config = tiny_config({"probes": ["mine"], "plugins": {
         "mine": {"function": f"{tmp_path / 'mine.py'}:f", "levels": ["a", "b"]}}})
-    with pytest.raises(UntrustedCodeError, match=r"probes\.plugins\.mine\.function"):
+    with pytest.raises(ConfigError, match=r"probes\.plugins\.mine\.function"):
         configured_probes(config, trusted=False)
     probe = configured_probes(config).get("mine")
     assert [lv.label for lv in probe.levels()] == ["a", "b"]

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from localglobal.errors import MissingInputError, UnknownIdError
+from localglobal.errors import MissingInputError, UnknownNameError
 from localglobal.io.images import read_png, write_png
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.contact import EDGE_COLOUR
@@ -44,7 +44,7 @@ def test_the_output_path_can_be_chosen(generated_run, image_rows, tmp_path):
 def test_an_unknown_image_id_lists_known_ones(generated_run, image_rows):
     run, _, _, _ = generated_run
     known = image_rows[0]["image_id"]
-    with pytest.raises(UnknownIdError, match=rf"unknown image id 'nope'.*{known}"):
+    with pytest.raises(UnknownNameError, match=rf"unknown image id 'nope'.*{known}"):
         write_contact_sheet(run, "nope")
 
 

@@ -14,13 +14,13 @@ import torch
 import torchvision
 
 from localglobal.config import RunConfig, config_from_dict
-from localglobal.errors import StageError
+from localglobal.errors import StageError, UnknownNameError
 from localglobal.evaluation.loader import fit_image
 from localglobal.evaluation.scoring import PREDICTION_COLUMNS
 from localglobal.io.atomic import write_json
 from localglobal.io.images import read_png, write_png
 from localglobal.labels import get_label_space
-from localglobal.models import UnknownModelError, load_model, resolve_model
+from localglobal.models import load_model, resolve_model
 from localglobal.pipeline.fingerprint import output_digest
 from localglobal.pipeline.manifest import Manifest
 from localglobal.pipeline.runner import Runner
@@ -255,7 +255,7 @@ def test_an_unreadable_image_is_reported_and_skipped(tmp_path):
 def test_an_unknown_model_name_stops_the_pipeline_before_any_stage(tmp_path):
     run, config = make_run(tmp_path / "run", make_config(), n_images=1)
     config.evaluate.models = ["tiny", "resnet5"]
-    with pytest.raises(UnknownModelError, match="resnet50"):
+    with pytest.raises(UnknownNameError, match="resnet50"):
         run_pipeline(run, config, stages=("evaluate",))
     assert not run.has("predictions")
 

@@ -15,7 +15,7 @@ from localglobal.analysis import figures as fig
 from localglobal.analysis.figure_specs import FigureSpec
 from localglobal.analysis.record import AnalysisRecord
 from localglobal.console import progress_bar
-from localglobal.errors import StageError, is_machine_error
+from localglobal.errors import FigureError, is_machine_error
 
 CONTACT_CAPTION = "The original, every probe at every level, the edge mask and the box."
 
@@ -41,7 +41,7 @@ def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: An
     """
     try:
         written = fig.save_figure(spec.build(), folder / spec.name, dpi=dpi)
-    except fig.FigureInputError as error:
+    except FigureError as error:  # its input is missing or empty: skipped, saying why
         reason = str(error)
     except Exception as error:  # one broken figure must not cost the whole analysis
         if is_machine_error(error):  # a full disk is not the figure's fault
@@ -58,10 +58,6 @@ def draw_figure(spec: FigureSpec, folder: Path, root: Path, dpi: int, record: An
         })
         return
     record.skipped(spec.name, spec.section, spec.title, reason)
-
-
-class FigureError(StageError):
-    """A figure that is not optional could not be drawn; the message says which and why."""
 
 
 def draw_figures(specs: Sequence[FigureSpec], folder: Path, root: Path, dpi: int,

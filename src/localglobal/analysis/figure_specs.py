@@ -27,6 +27,7 @@ from localglobal.analysis.densities import (
 from localglobal.analysis.figure_inputs import FigureInputs
 from localglobal.analysis.gallery import heatmap_images
 from localglobal.config import RunConfig
+from localglobal.errors import FigureError
 from localglobal.probes.catalog import by_section, described_probes, section_title
 from localglobal.probes.registry import Probe
 
@@ -77,7 +78,7 @@ def density_panels(inputs: FigureInputs) -> dict[str, np.ndarray]:
 
 def _gallery(inputs: FigureInputs) -> Any:
     if inputs.heatmaps is None:
-        raise fig.FigureInputError("no heat maps")
+        raise FigureError("no heat maps")
     found, ids, models = heatmap_images(inputs.heatmaps, inputs.gallery,
                                         table_models(inputs.attributions))
     return fig.heatmap_gallery_figure(found, ids, fig.in_style_order(

@@ -29,9 +29,9 @@ from localglobal.attribution.methods import (
     input_bounds,
     make_composite,
 )
-from localglobal.attribution.names import UnknownNameError
 from localglobal.attribution.outputs import load_relevance
 from localglobal.attribution.regions import RegionStatistics, region_statistics
+from localglobal.errors import UnknownNameError
 
 __all__ = [
     "CANONIZERS",

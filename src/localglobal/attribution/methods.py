@@ -67,7 +67,8 @@ from zennit.rules import Epsilon
 from zennit.types import Convolution
 
 from localglobal.attribution.canonizers import GATE_RULE, ChannelGate
-from localglobal.attribution.names import UnknownNameError, lookup
+from localglobal.attribution.names import lookup
+from localglobal.errors import UnknownNameError
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 AUTO = "auto"

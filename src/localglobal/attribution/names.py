@@ -13,13 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
-from localglobal.errors import ConfigError
+from localglobal.errors import UnknownNameError
 
 T = TypeVar("T")
-
-
-class UnknownNameError(ConfigError):
-    """A composite or canonizer name that is not registered; the message lists the known."""
 
 
 def lookup(registry: Mapping[str, T], name: str, what: str) -> T:

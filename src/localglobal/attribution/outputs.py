@@ -94,11 +94,7 @@ def attributions_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
         rank = part["control"].map({c: i for i, c in enumerate(CONTROLS)})
         ordered.append(part.iloc[rank.argsort(kind="stable")])
     table = pd.concat(ordered, ignore_index=True)
-    if "proxy" not in table:
-        table["proxy"] = "canny"
-    table["proxy"] = table["proxy"].fillna("canny")
-    stats = stat_columns(table)
-    return _typed(table[[*LEADING_COLUMNS, *stats, *TRAILING_COLUMNS]])
+    return _typed(table[[*LEADING_COLUMNS, *stat_columns(table), *TRAILING_COLUMNS]])
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
@@ -135,13 +131,13 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 RELEVANCE_FOLDER = "relevance"
 
 MAPS_COLUMN = "maps_file"
-"""Shard-table column naming the shard's maps file (dropped from ``attributions.parquet``)."""
-MAP_ROW_COLUMN = "map_row"
-"""Shard-table column: the row in that file (−1 for rows without a map of their own)."""
+"""Shard-table column: the shard's maps file for the rows with a map of their own, in
+the order of its maps; empty for the others (``shuffled-edges``, ``outline``)."""
 BATCH_SIZE_COLUMN = "_batch_size"
 """Shard-table column: the batch size the row's map was computed with (running out of
 memory halves it)."""
-SHARD_COLUMNS: tuple[str, ...] = (MAPS_COLUMN, MAP_ROW_COLUMN, BATCH_SIZE_COLUMN)
+SHARD_COLUMNS: tuple[str, ...] = (MAPS_COLUMN, BATCH_SIZE_COLUMN)
+"""The shard-table columns dropped from ``attributions.parquet``."""
 
 
 def to_float16(maps: np.ndarray) -> np.ndarray:
@@ -199,11 +195,11 @@ def write_relevance(root: Path, model: str, table: pd.DataFrame, folders: dict[s
         tampered with).
     """
     parts = []  # (maps file, its rows in file order)
-    own = table[table[MAP_ROW_COLUMN] >= 0] if len(table) \
+    own = table[table[MAPS_COLUMN] != ""] if len(table) \
         else pd.DataFrame(columns=["control", *SHARD_COLUMNS])
     for control, folder in folders.items():
         for name, rows in own[own["control"] == control].groupby(MAPS_COLUMN, sort=False):
-            parts.append((folder / str(name), rows.sort_values(MAP_ROW_COLUMN)))
+            parts.append((folder / str(name), rows))
     for path, _ in parts:
         if not path.exists():
             raise MissingInputError(f"{path}: the relevance maps of a finished shard are "

@@ -37,14 +37,13 @@ from localglobal.attribution.heatmap import heatmap_name, overlay
 from localglobal.attribution.methods import Explanation, Settings, is_lrp, resolve_method
 from localglobal.attribution.outputs import (
     BATCH_SIZE_COLUMN,
-    MAP_ROW_COLUMN,
     MAPS_COLUMN,
     stat_row,
     to_float16,
     write_shard_maps,
 )
 from localglobal.attribution.regions import region_statistics
-from localglobal.attribution.stage_inputs import BOX_COLUMNS, EdgeMasks, built_items, load_batch
+from localglobal.attribution.stage_inputs import BOX_COLUMNS, built_items, load_batch
 from localglobal.config import AttributeSection
 from localglobal.io.images import write_png
 from localglobal.labels import get_label_space
@@ -52,6 +51,7 @@ from localglobal.models import ModelSpec, load_model
 from localglobal.models.devices import select_device
 from localglobal.models.preprocessing import normalise
 from localglobal.probes.batched import build_batch
+from localglobal.probes.edge_masks import EdgeMasks
 
 
 @dataclass(frozen=True)
@@ -168,10 +168,11 @@ def pass_items(task: AttributionPass, items: pd.DataFrame, trained: pd.DataFrame
     """
     records = items.to_dict("records")
     if task.control == "random-weights":
-        rows = trained if trained is not None and len(trained) else pd.DataFrame()
-        rows = rows[rows["control"] == "none"] if len(rows) else rows
-        targets = {str(k): int(v) for k, v in zip(rows.get("item_id", []),
-                                                  rows.get("target", []), strict=True)}
+        targets = {}
+        if trained is not None and len(trained):
+            rows = trained[trained["control"] == "none"]
+            targets = dict(zip(rows["item_id"].astype(str), map(int, rows["target"]),
+                               strict=True))
         return [r for r in records if r["item_id"] in targets], targets, []
     if task.settings.target != "true":
         return records, None, []
@@ -261,8 +262,7 @@ class PassWorker:
         Returns
         -------
         (pandas.DataFrame, list of (str, str))
-            The shard's rows (with :data:`~localglobal.attribution.outputs.MAPS_COLUMN`
-            and :data:`~localglobal.attribution.outputs.MAP_ROW_COLUMN`), and
+            The shard's rows (with :data:`~localglobal.attribution.outputs.SHARD_COLUMNS`), and
             ``(item_id, reason)`` for every item skipped as bad input.
         """
         size, frame, targets = self.explainer.batch_size, self.task.frame, self.task.targets
@@ -331,14 +331,12 @@ class PassWorker:
         explained = [item["item_id"] for batch in batches for item in batch.items]
         name = write_shard_maps(Path(self.task.maps_folder), explained,
                                 np.concatenate([batch.maps for batch in batches]))
-        position = {item_id: row for row, item_id in enumerate(explained)}
         batch_size = {item["item_id"]: batch.batch_size for batch in batches
                       for item in batch.items}
         table = pd.DataFrame(rows)
         table[BATCH_SIZE_COLUMN] = table["item_id"].map(batch_size).astype("int64")
         own = (table["control"] == self.task.control) & (table["proxy"] == "canny")
         table[MAPS_COLUMN] = np.where(own, name, "")
-        table[MAP_ROW_COLUMN] = [position[i] if o else -1
-                                 for i, o in zip(table["item_id"], own, strict=True)]
-        # The pass's rows first, then the shuffled-edges and outline rows, in item order.
+        # The pass's rows first, in the order of their maps; then the shuffled-edges and
+        # outline rows.
         return pd.concat([table[own], table[~own]], ignore_index=True)

@@ -1,4 +1,4 @@
-"""What the ``attribute`` stage explains: its items, their images and the edge masks.
+"""What the ``attribute`` stage explains: its items, their images, and which have edges.
 
 Items are the rows of ``perturbations.parquet`` whose probe is asked for (default only
 ``original``); without a perturbations table the ``original`` items come straight from
@@ -9,7 +9,6 @@ from).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 from localglobal.errors import CorruptArtifactError, MissingInputError, is_machine_error
 from localglobal.io.images import load_input_frame, read_png
 from localglobal.probes.batched import check_item
-from localglobal.probes.canny import unpack_mask
+from localglobal.probes.edge_masks import EdgeMasks
 from localglobal.probes.materialize import build_images
 from localglobal.probes.plan import is_built
 from localglobal.probes.registry import Level
@@ -158,38 +157,6 @@ def built_items(items: Sequence[dict[str, Any]]) -> dict[int, tuple[str, str]]:
     return {k: (str(item["probe"]), str(item.get("params", "{}")))
             for k, item in enumerate(items)
             if is_built(str(item.get("probe")), str(item["path"]))}
-
-
-class EdgeMasks:
-    """The run's edge masks, unpacked on demand (``edges.npz`` stays on disk).
-
-    Parameters
-    ----------
-    archive : numpy.lib.npyio.NpzFile
-        ``edges.npz`` as opened by the run (a ``shape`` entry and one packed mask per
-        image id).
-    """
-
-    def __init__(self, archive: Any):
-        self._lock = threading.Lock()  # batches are scored in worker threads
-        self._data = archive
-        self.shape = tuple(int(v) for v in archive["shape"])
-        self.ids = frozenset(k for k in archive.files if k != "shape")
-
-    def __contains__(self, image_id: object) -> bool:
-        return image_id in self.ids
-
-    def get(self, image_id: str) -> np.ndarray:
-        """The H×W boolean mask of one image (``KeyError`` if it has none)."""
-        if image_id not in self.ids:
-            raise KeyError(f"no edge mask for {image_id!r}")
-        with self._lock:
-            packed = self._data[image_id]
-        return unpack_mask(packed, self.shape)
-
-    def close(self) -> None:
-        """Close the archive."""
-        self._data.close()
 
 
 def with_edge_masks(items: pd.DataFrame, edges: EdgeMasks) -> tuple[pd.DataFrame, list[str]]:

@@ -30,7 +30,7 @@ from localglobal.cli.options import (
     WorkersOption,
 )
 from localglobal.cli.stage_commands import add_stage_commands
-from localglobal.errors import ConfigError
+from localglobal.errors import UnknownNameError
 from localglobal.stages import REGISTRY
 
 if TYPE_CHECKING:
@@ -117,8 +117,8 @@ def fetch_model_vs_human_command(
     names = [n.strip() for n in datasets.split(",") if n.strip()] if datasets else None
     try:
         paths = fetch_model_vs_human(to, names, mirror=mirror, checksums=checksums)
-    except ValueError as error:
-        raise ConfigError(f"--datasets: {error}") from None
+    except UnknownNameError as error:
+        raise UnknownNameError(f"--datasets: {error}") from None
     said = {"recorded": "SHA-256 recorded now (first download); later uses are checked "
                         "against it",
             "verified": "SHA-256 verified against the digest recorded at first download",

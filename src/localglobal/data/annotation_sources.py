@@ -16,7 +16,7 @@ skips (:class:`~localglobal.data.boxes.Problem`): unsafe paths, links, members s
 twice or past a cap, corrupt inner archives. Nothing is ever extracted to disk. An
 archive *file* (the source, or one in the source folder) is streamed and its XML
 files handed on as they are read; a corrupt one stops the reading with an
-:class:`~localglobal.io.tar.ArchiveError` naming it. An archive *inside* an archive is
+:class:`~localglobal.errors.ArchiveError` naming it. An archive *inside* an archive is
 read whole (it is at most :attr:`~localglobal.io.tar.TarLimits.max_member_bytes`)
 before its files are handed on, so that a corrupt one is skipped as a whole:
 data decoded before a failed integrity check cannot be trusted.
@@ -44,10 +44,14 @@ from localglobal.data.boxes import (
     summarize,
     wnid_of_label,
 )
-from localglobal.errors import MissingInputError, describe_error, is_machine_error
-from localglobal.io.tar import (
+from localglobal.errors import (
     ArchiveError,
     ArchiveLimitError,
+    MissingInputError,
+    describe_error,
+    is_machine_error,
+)
+from localglobal.io.tar import (
     DecompressionBudget,
     TarLimits,
     TarMember,
@@ -60,10 +64,6 @@ MAX_DEPTH = 4
 """Archives nested deeper than this inside an archive are not opened (counted as ignored)."""
 
 Entry = XmlItem | Problem
-
-
-class AnnotationSourceError(MissingInputError):
-    """The annotation source does not exist; the message names it."""
 
 
 def is_xml_name(name: str) -> bool:
@@ -100,14 +100,14 @@ def iter_source(source: str | os.PathLike[str], limits: TarLimits | None = None
 
     Raises
     ------
-    AnnotationSourceError
+    MissingInputError
         The source does not exist.
     ArchiveError
         An archive file is corrupt or truncated (raised where the damage is met).
     """
     path = Path(source).expanduser()
     if not path.exists():
-        raise AnnotationSourceError(f"{path}: annotation source not found")
+        raise MissingInputError(f"{path}: annotation source not found")
     limits = limits or TarLimits()
     budget = DecompressionBudget()
     kind = source_kind(path)
@@ -275,7 +275,7 @@ def read_annotations(source: str | os.PathLike[str], *, limits: TarLimits | None
 
     Raises
     ------
-    AnnotationSourceError
+    MissingInputError
         The source does not exist.
     ArchiveError
         An archive file is corrupt or truncated.

@@ -38,8 +38,8 @@ from typing import Any, NamedTuple
 import pandas as pd
 import pyarrow as pa
 
-from localglobal.errors import describe_error, is_machine_error
-from localglobal.io.voc import RawObject, RawSize, VocError, read_fields
+from localglobal.errors import BadInputError, describe_error, is_machine_error
+from localglobal.io.voc import RawObject, RawSize, read_fields
 
 BOX_COLUMNS: tuple[str, ...] = (
     "image_id", "wnid", "width", "height", "depth", "object_index", "name",
@@ -220,7 +220,7 @@ class ObjectRows:
         try:
             size, objects = read_fields(data, fast=self.fast)
             self._add_objects(size, objects, image_id, source, wnid)
-        except VocError as error:
+        except BadInputError as error:
             self.skip_file(image_id, source, str(error))
         except Exception as error:  # one odd file must not fail the others
             if is_machine_error(error):
@@ -236,7 +236,7 @@ class ObjectRows:
     def _add_objects(self, size: RawSize | None, objects: list[RawObject], image_id: str,
                      source: str, folder: str | None) -> None:
         if not objects:
-            raise VocError("no <object> in the file")
+            raise BadInputError("no <object> in the file")
         width = height = depth = None
         if size is not None:
             width, height, depth = _to_int(size[0]), _to_int(size[1]), _to_int(size[2])
@@ -267,7 +267,7 @@ class ObjectRows:
         if len(issues) == len(objects):
             del self.rows[start:]  # the file is skipped as a whole
             reasons = sorted(set(issues))
-            raise VocError("; ".join(reasons) if len(reasons) <= 3 else
+            raise BadInputError("; ".join(reasons) if len(reasons) <= 3 else
                            f"{reasons[0]} (and {len(reasons) - 1} other problems)")
 
     def table(self) -> pa.Table:

@@ -168,10 +168,9 @@ def unpack_source(archive: Path, root: Path, source: GeirhosSource,
 
     Raises
     ------
-    UnsafeArchiveError
-        A member with a path out of its folder, a link, or too many bytes.
-    ArchiveLimitError
-        The archive decompresses past the caps (a decompression bomb).
+    ArchiveError
+        A member with a path out of its folder, a link, or too many bytes; an archive
+        that decompresses past the caps (a decompression bomb, ``ArchiveLimitError``).
     ChecksumError
         Kept files whose size or SHA-256 differs from the list (all named).
     DownloadError
@@ -236,7 +235,7 @@ def fetch_sources(root: Path, sources: tuple[GeirhosSource, ...], *, mirror: str
     ------
     DownloadUnavailableError
         Some source is neither unpacked nor downloadable (all of them named).
-    ChecksumError, UnsafeArchiveError, ArchiveLimitError, DownloadError
+    ChecksumError, ArchiveError, DownloadError
         See :func:`unpack_source`.
     """
     mirror = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
@@ -308,7 +307,7 @@ def fetch_geirhos(to: str | os.PathLike[str] | None = None, *, mirror: str | Non
     DownloadUnavailableError
         Not cached, and offline or unreachable: names each URL and the folder to put
         the archives in.
-    ChecksumError, UnsafeArchiveError, ArchiveLimitError, DownloadError
+    ChecksumError, ArchiveError, DownloadError
         See :func:`unpack_source`.
     """
     root = Path(to).expanduser() if to is not None else cache_dir() / "geirhos"

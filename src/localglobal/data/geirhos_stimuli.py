@@ -45,7 +45,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from localglobal.data import model_vs_human as mvh
-from localglobal.errors import LocalglobalError
+from localglobal.errors import MissingInputError
 
 DATASETS: tuple[str, ...] = tuple(mvh.DATASETS)
 """model-vs-human's 17 datasets, by their experiment names."""
@@ -63,10 +63,6 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 STIMULI_COLUMNS = ["dataset", "image", "path", "category", "texture", "conflict", "condition"]
 DECISION_COLUMNS = ["observer", "kind", "dataset", "image", "category", "texture", "decision",
                     "condition"]
-
-
-class GeirhosDataError(LocalglobalError, ValueError):
-    """A stimuli or raw-data folder that is missing or holds none of the expected layouts."""
 
 
 class Loaded(NamedTuple):
@@ -145,12 +141,12 @@ def find_stimulus_folders(root: str | Path) -> dict[str, Path]:
 
     Raises
     ------
-    GeirhosDataError
+    MissingInputError
         ``root`` does not exist, or holds no stimulus folder in any known layout.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise GeirhosDataError(f"{root}: no such folder of Geirhos stimuli")
+        raise MissingInputError(f"{root}: no such folder of Geirhos stimuli")
     bases = [root, root / "datasets", root / "stimuli"]
     bases += [top / "stimuli" for top in sorted(root.glob("texture-vs-shape-*")) if top.is_dir()]
     for base in bases:
@@ -158,7 +154,7 @@ def find_stimulus_folders(root: str | Path) -> dict[str, Path]:
         if found:
             return found
     names = ", ".join(sorted({n for names in STIMULUS_FOLDERS.values() for n in names}))
-    raise GeirhosDataError(
+    raise MissingInputError(
         f"{root}: no Geirhos stimuli found; expected one of the folders {names} in it, in "
         f"its stimuli/ folder, or in texture-vs-shape-<commit>/stimuli/ below it")
 
@@ -241,7 +237,7 @@ def discover_stimuli(root: str | Path, datasets: Sequence[str] | None = None) ->
 
     Raises
     ------
-    GeirhosDataError
+    MissingInputError
         ``root`` is missing or has no stimuli, or a dataset asked for is absent.
     """
     folders = find_stimulus_folders(root)
@@ -249,7 +245,7 @@ def discover_stimuli(root: str | Path, datasets: Sequence[str] | None = None) ->
     unknown = [d for d in wanted if d not in STIMULUS_FOLDERS]
     absent = [d for d in wanted if d in STIMULUS_FOLDERS and d not in folders]
     if unknown or absent:
-        raise GeirhosDataError(f"{root}: datasets {unknown + absent} not found; present: "
+        raise MissingInputError(f"{root}: datasets {unknown + absent} not found; present: "
                                f"{sorted(folders)}; known: {', '.join(DATASETS)}")
     rows: list[dict] = []
     problems: list[str] = []

@@ -19,13 +19,8 @@ from typing import Any, NamedTuple
 import pandas as pd
 from PIL import Image, ImageFile
 
-from localglobal.errors import LocalglobalError, is_machine_error
+from localglobal.errors import MissingInputError, is_machine_error
 from localglobal.labels import LabelSpace
-
-
-class ImageIndexError(LocalglobalError, ValueError):
-    """The image tree cannot be indexed (missing folder, nothing to draw from)."""
-
 
 # --------------------------------------------------------------------------- scanning
 
@@ -69,12 +64,12 @@ def scan_images(root: str | os.PathLike[str], splits: Sequence[str],
 
     Raises
     ------
-    ImageIndexError
+    MissingInputError
         The root or a split folder does not exist.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ImageIndexError(f"{root}: image root not found")
+        raise MissingInputError(f"{root}: image root not found")
     accepted = tuple(ext.lower() for ext in extensions)
     rows: list[tuple[str, str, str, str]] = []
     seen: dict[str, str] = {}
@@ -85,7 +80,7 @@ def scan_images(root: str | os.PathLike[str], splits: Sequence[str],
         folder = root / split
         if not folder.is_dir():
             available = sorted(p.name for p in root.iterdir() if p.is_dir())
-            raise ImageIndexError(f"{folder}: split folder not found (index.splits = "
+            raise MissingInputError(f"{folder}: split folder not found (index.splits = "
                                   f"{list(splits)}; folders under {root}: {available})")
         class_dirs = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
         for wnid in class_dirs:
@@ -221,7 +216,7 @@ def first_per_class(root: str | os.PathLike[str], splits: Sequence[str],
 
     Raises
     ------
-    ImageIndexError
+    MissingInputError
         The root or a split folder does not exist.
     """
     key = (str(root), tuple(splits), tuple(extensions), space.name, per_class)

@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 
 from localglobal.data.geirhos_fetch import DEFAULT_MIRROR, HUMAN_DATA, MIRROR_ENV, fetch_sources
 from localglobal.data.model_vs_human import DATASETS
-from localglobal.errors import ChecksumError, DownloadUnavailableError
+from localglobal.errors import ChecksumError, DownloadUnavailableError, UnknownNameError
 from localglobal.io.atomic import write_json
 from localglobal.io.checksums import DigestRecord, sha256_file
 from localglobal.io.download import (
@@ -204,19 +204,19 @@ def fetch_model_vs_human(to: str | os.PathLike[str] | None = None,
 
     Raises
     ------
-    ValueError
+    UnknownNameError
         A dataset name that is not one of the 17.
     DownloadUnavailableError
         Something is neither cached nor downloadable: names each URL and where to put it.
     ChecksumError
         An archive differs from the digest recorded at its first download.
-    UnsafeArchiveError, ArchiveLimitError
+    ArchiveError
         An archive that could escape its folder or decompresses past the caps.
     """
     names = list(DATASETS) if datasets is None else list(dict.fromkeys(datasets))
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
-        raise ValueError(f"unknown model-vs-human datasets {unknown}; known: "
+        raise UnknownNameError(f"unknown model-vs-human datasets {unknown}; known: "
                          f"{', '.join(DATASETS)}")
     root = Path(to).expanduser() if to is not None else cache_dir() / "model-vs-human"
     missing: list[DownloadUnavailableError] = []

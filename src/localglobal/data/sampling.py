@@ -24,7 +24,8 @@ import pandas as pd
 import pyarrow as pa
 
 from localglobal.data.frame_boxes import BoxGroups, FrameBoxes, boxes_in_frame, group_boxes
-from localglobal.data.image_tree import ImageIndexError, ImageTree, check_images, scan_images
+from localglobal.data.image_tree import ImageTree, check_images, scan_images
+from localglobal.errors import MissingInputError
 from localglobal.labels import LabelSpace
 
 SAMPLE_SCHEMA = pa.schema([
@@ -343,13 +344,13 @@ def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space:
 
     Raises
     ------
-    ImageIndexError
+    MissingInputError
         Missing folders, or nothing to draw from.
     """
     tree = scan_images(root, options.splits, options.extensions, space)
     groups = group_boxes(boxes, set(tree.images["image_id"]))
     draw = draw_sample(tree, groups, space, options, check)
     if not any(draw.chosen.values()):
-        raise ImageIndexError(nothing_drawn_message(root, tree, draw, space, options))
+        raise MissingInputError(nothing_drawn_message(root, tree, draw, space, options))
     report = sample_report(root, space, tree, draw, options)
     return IndexResult(sample_table(draw, space), report)

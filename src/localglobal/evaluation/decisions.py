@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from localglobal.errors import LabelSpaceMismatch, LocalglobalError
+from localglobal.errors import LabelSpaceError
 from localglobal.labels import GEIRHOS_16_CATEGORIES
 
 ScoreKind = Literal["logits", "probabilities"]
@@ -77,10 +77,6 @@ IMAGENET_INDICES_16: dict[str, tuple[int, ...]] = {
 ``modelvshuman/helper/human_categories.py``, the ``<category>_indices`` lists)."""
 
 
-class DecisionMappingError(LocalglobalError, ValueError):
-    """Scores that a mapping cannot read (wrong shape, not finite, not probabilities)."""
-
-
 def to_probabilities(scores: np.ndarray, kind: ScoreKind = "logits") -> np.ndarray:
     """Softmax probabilities over a model's whole label space.
 
@@ -99,25 +95,25 @@ def to_probabilities(scores: np.ndarray, kind: ScoreKind = "logits") -> np.ndarr
 
     Raises
     ------
-    DecisionMappingError
+    LabelSpaceError
         A shape other than 2-D, a value that is not finite, or (for probabilities) a
         value outside [0, 1].
     """
     values = np.asarray(scores, dtype=np.float64)
     if values.ndim != 2:
-        raise DecisionMappingError(f"scores must be an (N, C) array, got shape {values.shape}")
+        raise LabelSpaceError(f"scores must be an (N, C) array, got shape {values.shape}")
     if not np.isfinite(values).all():
-        raise DecisionMappingError("scores hold NaN or infinite values")
+        raise LabelSpaceError("scores hold NaN or infinite values")
     if kind == "logits":
         shifted = np.exp(values - values.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
     if kind == "probabilities":
         if values.size and (values.min() < -1e-6 or values.max() > 1 + 1e-6):
-            raise DecisionMappingError(
+            raise LabelSpaceError(
                 f"probabilities must lie in [0, 1]; got values from {values.min():.4g} to "
                 f"{values.max():.4g} (pass kind='logits' for raw model outputs)")
         return values
-    raise DecisionMappingError(f"kind must be 'logits' or 'probabilities', got {kind!r}")
+    raise LabelSpaceError(f"kind must be 'logits' or 'probabilities', got {kind!r}")
 
 
 class DecisionMapping(Protocol):
@@ -194,11 +190,11 @@ class AveragedProbabilityMapping:
         probabilities = to_probabilities(scores, kind)
         width = probabilities.shape[1]
         if self.n_classes is not None and width != self.n_classes:
-            raise DecisionMappingError(f"{self.name}: scores have {width} columns, the "
+            raise LabelSpaceError(f"{self.name}: scores have {width} columns, the "
                                        f"{self.model_space} label space {self.n_classes}")
         highest = max(max(idx) for idx in self.indices)
         if highest >= width:
-            raise DecisionMappingError(f"{self.name}: scores have {width} columns but the "
+            raise LabelSpaceError(f"{self.name}: scores have {width} columns but the "
                                        f"mapping reads column {highest}")
         columns = [probabilities[:, list(idx)].mean(axis=1) for idx in self.indices]
         return np.stack(columns, axis=1) if columns else np.empty((len(probabilities), 0))
@@ -224,7 +220,7 @@ class AveragedProbabilityMapping:
         allowed = self.category_names if categories is None else tuple(categories)
         unknown = sorted(set(allowed) - set(self.category_names))
         if unknown or not allowed:
-            raise DecisionMappingError(
+            raise LabelSpaceError(
                 f"{self.name}: cannot choose among {list(allowed)}; unknown categories "
                 f"{unknown}; known: {', '.join(self.category_names)}")
         probabilities = self.category_probabilities(scores, kind)
@@ -333,7 +329,7 @@ def get_decision_mapping(model_space: str, dataset_space: str) -> DecisionMappin
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         No mapping for the pair; the message lists the registered ones.
     """
     key = mapping_key(model_space, dataset_space)
@@ -341,6 +337,6 @@ def get_decision_mapping(model_space: str, dataset_space: str) -> DecisionMappin
         return DECISION_MAPPINGS[key]
     except KeyError:
         known = ", ".join(sorted(DECISION_MAPPINGS))
-        raise LabelSpaceMismatch(
+        raise LabelSpaceError(
             f"no decision mapping from label space {model_space!r} to {dataset_space!r} "
             f"({key}); known: {known}") from None

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from localglobal.data.geirhos_stimuli import DECISION_COLUMNS, decisions_table
-from localglobal.errors import LabelSpaceMismatch
+from localglobal.errors import LabelSpaceError
 from localglobal.evaluation.decisions import (
     CATEGORIES_16,
     GEIRHOS_16,
@@ -44,7 +44,7 @@ def stimuli_label_space(categories: list[str], model_space: str) -> str:
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         The categories are neither the 16 categories nor classes of the model's space.
     """
     if set(categories) <= set(CATEGORIES_16):
@@ -53,7 +53,7 @@ def stimuli_label_space(categories: list[str], model_space: str) -> str:
     lacking = [c for c in categories if c not in space]
     if not lacking:
         return model_space
-    raise LabelSpaceMismatch(
+    raise LabelSpaceError(
         f"the stimuli's categories are neither Geirhos et al.'s 16 nor classes of label "
         f"space {model_space!r} (it lacks {', '.join(lacking[:5])})")
 
@@ -84,7 +84,7 @@ class GeirhosDecider:
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         No decision mapping from the model's space to the stimuli's.
     """
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from localglobal.errors import ConfigError, LabelSpaceMismatch
+from localglobal.errors import ConfigError, LabelSpaceError
 from localglobal.evaluation.scoring import score_logits
 from localglobal.models.devices import device_of
 from localglobal.models.loading import load_model
@@ -55,11 +55,11 @@ def check_outputs(spec: ModelSpec, logits: torch.Tensor, n_classes: int, space: 
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         Naming the model, both numbers and the key to set.
     """
     if logits.numel() and logits.shape[1] != n_classes:
-        raise LabelSpaceMismatch(
+        raise LabelSpaceError(
             f"model {spec.name!r} outputs {logits.shape[1]} logits but its label space "
             f"{space!r} has {n_classes} classes; set label_space in [models.{spec.name}] "
             "to the space its outputs are in")
@@ -111,7 +111,7 @@ class Classifier:
 
         Raises
         ------
-        LabelSpaceMismatch
+        LabelSpaceError
             Its outputs are not one logit per class of its label space.
         LocalglobalError
             It could not be built or given its weights (see

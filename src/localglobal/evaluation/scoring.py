@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from localglobal.errors import LabelSpaceMismatch
+from localglobal.errors import LabelSpaceError
 from localglobal.labels import LabelSpace
 
 PREDICTION_COLUMNS: list[str] = [
@@ -59,7 +59,7 @@ def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str],
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         Naming the model, its label space, the foreign classes and how many items
         carry them.
     """
@@ -69,7 +69,7 @@ def check_label_space(model: str, model_space: LabelSpace, wnids: Sequence[str],
     foreign = [w for w in counts.index if w not in model_space]
     if foreign:
         n_items = int(counts[foreign].sum())
-        raise LabelSpaceMismatch(
+        raise LabelSpaceError(
             f"model {model!r} (label space {model_space.name!r}, {len(model_space)} "
             f"classes) cannot score {n_items} item(s): their classes "
             f"{', '.join(sorted(foreign)[:10])}{' …' if len(foreign) > 10 else ''} are not "
@@ -169,7 +169,7 @@ def category_groups(model_space: LabelSpace, dataset_space: LabelSpace
 
     Raises
     ------
-    LabelSpaceMismatch
+    LabelSpaceError
         The mapping has no model classes for some dataset class.
     """
     from localglobal.evaluation.decisions import DECISION_MAPPINGS, mapping_key
@@ -180,7 +180,7 @@ def category_groups(model_space: LabelSpace, dataset_space: LabelSpace
     groups = dict(zip(mapping.categories, getattr(mapping, "indices", ()), strict=False))
     missing = [w for w in dataset_space.wnids if w not in groups]
     if missing:
-        raise LabelSpaceMismatch(f"the decision mapping {model_space.name} -> "
+        raise LabelSpaceError(f"the decision mapping {model_space.name} -> "
                                  f"{dataset_space.name} has no model classes for {missing}")
     return tuple(tuple(groups[w]) for w in dataset_space.wnids)
 

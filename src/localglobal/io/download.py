@@ -428,11 +428,8 @@ requests, urllib3), known by name so that none of them need be imported."""
 
 
 def is_network_error(error: BaseException) -> bool:
-    """Whether an exception (or one it was raised from) means "could not reach the server".
-
-    For libraries that download by themselves (torchvision, timm): their failure to reach
-    a server becomes a :class:`DownloadUnavailableError`, anything else stays a bug.
-    """
+    """Whether an exception (or one it was raised from) means "could not reach the server"
+    (for libraries that download by themselves, such as torchvision and timm)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

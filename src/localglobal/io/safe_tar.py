@@ -3,7 +3,7 @@
 A downloaded archive is untrusted. :func:`extract_tar` streams it once through
 :mod:`localglobal.io.tar` (which meters decompression: total size and compression
 ratio caps stop a decompression bomb with an
-:class:`~localglobal.io.tar.ArchiveLimitError`) and
+:class:`~localglobal.errors.ArchiveLimitError`) and
 
 - refuses the **whole** archive when any member's path is absolute or climbs out
   with ``..`` (chosen or not: such an archive is not what it claims to be);
@@ -23,25 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from localglobal.errors import ArchiveError
 from localglobal.io.atomic import atomic_path
-from localglobal.io.tar import (
-    ArchiveError,
-    TarLimits,
-    TarMember,
-    is_unsafe_member,
-    iter_tar,
-    open_archive,
-)
+from localglobal.io.tar import TarLimits, TarMember, is_unsafe_member, iter_tar, open_archive
 
 CHUNK_BYTES = 1 << 20
-
-
-class UnsafeArchiveError(ArchiveError):
-    """An archive holds a member that could escape its folder, a link, or a too large file.
-
-    Raised as ``UnsafeArchiveError(archive, reason, member)``, like every
-    :class:`~localglobal.io.tar.ArchiveError`.
-    """
 
 
 @dataclass(frozen=True)
@@ -93,13 +79,11 @@ def extract_tar(archive: str | os.PathLike[str], root: str | os.PathLike[str],
 
     Raises
     ------
-    UnsafeArchiveError
-        A member breaks a rule of the module docstring. Files written before stay:
-        extract into a staging folder and discard it on error.
+    ArchiveError
+        Not a readable tar archive, or a member breaks a rule of the module docstring.
+        Files written before stay: extract into a staging folder and discard it on error.
     ArchiveLimitError
         The archive decompresses past the total or ratio cap.
-    ArchiveError
-        Not a readable tar archive.
     """
     archive, root = Path(archive), Path(root)
     limits = limits or TarLimits()
@@ -107,18 +91,18 @@ def extract_tar(archive: str | os.PathLike[str], root: str | os.PathLike[str],
     with open_archive(archive, limits=limits) as stream:
         for member in iter_tar(stream, str(archive), limits):
             if is_unsafe_member(member.name):
-                raise UnsafeArchiveError(str(archive), "absolute or climbs out of its folder "
-                                         "(..): archive refused", member.name)
+                raise ArchiveError(str(archive), "absolute or climbs out of its folder (..): "
+                                   "archive refused", member.name)
             name = PurePosixPath(member.name)
             destination = target(name)
             if destination is None or member.kind == "dir":
                 continue
             if member.kind != "file" or member.problem:
-                raise UnsafeArchiveError(str(archive), member.problem or "a special file: "
-                                         "refused", member.name)
+                raise ArchiveError(str(archive), member.problem or "a special file: refused",
+                                   member.name)
             if not _inside(root, destination):
-                raise UnsafeArchiveError(str(archive), f"would be written outside {root}",
-                                         member.name)
+                raise ArchiveError(str(archive), f"would be written outside {root}",
+                                   member.name)
             sha, size = _copy(member, destination)
             extracted.append(ExtractedFile(name, destination, sha, size))
     return extracted

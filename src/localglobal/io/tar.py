@@ -22,22 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from localglobal.errors import LocalglobalError, describe_error, is_machine_error
+from localglobal.errors import ArchiveError, ArchiveLimitError, describe_error, is_machine_error
 
 _DECOMPRESSORS = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 _MIB = 1 << 20
-
-
-class ArchiveError(LocalglobalError, ValueError):
-    """An archive cannot be read (not a tar, corrupt); names ``archive`` and ``member``."""
-
-    def __init__(self, archive: str, reason: str, member: str | None = None):
-        self.archive, self.reason, self.member = archive, reason, member
-        super().__init__(f"{archive}: " + (f"member {member}: " if member else "") + reason)
-
-
-class ArchiveLimitError(ArchiveError):
-    """Reading an archive stopped at a cap; ``member`` is the member being read, if any."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from xml.sax.saxutils import escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as _defused_fromstring
 
+from localglobal.errors import BadInputError
+
 RawObject = tuple[Any, Any, Any, Any, Any, Any, Any, Any]
 """One ``<object>`` as read: name, pose, truncated, difficult, then xmin, ymin, xmax,
 ymax (texts, ``bytes`` from the scanner or ``str`` from the parser); the four
@@ -27,10 +29,6 @@ coordinates are None when the object has no ``<bndbox>``."""
 
 RawSize = tuple[Any, Any, Any]
 """``<size>``'s width, height and depth texts."""
-
-
-class VocError(ValueError):
-    """A whole file cannot be read; the message is the reason (for the report)."""
 
 
 def parse_xml(data: bytes) -> ET.Element:
@@ -122,12 +120,12 @@ def tree_fields(root: ET.Element) -> tuple[RawSize | None, list[RawObject]]:
 
     Raises
     ------
-    VocError
+    BadInputError
         The root element is not ``<annotation>``.
     """
     # find/findtext/findall with a plain tag name run in C.
     if root.tag != "annotation":
-        raise VocError(f"root element is <{root.tag}>, not <annotation>")
+        raise BadInputError(f"root element is <{root.tag}>, not <annotation>")
     size_element = root.find("size")
     size = None
     if size_element is not None:
@@ -156,9 +154,9 @@ def read_fields(data: bytes, *, fast: bool = True) -> tuple[RawSize | None, list
 
     Raises
     ------
-    VocError
+    BadInputError
         Malformed XML, refused entities, or a root that is not ``<annotation>``; the
-        message is the reason.
+        message is the reason (the caller names the file).
     """
     fields = scan_canonical(data) if fast else None
     if fields is not None:
@@ -166,10 +164,10 @@ def read_fields(data: bytes, *, fast: bool = True) -> tuple[RawSize | None, list
     try:
         return tree_fields(parse_xml(data))
     except DefusedXmlException as error:
-        raise VocError("refused: the file declares XML entities or external references "
+        raise BadInputError("refused: the file declares XML entities or external references "
                        f"({error})") from None
     except ET.ParseError as error:
-        raise VocError(f"malformed XML: {error}") from None
+        raise BadInputError(f"malformed XML: {error}") from None
 
 
 def voc_xml(image_id: str, width: int, height: int, boxes: Iterable[Sequence[object]],

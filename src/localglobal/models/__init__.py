@@ -22,12 +22,11 @@ from localglobal.models.describe import describe_models
 from localglobal.models.loading import load_model, weights_cached, weights_path
 from localglobal.models.model_catalog import list_models, register_model
 from localglobal.models.resolve import model_fingerprints, resolve_model
-from localglobal.models.spec import ModelSpec, UnknownModelError
+from localglobal.models.spec import ModelSpec
 from localglobal.models.weights import fetch_weights, load_checkpoint
 
 __all__ = [
     "ModelSpec",
-    "UnknownModelError",
     "describe_models",
     "fetch_weights",
     "list_models",

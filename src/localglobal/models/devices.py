@@ -8,17 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from localglobal.errors import LocalglobalError
+from localglobal.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
 
 AUTO = "auto"
 """The device name that picks CUDA, then MPS, then the CPU."""
-
-
-class DeviceUnavailableError(LocalglobalError, ValueError):
-    """A device was asked for (``--device``, ``evaluate.device``) that this machine lacks."""
 
 
 def select_device(requested: str | None = AUTO) -> torch.device:
@@ -37,7 +33,7 @@ def select_device(requested: str | None = AUTO) -> torch.device:
 
     Raises
     ------
-    DeviceUnavailableError
+    ConfigError
         An explicitly requested device that is not available (no CUDA, a CUDA index
         beyond the devices present, no MPS), or a name torch does not know.
     """
@@ -53,18 +49,18 @@ def select_device(requested: str | None = AUTO) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as error:
-        raise DeviceUnavailableError(f"device {requested!r}: {error}; use auto, cpu, cuda, "
-                                     "cuda:N or mps") from None
+        raise ConfigError(f"device {requested!r}: {error}; use auto, cpu, cuda, "
+                          "cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceUnavailableError(f"device {requested!r} requested but CUDA is not "
-                                     "available; use --device cpu or auto")
+        raise ConfigError(f"device {requested!r} requested but CUDA is not "
+                          "available; use --device cpu or auto")
     if device.type == "cuda" and device.index is not None \
             and device.index >= torch.cuda.device_count():
-        raise DeviceUnavailableError(f"device {requested!r} requested but only "
-                                     f"{torch.cuda.device_count()} CUDA device(s) exist")
+        raise ConfigError(f"device {requested!r} requested but only "
+                          f"{torch.cuda.device_count()} CUDA device(s) exist")
     if device.type == "mps" and not mps_available:
-        raise DeviceUnavailableError(f"device {requested!r} requested but MPS is not "
-                                     "available; use --device cpu or auto")
+        raise ConfigError(f"device {requested!r} requested but MPS is not "
+                          "available; use --device cpu or auto")
     return device
 
 
@@ -90,4 +86,4 @@ def device_of(model: torch.nn.Module, device: str | torch.device | None = None) 
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-__all__ = ["AUTO", "DeviceUnavailableError", "device_of", "select_device"]
+__all__ = ["AUTO", "device_of", "select_device"]

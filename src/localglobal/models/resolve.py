@@ -25,13 +25,12 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localglobal.errors import ConfigError
+from localglobal.errors import ConfigError, UnknownNameError
 from localglobal.io.download import is_url
 from localglobal.models.model_catalog import list_models, registered
 from localglobal.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS
-from localglobal.models.spec import RANDOM, ModelSpec, UnknownModelError, format_for, weights_kind
+from localglobal.models.spec import RANDOM, ModelSpec, format_for, weights_kind
 from localglobal.trust import (
-    UntrustedCodeError,
     arch_names_code,
     import_named_module,
     require_trusted,
@@ -48,10 +47,10 @@ def _close_names(name: str, candidates: list[str]) -> list[str]:
     return difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
 
 
-def _unknown(name: str, candidates: list[str], what: str = "model") -> UnknownModelError:
+def _unknown(name: str, candidates: list[str], what: str = "model") -> UnknownNameError:
     close = _close_names(name, candidates)
     hint = f"; closest: {', '.join(close)}" if close else ""
-    return UnknownModelError(
+    return UnknownNameError(
         f"unknown {what} {name!r}{hint}. Registered: {', '.join(list_models())}; also "
         "timm:NAME, torchvision:NAME[:WEIGHTS], or a [models.NAME] table in the configuration"
     )
@@ -69,7 +68,7 @@ def _torchvision_spec(name: str, arch_name: str, weights_name: str | None) -> Mo
     if weights_name is None:
         weights_name = "DEFAULT"
     if weights_name != RANDOM and weights_name not in members:
-        raise UnknownModelError(
+        raise UnknownNameError(
             f"torchvision:{arch_name} has no weights {weights_name!r}; choose one of "
             f"{', '.join(members)}, or random")
     resize, crop, interpolation = 256, 224, "bilinear"
@@ -153,7 +152,7 @@ def _open_form(name: str) -> ModelSpec | None:
     if name.startswith("torchvision:"):
         parts = name.split(":")
         if len(parts) not in (2, 3) or not parts[1]:
-            raise UnknownModelError(f"{name!r}: expected torchvision:NAME or "
+            raise UnknownNameError(f"{name!r}: expected torchvision:NAME or "
                                     "torchvision:NAME:WEIGHTS")
         return _torchvision_spec(name, parts[1], parts[2] if len(parts) == 3 else None)
     if name.startswith("timm:"):
@@ -216,7 +215,7 @@ def _entry_base(name: str, entry: ModelEntry) -> ModelSpec:
         base = registered(name) or _open_form(name)
     if base is None:
         hint = " (its module did not register it)" if entry.module else ""
-        raise UnknownModelError(
+        raise UnknownNameError(
             f"[models.{name}] needs `arch` (timm:NAME, torchvision:NAME, a registered name, "
             f"or package.module:function) since {name!r} is not a registered model{hint}")
     return base
@@ -272,7 +271,7 @@ def refuse_untrusted(config: RunConfig, names: list[str], trusted: bool = False)
 
     Raises
     ------
-    UntrustedCodeError
+    ConfigError
         The first such model, with what to do (unless ``trusted``).
     """
     for name in names:
@@ -326,9 +325,9 @@ def resolve_model(name: str, config: RunConfig | None = None, *,
 
     Raises
     ------
-    UnknownModelError
+    UnknownNameError
         Nothing by that name; the message lists the closest names.
-    UntrustedCodeError
+    ConfigError
         The entry names Python code and ``trusted`` is false.
     """
     spec: ModelSpec | None
@@ -340,7 +339,7 @@ def resolve_model(name: str, config: RunConfig | None = None, *,
         candidates = list_models() + (list(config.models) if config is not None else [])
         raise _unknown(name, candidates)
     if not spec.label_space:
-        raise UnknownModelError(
+        raise UnknownNameError(
             f"model {name!r}: its outputs are not ImageNet-1k's 1000 classes; declare "
             f"[models.{name}] label_space = NAME or a label file")
     return spec
@@ -381,5 +380,5 @@ def model_fingerprints(config: RunConfig, names: list[str]) -> dict[str, Any]:
     return entries
 
 
-__all__ = ["UntrustedCodeError", "code_entries", "load_config_modules", "model_fingerprints",
+__all__ = ["code_entries", "load_config_modules", "model_fingerprints",
            "refuse_untrusted", "resolve_model", "untrusted_message"]

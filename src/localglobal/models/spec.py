@@ -31,7 +31,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from localglobal.errors import ConfigError, LocalglobalError
+from localglobal.errors import ConfigError
 from localglobal.io import download as _download
 from localglobal.io.checksums import normalise_sha256
 from localglobal.models import weights as _weights
@@ -47,14 +47,6 @@ CHECKPOINT_FORMATS: tuple[str, ...] = ("torchvision", "timm", "state_dict", "dat
 
 RANDOM = "random"
 """The weights source of a randomly initialised (seeded) model."""
-
-
-class UnknownModelError(LocalglobalError, KeyError):
-    """A model name that resolves to nothing; the message lists the closest names."""
-
-    def __str__(self) -> str:
-        # KeyError would print its message in quotes
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -208,7 +200,6 @@ __all__ = [
     "CHECKPOINT_FORMATS",
     "RANDOM",
     "ModelSpec",
-    "UnknownModelError",
     "format_for",
     "weights_kind",
 ]

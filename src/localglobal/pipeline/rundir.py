@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localglobal.errors import MissingInputError, NotARunError, UnsafePathError
+from localglobal.errors import MissingInputError, UnsafePathError
 from localglobal.io.atomic import read_table, write_table
 from localglobal.pipeline.manifest import MANIFEST_NAME
 from localglobal.pipeline.stage import REGISTRY, StageRegistry
@@ -53,18 +53,18 @@ class RunDir:
 
         Raises
         ------
-        NotARunError
+        MissingInputError
             ``root`` is missing, a file, or a folder no command has made a run of.
         """
         run = cls(root, registry)
         if not run.root.exists():
-            raise NotARunError(f"{run.root}: no such run directory; check --run, or start "
-                               "a run with `localglobal annotations`, `index` or `run`")
+            raise MissingInputError(f"{run.root}: no such run directory; check --run, or "
+                                    "start a run with `localglobal annotations`, `index` or `run`")
         if not run.root.is_dir():
-            raise NotARunError(f"{run.root}: is a file, not a run directory")
+            raise MissingInputError(f"{run.root}: is a file, not a run directory")
         if not run.is_run():
-            raise NotARunError(f"{run.root}: not a run directory (it has no {MANIFEST_NAME} "
-                               f"or {CONFIG_NAME}); check --run")
+            raise MissingInputError(f"{run.root}: not a run directory (it has no "
+                                    f"{MANIFEST_NAME} or {CONFIG_NAME}); check --run")
         return run
 
     def is_run(self) -> bool:
@@ -78,7 +78,7 @@ class RunDir:
     def ensure(self) -> RunDir:
         """Create the folder if needed and return the run."""
         if self.root.exists() and not self.root.is_dir():
-            raise NotARunError(f"{self.root}: is a file, not a run directory")
+            raise MissingInputError(f"{self.root}: is a file, not a run directory")
         self.root.mkdir(parents=True, exist_ok=True)
         return self
 

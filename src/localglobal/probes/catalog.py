@@ -161,7 +161,7 @@ def configured_probes(config: RunConfig, *, trusted: bool = True,
     ------
     ConfigError
         An unknown probe, a bad parameter (naming the key), a plugin that shadows a
-        built-in probe, or (:class:`~localglobal.trust.UntrustedCodeError`) code in an
+        built-in probe, or (a :class:`~localglobal.errors.ConfigError`) code in an
         untrusted configuration.
     """
     section = config.probes

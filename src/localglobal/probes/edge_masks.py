@@ -8,7 +8,8 @@ edge pixels in all, inside and outside the box, and ``empty``: the mask has no e
 pixel, so every edge-based measure of the image is undefined.
 
 ``edges.npz`` holds one packed mask (:func:`~localglobal.probes.canny.pack_mask`) per
-image id and ``shape``, the masks' (rows, cols); :func:`unpack_masks` reads it back.
+image id and ``shape``, the masks' (rows, cols); :func:`unpack_masks` reads it back, and
+:class:`EdgeMasks` one mask at a time.
 
 A second shape proxy, where the data know it: the objects' true outlines (the toy
 world's ``outlines.npz``, one boolean mask per image id in the image's own pixels)
@@ -18,6 +19,7 @@ that every edge measure can be computed against the truth as well as against Can
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -238,3 +240,33 @@ def unpack_masks(archive: Mapping[str, np.ndarray], image_ids: Iterable[str] | N
     if missing:
         raise KeyError(f"no edge mask for {missing[:5]} in {where}")
     return {k: unpack_mask(archive[k], shape) for k in wanted}  # type: ignore[arg-type]
+
+
+class EdgeMasks:
+    """The masks of an open ``edges.npz``, unpacked one at a time as they are asked for.
+
+    Safe to share between threads: the archive is read under a lock.
+
+    Parameters
+    ----------
+    archive : numpy.lib.npyio.NpzFile
+        The archive as :func:`numpy.load` opens it.
+    """
+
+    def __init__(self, archive: Any):
+        self._lock = threading.Lock()
+        self._archive = archive
+        self.shape = tuple(int(v) for v in archive[SHAPE_KEY])
+        self.ids = frozenset(k for k in archive.files if k != SHAPE_KEY)
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self.ids
+
+    def get(self, image_id: str) -> np.ndarray:
+        """The H×W boolean mask of one image (``KeyError`` if it has none)."""
+        with self._lock:
+            return unpack_masks(self._archive, [image_id])[image_id]
+
+    def close(self) -> None:
+        """Close the archive."""
+        self._archive.close()

@@ -123,7 +123,7 @@ class PluginProbe(Probe):
 
         Raises
         ------
-        UntrustedCodeError
+        ConfigError
             The configuration naming it was not handed over by the user.
         """
         if self._function is None:

@@ -380,7 +380,7 @@ def get_smoother(operator: str = "l0", params: Mapping[str, ParamValue] | None =
     ValueError
         unknown operator, missing file, unknown parameter, or a TorchScript
         model that fails the check (the message gives the shape it returned).
-    UntrustedCodeError
+    ConfigError
         a TorchScript file, and ``trusted`` is false.
     """
     if operator in OPERATORS:

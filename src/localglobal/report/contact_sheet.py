@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from localglobal.config import RunConfig, load_config
-from localglobal.errors import BadInputError, UnknownIdError
+from localglobal.errors import BadInputError, UnknownNameError
 from localglobal.io.atomic import safe_name
 from localglobal.io.images import read_png, write_png
 from localglobal.pipeline.rundir import RunDir
@@ -33,10 +33,10 @@ HEATMAPS = "heatmaps"
 """The artifact (a folder of ``<model>/<image id>.png`` overlays) the attribute stage writes."""
 
 
-def _unknown(image_id: str, known: Sequence[str]) -> UnknownIdError:
+def _unknown(image_id: str, known: Sequence[str]) -> UnknownNameError:
     shown = ", ".join(list(known)[:5])
     more = f" (and {len(known) - 5} more)" if len(known) > 5 else ""
-    return UnknownIdError(f"unknown image id {image_id!r}; known ids include {shown}{more}")
+    return UnknownNameError(f"unknown image id {image_id!r}; known ids include {shown}{more}")
 
 
 def _box(run: RunDir, image_id: str) -> Box:
@@ -117,7 +117,7 @@ def contact_sheet_of(run: RunDir, image_id: str, columns: int = 6,
     ------
     MissingInputError
         The perturb stage has not run.
-    UnknownIdError
+    UnknownNameError
         The image id has no probes; the message lists a few known ids.
     """
     table = run.read("perturbations")
@@ -153,7 +153,7 @@ def write_contact_sheet(run: RunDir | str | Path, image_id: str, out: Path | Non
     ------
     MissingInputError
         The perturb stage has not run.
-    UnknownIdError
+    UnknownNameError
         Unknown image id (the message lists a few known ids).
     """
     run = run if isinstance(run, RunDir) else RunDir(run)

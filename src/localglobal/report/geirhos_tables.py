@@ -17,8 +17,8 @@ from localglobal.analysis.benchmark import rankings
 from localglobal.analysis.error_consistency import summarise_error_consistency
 from localglobal.analysis.figure_inputs import FigureInputs
 from localglobal.analysis.figure_specs import figure_specs
-from localglobal.analysis.figures import FigureInputError
 from localglobal.analysis.geirhos_metrics import HUMANS
+from localglobal.errors import FigureError
 from localglobal.report.formatting import format_number
 from localglobal.report.inputs import ReportInputs
 from localglobal.report.tables import Table, display_table
@@ -275,7 +275,7 @@ def drawn_figures(inputs: ReportInputs, section: str
             continue
         try:
             figure = spec.build()
-        except FigureInputError as error:
+        except FigureError as error:
             skipped.append({"title": spec.title, "reason": str(error)})
             continue
         shown.append({"title": spec.title, "caption": spec.caption,

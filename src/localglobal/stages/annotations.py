@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localglobal.errors import StageError
-from localglobal.io.tar import ArchiveError, TarLimits
+from localglobal.errors import ArchiveError, MissingInputError, StageError
+from localglobal.io.tar import TarLimits
 from localglobal.pipeline.artifacts import Artifact
 from localglobal.pipeline.estimate import Estimate
 from localglobal.pipeline.fingerprint import input_fingerprint
@@ -124,20 +124,15 @@ def annotations(ctx: StageContext) -> dict[str, Any]:
     """Read ``data.annotations`` into ``boxes.parquet``; the report lists what was skipped."""
     import pandas as pd
 
-    from localglobal.data.annotation_sources import (
-        AnnotationSourceError,
-        iter_source,
-        source_kind,
-        windows,
-    )
+    from localglobal.data.annotation_sources import iter_source, source_kind, windows
     from localglobal.data.boxes import Problem, summarize
 
     source = ctx.config.data.annotations
     if source and not Path(source).expanduser().exists():
         # Before anything is removed: a typo keeps the previous result.
-        raise AnnotationSourceError(f"{source}: annotation source not found; check "
-                                    "data.annotations or run `localglobal annotations SOURCE "
-                                    f"--run {ctx.run.root}`")
+        raise MissingInputError(f"{source}: annotation source not found; check "
+                                "data.annotations or run `localglobal annotations SOURCE "
+                                f"--run {ctx.run.root}`")
     # Outputs of an earlier source are stale from here on: a failure must not leave
     # them looking like this run's result.
     ctx.run.artifact_path("boxes").unlink(missing_ok=True)

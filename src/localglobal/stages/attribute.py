@@ -15,6 +15,7 @@ tables.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -78,11 +79,8 @@ def _items_per_image(plan: ProbePlan, probes: list[str]) -> int:
     """The items per image of the probes ``attribute.probes`` names that the plan makes."""
     count = 0
     for name in dict.fromkeys(probes):
-        try:
-            probe = plan.probe(name)
-        except KeyError:
-            continue
-        count += sum(len(probe.variants(level)) for level in probe.levels())
+        with contextlib.suppress(KeyError):
+            count += plan.probe(name).items_per_image()
     return count
 
 
@@ -90,11 +88,11 @@ def _inputs(ctx: StageContext) -> tuple[pd.DataFrame, dict[str, str]]:
     """The items that have an edge mask, and each image's shuffled-edges partner."""
     from localglobal.attribution.controls import derangement
     from localglobal.attribution.stage_inputs import (
-        EdgeMasks,
         attribution_items,
         empty_edge_images,
         with_edge_masks,
     )
+    from localglobal.probes.edge_masks import EdgeMasks
 
     settings, crop = ctx.config.attribute, ctx.config.frame.crop
     perturbations = ctx.run.read("perturbations") if ctx.run.has("perturbations") else None
@@ -206,7 +204,7 @@ def _attribute_model(ctx: StageContext, name: str, items: pd.DataFrame,
                Artifact("heatmaps", "heatmaps", "folder",
                         "<model>/<item>.png: relevance over the image, with edges and box",
                         always=False)),
-       params=_params, version=2, check=_check,
+       params=_params, version=3, check=_check,
        options=(*model_options("attribute"), DEVICE, TRUST), estimate=_estimate,
        description="Relevance (LRP or a gradient method) per model and image, against edges "
                    "and boxes.")

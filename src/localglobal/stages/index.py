@@ -183,7 +183,7 @@ def index(ctx: StageContext) -> dict[str, Any]:
     """Write ``samples.parquet`` for ``data.images``; the report says what was drawn."""
     import pyarrow.parquet as pq
 
-    from localglobal.data.image_tree import ImageIndexError, check_images, image_ref
+    from localglobal.data.image_tree import check_images, image_ref
     from localglobal.data.sampling import SampleOptions, build_index
 
     config = ctx.config
@@ -203,7 +203,7 @@ def index(ctx: StageContext) -> dict[str, Any]:
             per_class=config.index.per_class, require_box=config.index.require_box,
             seed=config.run.seed, resize=config.frame.resize, crop=config.frame.crop)
         result = build_index(config.data.images, boxes, space, options, check)
-    except ImageIndexError as error:
+    except MissingInputError as error:  # nothing to index: the stage fails, naming why
         raise StageError(f"index: {error}") from None
     report = result.report
     _log(ctx, report, space.name)

@@ -5,7 +5,7 @@ files or global state (figures are built with :class:`~matplotlib.figure.Figure`
 not ``pyplot``, so nothing accumulates between calls and no GUI backend is touched;
 files are rendered by the Agg and PDF canvases). :func:`save_figure` writes
 one figure as PNG (for the report) and PDF (for papers), atomically. A figure whose
-input is missing or empty raises :class:`FigureInputError` saying what is missing,
+input is missing or empty raises :class:`~localglobal.errors.FigureError` saying what is missing,
 so the caller can skip it with that reason.
 
 Every figure of models takes ``styles`` (model → colour and marker, from
@@ -44,7 +44,6 @@ from localglobal.analysis.figures.style import (
     MEASURE_LABELS,
     METHOD_NAMES,
     OKABE_ITO,
-    FigureInputError,
     Styles,
     in_style_order,
     method_label,
@@ -55,7 +54,7 @@ from localglobal.analysis.figures.style import (
 
 __all__ = [
     "CONTROL_STYLE", "HUMANS", "HUMAN_STYLE", "LRP_LABELS", "MARKERS", "MEASURE_LABELS",
-    "METHOD_NAMES", "OKABE_ITO", "FigureInputError", "Styles", "condition_curves_figure",
+    "METHOD_NAMES", "OKABE_ITO", "Styles", "condition_curves_figure",
     "curve_positions",
     "density_figure", "heatmap_gallery_figure", "in_style_order", "interaction_r_figure",
     "interaction_scatter_figure", "level_curve_figure", "lrp_regions_figure", "method_label",

@@ -15,7 +15,6 @@ from matplotlib.figure import Figure
 from localglobal.analysis.figures.style import (
     HUMAN_STYLE,
     HUMANS,
-    FigureInputError,
     Styles,
     in_style_order,
     measure_label,
@@ -25,6 +24,7 @@ from localglobal.analysis.figures.style import (
     styles_for,
 )
 from localglobal.data.model_vs_human import DATASETS, dataset
+from localglobal.errors import FigureError
 
 LABELS = {"accuracy": "16-class accuracy", "error_consistency": "error consistency (κ)",
           "observed_consistency": "observed consistency",
@@ -51,14 +51,14 @@ def condition_curves_figure(conditions: pd.DataFrame | None, metric: str = "accu
 
     Raises
     ------
-    FigureInputError
+    FigureError
         No parametric dataset in the table.
     """
     rows = require(conditions, "per-condition benchmark table")
     rows = rows[rows["metric"] == metric]
     names = [d for d in dict.fromkeys(rows["dataset"]) if dataset(d).parametric]
     if not names:
-        raise FigureInputError("no parametric dataset (one condition each: see the tables)")
+        raise FigureError("no parametric dataset (one condition each: see the tables)")
     fig, axes = new_figure(len(names), ncols=min(4, len(names)), panel=(3.2, 2.6))
     models = rows[rows["kind"] == "model"]
     styles = styles_for(models["observer"], styles)
@@ -121,7 +121,7 @@ def ranking_bars_figure(ranked: pd.DataFrame | None, *, styles: Styles | None = 
     rows = require(ranked, "benchmark rankings")
     models = rows[rows["kind"] == "model"]
     if not len(models):
-        raise FigureInputError("no model in the benchmark")
+        raise FigureError("no model in the benchmark")
     humans = rows[rows["observer"] == HUMANS]
     styles = styles_for(models["observer"], styles)
     metrics = ("accuracy", "accuracy_difference", "observed_consistency", "error_consistency")
@@ -183,7 +183,7 @@ def own_images_figure(summary: pd.DataFrame | None, conditions: pd.DataFrame | N
 
     Raises
     ------
-    FigureInputError
+    FigureError
         No probe of the run matches a dataset's conditions.
     """
     rows = require(summary, "probe summary (the evaluate and analyze stages)")
@@ -191,7 +191,7 @@ def own_images_figure(summary: pd.DataFrame | None, conditions: pd.DataFrame | N
                                 zip(rows["probe"], rows["condition"], strict=True)])
     rows = rows[rows["dataset"].notna()]
     if not len(rows):
-        raise FigureInputError("no probe of this run at model-vs-human's conditions")
+        raise FigureError("no probe of this run at model-vs-human's conditions")
     names = list(dict.fromkeys(rows["dataset"]))
     curves = conditions if conditions is not None else pd.DataFrame(
         columns=["dataset", "observer", "kind", "metric", "condition", "value"])

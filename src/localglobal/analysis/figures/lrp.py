@@ -14,7 +14,6 @@ from matplotlib.figure import Figure
 from localglobal.analysis.figures.style import (
     CONTROL_STYLE,
     LRP_LABELS,
-    FigureInputError,
     Styles,
     error_bars,
     in_style_order,
@@ -24,6 +23,7 @@ from localglobal.analysis.figures.style import (
     styles_for,
 )
 from localglobal.attribution.heatmap import CMAP, SCALE_LABEL
+from localglobal.errors import FigureError
 
 
 def lrp_regions_figure(lrp: pd.DataFrame,
@@ -50,7 +50,7 @@ def lrp_regions_figure(lrp: pd.DataFrame,
     table = require(lrp, "attribution statistics")
     metrics = [m for m in metrics if m in set(table["metric"])]
     if not metrics:
-        raise FigureInputError("no relevance region statistics in the attributions")
+        raise FigureError("no relevance region statistics in the attributions")
     fig, axes = new_figure(len(metrics), ncols=2, panel=(4.2, 3.0))
     models = in_style_order(table["model"], styles_for(table["model"], styles))
     controls = [c for c in CONTROL_STYLE if c in set(table["control"])]
@@ -92,7 +92,7 @@ def density_figure(densities: Mapping[str, np.ndarray]) -> Figure:
     panels = {name: np.asarray(d, dtype=float) for name, d in densities.items()
               if d is not None and np.asarray(d).ndim == 2}
     if not panels:
-        raise FigureInputError("no relevance, edge or box maps")
+        raise FigureError("no relevance, edge or box maps")
     fig, axes = new_figure(len(panels), ncols=4, panel=(3.0, 2.7))
     for ax, (name, density) in zip(axes, panels.items(), strict=True):
         image = ax.imshow(density, cmap="viridis", vmin=0, interpolation="nearest")
@@ -128,7 +128,7 @@ def heatmap_gallery_figure(images: Mapping[tuple[str, str], np.ndarray],
     matplotlib.figure.Figure
     """
     if not images or not image_ids or not models:
-        raise FigureInputError("no heat maps")
+        raise FigureError("no heat maps")
     # A fixed layout in inches: a row label beside every row, a thin colour bar at the
     # right; the solver of a constrained layout clips the row labels of a grid of
     # square images with a colour bar, so the places are computed here.

@@ -10,7 +10,6 @@ from scipy import stats
 from localglobal.analysis.figures.style import (
     HUMANS,
     OKABE_ITO,
-    FigureInputError,
     Styles,
     error_bars,
     in_style_order,
@@ -19,6 +18,7 @@ from localglobal.analysis.figures.style import (
     styles_for,
 )
 from localglobal.analysis.statistics import cluster_means
+from localglobal.errors import FigureError
 
 
 def tested_differences(pairs: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -75,7 +75,7 @@ def qq_figure(pairs: pd.DataFrame, hypotheses: pd.DataFrame | None = None) -> Fi
     table = require(pairs, "paired differences")
     tested = {i: d for i, d in tested_differences(table).items() if d.size >= 3}
     if not tested:
-        raise FigureInputError("no hypothesis with at least 3 images")
+        raise FigureError("no hypothesis with at least 3 images")
     shapiro = ({} if hypotheses is None else
                dict(zip(hypotheses["hypothesis"], hypotheses["shapiro_p"], strict=True)))
     fig, axes = new_figure(len(tested), ncols=3, panel=(3.0, 2.7))

@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from localglobal.analysis.geirhos_metrics import HUMANS
+from localglobal.errors import FigureError
 from localglobal.io.atomic import write_bytes_atomic
 
 #: Okabe & Ito (2008), ordered so that the first colours contrast most on white.
@@ -88,10 +89,6 @@ def method_label(methods: Iterable[object] | None) -> str:
 
 Styles = Mapping[str, tuple[str, str]]
 """Model name → (colour, marker)."""
-
-
-class FigureInputError(ValueError):
-    """The figure cannot be drawn: its input is missing or empty (the message says which)."""
 
 
 def model_styles(models: Iterable[str], order: Sequence[str] = ()
@@ -231,9 +228,9 @@ def probability_axis(ax: Axes, measure: str) -> None:
 
 
 def require(table: pd.DataFrame | None, what: str) -> pd.DataFrame:
-    """``table`` itself, or :class:`FigureInputError` ("no <what>") when it is empty."""
+    """``table`` itself, or a :class:`~localglobal.errors.FigureError` ("no <what>") if empty."""
     if table is None or len(table) == 0:
-        raise FigureInputError(f"no {what}")
+        raise FigureError(f"no {what}")
     return table
 
 
