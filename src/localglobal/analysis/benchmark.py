@@ -93,8 +93,9 @@ class Trials:
 
 def _conditions(name: str, found: pd.Series) -> list[str]:
     known = list(dataset(name).conditions) or [SINGLE_CONDITION]
-    extra = sorted(set(found) - set(known))
-    return [c for c in known if c in set(found)] + extra
+    seen = set(found)
+    extra = sorted(seen - set(known))
+    return [c for c in known if c in seen] + extra
 
 
 def dataset_trials(decisions: pd.DataFrame, name: str) -> Trials:
@@ -138,12 +139,48 @@ def dataset_trials(decisions: pd.DataFrame, name: str) -> Trials:
                   arrays["shape"], arrays["texture"], conflict, benchmark)
 
 
-def _pair_condition_metrics(trials: Trials, weights: np.ndarray) -> dict[str, np.ndarray]:
+def _weighted_sums(weights: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``weights`` (B, n) times ``matrix`` (M, n), summed over the n stimuli: (B, M).
+
+    Every operand is a whole number, so the sums are exact in any order. numpy's own
+    loop, not BLAS: on matrices this small BLAS's thread pool costs a hundred times the
+    product when the CPU is busy (with a model's forward pass, or with other work).
+    """
+    return np.einsum("bn,mn->bm", weights, matrix, optimize=False)
+
+
+def _condition_products(trials: Trials) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per condition, its stimuli and the trial products every weighting sums.
+
+    For condition k: its columns, and a (2D + 4D², n) matrix whose rows are, per
+    stimulus, ``present`` and ``right`` of each observer, then for each ordered pair
+    (a, b) both present, both right, both wrong, and a right with b present. One
+    product with a weighting gives every count of the condition at once; the counts are
+    sums of whole numbers, exact in float64 whatever the order of summation.
+    """
+    present, right = trials.present, trials.right
+    wrong = present - right
+    d = len(trials.observers)
+    products = []
+    for k in range(len(trials.conditions)):
+        cols = np.flatnonzero(trials.column_condition == k)
+        p, r, x = present[:, cols], right[:, cols], wrong[:, cols]
+        pairs = [(a[:, None, :] * b[None, :, :]).reshape(d * d, len(cols))
+                 for a, b in ((p, p), (r, r), (x, x), (r, p))]
+        products.append((cols, np.concatenate([p, r, *pairs])))
+    return products
+
+
+def _pair_condition_metrics(trials: Trials, weights: np.ndarray,
+                            products: list[tuple[np.ndarray, np.ndarray]] | None = None
+                            ) -> dict[str, np.ndarray]:
     """Per-condition metrics of every ordered pair, for B weightings of the stimuli.
 
     Parameters
     ----------
     weights : ndarray, shape (B, N)
+    products : list, optional
+        :func:`_condition_products` of ``trials`` (computed here when not given).
 
     Returns
     -------
@@ -152,22 +189,19 @@ def _pair_condition_metrics(trials: Trials, weights: np.ndarray) -> dict[str, np
         ``error_consistency`` (B, C, D, D), NaN where undefined.
     """
     b_count, c_count, d = len(weights), len(trials.conditions), len(trials.observers)
-    present, right = trials.present, trials.right
-    wrong = present - right
     accuracy = np.full((b_count, c_count, d), np.nan)
     pairs = {m: np.full((b_count, c_count, d, d), np.nan) for m in PAIR_METRICS}
-    for k in range(c_count):
-        cols = np.flatnonzero(trials.column_condition == k)
-        w = weights[:, cols]  # (B, n)
-        p, r, x = present[:, cols], right[:, cols], wrong[:, cols]
+    square = (b_count, d, d)
+    for k, (cols, matrix) in enumerate(products or _condition_products(trials)):
+        counts = _weighted_sums(weights[:, cols], matrix)  # (B, 2D + 4D²)
+        own, right = counts[:, :d], counts[:, d:2 * d]
+        shared, both_right, both_wrong, right_a = (
+            counts[:, 2 * d + j * d * d:2 * d + (j + 1) * d * d].reshape(square)
+            for j in range(4))
+        right_b = right_a.transpose(0, 2, 1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            own = (w @ p.T)  # (B, D)
-            acc = (w @ r.T) / own
+            acc = right / own
             accuracy[:, k] = np.where(own > 0, acc, np.nan)
-            wp, wr, wx = w[:, None, :] * p, w[:, None, :] * r, w[:, None, :] * x
-            shared = wp @ p.T  # (B, D, D)
-            both_right, both_wrong = wr @ r.T, wx @ x.T
-            right_a, right_b = wr @ p.T, wp @ r.T
             observed = (both_right + both_wrong) / shared
             p1, p2 = right_a / shared, right_b / shared
             expected = p1 * p2 + (1 - p1) * (1 - p2)
@@ -190,18 +224,21 @@ def _nanmean(values: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _dataset_values(trials: Trials, weights: np.ndarray) -> dict[str, np.ndarray]:
+def _dataset_values(trials: Trials, weights: np.ndarray,
+                    products: list[tuple[np.ndarray, np.ndarray]] | None = None
+                    ) -> dict[str, np.ndarray]:
     """Dataset-level values per observer (B, D+1): the last column is ``humans``."""
-    per = _pair_condition_metrics(trials, weights)
+    per = _pair_condition_metrics(trials, weights, products)
     humans = trials.humans
     bench_cols = trials.benchmark[trials.column_condition]
     out: dict[str, np.ndarray] = {}
     w_b = weights * bench_cols  # (B, N)
+    own = _weighted_sums(w_b, trials.present)
+    right = _weighted_sums(w_b, trials.right)
     with np.errstate(invalid="ignore", divide="ignore"):
-        own = w_b @ trials.present.T
-        acc = (w_b @ trials.right.T) / own
+        acc = right / own
         human_total = own[:, humans].sum(axis=1) if len(humans) else np.zeros(len(weights))
-        human_right = (w_b @ trials.right.T)[:, humans].sum(axis=1) if len(humans) else 0.0
+        human_right = right[:, humans].sum(axis=1) if len(humans) else 0.0
         pooled = human_right / human_total
     out["accuracy"] = np.concatenate([np.where(own > 0, acc, np.nan), pooled[:, None]], axis=1)
     d = len(trials.observers)
@@ -221,9 +258,9 @@ def _dataset_values(trials: Trials, weights: np.ndarray) -> dict[str, np.ndarray
         out[metric] = np.concatenate([with_humans, ceiling[:, None]], axis=1)
     if trials.conflict.any():
         w_c = weights * trials.conflict
+        shape, texture = _weighted_sums(w_c, trials.shape), _weighted_sums(w_c, trials.texture)
+        judged = _weighted_sums(w_c, trials.present)
         with np.errstate(invalid="ignore", divide="ignore"):
-            shape, texture = w_c @ trials.shape.T, w_c @ trials.texture.T
-            judged = w_c @ trials.present.T
             bias = np.where(shape + texture > 0, shape / (shape + texture), np.nan)
             hits = np.where(judged > 0, (shape + texture) / judged, np.nan)
         human_mean = (_nanmean(bias[:, humans], axis=1) if len(humans)
@@ -260,14 +297,15 @@ def _counts(trials: Trials) -> dict[str, np.ndarray]:
 def dataset_benchmark(trials: Trials, name: str, *, n_resamples: int = 1000,
                       level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """``benchmark.parquet``'s rows of one dataset (see the module docstring)."""
-    point = _dataset_values(trials, np.ones((1, len(trials.column_condition))))
+    products = _condition_products(trials)
+    point = _dataset_values(trials, np.ones((1, len(trials.column_condition))), products)
     draws: dict[str, list[np.ndarray]] = {m: [] for m in point}
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_resamples, 100))
     done = 0
     while done < n_resamples:
         size = min(chunk, n_resamples - done)
-        values = _dataset_values(trials, _resample_weights(trials, size, rng, size))
+        values = _dataset_values(trials, _resample_weights(trials, size, rng, size), products)
         for metric, array in values.items():
             draws[metric].append(array)
         done += size

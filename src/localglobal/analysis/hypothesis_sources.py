@@ -41,7 +41,7 @@ from localglobal.analysis.hypothesis_pairs import (
     subset_images,
     subset_problems,
 )
-from localglobal.analysis.interaction import interaction_test, side_values
+from localglobal.analysis.interaction import interaction_test, select_images, side_values
 from localglobal.analysis.statistics import paired_test
 from localglobal.config import Hypothesis
 
@@ -64,12 +64,28 @@ class RunTables:
 
 @dataclass(frozen=True)
 class TestSettings:
-    """How the tests run: zero differences in the Wilcoxon test, resamples, and the
-    patch interaction's permutation or bootstrap p."""
+    """How the hypotheses are tested (the ``analysis`` section's settings).
+
+    Attributes
+    ----------
+    zero_method : str
+        Zero differences in the Wilcoxon test (see
+        :func:`~localglobal.analysis.statistics.paired_test`).
+    n_resamples : int
+        Bootstrap (and permutation) resamples.
+    interaction_method : str
+        ``"permutation"`` or ``"bootstrap"``: the p of the image-level H2 test.
+    alpha : float
+        Family-wise error rate of the verdicts.
+    seed : int
+        Seed of the resamples; each hypothesis draws from its own stream.
+    """
 
     zero_method: str = "wilcox"
     n_resamples: int = 2000
     interaction_method: str = "permutation"
+    alpha: float = 0.05
+    seed: int = 1
 
 
 def _paired_columns(h: Hypothesis, pairs: Pairs, settings: TestSettings,
@@ -198,12 +214,11 @@ class InteractionSource(HypothesisSource):
     def statistics(self, h: Hypothesis, pairs: Pairs, tables: RunTables,
                    settings: TestSettings, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], list[str]]:
-        test = interaction_test(tables.interaction_images, h.model_a, h.model_b,
-                                measure=h.measure, alternative=h.alternative,
-                                method=settings.interaction_method,
-                                sizes=[int(v) for v in h.levels] if h.levels else None,
-                                image_ids=pairs.images, n_resamples=settings.n_resamples,
-                                rng=rng)
+        levels = [int(v) for v in h.levels] if h.levels else None
+        test = interaction_test(select_images(tables.interaction_images, levels, pairs.images),
+                                h.model_a, h.model_b, measure=h.measure,
+                                alternative=h.alternative, method=settings.interaction_method,
+                                n_resamples=settings.n_resamples, rng=rng)
         # The thesis's test: Wilcoxon across patch sides, one pair per side.
         sides = paired_test(pairs.table["value_a"].to_numpy(dtype=float),
                             pairs.table["value_b"].to_numpy(dtype=float), h.alternative,

@@ -17,8 +17,9 @@ are reported as problems naming them, never raised; a missing folder raises
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,8 @@ def read_trials_file(path: str | Path, dataset: str) -> Loaded:
     """
     path = Path(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        # object columns: Python strings, read back at C speed (arrow-backed ones are not)
+        raw = pd.read_csv(path, dtype=object, keep_default_na=False)
         raw.columns = [str(c).strip().lower() for c in raw.columns]
     except (OSError, UnicodeDecodeError, pd.errors.ParserError,
             pd.errors.EmptyDataError) as error:
@@ -116,28 +118,44 @@ def read_trials_file(path: str | Path, dataset: str) -> Loaded:
     if missing:
         return Loaded(pd.DataFrame(columns=HUMAN_COLUMNS),
                       [f"{path}: missing column(s) {', '.join(missing)}; file skipped"])
-    rows, problems = [], []
-    for line, record in enumerate(raw.to_dict("records"), start=2):
-        subject = record["subj"].strip()
-        category = record["category"].strip()
-        imagename = record["imagename"].strip()
-        image = mvh.image_id(imagename) if imagename else ""
-        if not subject or not category or not image:
-            problems.append(f"{path}:{line}: empty subj, category or imagename; row skipped")
-            continue
-        response = record["object_response"].strip()
-        rows.append({
-            "observer": subject, "kind": "human", "dataset": dataset, "image": image,
-            "category": category,
-            "texture": texture_of(image) if dataset == "cue-conflict" else None,
-            "decision": None if response.lower() in NO_RESPONSE else response,
-            "condition": mvh.canonical_condition(
-                dataset, record.get("condition") or mvh.condition_of(imagename)),
-            "session": record.get("session", "").strip() or None,
-            "trial": _number(record.get("trial", "")), "rt": _number(record.get("rt", "")),
-            "source": path.name,
-        })
-    return Loaded(pd.DataFrame(rows, columns=HUMAN_COLUMNS), problems)
+    subject, category, imagename, response = (
+        [str(v).strip() for v in raw[c]] for c in ("subj", "category", "imagename",
+                                                    "object_response"))
+    image = _each_distinct(lambda name: mvh.image_id(name) if name else "", imagename)
+    problems = [f"{path}:{line}: empty subj, category or imagename; row skipped"
+                for line, (s, c, i) in enumerate(zip(subject, category, image, strict=True),
+                                                 start=2) if not s or not c or not i]
+    keep = [k for k, (s, c, i) in enumerate(zip(subject, category, image, strict=True))
+            if s and c and i]
+    # the condition column where it holds a value, else the file name's
+    given = ([str(v) for v in raw["condition"]] if "condition" in raw.columns
+             else [""] * len(raw))
+    condition = _each_distinct(lambda pair: mvh.canonical_condition(dataset, pair[0] or pair[1]),
+                               [(given[k], mvh.condition_of(imagename[k])) for k in keep])
+    session = ([str(v).strip() or None for v in raw["session"]] if "session" in raw.columns
+               else [None] * len(raw))
+    numbers = {c: (_each_distinct(_number, list(raw[c])) if c in raw.columns
+                   else [np.nan] * len(raw)) for c in ("trial", "rt")}
+    images = [image[k] for k in keep]
+    columns = {
+        "observer": [subject[k] for k in keep], "kind": ["human"] * len(keep),
+        "dataset": [dataset] * len(keep), "image": images,
+        "category": [category[k] for k in keep],
+        "texture": (_each_distinct(texture_of, images) if dataset == "cue-conflict"
+                    else [None] * len(keep)),
+        "decision": [None if response[k].lower() in NO_RESPONSE else response[k]
+                     for k in keep],
+        "condition": condition, "session": [session[k] for k in keep],
+        "trial": [numbers["trial"][k] for k in keep], "rt": [numbers["rt"][k] for k in keep],
+        "source": [path.name] * len(keep)}
+    return Loaded(pd.DataFrame(columns, columns=HUMAN_COLUMNS), problems)
+
+
+def _each_distinct(function: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """``function`` of each value, computed once per distinct value (a file repeats them)."""
+    results: dict[Any, Any] = {}
+    return [results[v] if v in results else results.setdefault(v, function(v))
+            for v in values]
 
 
 def read_human_trials(root: str | Path, datasets: Sequence[str] | None = None) -> Loaded:

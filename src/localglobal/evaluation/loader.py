@@ -19,6 +19,9 @@ decode the next shard while the model works on this one; a shard the stage skips
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -34,6 +37,9 @@ MAX_WORKERS = 4
 
 PREFETCH_BATCHES = 4
 """Batches each worker decodes ahead."""
+
+THREAD_PREFETCH_BATCHES = 2
+"""Batches the decoding thread of a feeder without worker processes decodes ahead."""
 
 
 def fit_image(image: np.ndarray, size: int, *, mode: str = "resize", resize: int | None = None,
@@ -167,6 +173,25 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def collate_items(items: Sequence[tuple[int, int, torch.Tensor, str, bool]]) -> tuple[
+        torch.Tensor, torch.Tensor, torch.Tensor, list[str], torch.Tensor]:
+    """One batch of :class:`ImageDataset` items: tags, rows, N×H×W×3 images, errors, machine.
+
+    The images are copied into the batch by numpy in this thread: a batch is a few
+    megabytes, and ``torch.stack`` would hand so small a copy to torch's thread pool,
+    which on a CPU busy with the model's forward pass costs a hundred times the copy.
+    In a worker process the batch is made in shared memory, as the DataLoader's own
+    collation does, so that it reaches the model's process without another copy.
+    """
+    tags, rows, images, errors, machine = zip(*items, strict=True)
+    batch = torch.empty((len(images), *images[0].shape), dtype=torch.uint8)
+    if torch.utils.data.get_worker_info() is not None:
+        batch.share_memory_()
+    np.stack([image.numpy() for image in images], out=batch.numpy())
+    return (torch.tensor(tags, dtype=torch.int64), torch.tensor(rows, dtype=torch.int64), batch,
+            list(errors), torch.tensor(machine, dtype=torch.bool))
+
+
 class Batch(NamedTuple):
     """Decoded images of one batch.
 
@@ -202,19 +227,86 @@ class _PlanSampler(torch.utils.data.Sampler):
         return len(self.batches)
 
 
+class _End(NamedTuple):
+    """What the decoding thread hands over last: nothing more, or the error that stopped it."""
+
+    error: BaseException | None
+
+
+def _fill(stream: Iterator[Any], out: queue.Queue, stop: threading.Event) -> None:
+    """The decoding thread: put the stream's items into ``out`` until it ends or is stopped."""
+    try:
+        for item in stream:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(_End(None))
+    except BaseException as error:  # handed to the consumer, raised there
+        out.put(_End(error))
+
+
+class _ThreadedStream:
+    """An iterator run ahead by a thread of this process, ``depth`` items at most.
+
+    Decoding a PNG (zlib, in Pillow's C code) releases the interpreter lock, so the
+    thread decodes the next batch while the model's forward pass runs. The thread
+    stops at the stream's end, at :meth:`close`, or when this object is collected.
+    """
+
+    def __init__(self, stream: Iterator[Any], depth: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=_fill, args=(stream, self._queue, self._stop),
+                                        name="localglobal-decode", daemon=True)
+        weakref.finalize(self, self._stop.set)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if isinstance(item, _End):
+            self._done = True
+            if item.error is not None:
+                raise item.error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (it finishes the batch it is decoding)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        self._done = True
+
+
 class BatchFeeder:
     """One DataLoader (and its persistent workers) serving shard after shard.
 
     Call :meth:`plan` with every shard of a pass, in the order they will be asked
     for, then :meth:`batches` for each shard that is actually needed. Workers decode
-    ahead across shard boundaries, so the device does not wait at each one.
+    ahead across shard boundaries, so the device does not wait at each one; without
+    worker processes a thread of this process decodes ahead
+    (:data:`THREAD_PREFETCH_BATCHES` batches), overlapping with the model.
 
     Parameters
     ----------
     dataset : ImageDataset
         The images, by row.
     workers : int
-        Decoding processes (0: in this process, nothing decoded ahead).
+        Decoding processes (0: a thread of this process).
     device : torch.device
         The model's device (batches are pinned for CUDA).
     persistent : bool
@@ -230,7 +322,8 @@ class BatchFeeder:
                        "prefetch_factor": PREFETCH_BATCHES}
         self._loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self._sampler, num_workers=workers,
-            pin_memory=device.type == "cuda", **options)
+            collate_fn=collate_items, pin_memory=device.type == "cuda", **options)
+        self._threaded = workers == 0
         self._starts: dict[int, tuple[int, list[int]]] = {}
         self._stream: Iterator[Any] | None = None
         self._pending: tuple[int, Batch] | None = None
@@ -253,9 +346,10 @@ class BatchFeeder:
             if rows:
                 self._starts[rows[0]] = (len(batches), rows)
                 batches += [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+        self._stop_stream()
         self._sampler.batches = batches
         self._sampler.next = 0
-        self._stream, self._pending = None, None
+        self._pending = None
         self._batch_size = batch_size
 
     def batches(self, rows: Sequence[int]) -> Iterator[Batch]:
@@ -304,12 +398,22 @@ class BatchFeeder:
             restarted = True
 
     def _restart(self, index: int) -> None:
+        self._stop_stream()  # before the cursor moves: a decoding thread reads it
         self._sampler.next = index
-        self._stream, self._pending = iter(self._loader), None
+        self._stream, self._pending = self._open(), None
+
+    def _open(self) -> Iterator[Any]:
+        stream = iter(self._loader)
+        return _ThreadedStream(stream, THREAD_PREFETCH_BATCHES) if self._threaded else stream
+
+    def _stop_stream(self) -> None:
+        if isinstance(self._stream, _ThreadedStream):
+            self._stream.close()
+        self._stream = None
 
     def _pull(self) -> tuple[int, Batch]:
         if self._stream is None:
-            self._stream = iter(self._loader)
+            self._stream = self._open()
         tags, rows, images, errors, machine = next(self._stream)
         machine_errors = [e for e, m in zip(errors, machine.tolist(), strict=True) if m]
         if machine_errors:
@@ -323,7 +427,8 @@ class BatchFeeder:
 
     def close(self) -> None:
         """Stop the workers now (they also stop when the feeder is garbage-collected)."""
-        self._stream, self._pending = None, None
+        self._stop_stream()
+        self._pending = None
         iterator = getattr(self._loader, "_iterator", None)  # the persistent workers' one
         shutdown = getattr(iterator, "_shutdown_workers", None)
         if shutdown is not None:
@@ -331,5 +436,5 @@ class BatchFeeder:
         self._loader._iterator = None
 
 
-__all__ = ["Batch", "BatchFeeder", "ImageDataset", "fit_image",
+__all__ = ["Batch", "BatchFeeder", "ImageDataset", "collate_items", "fit_image",
            "loader_worker_count"]

@@ -122,6 +122,7 @@ def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
         return ShardResult(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(),
                            bad)
 
+    work.close = feeder.close  # type: ignore[attr-defined]  # the kernel closes a worker
     return work
 
 

@@ -194,17 +194,23 @@ def _model_decisions(ctx: StageContext, name: str, stimuli: pd.DataFrame, identi
     ids = tuple(f"{d}/{k}/{c}/{i}" for d, k, c, i in
                 zip(stimuli["dataset"], stimuli["condition"], stimuli["category"],
                     stimuli["image"], strict=True))
+    size = ctx.config.run.shard_size
+    rows = list(range(len(ids)))
+    # shards come in order here (not so with Ray's actors): decode ahead across them
+    shards = None if ctx.executor == "ray" else tuple(
+        tuple(rows[i:i + size]) for i in range(0, len(rows), size))
     task = ClassificationPass(
         spec=spec, n_classes=len(get_label_space(spec.label_space)), space=spec.label_space,
         device=device.type if ctx.executor == "ray" else str(device),
         paths=tuple(stimuli["path"]), ids=ids, rows=decider.frame, fit="frame",
-        batch_size=ctx.config.geirhos.batch_size, loader_workers=0)
+        batch_size=ctx.config.geirhos.batch_size, loader_workers=0, shards=shards)
     ctx.details.setdefault("models", {})[name] = {
         "spec": dataclasses.asdict(spec), "mapping": decider.mapping.name}
     try:
-        return ctx.map_with_worker(make_worker, task, list(range(len(ids))),
+        return ctx.map_with_worker(make_worker, task, rows,
                                    key={"model": spec.fingerprint(), "stimuli": identity},
-                                   item_id=ids.__getitem__, description=f"geirhos {name}")
+                                   item_id=ids.__getitem__, shard_size=size,
+                                   description=f"geirhos {name}")
     finally:
         release_classifiers()
 
