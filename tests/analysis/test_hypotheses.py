@@ -10,7 +10,7 @@ from localglobal.analysis.hypotheses import (
     CONTRACT_COLUMNS,
     OPPOSITE,
     VERDICT_RULE,
-    TestSettings,
+    StatisticalTestSettings,
     candidate_hypotheses,
     choose_hypotheses,
     evaluate_hypotheses,
@@ -21,8 +21,8 @@ from localglobal.analysis.hypotheses import (
 from localglobal.analysis.statistics import WILCOXON_IMAGES, reverse_wilcoxon_p
 from localglobal.config import Hypothesis, builtin_config, load_config
 
-FEW_RESAMPLES = TestSettings(n_resamples=200)
-MORE_RESAMPLES = TestSettings(n_resamples=500)
+FEW_RESAMPLES = StatisticalTestSettings(n_resamples=200)
+MORE_RESAMPLES = StatisticalTestSettings(n_resamples=500)
 
 
 def _tiny_predictions():

@@ -49,7 +49,7 @@ from localglobal.analysis.candidates import candidate_hypotheses, thesis_hypothe
 from localglobal.analysis.hypothesis_pairs import PAIR_COLUMNS, Pairs
 from localglobal.analysis.hypothesis_sources import (
     RunTables,
-    TestSettings,
+    StatisticalTestSettings,
     direction_text,
     hypothesis_pairs,
     hypothesis_problems,
@@ -61,7 +61,8 @@ from localglobal.analysis.statistics import holm
 from localglobal.config import Hypothesis
 
 __all__ = ["CONTRACT_COLUMNS", "EXTRA_COLUMNS", "OPPOSITE", "VERDICT_RULE",
-           "HypothesisResults", "TestSettings", "candidate_hypotheses", "choose_hypotheses",
+           "HypothesisResults", "StatisticalTestSettings", "candidate_hypotheses",
+           "choose_hypotheses",
            "direction_text", "evaluate_hypotheses", "family_verdicts",
            "probe_effect_hypotheses", "thesis_hypotheses", "validate_hypotheses"]
 
@@ -293,7 +294,7 @@ def evaluate_hypotheses(
     *,
     interaction_images: pd.DataFrame | None = None,
     interaction_measure: str | None = None,
-    settings: TestSettings = TestSettings(),
+    settings: StatisticalTestSettings = StatisticalTestSettings(),
 ) -> HypothesisResults:
     """Test every hypothesis on the image level and give the family its verdicts.
 

@@ -63,7 +63,7 @@ class RunTables:
 
 
 @dataclass(frozen=True)
-class TestSettings:
+class StatisticalTestSettings:
     """How the hypotheses are tested (the ``analysis`` section's settings).
 
     Attributes
@@ -88,7 +88,7 @@ class TestSettings:
     seed: int = 1
 
 
-def _paired_columns(h: Hypothesis, pairs: Pairs, settings: TestSettings,
+def _paired_columns(h: Hypothesis, pairs: Pairs, settings: StatisticalTestSettings,
                     rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
     """The statistics columns of pairs clustered by image (the image-level test)."""
     result = paired_test(pairs.table["value_a"].to_numpy(dtype=float),
@@ -131,7 +131,7 @@ class HypothesisSource(ABC):
         """The paired values of ``h`` on ``images`` (None: every image)."""
 
     def statistics(self, h: Hypothesis, pairs: Pairs, tables: RunTables,
-                   settings: TestSettings, rng: np.random.Generator
+                   settings: StatisticalTestSettings, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], list[str]]:
         """The test's columns of ``hypotheses.parquet`` and its notes (image level)."""
         return _paired_columns(h, pairs, settings, rng)
@@ -212,7 +212,7 @@ class InteractionSource(HypothesisSource):
         return pairs
 
     def statistics(self, h: Hypothesis, pairs: Pairs, tables: RunTables,
-                   settings: TestSettings, rng: np.random.Generator
+                   settings: StatisticalTestSettings, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], list[str]]:
         levels = [int(v) for v in h.levels] if h.levels else None
         test = interaction_test(select_images(tables.interaction_images, levels, pairs.images),
@@ -363,6 +363,6 @@ def direction_text(h: Hypothesis) -> str:
 
 
 __all__ = ["SOURCES", "AttributionSource", "HypothesisSource", "InteractionSource",
-           "PredictionSource", "ProbeEffectSource", "RunTables", "TestSettings",
+           "PredictionSource", "ProbeEffectSource", "RunTables", "StatisticalTestSettings",
            "direction_text", "hypothesis_pairs", "hypothesis_problems", "source_of",
            "validate_hypotheses"]

@@ -227,7 +227,7 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     """
     from localglobal.analysis.figure_inputs import FigureInputs
     from localglobal.analysis.hypotheses import (
-        TestSettings,
+        StatisticalTestSettings,
         choose_hypotheses,
         evaluate_hypotheses,
     )
@@ -257,9 +257,10 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     interaction = _interaction(predictions, ctx, record)
     run.write("interaction", interaction.summary)
     run.write("interaction_images", interaction.images)
-    settings = TestSettings(zero_method=analysis.zero_method, n_resamples=analysis.bootstrap,
-                            interaction_method=analysis.interaction_test,
-                            alpha=analysis.alpha, seed=ctx.config.run.seed)
+    settings = StatisticalTestSettings(
+        zero_method=analysis.zero_method, n_resamples=analysis.bootstrap,
+        interaction_method=analysis.interaction_test, alpha=analysis.alpha,
+        seed=ctx.config.run.seed)
     results = evaluate_hypotheses(
         hypotheses, predictions, attributions, interaction.summary,
         interaction_images=interaction.images, interaction_measure=analysis.interaction_measure,
