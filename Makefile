@@ -21,13 +21,13 @@ demo: $(STAMP)
 # pytest exits 5 when it collected no tests; make would report that as a plain
 # error 2, so it is named here.
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	@status=0; $(BIN)/python -m pytest -q || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
 	exit $$status
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

@@ -332,14 +332,14 @@ def _write_edges(run: RunDir, image_ids: list[str], rng: np.random.Generator) ->
               **{i: np.packbits(masks[i].ravel()) for i in image_ids})
 
 
-# Keyword-only settings, each named where it is called.
-def make_fake_run(root: Path, *, n_images: int = 10, seed: int = 0, attribute: bool = True,  # noqa: PLR0913
-                  cue_conflict: bool = True, edges: bool = True, heatmaps: bool = True,
-                  images: bool = False, config: RunConfig | None = None) -> FakeRun:
+def make_fake_run(root: Path, *, n_images: int = 10, seed: int = 0, attribute: bool = True,
+                  cue_conflict: bool = True, edges: bool = True, images: bool = False,
+                  config: RunConfig | None = None) -> FakeRun:
     """Write a fake run directory under ``root`` (every table the analysis reads).
 
     The stages that would have written the tables (annotations, index, perturb,
-    evaluate, and edges and attribute unless left out) are recorded as done.
+    evaluate, and edges and attribute unless left out) are recorded as done; an
+    attribute stage's tables come with a few heat maps.
     """
     rng = np.random.default_rng(seed)
     run, config = prepare_run(root, config=config or fake_config())
@@ -356,11 +356,10 @@ def make_fake_run(root: Path, *, n_images: int = 10, seed: int = 0, attribute: b
     if attribute:
         run.write("attributions", make_attributions(image_ids, rng))
         _write_relevance(run, image_ids, rng)
-        if heatmaps:
-            for model in MODELS:
-                for image_id in [*image_ids[:4], f"{image_ids[0]}__scramble_16_0"]:
-                    write_png(run.path("heatmaps", model, f"{image_id}.png"),
-                              rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+        for model in MODELS:
+            for image_id in [*image_ids[:4], f"{image_ids[0]}__scramble_16_0"]:
+                write_png(run.path("heatmaps", model, f"{image_id}.png"),
+                          rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
     if cue_conflict:  # what the geirhos stage writes
         bias = shape_bias(make_cue_conflict(rng))
         run.write("shape_bias", bias.assign(kind="model", dataset="cue-conflict"))

@@ -39,6 +39,15 @@ DEFAULT_SIZES: tuple[tuple[int, int], ...] = (
     (160, 120), (120, 160), (200, 100), (96, 96), (300, 250), (90, 170), (150, 110),
 )
 
+#: The label space the classes come from.
+LABEL_SPACE = "imagenette"
+
+#: Every n-th image of a class holds two or three objects.
+MULTI_OBJECT_EVERY = 3
+
+#: The seed of everything random (sizes are cycled, positions drawn).
+SEED = 0
+
 _COLOURS = ((235, 60, 50), (50, 200, 90), (60, 90, 235), (240, 210, 40), (210, 60, 220),
             (40, 220, 220))
 
@@ -141,55 +150,56 @@ def _jpeg(image: np.ndarray | Image.Image, mode: str = "RGB", quality: int = 92)
     return buffer.getvalue()
 
 
-# Keyword-only settings, each named where it is called.
-def build_fixture(  # noqa: PLR0913
+def build_fixture(
     root: str | Path,
     *,
     wnids: Sequence[str] | None = None,
     per_class: int = 4,
     splits: Sequence[str] = ("train", "val"),
-    seed: int = 0,
-    sizes: Sequence[tuple[int, int]] | None = None,
-    multi_object_every: int = 3,
-    label_space: str = "imagenette",
     unboxed_every: int = 0,
     bad_annotations: bool = False,
     bad_images: bool = False,
 ) -> FixtureInfo:
     """Write a small ImageNet-format dataset with a matching nested ``Annotation.tar.gz``.
 
-    Args:
-        root: output folder (created).
-        wnids: classes to write (default: every class of ``label_space``).
-        per_class: images per class and split.
-        splits: split folders to write.
-        seed: seed of everything random (sizes are cycled, positions drawn).
-        sizes: (width, height) pixel sizes to cycle through (default
-            :data:`DEFAULT_SIZES`).
-        multi_object_every: every n-th image of a class holds two or three objects
-            (0: never).
-        label_space: the label space the classes come from.
-        unboxed_every: every n-th image of a class gets no annotation file (0: none).
-        bad_annotations: add the broken annotation cases (see
-            :attr:`FixtureInfo.bad_annotations`) to the first class's archive.
-        bad_images: add the broken and unusual images (see
-            :attr:`FixtureInfo.bad_images`) to the first class's first split, each
-            with a valid annotation.
+    The images cycle through :data:`DEFAULT_SIZES`, every :data:`MULTI_OBJECT_EVERY`-th
+    holds several objects, and everything random is drawn with :data:`SEED`.
 
-    Returns:
-        The :class:`FixtureInfo` describing what was written.
+    Parameters
+    ----------
+    root
+        Output folder (created).
+    wnids
+        Classes to write (default: every class of :data:`LABEL_SPACE`).
+    per_class
+        Images per class and split.
+    splits
+        Split folders to write.
+    unboxed_every
+        Every n-th image of a class gets no annotation file (0: none).
+    bad_annotations
+        Add the broken annotation cases (see :attr:`FixtureInfo.bad_annotations`) to
+        the first class's archive.
+    bad_images
+        Add the broken and unusual images (see :attr:`FixtureInfo.bad_images`) to the
+        first class's first split, each with a valid annotation.
+
+    Returns
+    -------
+    FixtureInfo
+        What was written.
     """
     root = Path(root)
-    space = get_label_space(label_space)
+    space = get_label_space(LABEL_SPACE)
     chosen = tuple(wnids) if wnids is not None else tuple(space.wnids)
     unknown = [w for w in chosen if w not in space]
     if unknown:
-        raise ValueError(f"classes {unknown} are not in label space {label_space!r}")
+        raise ValueError(f"classes {unknown} are not in label space {LABEL_SPACE!r}")
     chosen = tuple(sorted(chosen, key=space.index_of))
-    sizes = tuple(sizes or DEFAULT_SIZES)
+    sizes = DEFAULT_SIZES
     info = FixtureInfo(root=root, images=root / "images", annotations=root / "Annotation.tar.gz",
-                       label_space=label_space, wnids=chosen, splits=tuple(splits))
-    rng = np.random.default_rng(seed)
+                       label_space=LABEL_SPACE, wnids=chosen, splits=tuple(splits))
+    rng = np.random.default_rng(SEED)
     xml_members: dict[str, list[tuple[str, bytes]]] = {w: [] for w in chosen}
 
     for class_number, wnid in enumerate(chosen):
@@ -199,7 +209,7 @@ def build_fixture(  # noqa: PLR0913
             for k in range(per_class):
                 image_id = f"{wnid}_{(split_number + 1) * 10000 + k}"
                 width, height = sizes[(class_number * per_class + k + split_number) % len(sizes)]
-                multi = multi_object_every > 0 and k % multi_object_every == multi_object_every - 1
+                multi = k % MULTI_OBJECT_EVERY == MULTI_OBJECT_EVERY - 1
                 n_objects = int(rng.integers(2, 4)) if multi else 1
                 pixels, boxes = draw_image(width, height, n_objects, rng)
                 path = folder / f"{image_id}.JPEG"

@@ -28,10 +28,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = (
-    "EdgeRecord", "Explanation", "MissingInputError", "ModelRefused", "PatchRecord", "Run",
-    "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
-    "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe",
-    "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
+    "CannySettings", "EdgeRecord", "Explanation", "MissingInputError", "ModelRefused",
+    "PatchRecord", "Run", "ScrambleRecord", "Settings", "SmoothRecord", "build_probes",
+    "edges", "evaluate", "explain", "guess_canonizer", "load_run", "patch", "patch_batch",
+    "probe", "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
 )
 
 _ON_TOP = {"demo_run": "localglobal.demo"}

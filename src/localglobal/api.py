@@ -46,7 +46,7 @@ from localglobal.evaluation.inference import evaluate
 from localglobal.io.images import to_input_frame
 from localglobal.pipeline.rundir import RunDir
 from localglobal.probes.batched import build_probes
-from localglobal.probes.canny import EdgeRecord
+from localglobal.probes.canny import CannySettings, EdgeRecord
 from localglobal.probes.canny import auto_canny as edges
 from localglobal.probes.catalog import apply_probe as probe
 from localglobal.probes.patch import PatchRecord, patch, patch_batch
@@ -56,10 +56,10 @@ from localglobal.report.contact_sheet import contact_sheet_of
 from localglobal.stages import REGISTRY
 
 __all__ = [
-    "EdgeRecord", "Explanation", "MissingInputError", "ModelRefused", "PatchRecord", "Run",
-    "ScrambleRecord", "Settings", "SmoothRecord", "build_probes", "edges", "evaluate",
-    "explain", "guess_canonizer", "load_run", "patch", "patch_batch", "probe",
-    "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
+    "CannySettings", "EdgeRecord", "Explanation", "MissingInputError", "ModelRefused",
+    "PatchRecord", "Run", "ScrambleRecord", "Settings", "SmoothRecord", "build_probes",
+    "edges", "evaluate", "explain", "guess_canonizer", "load_run", "patch", "patch_batch",
+    "probe", "removed_detail", "scramble", "scramble_batch", "smooth", "to_input_frame",
 ]
 
 

@@ -6,7 +6,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from localglobal.analysis import figures
-from localglobal.analysis.hypotheses import evaluate_hypotheses
+from localglobal.analysis.hypotheses import StatisticalTestSettings, evaluate_hypotheses
 from localglobal.analysis.interaction import patch_interaction
 from localglobal.analysis.summaries import lrp_summary, probe_summary
 from localglobal.errors import FigureError
@@ -28,7 +28,7 @@ def tables(tmp_path_factory, make_run):
     interaction = patch_interaction(predictions, n_resamples=100)
     results = evaluate_hypotheses(fake.config.analysis.hypotheses, predictions,
                                   fake.run.read("attributions"), interaction.summary,
-                                  n_resamples=100)
+                                  settings=StatisticalTestSettings(n_resamples=100))
     return {
         "summary": probe_summary(predictions),
         "interaction": interaction.summary,

@@ -10,6 +10,7 @@ from localglobal.analysis.hypotheses import (
     CONTRACT_COLUMNS,
     OPPOSITE,
     VERDICT_RULE,
+    StatisticalTestSettings,
     candidate_hypotheses,
     choose_hypotheses,
     evaluate_hypotheses,
@@ -19,6 +20,9 @@ from localglobal.analysis.hypotheses import (
 )
 from localglobal.analysis.statistics import WILCOXON_IMAGES, reverse_wilcoxon_p
 from localglobal.config import Hypothesis, builtin_config, load_config
+
+FEW_RESAMPLES = StatisticalTestSettings(n_resamples=200)
+MORE_RESAMPLES = StatisticalTestSettings(n_resamples=500)
 
 
 def _tiny_predictions():
@@ -41,7 +45,7 @@ def _tiny_predictions():
 def test_relative_to_original_compares_the_drops():
     predictions = _tiny_predictions()
     h = Hypothesis(id="H", probe="scramble", relative_to="original", model_a="a", model_b="b")
-    results = evaluate_hypotheses([h], predictions, n_resamples=200)
+    results = evaluate_hypotheses([h], predictions, settings=FEW_RESAMPLES)
     pairs = results.pairs
     assert len(pairs) == 6
     # a drops 0.9 − 0.3 − δ, b drops 0.8 − 0.6 − δ (same δ per pair): difference 0.4.
@@ -56,7 +60,7 @@ def test_a_missing_pair_is_reported_not_dropped_silently():
         predictions["probe"] == "scramble") & (predictions["variant"] == "1")
     predictions = predictions[~lost]
     h = Hypothesis(id="H", probe="scramble", model_a="a", model_b="b")
-    row = evaluate_hypotheses([h], predictions, n_resamples=200).table.iloc[0]
+    row = evaluate_hypotheses([h], predictions, settings=FEW_RESAMPLES).table.iloc[0]
     # n counts images (the unit of the test); every image still has a complete pair.
     assert row["n"] == 3 and row["n_pairs"] == 5
     assert row["n_missing_b"] == 1 and row["n_missing_a"] == 0 and row["n_missing"] == 1
@@ -69,7 +73,7 @@ def test_a_missing_original_counts_as_missing():
     predictions = predictions[~((predictions["model"] == "a") & (predictions["image_id"] == "i2")
                                 & (predictions["probe"] == "original"))]
     h = Hypothesis(id="H", probe="scramble", relative_to="original", model_a="a", model_b="b")
-    row = evaluate_hypotheses([h], predictions, n_resamples=200).table.iloc[0]
+    row = evaluate_hypotheses([h], predictions, settings=FEW_RESAMPLES).table.iloc[0]
     assert row["n"] == 2 and row["n_pairs"] == 4 and row["n_missing_a"] == 2
 
 
@@ -92,7 +96,7 @@ def test_a_hypothesis_naming_what_the_run_lacks_is_an_error(change, expected):
 def test_attribution_hypotheses_without_attributions_are_not_tested():
     h = Hypothesis(id="L", source="attributions", measure="share_pos_on_edges",
                    model_a="a", model_b="b")
-    row = evaluate_hypotheses([h], _tiny_predictions(), n_resamples=200).table.iloc[0]
+    row = evaluate_hypotheses([h], _tiny_predictions(), settings=FEW_RESAMPLES).table.iloc[0]
     assert row["verdict"] == "not tested" and not row["supported"]
     assert "attribute stage has not run" in row["note"]
 
@@ -100,7 +104,7 @@ def test_attribution_hypotheses_without_attributions_are_not_tested():
 def test_the_built_in_effects_of_the_fake_run_are_found(fake_run):
     run, config = fake_run.run, fake_run.config
     results = evaluate_hypotheses(config.analysis.hypotheses, run.read("predictions"),
-                                  run.read("attributions"), n_resamples=200)
+                                  run.read("attributions"), settings=FEW_RESAMPLES)
     table = results.table.set_index("hypothesis")
     assert list(results.table.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
     for hypothesis_id in ("SCR", "SCR-16", "SMO", "LRP-pos"):
@@ -122,7 +126,7 @@ def test_repeated_pair_keys_are_an_error_naming_the_table(fake_run):
     h = Hypothesis(id="L", source="attributions", measure="share_pos_on_edges",
                    model_a="a", model_b="b")
     with pytest.raises(ValueError, match=r"attributions\.parquet holds 2 rows of model 'a'"):
-        evaluate_hypotheses([h], fake_run.run.read("predictions"), doubled, n_resamples=200)
+        evaluate_hypotheses([h], fake_run.run.read("predictions"), doubled, settings=FEW_RESAMPLES)
 
 
 def test_an_empty_family_gives_an_empty_table(fake_run):
@@ -156,7 +160,7 @@ def test_pairs_missing_on_both_sides_are_named_once():
     h = Hypothesis(id="E", source="attributions", measure="share_pos_on_edges",
                    model_a="a", model_b="b")
     row = evaluate_hypotheses([h], _tiny_predictions(), attributions=pd.DataFrame(rows),
-                              n_resamples=200).table.iloc[0]
+                              settings=FEW_RESAMPLES).table.iloc[0]
     assert row["n"] == 4 and row["n_missing_a"] == 2 and row["n_missing_b"] == 2
     assert row["note"].startswith("2 pairs lack a value for both models, e.g. "
                                   "i0/original/0/0, i1/original/0/0")
@@ -184,7 +188,7 @@ def _clustered_predictions(n_images=12, n_variants=3, shift=0.2, seed=5):
 def test_the_primary_test_runs_on_per_image_means():
     predictions = _clustered_predictions()
     h = Hypothesis(id="H", probe="scramble", model_a="x", model_b="y")
-    row = evaluate_hypotheses([h], predictions, n_resamples=200).table.iloc[0]
+    row = evaluate_hypotheses([h], predictions, settings=FEW_RESAMPLES).table.iloc[0]
     wide = predictions.pivot_table(index=["image_id", "variant"], columns="model",
                                    values="true_prob")
     diff = wide["x"] - wide["y"]
@@ -206,7 +210,7 @@ def test_the_primary_test_runs_on_per_image_means():
 
 def test_the_table_keeps_the_contract_and_adds_the_new_columns():
     h = Hypothesis(id="H", probe="scramble", model_a="x", model_b="y")
-    table = evaluate_hypotheses([h], _clustered_predictions(), n_resamples=200).table
+    table = evaluate_hypotheses([h], _clustered_predictions(), settings=FEW_RESAMPLES).table
     assert list(table.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
     assert {"p", "test", "n_pairs", "wilcoxon_p_pairs", "t_p_pairs", "reverse_p",
             "normalize", "subset"} <= set(table.columns)
@@ -366,7 +370,7 @@ def test_a_probe_effect_is_a_one_sample_test_of_each_images_mean_drop():
     predictions = _one_model_predictions()
     (h,) = hypotheses_module.probe_effect_hypotheses(predictions)
     assert (h.id, h.source, h.model_a, h.model_b) == ("eidolon:m", "probe-effect", "m", None)
-    results = evaluate_hypotheses([h], predictions, n_resamples=500)
+    results = evaluate_hypotheses([h], predictions, settings=MORE_RESAMPLES)
     row = results.table.iloc[0]
     drops = predictions[predictions["probe"] == "eidolon"].assign(
         drop=lambda t: t["image_id"].map(
@@ -393,7 +397,7 @@ def test_probe_effects_are_one_holm_family_and_a_harmless_probe_is_not_supported
         * (1 + t["image_id"].str[-2:].astype(int) // 2))
     predictions = pd.concat([hurts, harmless], ignore_index=True)
     chosen, _ = choose_hypotheses(None, predictions)
-    table = evaluate_hypotheses(chosen, predictions, n_resamples=500).table.set_index(
+    table = evaluate_hypotheses(chosen, predictions, settings=MORE_RESAMPLES).table.set_index(
         "hypothesis")
     assert list(table.index) == ["scramble:m", "colour:m"]
     assert table.loc["scramble:m", "verdict"] == "supported"

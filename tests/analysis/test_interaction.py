@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from localglobal.analysis.hypotheses import evaluate_hypotheses
+from localglobal.analysis.hypotheses import StatisticalTestSettings, evaluate_hypotheses
 from localglobal.analysis.interaction import (
     interaction_images,
     interaction_test,
@@ -85,7 +85,8 @@ def test_the_thesis_test_across_patch_sides_is_kept_as_the_pair_level_wilcoxon()
     interaction = patch_interaction(predictions, n_resamples=200).summary
     h = Hypothesis(id="H2", source="interaction", probe="patch", measure="correlation",
                    model_a="texture", model_b="shape", alternative="less")
-    results = evaluate_hypotheses([h], predictions, interaction=interaction, n_resamples=200)
+    results = evaluate_hypotheses([h], predictions, interaction=interaction,
+                                  settings=StatisticalTestSettings(n_resamples=200))
     row = results.table.iloc[0]
     r = interaction.pivot(index="size", columns="model", values="r")
     expected = stats.wilcoxon(r["texture"] - r["shape"], alternative="less")
@@ -131,8 +132,8 @@ H2 = Hypothesis(id="H2", source="interaction", probe="patch", measure="correlati
 @pytest.mark.parametrize("method", ["permutation", "bootstrap"])
 def test_h2_over_images_finds_the_additive_model(method):
     predictions = two_models()
-    row = evaluate_hypotheses([H2], predictions, interaction_method=method,
-                              n_resamples=2000).table.iloc[0]
+    row = evaluate_hypotheses([H2], predictions,
+                              settings=StatisticalTestSettings(interaction_method=method)).table.iloc[0]
     assert row["n"] == 30 and row["n_pairs"] == len(SIDES)
     assert row["test"].startswith("permutation within images" if method == "permutation"
                                   else "bootstrap over images")
@@ -203,7 +204,8 @@ def test_partial_correlation_given_the_original_is_in_the_summary():
 
     assert row["partial_r"] == pytest.approx(np.corrcoef(residual(s), residual(a))[0, 1])
     h = H2.model_copy(update={"id": "H2-img", "measure": "partial_correlation"})
-    result = evaluate_hypotheses([h], predictions, n_resamples=500).table.iloc[0]
+    result = evaluate_hypotheses([h], predictions,
+                                 settings=StatisticalTestSettings(n_resamples=500)).table.iloc[0]
     assert result["supported"] and result["test"].endswith(
         "Fisher-z(partial_r_a) − Fisher-z(partial_r_b)")
 

@@ -6,6 +6,7 @@ import pytest
 from localglobal.attribution.heatmap import (
     BOX_COLOUR,
     EDGE_COLOUR,
+    OverlayStyle,
     colourise,
     heatmap_figure,
     overlay,
@@ -83,7 +84,8 @@ def test_relevance_under_an_edge_keeps_its_colour():
 def test_an_opacity_outside_zero_to_one_is_an_error():
     image = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ValueError, match="edge_opacity"):
-        overlay(image, np.ones((4, 4)), edges=np.ones((4, 4), bool), edge_opacity=1.5)
+        overlay(image, np.ones((4, 4)), edges=np.ones((4, 4), bool),
+                style=OverlayStyle(edge_opacity=1.5))
 
 
 def test_the_heatmap_figure_has_a_symmetric_colour_bar_in_relevance_units():

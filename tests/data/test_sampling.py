@@ -10,7 +10,7 @@ from PIL import Image
 from localglobal.data import image_tree
 from localglobal.data.annotation_sources import read_annotations
 from localglobal.data.geometry import frame_transform, voc_to_edges
-from localglobal.data.sampling import SAMPLE_SCHEMA, build_index, draw_order
+from localglobal.data.sampling import SAMPLE_SCHEMA, SampleOptions, build_index, draw_order
 from localglobal.errors import MissingInputError
 from localglobal.io.images import to_input_frame
 from localglobal.labels import get_label_space
@@ -40,8 +40,7 @@ def clean(tmp_path_factory):
 
 
 def index(info, boxes, **options):
-    options.setdefault("splits", ["train"])
-    return build_index(info.images, boxes, SPACE, **options)
+    return build_index(info.images, boxes, SPACE, SampleOptions(**options))
 
 
 def sampled(result):

@@ -7,6 +7,7 @@ import pytest
 from localglobal.data.geometry import box_mask, frame_transform
 from localglobal.io.images import to_input_frame
 from localglobal.probes.canny import (
+    CannySettings,
     auto_canny,
     canny_thresholds,
     edge_counts,
@@ -27,7 +28,7 @@ def noisy(shape, level, seed=0):
 @pytest.mark.parametrize("level", [30, 100, 200])
 def test_thresholds_equal_the_formula_for_the_grey_median(level):
     image = noisy((64, 80, 3), level)
-    _, record = auto_canny(image, denoise=False)
+    _, record = auto_canny(image, CannySettings(denoise=False))
     median = float(np.median(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)))
     assert record.median == median
     assert record.lower == max(0.0, (1 - 0.9) * median)
@@ -113,8 +114,8 @@ def test_only_rgb_uint8_images_are_accepted():
 
 def test_percentile_thresholds_are_percentiles_of_cannys_gradient():
     image = noisy((64, 80, 3), 120, seed=3)
-    _, record = auto_canny(image, denoise=False, thresholds="percentile",
-                           percentiles=(60.0, 95.0))
+    _, record = auto_canny(image, CannySettings(denoise=False, thresholds="percentile",
+                                                   percentiles=(60.0, 95.0)))
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)
     dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)
@@ -129,7 +130,8 @@ def test_percentile_thresholds_are_percentiles_of_cannys_gradient():
 def test_otsu_thresholds_are_otsus_grey_level_and_a_ratio_of_it():
     image = noisy((64, 80, 3), 60, seed=4)
     image[20:40, 30:60] = 200
-    _, record = auto_canny(image, denoise=False, thresholds="otsu", otsu_ratio=0.4)
+    _, record = auto_canny(image, CannySettings(denoise=False, thresholds="otsu",
+                                                   otsu_ratio=0.4))
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     otsu, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     assert record.upper == otsu and record.lower == pytest.approx(0.4 * otsu)
@@ -144,10 +146,10 @@ def test_the_percentile_rule_follows_contrast_not_brightness():
     dark[16:48, 16:48] = np.clip(dark[16:48, 16:48].astype(int) + 60, 0, 255)
     bright = (dark.astype(int) + 100).clip(0, 255).astype(np.uint8)
     assert bright.max() < 255, "no clipping, so gradients are identical"
-    _, dark_auto = auto_canny(dark, denoise=False)
-    _, bright_auto = auto_canny(bright, denoise=False)
+    _, dark_auto = auto_canny(dark, CannySettings(denoise=False))
+    _, bright_auto = auto_canny(bright, CannySettings(denoise=False))
     assert bright_auto.upper == 255.0 and dark_auto.upper < 255.0
-    masks = [auto_canny(image, denoise=False, thresholds="percentile")
+    masks = [auto_canny(image, CannySettings(denoise=False, thresholds="percentile"))
              for image in (dark, bright)]
     assert masks[0][1].upper == masks[1][1].upper
     assert np.array_equal(masks[0][0], masks[1][0])
@@ -158,7 +160,7 @@ def test_a_rendered_rectangles_edges_fall_on_its_border_by_every_rule(rule):
     rng = np.random.default_rng(2)
     image = np.clip(rng.normal(70, 8, (224, 224, 3)), 0, 255).astype(np.uint8)
     image[60:170, 50:150] = np.clip(rng.normal(190, 8, (110, 100, 3)), 0, 255)
-    mask, _ = auto_canny(image, thresholds=rule)
+    mask, _ = auto_canny(image, CannySettings(thresholds=rule))
     box = (50.0, 60.0, 150.0, 170.0)
     assert (mask & border(box, 224)).sum() / mask.sum() > 0.9
     assert min(side_coverage(mask, box)) > 0.9
@@ -166,7 +168,7 @@ def test_a_rendered_rectangles_edges_fall_on_its_border_by_every_rule(rule):
 
 def test_an_empty_mask_is_flagged_overall_and_in_the_box():
     flat = np.full((32, 32, 3), 128, np.uint8)
-    mask, _ = auto_canny(flat, denoise=False)
+    mask, _ = auto_canny(flat, CannySettings(denoise=False))
     assert empty_mask(mask)
     mask = np.zeros((10, 10), bool)
     mask[8, 8] = True
@@ -177,4 +179,4 @@ def test_an_empty_mask_is_flagged_overall_and_in_the_box():
 
 def test_an_unknown_threshold_rule_is_an_error_naming_the_rules():
     with pytest.raises(ValueError, match="auto, otsu, percentile"):
-        auto_canny(np.zeros((8, 8, 3), np.uint8), thresholds="median")
+        auto_canny(np.zeros((8, 8, 3), np.uint8), CannySettings(thresholds="median"))

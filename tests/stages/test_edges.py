@@ -7,7 +7,7 @@ from PIL import Image
 
 from localglobal.data.geometry import box_mask
 from localglobal.io.images import load_input_frame, read_png
-from localglobal.probes.canny import auto_canny
+from localglobal.probes.canny import CannySettings, auto_canny
 from localglobal.probes.edge_masks import unpack_masks
 from localglobal.run import run_stage
 from tests.stages._probe_run import build_images, generate, make_run, stage_report
@@ -93,7 +93,8 @@ def test_the_threshold_rule_of_the_configuration_is_used(tmp_path, image_rows):
     run_stage("edges", run, config, workers=1)
     row = run.read("edges").iloc[0]
     frame = load_input_frame(image_rows[0]["path"])
-    expected, record = auto_canny(frame, thresholds="percentile", percentiles=(60, 95))
+    expected, record = auto_canny(frame, CannySettings(thresholds="percentile",
+                                                        percentiles=(60, 95)))
     assert row["rule"] == "percentile"
     assert (row["lower"], row["upper"]) == (record.lower, record.upper)
     assert np.array_equal(masks_of(run)[row["image_id"]], expected)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from localglobal.cli import app
 from localglobal.config import RunConfig
 from localglobal.data.annotation_sources import read_annotations
-from localglobal.data.sampling import build_index
+from localglobal.data.sampling import SampleOptions, build_index
 from localglobal.errors import ConfigError, MissingInputError, StageError
 from localglobal.labels import get_label_space
 from localglobal.run import prepare_run, run_pipeline, run_stage
@@ -57,7 +57,8 @@ def test_the_stage_writes_samples_and_its_report(dataset, tmp_path):
     # The same draw as the domain function's, in this process.
     boxes = read_annotations(dataset.annotations).table
     expected = build_index(dataset.images, boxes, get_label_space("imagenette"),
-                           splits=["train", "val"], extensions=config.index.extensions)
+                           SampleOptions(splits=["train", "val"],
+                                         extensions=config.index.extensions))
     pd.testing.assert_frame_equal(samples, expected.samples.to_pandas())
     assert run_stage("index", run, config, workers=1)["skipped"]
 

@@ -49,7 +49,7 @@ from localglobal.analysis.candidates import candidate_hypotheses, thesis_hypothe
 from localglobal.analysis.hypothesis_pairs import PAIR_COLUMNS, Pairs
 from localglobal.analysis.hypothesis_sources import (
     RunTables,
-    TestSettings,
+    StatisticalTestSettings,
     direction_text,
     hypothesis_pairs,
     hypothesis_problems,
@@ -61,7 +61,8 @@ from localglobal.analysis.statistics import holm
 from localglobal.config import Hypothesis
 
 __all__ = ["CONTRACT_COLUMNS", "EXTRA_COLUMNS", "OPPOSITE", "VERDICT_RULE",
-           "HypothesisResults", "candidate_hypotheses", "choose_hypotheses",
+           "HypothesisResults", "StatisticalTestSettings", "candidate_hypotheses",
+           "choose_hypotheses",
            "direction_text", "evaluate_hypotheses", "family_verdicts",
            "probe_effect_hypotheses", "thesis_hypotheses", "validate_hypotheses"]
 
@@ -285,8 +286,7 @@ def _typed(table: pd.DataFrame, pair_tables: list[pd.DataFrame]) -> HypothesisRe
     return HypothesisResults(table, pairs)
 
 
-# Keyword-only settings, each named where it is called.
-def evaluate_hypotheses(  # noqa: PLR0913
+def evaluate_hypotheses(
     hypotheses: Sequence[Hypothesis],
     predictions: pd.DataFrame,
     attributions: pd.DataFrame | None = None,
@@ -294,11 +294,7 @@ def evaluate_hypotheses(  # noqa: PLR0913
     *,
     interaction_images: pd.DataFrame | None = None,
     interaction_measure: str | None = None,
-    interaction_method: str = "permutation",
-    alpha: float = 0.05,
-    zero_method: str = "wilcox",
-    n_resamples: int = 2000,
-    seed: int = 1,
+    settings: StatisticalTestSettings = StatisticalTestSettings(),
 ) -> HypothesisResults:
     """Test every hypothesis on the image level and give the family its verdicts.
 
@@ -318,16 +314,9 @@ def evaluate_hypotheses(  # noqa: PLR0913
         ``predictions`` when None and a hypothesis needs it.
     interaction_measure
         Predictions column of the patch interaction when it is computed here.
-    interaction_method
-        ``"permutation"`` or ``"bootstrap"``: the p of the image-level H2 test.
-    alpha
-        Family-wise error rate of the verdicts (:data:`VERDICT_RULE`).
-    zero_method
-        Zero differences in the Wilcoxon test (see
-        :func:`~localglobal.analysis.statistics.paired_test`).
-    n_resamples, seed
-        Bootstrap (and permutation) resamples and seed; each hypothesis draws from its
-        own stream.
+    settings
+        The Wilcoxon zero method, the resamples and their seed, the H2 test's p and the
+        verdicts' family-wise error rate (:data:`VERDICT_RULE`).
 
     Raises
     ------
@@ -340,17 +329,17 @@ def evaluate_hypotheses(  # noqa: PLR0913
         images = _interaction_inputs(interaction, interaction_images, predictions,
                                      interaction_measure)
     tables = RunTables(predictions, attributions, images)
-    settings = TestSettings(zero_method, n_resamples, interaction_method)
     rows, pair_tables = [], []
     for h in hypotheses:
         pairs = hypothesis_pairs(h, predictions, attributions, images)
         columns, notes = source_of(h).statistics(h, pairs, tables, settings,
-                                                 _hypothesis_seed(seed, h.id))
-        row = _describe(h, pairs, zero_method, alpha, [*pairs.notes, *notes])
+                                                 _hypothesis_seed(settings.seed, h.id))
+        row = _describe(h, pairs, settings.zero_method, settings.alpha,
+                        [*pairs.notes, *notes])
         rows.append({**row, **columns, "n_images": columns["n"]})
         if len(pairs.table):
             pair_tables.append(pairs.table.assign(hypothesis=h.id)[PAIR_COLUMNS])
     columns = [c for c in CONTRACT_COLUMNS + EXTRA_COLUMNS
                if c not in ("p_holm", "reverse_p_holm", "supported", "verdict")]
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
-    return _typed(family_verdicts(table, alpha), pair_tables)
+    return _typed(family_verdicts(table, settings.alpha), pair_tables)

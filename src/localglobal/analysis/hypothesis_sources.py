@@ -41,7 +41,7 @@ from localglobal.analysis.hypothesis_pairs import (
     subset_images,
     subset_problems,
 )
-from localglobal.analysis.interaction import interaction_test, side_values
+from localglobal.analysis.interaction import interaction_test, select_images, side_values
 from localglobal.analysis.statistics import paired_test
 from localglobal.config import Hypothesis
 
@@ -63,16 +63,32 @@ class RunTables:
 
 
 @dataclass(frozen=True)
-class TestSettings:
-    """How the tests run: zero differences in the Wilcoxon test, resamples, and the
-    patch interaction's permutation or bootstrap p."""
+class StatisticalTestSettings:
+    """How the hypotheses are tested (the ``analysis`` section's settings).
+
+    Attributes
+    ----------
+    zero_method : str
+        Zero differences in the Wilcoxon test (see
+        :func:`~localglobal.analysis.statistics.paired_test`).
+    n_resamples : int
+        Bootstrap (and permutation) resamples.
+    interaction_method : str
+        ``"permutation"`` or ``"bootstrap"``: the p of the image-level H2 test.
+    alpha : float
+        Family-wise error rate of the verdicts.
+    seed : int
+        Seed of the resamples; each hypothesis draws from its own stream.
+    """
 
     zero_method: str = "wilcox"
     n_resamples: int = 2000
     interaction_method: str = "permutation"
+    alpha: float = 0.05
+    seed: int = 1
 
 
-def _paired_columns(h: Hypothesis, pairs: Pairs, settings: TestSettings,
+def _paired_columns(h: Hypothesis, pairs: Pairs, settings: StatisticalTestSettings,
                     rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
     """The statistics columns of pairs clustered by image (the image-level test)."""
     result = paired_test(pairs.table["value_a"].to_numpy(dtype=float),
@@ -115,7 +131,7 @@ class HypothesisSource(ABC):
         """The paired values of ``h`` on ``images`` (None: every image)."""
 
     def statistics(self, h: Hypothesis, pairs: Pairs, tables: RunTables,
-                   settings: TestSettings, rng: np.random.Generator
+                   settings: StatisticalTestSettings, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], list[str]]:
         """The test's columns of ``hypotheses.parquet`` and its notes (image level)."""
         return _paired_columns(h, pairs, settings, rng)
@@ -196,14 +212,13 @@ class InteractionSource(HypothesisSource):
         return pairs
 
     def statistics(self, h: Hypothesis, pairs: Pairs, tables: RunTables,
-                   settings: TestSettings, rng: np.random.Generator
+                   settings: StatisticalTestSettings, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], list[str]]:
-        test = interaction_test(tables.interaction_images, h.model_a, h.model_b,
-                                measure=h.measure, alternative=h.alternative,
-                                method=settings.interaction_method,
-                                sizes=[int(v) for v in h.levels] if h.levels else None,
-                                image_ids=pairs.images, n_resamples=settings.n_resamples,
-                                rng=rng)
+        levels = [int(v) for v in h.levels] if h.levels else None
+        test = interaction_test(select_images(tables.interaction_images, levels, pairs.images),
+                                h.model_a, h.model_b, measure=h.measure,
+                                alternative=h.alternative, method=settings.interaction_method,
+                                n_resamples=settings.n_resamples, rng=rng)
         # The thesis's test: Wilcoxon across patch sides, one pair per side.
         sides = paired_test(pairs.table["value_a"].to_numpy(dtype=float),
                             pairs.table["value_b"].to_numpy(dtype=float), h.alternative,
@@ -348,6 +363,6 @@ def direction_text(h: Hypothesis) -> str:
 
 
 __all__ = ["SOURCES", "AttributionSource", "HypothesisSource", "InteractionSource",
-           "PredictionSource", "ProbeEffectSource", "RunTables", "TestSettings",
+           "PredictionSource", "ProbeEffectSource", "RunTables", "StatisticalTestSettings",
            "direction_text", "hypothesis_pairs", "hypothesis_problems", "source_of",
            "validate_hypotheses"]

@@ -245,6 +245,17 @@ def _side_statistic(column: str, s: np.ndarray, a: np.ndarray, z: np.ndarray) ->
     return _median_ratio(ratios)
 
 
+def select_images(images: pd.DataFrame, sizes: list[int] | None = None,
+                  image_ids: set[str] | None = None) -> pd.DataFrame:
+    """The rows of :func:`interaction_images` at the given patch sides and of the given
+    images (None: all of them)."""
+    if sizes:
+        images = images[images["size"].isin(sizes)]
+    if image_ids is not None:
+        images = images[images["image_id"].astype(str).isin(image_ids)]
+    return images
+
+
 def side_values(images: pd.DataFrame, model: str, measure: str = "correlation",
                 sizes: list[int] | None = None,
                 image_ids: set[str] | None = None) -> pd.DataFrame:
@@ -267,11 +278,8 @@ def side_values(images: pd.DataFrame, model: str, measure: str = "correlation",
     the summary's column of the same statistic.
     """
     column = INTERACTION_MEASURES[measure]
-    rows = images[(images["model"] == model) & (images["status"] == "ok")]
-    if sizes:
-        rows = rows[rows["size"].isin(sizes)]
-    if image_ids is not None:
-        rows = rows[rows["image_id"].astype(str).isin(image_ids)]
+    rows = select_images(images, sizes, image_ids)
+    rows = rows[(rows["model"] == model) & (rows["status"] == "ok")]
     out = []
     for size, group in rows.groupby("size", sort=True):
         s, a, z = (group[c].to_numpy(dtype=float)
@@ -304,8 +312,7 @@ class InteractionTest:
     notes: tuple[str, ...] = ()
 
 
-def _complete_arrays(images: pd.DataFrame, model_a: str, model_b: str,
-                     sizes: list[int] | None, image_ids: set[str] | None,
+def _complete_arrays(images: pd.DataFrame, model_a: str, model_b: str
                      ) -> tuple[np.ndarray, list[int], int]:
     """Shape (3, 2, K, n): S, A and z_original of both models on the complete images.
 
@@ -313,10 +320,6 @@ def _complete_arrays(images: pd.DataFrame, model_a: str, model_b: str,
     those enter, so every resample holds the same images for both models and sides.
     """
     rows = images[images["model"].isin([model_a, model_b])]
-    if sizes:
-        rows = rows[rows["size"].isin(sizes)]
-    if image_ids is not None:
-        rows = rows[rows["image_id"].astype(str).isin(image_ids)]
     sides = sorted(int(v) for v in rows["size"].unique())
     ok = rows[rows["status"] == "ok"]
     seen = set(rows["image_id"].astype(str))
@@ -420,8 +423,7 @@ def interaction_test_name(measure: str, method: str) -> str:
     return f"{where}: mean over patch sides of {what}"
 
 
-# Keyword-only settings, each named where it is called.
-def interaction_test(  # noqa: PLR0913
+def interaction_test(
     images: pd.DataFrame,
     model_a: str,
     model_b: str,
@@ -429,8 +431,6 @@ def interaction_test(  # noqa: PLR0913
     measure: str = "correlation",
     alternative: str = "less",
     method: str = "permutation",
-    sizes: list[int] | None = None,
-    image_ids: set[str] | None = None,
     n_resamples: int = 2000,
     rng: np.random.Generator | None = None,
 ) -> InteractionTest:
@@ -439,7 +439,8 @@ def interaction_test(  # noqa: PLR0913
     Parameters
     ----------
     images
-        Output of :func:`interaction_images` (S, A and z_original per model, side, image).
+        Output of :func:`interaction_images` (S, A and z_original per model, side, image),
+        at the patch sides and of the images to use (see :func:`select_images`).
     model_a, model_b
         The compared models; the statistic is a's minus b's.
     measure
@@ -452,8 +453,6 @@ def interaction_test(  # noqa: PLR0913
         p = (1 + #{T* at least as extreme}) / (1 + resamples)); ``"bootstrap"``:
         resample images, the same draw for both models, p from how often the
         resampled statistic reaches zero.
-    sizes, image_ids
-        Patch sides and images to use (None: all).
     n_resamples, rng
         Resamples (permutations, and bootstraps for the interval) and generator.
 
@@ -470,7 +469,7 @@ def interaction_test(  # noqa: PLR0913
         raise ValueError(f"interaction test {method!r} unknown; choose permutation or bootstrap")
     rng = rng if rng is not None else np.random.default_rng(0)
     column = INTERACTION_MEASURES[measure]
-    values, sides, n_missing = _complete_arrays(images, model_a, model_b, sizes, image_ids)
+    values, sides, n_missing = _complete_arrays(images, model_a, model_b)
     n, name = values.shape[-1], interaction_test_name(measure, method)
     notes = [f"{n_missing} images lack a usable S and A for a model at some patch side"] \
         if n_missing else []

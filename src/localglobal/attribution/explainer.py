@@ -36,6 +36,7 @@ from localglobal.attribution.methods import (
     METHODS,
     Explanation,
     Settings,
+    as_targets,
     attribute_batch,
     is_lrp,
     make_composite,
@@ -180,10 +181,7 @@ class Explainer:
     def _explain(self, once: Callable[..., Explanation], images: Images,
                  targets: torch.Tensor | Sequence[int] | None) -> Explanation:
         parts: list[Explanation] = []
-        wanted = None if targets is None else torch.as_tensor(np.asarray(targets),
-                                                              dtype=torch.long).reshape(-1)
-        if wanted is not None and len(wanted) != images.shape[0]:
-            raise ValueError(f"{len(wanted)} targets for {images.shape[0]} inputs")
+        wanted = as_targets(targets, images.shape[0])
         start = 0
         while start < images.shape[0]:
             stop = min(start + self.batch_size, images.shape[0])

@@ -6,9 +6,9 @@ negative blue, zero white (matplotlib's ``bwr``). The colour is blended over a
 grey version of the image with an opacity that grows with |R|, so the object stays
 visible where relevance is small. Canny edges are a thin, partly transparent dark
 line (:data:`EDGE_OPACITY`) that darkens the relevance colour under it without
-replacing it, and the box is outlined. :func:`heatmap_figure` draws an overlay
-with its colour scale in relevance units; the overlay's colours map to relevance
-through :func:`scale_relevance` (:data:`SCALE_LABEL`).
+replacing it, and the box is outlined (:class:`OverlayStyle`). :func:`heatmap_figure`
+draws an overlay with its colour scale in relevance units; the overlay's colours map
+to relevance through :func:`scale_relevance` (:data:`SCALE_LABEL`).
 
 Heat maps are stored as ``heatmaps/<model>/<name>.png`` (:func:`heatmap_name`).
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,36 @@ PERCENTILE = 99.0
 CMAP = "bwr"
 SCALE_LABEL = "R ÷ the image's 99th percentile of |R|"
 """What the colours of an overlay measure, for the colour bar of stored overlays."""
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """How :func:`overlay` draws relevance, edges and the box.
+
+    Attributes
+    ----------
+    cmap : str
+        A diverging matplotlib colour map name.
+    percentile : float
+        Of |R|, in percent, mapped to full colour (clipped beyond).
+    edge_colour, edge_opacity : tuple of int, float
+        Edges are blended in this colour with this opacity (0…1), so that the
+        relevance under an edge stays visible.
+    box_colour, box_thickness : tuple of int, int
+        The box is outlined in this colour, this many pixels wide inside it (two by
+        default, so that the outline survives a figure that shows the overlay smaller).
+    """
+
+    cmap: str = CMAP
+    percentile: float = PERCENTILE
+    edge_colour: tuple[int, int, int] = EDGE_COLOUR
+    edge_opacity: float = EDGE_OPACITY
+    box_colour: tuple[int, int, int] = BOX_COLOUR
+    box_thickness: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.edge_opacity <= 1.0:
+            raise ValueError(f"edge_opacity must be in [0, 1], got {self.edge_opacity}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -124,12 +155,8 @@ def _draw_box(image: np.ndarray, box: Sequence[float], colour: tuple[int, int, i
     image[r0:r1, max(c1 - t, c0):c1] = colour
 
 
-# Keyword-only settings, each named where it is called.
-def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | None = None,  # noqa: PLR0913
-            box: Sequence[float] | None = None, *, cmap: str = CMAP,
-            percentile: float = PERCENTILE,
-            edge_colour: tuple[int, int, int] = EDGE_COLOUR, edge_opacity: float = EDGE_OPACITY,
-            box_colour: tuple[int, int, int] = BOX_COLOUR, box_thickness: int = 2,
+def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | None = None,
+            box: Sequence[float] | None = None, style: OverlayStyle = OverlayStyle()
             ) -> np.ndarray:
     """Relevance over the image, with edges and the object's box.
 
@@ -140,16 +167,12 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
     relevance : numpy.ndarray
         H×W (or C×H×W) relevance of that image.
     edges : numpy.ndarray, optional
-        Optional H×W boolean edge mask, blended in ``edge_colour`` with
-        ``edge_opacity`` (0…1) so that the relevance under an edge stays visible.
+        Optional H×W boolean edge mask, blended into the relevance colour.
     box : Sequence[float], optional
-        Optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined
-        ``box_thickness`` pixels wide inside it (two by default, so that the outline
-        survives a figure that shows the overlay smaller).
-    cmap : str
-        A diverging matplotlib colour map name.
-    percentile : float
-        Of |R|, in percent, mapped to full colour (clipped beyond).
+        Optional ``(x0, y0, x1, y1)`` box (pixels, x1/y1 exclusive), outlined inside.
+    style : OverlayStyle, optional
+        The colour map and its scale, the edges' colour and opacity, the box's colour
+        and thickness.
 
     Returns
     -------
@@ -159,10 +182,10 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
     image = np.asarray(image_rgb)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be H×W×3 uint8, got {image.shape} {image.dtype}")
-    scaled = scale_relevance(relevance, percentile)
+    scaled = scale_relevance(relevance, style.percentile)
     if scaled.shape != image.shape[:2]:
         raise ValueError(f"relevance {scaled.shape} does not match image {image.shape[:2]}")
-    colour = _lookup_table(cmap)[np.round((scaled + 1.0) * 127.5).astype(np.intp)]
+    colour = _lookup_table(style.cmap)[np.round((scaled + 1.0) * 127.5).astype(np.intp)]
     grey = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     background = np.repeat((0.5 * grey + 127.5)[..., None], 3, axis=2)
     opacity = np.sqrt(np.abs(scaled))[..., None]
@@ -171,13 +194,11 @@ def overlay(image_rgb: np.ndarray, relevance: np.ndarray, edges: np.ndarray | No
         edges = np.asarray(edges, dtype=bool)
         if edges.shape != out.shape[:2]:
             raise ValueError(f"edge mask {edges.shape} does not match image {out.shape[:2]}")
-        if not 0.0 <= edge_opacity <= 1.0:
-            raise ValueError(f"edge_opacity must be in [0, 1], got {edge_opacity}")
-        blended = ((1.0 - edge_opacity) * out[edges]
-                   + edge_opacity * np.asarray(edge_colour, dtype=np.float64))
+        blended = ((1.0 - style.edge_opacity) * out[edges]
+                   + style.edge_opacity * np.asarray(style.edge_colour, dtype=np.float64))
         out[edges] = np.round(blended).astype(np.uint8)
     if box is not None:
-        _draw_box(out, box, box_colour, box_thickness)
+        _draw_box(out, box, style.box_colour, style.box_thickness)
     return out
 
 
@@ -219,8 +240,8 @@ def heatmap_figure(image_rgb: np.ndarray, relevance: np.ndarray,
     bound = relevance_bound(relevance, percentile)
     fig = Figure(figsize=(4.2, 3.4), layout="constrained")
     ax = fig.subplots()
-    ax.imshow(overlay(image_rgb, relevance, edges, box, cmap=cmap, percentile=percentile),
-              interpolation="nearest")
+    style = OverlayStyle(cmap=cmap, percentile=percentile)
+    ax.imshow(overlay(image_rgb, relevance, edges, box, style), interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

@@ -274,6 +274,23 @@ def make_composite(name: str, canonizers: Sequence[Canonizer] = (),
     return lookup(COMPOSITES, name, "composite")(settings or Settings(), canonizers)
 
 
+def as_targets(targets: torch.Tensor | Sequence[int] | None, n: int) -> torch.Tensor | None:
+    """``targets`` as N int64 classes (None stays None: each image's predicted class).
+
+    Raises
+    ------
+    ValueError
+        A count of targets that is not ``n``.
+    """
+    if targets is None:
+        return None
+    index = torch.as_tensor(targets if isinstance(targets, torch.Tensor)
+                            else np.asarray(targets), dtype=torch.long).reshape(-1)
+    if index.shape[0] != n:
+        raise ValueError(f"{index.shape[0]} targets for {n} inputs")
+    return index
+
+
 def check_targets(logits: torch.Tensor, targets: torch.Tensor | Sequence[int] | None,
                   ) -> torch.Tensor:
     """The N classes to explain: ``targets`` checked against the logits, or the argmax.
@@ -281,16 +298,15 @@ def check_targets(logits: torch.Tensor, targets: torch.Tensor | Sequence[int] | 
     Raises
     ------
     ValueError
-        Logits that are not N×K, a count of targets that is not N, or a target outside
-        0..K−1.
+        Logits that are not N×K, a count of targets that is not N (:func:`as_targets`),
+        or a target outside 0..K−1.
     """
     if logits.ndim != 2:
         raise ValueError(f"model output must be N×classes, got {tuple(logits.shape)}")
-    if targets is None:
+    index = as_targets(targets, logits.shape[0])
+    if index is None:
         return logits.detach().argmax(dim=1)
-    index = torch.as_tensor(targets, dtype=torch.long, device=logits.device).reshape(-1)
-    if index.shape[0] != logits.shape[0]:
-        raise ValueError(f"{index.shape[0]} targets for {logits.shape[0]} inputs")
+    index = index.to(logits.device)
     if torch.any((index < 0) | (index >= logits.shape[1])):
         raise ValueError(f"targets outside 0..{logits.shape[1] - 1}")
     return index
@@ -390,6 +406,6 @@ def _seeded(active: bool, device: torch.device) -> Iterator[None]:
 
 
 __all__ = ["AUTO", "COMPOSITES", "DEFAULT_LRP", "GRADIENT_X_INPUT", "METHODS", "NAMES",
-           "Explanation", "Method", "Settings", "UnknownNameError", "attribute_batch",
-           "check_targets", "input_bounds", "is_lrp", "make_composite",
+           "Explanation", "Method", "Settings", "UnknownNameError", "as_targets",
+           "attribute_batch", "check_targets", "input_bounds", "is_lrp", "make_composite",
            "method_name", "resolve_method"]

@@ -325,16 +325,14 @@ class PassWorker:
 
     def _shard_table(self, batches: list[_Batch]) -> pd.DataFrame:
         """The shard's rows; its maps stored first, so a finished shard has them."""
-        rows = [row for batch in batches for row in batch.rows.result()]
+        rows = [{**row, BATCH_SIZE_COLUMN: batch.batch_size}
+                for batch in batches for row in batch.rows.result()]
         if not rows:
             return pd.DataFrame()
         explained = [item["item_id"] for batch in batches for item in batch.items]
         name = write_shard_maps(Path(self.task.maps_folder), explained,
                                 np.concatenate([batch.maps for batch in batches]))
-        batch_size = {item["item_id"]: batch.batch_size for batch in batches
-                      for item in batch.items}
         table = pd.DataFrame(rows)
-        table[BATCH_SIZE_COLUMN] = table["item_id"].map(batch_size).astype("int64")
         own = (table["control"] == self.task.control) & (table["proxy"] == "canny")
         table[MAPS_COLUMN] = np.where(own, name, "")
         # The pass's rows first, in the order of their maps; then the shuffled-edges and

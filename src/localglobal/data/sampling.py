@@ -61,6 +61,33 @@ def draw_order(image_ids: Sequence[str], seed: int, wnid: str) -> list[str]:
     return [ordered[i] for i in rng.permutation(len(ordered))]
 
 
+@dataclass(frozen=True)
+class SampleOptions:
+    """What is scanned and how the sample is drawn: the ``index`` section and the frame.
+
+    Attributes
+    ----------
+    splits, extensions : sequence of str
+        The split folders and file extensions scanned.
+    per_class : int or None
+        Images to draw per class (None: every candidate, in id order).
+    require_box : bool
+        Draw only images with a usable box.
+    seed : int
+        The draw's seed.
+    resize, crop : int
+        The model-input frame.
+    """
+
+    splits: Sequence[str] = ("train",)
+    extensions: Sequence[str] = (".jpeg",)
+    per_class: int | None = 3
+    require_box: bool = True
+    seed: int = 1
+    resize: int = 256
+    crop: int = 224
+
+
 def check_serially(paths: list[str]) -> dict[str, dict[str, Any]]:
     """A :data:`Checker` that checks the images in this process."""
     table, _bad = check_images(paths)
@@ -111,11 +138,9 @@ def _candidates(images: pd.DataFrame, require_box: bool) -> dict[str, list[str]]
     return by_class
 
 
-# Keyword-only settings, each named where it is called.
-def draw_sample(tree: ImageTree, groups: BoxGroups, space: LabelSpace, *,  # noqa: PLR0913
-                per_class: int | None, require_box: bool, seed: int, resize: int, crop: int,
+def draw_sample(tree: ImageTree, groups: BoxGroups, space: LabelSpace, options: SampleOptions,
                 check: Checker = check_serially) -> Draw:
-    """Draw ``per_class`` usable images per class, replacing the ones that fail.
+    """Draw ``options.per_class`` usable images per class, replacing the ones that fail.
 
     Parameters
     ----------
@@ -125,20 +150,15 @@ def draw_sample(tree: ImageTree, groups: BoxGroups, space: LabelSpace, *,  # noq
         Their boxes (:func:`~localglobal.data.frame_boxes.group_boxes`).
     space : LabelSpace
         The label space (its order is the classes').
-    per_class : int or None
-        Images per class (None: every candidate, in id order).
-    require_box : bool
-        Draw only images with a usable box.
-    seed : int
-        The draw's seed.
-    resize, crop : int
-        The model-input frame.
+    options : SampleOptions
+        Images per class, whether a box is required, the seed and the frame.
     check : callable
         Opens a round's drawn images (:data:`Checker`); the stage spreads it on shards.
     """
+    per_class, seed = options.per_class, options.seed
     images = tree.images.assign(has_box=tree.images["image_id"].isin(groups.keys()))
     info = images.set_index("image_id")
-    by_class = _candidates(images, require_box)
+    by_class = _candidates(images, options.require_box)
     classes = [w for w in space.wnids if w in by_class]
     queues = {w: deque(draw_order(by_class[w], seed, w) if per_class is not None
                        else sorted(by_class[w])) for w in classes}
@@ -162,14 +182,14 @@ def draw_sample(tree: ImageTree, groups: BoxGroups, space: LabelSpace, *,  # noq
             draw.checked.update(check(todo))
         for wnid, picks in taken.items():
             for image_id in picks:
-                drawn = _accept(image_id, info.at[image_id, "path"], draw, groups,
-                                require_box, resize, crop, ranks[image_id])
+                drawn = _accept(image_id, info.at[image_id, "path"], draw, groups, options,
+                                ranks[image_id])
                 if drawn is not None:
                     draw.chosen[wnid].append(drawn)
 
 
-def _accept(image_id: str, path: str, draw: Draw, groups: BoxGroups, require_box: bool,
-            resize: int, crop: int, rank: int) -> Drawn | None:
+def _accept(image_id: str, path: str, draw: Draw, groups: BoxGroups, options: SampleOptions,
+            rank: int) -> Drawn | None:
     """The drawn image, or None (reported) when it cannot be used."""
     record = draw.checked[path]
     if not record["ok"]:
@@ -179,11 +199,11 @@ def _accept(image_id: str, path: str, draw: Draw, groups: BoxGroups, require_box
     if image_id in groups:
         voc, xml_size = groups[image_id]
         frame = boxes_in_frame(voc, xml_size, (int(record["width"]), int(record["height"])),
-                               resize, crop)
+                               options.resize, options.crop)
         if frame.problem:
             draw.problems.append({"path": path, "image_id": image_id,
                                   "reason": f"box unusable: {frame.problem}"})
-            if require_box:
+            if options.require_box:
                 return None
             frame = None
     return Drawn(image_id, record, frame, xml_size, rank)
@@ -222,16 +242,16 @@ def sample_table(draw: Draw, space: LabelSpace) -> pa.Table:
                      for name in SAMPLE_SCHEMA.names}, schema=SAMPLE_SCHEMA)
 
 
-def nothing_drawn_message(root: Any, splits: Sequence[str], tree: ImageTree, draw: Draw,
-                          require_box: bool, space: LabelSpace) -> str:
+def nothing_drawn_message(root: Any, tree: ImageTree, draw: Draw, space: LabelSpace,
+                          options: SampleOptions) -> str:
     """Why no image could be drawn, and what to check."""
-    where = f"{root} (splits {list(splits)})"
+    where = f"{root} (splits {list(options.splits)})"
     images = draw.images
     if not len(images):
         extra = (f"; class folders there are outside label space {space.name!r}: "
                  f"{tree.outside_label_space[:5]}" if tree.outside_label_space else "")
         return f"{where}: no images of label space {space.name!r} found{extra}"
-    if require_box and not images["has_box"].any():
+    if options.require_box and not images["has_box"].any():
         return (f"{where}: none of the {len(images)} images has a box in boxes.parquet; check "
                 "that data.annotations belongs to these images, or draw them without boxes: "
                 "`localglobal index ROOT --run DIR --no-require-box`, or require_box = false "
@@ -265,9 +285,8 @@ def _class_entries(space: LabelSpace, tree: ImageTree, draw: Draw, per_class: in
     return classes
 
 
-def sample_report(root: Any, splits: Sequence[str], space: LabelSpace, tree: ImageTree,
-                  draw: Draw, *, per_class: int | None, require_box: bool, seed: int
-                  ) -> dict[str, Any]:
+def sample_report(root: Any, space: LabelSpace, tree: ImageTree, draw: Draw,
+                  options: SampleOptions) -> dict[str, Any]:
     """The index report: what was found, drawn and skipped, per class and in all."""
     images = draw.images
     drawn = [d for picks in draw.chosen.values() for d in picks]
@@ -277,12 +296,13 @@ def sample_report(root: Any, splits: Sequence[str], space: LabelSpace, tree: Ima
     rescaled = sum(1 for d in drawn if d.frame is not None
                    and (d.frame.scale_x != 1.0 or d.frame.scale_y != 1.0))
     return {
-        "root": str(root), "splits": list(splits), "label_space": space.name,
-        "per_class": per_class, "require_box": require_box, "seed": seed,
+        "root": str(root), "splits": list(options.splits), "label_space": space.name,
+        "per_class": options.per_class, "require_box": options.require_box,
+        "seed": options.seed,
         "images_found": len(images),
         "images_with_box": int(images["has_box"].sum()) if len(images) else 0,
         "images_opened": len(draw.checked), "sampled": len(drawn),
-        "classes": _class_entries(space, tree, draw, per_class),
+        "classes": _class_entries(space, tree, draw, options.per_class),
         "classes_missing": tree.missing_classes,
         "folders_outside_label_space": tree.outside_label_space,
         "duplicate_ids": tree.duplicates,
@@ -303,11 +323,8 @@ class IndexResult:
     report: dict[str, Any]
 
 
-# Keyword-only settings, each named where it is called.
-def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space: LabelSpace,  # noqa: PLR0913
-                *, splits: Sequence[str] = ("train",), extensions: Sequence[str] = (".jpeg",),
-                per_class: int | None = 3, require_box: bool = True, seed: int = 1,
-                resize: int = 256, crop: int = 224, check: Checker = check_serially
+def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space: LabelSpace,
+                options: SampleOptions = SampleOptions(), check: Checker = check_serially
                 ) -> IndexResult:
     """Scan the image tree, join the boxes and draw the sample.
 
@@ -320,16 +337,8 @@ def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space:
         None (or empty) when there are no annotations.
     space : LabelSpace
         The label space (class index and name come from it).
-    splits, extensions : sequence of str
-        What to scan.
-    per_class : int or None
-        Images to draw per class (None: every candidate).
-    require_box : bool
-        Draw only images with a usable box.
-    seed : int
-        The draw's seed.
-    resize, crop : int
-        The model-input frame.
+    options : SampleOptions, optional
+        What to scan and how to draw (default: the ``index`` section's defaults).
     check : callable
         How drawn images are opened (:data:`Checker`; in this process by default).
 
@@ -338,13 +347,10 @@ def build_index(root: str | os.PathLike[str], boxes: pd.DataFrame | None, space:
     MissingInputError
         Missing folders, or nothing to draw from.
     """
-    tree = scan_images(root, splits, extensions, space)
+    tree = scan_images(root, options.splits, options.extensions, space)
     groups = group_boxes(boxes, set(tree.images["image_id"]))
-    draw = draw_sample(tree, groups, space, per_class=per_class, require_box=require_box,
-                       seed=seed, resize=resize, crop=crop, check=check)
+    draw = draw_sample(tree, groups, space, options, check)
     if not any(draw.chosen.values()):
-        raise MissingInputError(nothing_drawn_message(root, splits, tree, draw, require_box,
-                                                    space))
-    report = sample_report(root, splits, space, tree, draw, per_class=per_class,
-                           require_box=require_box, seed=seed)
+        raise MissingInputError(nothing_drawn_message(root, tree, draw, space, options))
+    report = sample_report(root, space, tree, draw, options)
     return IndexResult(sample_table(draw, space), report)

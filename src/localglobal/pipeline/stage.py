@@ -68,7 +68,8 @@ class Stage:
         Bump when the stage's code changes what it writes; old results and shards are
         then redone.
     description : str
-        One line for ``localglobal stages`` and ``--help``.
+        One line for ``localglobal stages`` and ``--help`` (default: the first line of
+        the body's docstring).
     check : callable, optional
         ``check(config)``, run before any stage of a pipeline starts, to refuse a
         configuration that would fail this stage hours later.
@@ -101,6 +102,14 @@ class Stage:
     starts_run: bool = False
     start_config: Callable[[], Any] | None = None
     printout: Callable[[Any], Iterable[str]] | None = None
+
+    def __post_init__(self) -> None:
+        # Declarations may list what they read and write in any iterable.
+        for name in ("reads", "optional_reads", "writes", "options"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.description:
+            object.__setattr__(self, "description",
+                               (self.body.__doc__ or "").strip().split("\n")[0])
 
     @property
     def report_name(self) -> str:
@@ -188,25 +197,20 @@ REGISTRY = StageRegistry()
 """The registry the pipeline's own stages are declared in (see :mod:`localglobal.stages`)."""
 
 
-# A declaration: each keyword is one declared fact.
-def stage(name: str, *, reads: Iterable[str] = (), optional_reads: Iterable[str] = (),  # noqa: PLR0913
-          writes: Iterable[Artifact] = (), params: ParamsFunction = _no_params,
-          version: int = 1, description: str = "",
-          check: Callable[[Any], None] | None = None, options: Iterable[Option] = (),
-          estimate: EstimateFunction | None = None, starts_run: bool = False,
-          start_config: Callable[[], Any] | None = None,
-          printout: Callable[[Any], Iterable[str]] | None = None,
-          registry: StageRegistry | None = None) -> Callable[[StageBody], StageBody]:
+def stage(name: str, *, registry: StageRegistry | None = None,
+          **declared: Any) -> Callable[[StageBody], StageBody]:
     """Declare and register a stage; use as a decorator on its body.
 
     Parameters
     ----------
-    name, reads, optional_reads, writes, params, version, description, check, options, \
-estimate, starts_run, start_config, printout
-        See :class:`Stage`.
+    name : str
+        The command and manifest name.
     registry : StageRegistry, optional
         Where to register; the pipeline's :data:`REGISTRY` by default (tests pass
         their own).
+    **declared
+        The other fields of :class:`Stage` by name (``reads``, ``writes``, ``params``,
+        ``version``, ``options``, ``estimate``, …); one not given keeps its default.
 
     Returns
     -------
@@ -215,13 +219,8 @@ estimate, starts_run, start_config, printout
     """
 
     def register(body: StageBody) -> StageBody:
-        (registry if registry is not None else REGISTRY).register(Stage(
-            name=name, body=body, reads=tuple(reads), optional_reads=tuple(optional_reads),
-            writes=tuple(writes), params=params, version=version,
-            description=description or (body.__doc__ or "").strip().split("\n")[0],
-            check=check, options=tuple(options), estimate=estimate, starts_run=starts_run,
-            start_config=start_config, printout=printout,
-        ))
+        declaration = Stage(name=name, body=body, **declared)
+        (registry if registry is not None else REGISTRY).register(declaration)
         return body
 
     return register

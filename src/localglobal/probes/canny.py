@@ -9,7 +9,7 @@ Masks are boolean arrays indexed (row, col), the same frame as boxes and relevan
 The median rule saturates: on a bright image (v ≥ 134 with σ = 0.9) the upper
 threshold is clipped to 255, and on a dark one both thresholds approach 0, so the
 number of edges follows the image's brightness. Two rules that do not saturate are
-selectable with ``thresholds``:
+selectable with :attr:`CannySettings.thresholds`:
 
 * ``"otsu"``: upper = Otsu's threshold of the grey image, lower = ``otsu_ratio`` ×
   upper (a common heuristic: the grey level that best splits object and background
@@ -22,7 +22,7 @@ selectable with ``thresholds``:
 which leaves the edge-based LRP measures undefined.
 
 >>> image = np.zeros((64, 64, 3), np.uint8); image[16:48, 16:48] = 200
->>> mask, record = auto_canny(image, denoise=False)
+>>> mask, record = auto_canny(image, CannySettings(denoise=False))
 >>> mask.shape, bool(mask[16:48, 16].any()), bool(mask[:8].any())
 ((64, 64), True, False)
 """
@@ -61,6 +61,41 @@ class EdgeRecord:
 
 #: The threshold rules :func:`auto_canny` accepts.
 THRESHOLD_RULES = ("auto", "otsu", "percentile")
+
+
+@dataclass(frozen=True)
+class CannySettings:
+    """How :func:`auto_canny` finds edges: the denoising and the threshold rule.
+
+    The defaults are the thesis's; the fields are those of the configuration's
+    ``edges`` section.
+
+    Attributes
+    ----------
+    sigma : float
+        Threshold spread around the median (``thresholds = "auto"``).
+    thresholds : str
+        ``"auto"`` (the thesis's median rule), ``"otsu"`` or ``"percentile"`` (see the
+        module docstring).
+    percentiles : tuple[float, float]
+        Lower and upper percentile of the non-zero gradient magnitudes.
+    otsu_ratio : float
+        Lower / upper threshold of the Otsu rule.
+    denoise : bool
+        Apply non-local-means denoising first (the thesis did).
+    h, h_color, template_window, search_window : float, float, int, int
+        ``cv2.fastNlMeansDenoisingColored`` parameters.
+    """
+
+    sigma: float = 0.9
+    thresholds: str = "auto"
+    percentiles: tuple[float, float] = (70.0, 90.0)
+    otsu_ratio: float = 0.5
+    denoise: bool = True
+    h: float = 30.0
+    h_color: float = 10.0
+    template_window: int = 7
+    search_window: int = 21
 
 
 def canny_thresholds(median: float, sigma: float = 0.9) -> tuple[float, float]:
@@ -120,32 +155,16 @@ def percentile_thresholds(grey: np.ndarray,
     return float(lower), float(upper)
 
 
-# Keyword-only settings, each named where it is called.
-def auto_canny(image: np.ndarray, sigma: float = 0.9, *, denoise: bool = True,  # noqa: PLR0913
-               h: float = 30.0, h_color: float = 10.0, template_window: int = 7,
-               search_window: int = 21, thresholds: str = "auto",
-               percentiles: tuple[float, float] = (70.0, 90.0),
-               otsu_ratio: float = 0.5) -> tuple[np.ndarray, EdgeRecord]:
+def auto_canny(image: np.ndarray, settings: CannySettings = CannySettings()
+               ) -> tuple[np.ndarray, EdgeRecord]:
     """Edges of an RGB image by the thesis's auto-Canny (or another threshold rule).
 
     Parameters
     ----------
     image : numpy.ndarray
         H×W×3 uint8 RGB (the model-input image, so edges share its frame).
-    sigma : float
-        Threshold spread around the median (``thresholds = "auto"``).
-    denoise : bool
-        Apply non-local-means denoising first (the thesis did).
-    h, h_color, template_window, search_window : float
-        ``cv2.fastNlMeansDenoisingColored``
-        parameters.
-    thresholds : str
-        ``"auto"`` (the thesis's median rule), ``"otsu"`` or
-        ``"percentile"`` (see the module docstring).
-    percentiles : tuple[float, float]
-        Lower and upper percentile of the non-zero gradient magnitudes.
-    otsu_ratio : float
-        Lower / upper threshold of the Otsu rule.
+    settings : CannySettings, optional
+        The denoising and the threshold rule (default: the thesis's).
 
     Returns
     -------
@@ -162,27 +181,28 @@ def auto_canny(image: np.ndarray, sigma: float = 0.9, *, denoise: bool = True,  
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"edges need an H×W×3 uint8 RGB image, got {image.shape} {image.dtype}")
-    if thresholds not in THRESHOLD_RULES:
-        raise ValueError(f"unknown edge threshold rule {thresholds!r}; choose from "
+    if settings.thresholds not in THRESHOLD_RULES:
+        raise ValueError(f"unknown edge threshold rule {settings.thresholds!r}; choose from "
                          f"{', '.join(THRESHOLD_RULES)}")
     # OpenCV's colour denoiser works in Lab converted from BGR; feed it BGR as the thesis
     # (cv2.imread) did.
     bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
-    if denoise:
-        bgr = cv2.fastNlMeansDenoisingColored(bgr, None, float(h), float(h_color),
-                                              int(template_window), int(search_window))
+    if settings.denoise:
+        bgr = cv2.fastNlMeansDenoisingColored(
+            bgr, None, float(settings.h), float(settings.h_color),
+            int(settings.template_window), int(settings.search_window))
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     median = float(np.median(grey))
-    if thresholds == "otsu":
-        lower, upper = otsu_thresholds(grey, otsu_ratio)
-    elif thresholds == "percentile":
-        lower, upper = percentile_thresholds(grey, percentiles)
+    if settings.thresholds == "otsu":
+        lower, upper = otsu_thresholds(grey, settings.otsu_ratio)
+    elif settings.thresholds == "percentile":
+        lower, upper = percentile_thresholds(grey, settings.percentiles)
     else:
-        lower, upper = canny_thresholds(median, sigma)
+        lower, upper = canny_thresholds(median, settings.sigma)
     # Canny floors its thresholds (L1 gradient), which matches the thesis's int() of them.
     mask = cv2.Canny(grey, lower, upper) > 0
-    return mask, EdgeRecord(median=median, lower=lower, upper=upper, sigma=float(sigma),
-                            rule=thresholds)
+    return mask, EdgeRecord(median=median, lower=lower, upper=upper,
+                            sigma=float(settings.sigma), rule=settings.thresholds)
 
 
 def empty_mask(mask: np.ndarray, box: tuple[float, float, float, float] | None = None) -> bool:

@@ -2,11 +2,10 @@
 
 Each image is decoded with the one decoder, taken into the model-input frame and
 given to :func:`~localglobal.probes.canny.auto_canny` with the configuration's
-``edges`` settings as they are (the threshold rule and whatever else the section
-holds), so that edges, boxes and relevance share one frame. A row holds the
-thresholds the rule chose, the edge pixels in all, inside and outside the box, and
-``empty``: the mask has no edge pixel, so every edge-based measure of the image is
-undefined.
+``edges`` settings as they are (the threshold rule and the denoising), so that edges,
+boxes and relevance share one frame. A row holds the thresholds the rule chose, the
+edge pixels in all, inside and outside the box, and ``empty``: the mask has no edge
+pixel, so every edge-based measure of the image is undefined.
 
 ``edges.npz`` holds one packed mask (:func:`~localglobal.probes.canny.pack_mask`) per
 image id and ``shape``, the masks' (rows, cols); :func:`unpack_masks` reads it back, and
@@ -31,7 +30,14 @@ import pandas as pd
 from localglobal.config import RunConfig
 from localglobal.errors import BadInputError, MissingInputError
 from localglobal.io.images import load_input_frame, to_input_frame
-from localglobal.probes.canny import auto_canny, edge_counts, empty_mask, pack_mask, unpack_mask
+from localglobal.probes.canny import (
+    CannySettings,
+    auto_canny,
+    edge_counts,
+    empty_mask,
+    pack_mask,
+    unpack_mask,
+)
 from localglobal.probes.sources import SourceImage
 
 EDGES_FORMAT = 2
@@ -58,8 +64,8 @@ class EdgePlan:
     min_side : int
         Shorter side below which a source image is refused.
     settings : tuple of (str, object)
-        Every other field of the ``edges`` section, passed to
-        :func:`~localglobal.probes.canny.auto_canny` by name.
+        Every other field of the ``edges`` section: the fields of
+        :class:`~localglobal.probes.canny.CannySettings`.
     """
 
     resize: int = 256
@@ -78,7 +84,7 @@ class EdgePlan:
 
     def canny(self, frame: np.ndarray) -> tuple[np.ndarray, Any]:
         """:func:`~localglobal.probes.canny.auto_canny` of ``frame`` with these settings."""
-        return auto_canny(frame, **dict(self.settings))
+        return auto_canny(frame, CannySettings(**dict(self.settings)))
 
     def key(self) -> dict[str, Any]:
         """The parameters as JSON-able data (the shard key)."""

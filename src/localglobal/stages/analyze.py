@@ -226,7 +226,11 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
         The predictions lack ``model`` or ``item_id``, or their item ids cannot be parsed.
     """
     from localglobal.analysis.figure_inputs import FigureInputs
-    from localglobal.analysis.hypotheses import choose_hypotheses, evaluate_hypotheses
+    from localglobal.analysis.hypotheses import (
+        StatisticalTestSettings,
+        choose_hypotheses,
+        evaluate_hypotheses,
+    )
     from localglobal.analysis.predictions import decision_of
     from localglobal.analysis.record import AnalysisRecord
     from localglobal.analysis.summaries import probe_summary
@@ -253,12 +257,14 @@ def analyze(ctx: StageContext) -> dict[str, Any]:
     interaction = _interaction(predictions, ctx, record)
     run.write("interaction", interaction.summary)
     run.write("interaction_images", interaction.images)
+    settings = StatisticalTestSettings(
+        zero_method=analysis.zero_method, n_resamples=analysis.bootstrap,
+        interaction_method=analysis.interaction_test, alpha=analysis.alpha,
+        seed=ctx.config.run.seed)
     results = evaluate_hypotheses(
         hypotheses, predictions, attributions, interaction.summary,
         interaction_images=interaction.images, interaction_measure=analysis.interaction_measure,
-        interaction_method=analysis.interaction_test, alpha=analysis.alpha,
-        zero_method=analysis.zero_method, n_resamples=analysis.bootstrap,
-        seed=ctx.config.run.seed)
+        settings=settings)
     run.write("hypotheses", results.table)
     run.write("hypothesis_pairs", results.pairs)
     record.section("hypotheses", "done", n=len(results.table),

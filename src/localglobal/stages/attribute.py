@@ -136,13 +136,13 @@ def _passes(ctx: StageContext, name: str, items: pd.DataFrame, partner: dict[str
         outlines=str(run.artifact_path("outline_masks")) if run.has("outline_masks") else None,
         partner=partner if "shuffled-edges" in settings.controls else {},
         heatmaps=str(run.artifact_path("heatmaps") / safe_name(name))
-        if settings.heatmaps else None,
-        calibration=tuple(items.head(CALIBRATION_IMAGES).to_dict("records")))
+        if settings.heatmaps else None)
     trained.refuse_misfit()
     if "random-weights" not in settings.controls:
         return [trained]
     return [trained, replace(trained, control="random-weights", outlines=None, partner={},
-                             heatmaps=None)]
+                             heatmaps=None, calibration=tuple(
+                                 items.head(CALIBRATION_IMAGES).to_dict("records")))]
 
 
 def _attribute_model(ctx: StageContext, name: str, items: pd.DataFrame,

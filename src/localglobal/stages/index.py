@@ -184,7 +184,7 @@ def index(ctx: StageContext) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from localglobal.data.image_tree import check_images, image_ref
-    from localglobal.data.sampling import build_index
+    from localglobal.data.sampling import SampleOptions, build_index
 
     config = ctx.config
     check_config(config)
@@ -198,11 +198,11 @@ def index(ctx: StageContext) -> dict[str, Any]:
         return {r["path"]: r for r in table.to_dict("records")}
 
     try:
-        result = build_index(
-            config.data.images, boxes, space, splits=config.index.splits,
-            extensions=config.index.extensions, per_class=config.index.per_class,
-            require_box=config.index.require_box, seed=config.run.seed,
-            resize=config.frame.resize, crop=config.frame.crop, check=check)
+        options = SampleOptions(
+            splits=config.index.splits, extensions=config.index.extensions,
+            per_class=config.index.per_class, require_box=config.index.require_box,
+            seed=config.run.seed, resize=config.frame.resize, crop=config.frame.crop)
+        result = build_index(config.data.images, boxes, space, options, check)
     except MissingInputError as error:  # nothing to index: the stage fails, naming why
         raise StageError(f"index: {error}") from None
     report = result.report
