@@ -76,17 +76,47 @@ def test_a_decompression_bomb_is_refused(tmp_path, monkeypatch):
         decode_rgb(path)
 
 
-def test_a_failing_machine_is_not_blamed_on_the_image(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["RGB", "L"])  # OpenCV's decoder, Pillow's
+def test_a_failing_machine_is_not_blamed_on_the_image(tmp_path, monkeypatch, mode):
     path = tmp_path / "fine.png"
-    Image.new("RGB", (10, 10)).save(path)
+    Image.new(mode, (10, 10)).save(path)
 
     def failing(*args, **kwargs):
         raise OSError(errno.EIO, "Input/output error", str(path))
 
     monkeypatch.setattr(images.Image, "open", failing)
+    monkeypatch.setattr(images.Path, "open", failing)
     with pytest.raises(OSError) as raised:
         decode_rgb(path)
     assert raised.value.errno == errno.EIO and not isinstance(raised.value, BadInputError)
+
+
+def with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
+    """``png`` with a chunk inserted after its header."""
+    import struct
+    import zlib
+
+    chunk = kind + data
+    return png[:33] + struct.pack(">I", len(data)) + chunk + \
+        struct.pack(">I", zlib.crc32(chunk)) + png[33:]
+
+
+def test_plain_rgb_pngs_decode_to_pillow_s_pixels_by_either_decoder(tmp_path):
+    plain = tmp_path / "plain.png"
+    Image.fromarray(random_rgb(37, 53)).save(plain)
+    gamma = tmp_path / "gamma.png"
+    gamma.write_bytes(with_chunk(plain.read_bytes(), b"gAMA", (45455).to_bytes(4, "big")))
+    noted = tmp_path / "noted.png"
+    noted.write_bytes(with_chunk(plain.read_bytes(), b"tEXt", b"Comment\x00hello"))
+    for path, fast in ((plain, True), (noted, True), (gamma, False)):
+        assert (images._plain_rgb_png(path) is not None) == fast
+        decoded = decode_rgb(path)
+        assert decoded.flags.writeable
+        assert np.array_equal(decoded, np.asarray(Image.open(path).convert("RGB")))
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(plain.read_bytes()[:-40])
+    with pytest.raises(BadInputError, match=r"truncated\.png: not a decodable image"):
+        decode_rgb(truncated)
 
 
 def test_the_input_frame_is_torchvision_s(tmp_path):
