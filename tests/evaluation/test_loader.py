@@ -140,3 +140,17 @@ def test_a_feeder_abandoned_mid_pass_stops_its_thread(images):
     assert thread.is_alive()  # decoding ahead, blocked on the full queue
     feeder.close()
     assert not thread.is_alive()
+
+
+def test_threads_decode_a_batch_in_order_with_its_bad_rows(images, tmp_path):
+    paths, arrays = images
+    (tmp_path / "05.png").write_bytes(b"not a png")
+    rows = [(0, row) for row in range(12)]
+    one, two = (ImageDataset(paths, SIZE, threads=n).__getitems__(rows) for n in (1, 2))
+    assert [item[:2] for item in two] == [item[:2] for item in one] == rows
+    for (_, row, image, error, machine), (*_, image_one, error_one, _) in zip(two, one,
+                                                                              strict=True):
+        assert torch.equal(image, image_one) and error == error_one and not machine
+        assert bool(error) == (row == 5)
+        if row != 5:
+            assert np.array_equal(image.numpy(), arrays[row])

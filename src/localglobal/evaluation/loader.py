@@ -18,6 +18,7 @@ decode the next shard while the model works on this one; a shard the stage skips
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import queue
@@ -101,25 +102,32 @@ class ImageDataset(torch.utils.data.Dataset):
         here, before fitting: ``row -> (probe, params JSON)``
         (:func:`localglobal.probes.materialize.build_images`). The last decoded file is
         kept, so the items of one image decode it once.
+    threads : int
+        Threads that decode the items of one batch together, in this process (the
+        decoders let go of the interpreter lock). Between a CPU model's forward passes
+        the cores are free; a batch with rows to build is decoded item by item.
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike[str]], size: int, *,
                  mode: str = "resize", resize: int | None = None,
                  interpolation: str = "bilinear",
-                 builds: Mapping[int, tuple[str, str]] | None = None):
+                 builds: Mapping[int, tuple[str, str]] | None = None, threads: int = 1):
         self.paths = [str(p) for p in paths]
         self.size = int(size)
         self.mode = mode
         self.resize = resize
         self.interpolation = interpolation
         self.builds = builds or {}
+        self.threads = max(1, int(threads))
         self._last: tuple[str, np.ndarray] | None = None
 
     def _decode(self, row: int) -> np.ndarray:
         path = self.paths[row]
-        if self._last is None or self._last[0] != path:
-            self._last = (path, decode_rgb(path))
-        image = self._last[1]
+        last = self._last  # read once: another thread may replace it meanwhile
+        if last is None or last[0] != path:
+            last = (path, decode_rgb(path))
+            self._last = last
+        image = last[1]
         build = self.builds.get(row)
         if build is not None:
             image = build_images(image[None], [build[0]], [build[1]])[0]
@@ -142,6 +150,15 @@ class ImageDataset(torch.utils.data.Dataset):
             # The errno would be lost on the way out of a worker process: say it here.
             return tag, row, self._blank(), f"{self.paths[row]}: {error}", True
         return tag, row, torch.from_numpy(np.require(image, requirements=["C", "W"])), "", False
+
+    def __getitems__(self, indices: Sequence[int | tuple[int, int]]) -> list[
+            tuple[int, int, torch.Tensor, str, bool]]:
+        """The items of one batch, in order (decoded by :attr:`threads` threads)."""
+        threads = min(self.threads, len(indices))
+        if threads < 2 or self.builds or torch.utils.data.get_worker_info() is not None:
+            return [self[index] for index in indices]
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:  # gone after the batch
+            return list(pool.map(self.__getitem__, indices))
 
     def _blank(self) -> torch.Tensor:
         return torch.zeros((self.size, self.size, 3), dtype=torch.uint8)
@@ -263,25 +280,30 @@ def _fill(stream: Iterator[Any], out: queue.Queue, stop: threading.Event) -> Non
     """The decoding thread: put the stream's items into ``out`` until it ends or is stopped."""
     try:
         for item in stream:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not _put(out, item, stop):
                 return
-        out.put(_End(None))
+        _put(out, _End(None), stop)
     except BaseException as error:  # handed to the consumer, raised there
-        out.put(_End(error))
+        _put(out, _End(error), stop)
+
+
+def _put(out: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` into ``out`` when there is room; False if stopped first."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 class _ThreadedStream:
     """An iterator run ahead by a thread of this process, ``depth`` items at most.
 
-    Decoding a PNG (zlib, in Pillow's C code) releases the interpreter lock, so the
-    thread decodes the next batch while the model's forward pass runs. The thread
-    stops at the stream's end, at :meth:`close`, or when this object is collected.
+    Decoding an image (in C) releases the interpreter lock, so the thread decodes the
+    next batch while an accelerator runs the model. The thread stops at the stream's
+    end, at :meth:`close`, or when this object is collected.
     """
 
     def __init__(self, stream: Iterator[Any], depth: int):

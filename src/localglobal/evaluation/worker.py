@@ -101,9 +101,12 @@ def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
     spec = task.spec
     builds = dict(task.builds or {})
     on_device = bool(builds) and task.frame_crop in (None, spec.crop)
+    in_process = device.type == "cpu" and task.loader_workers == 0
     dataset = ImageDataset(task.paths, spec.crop, mode=task.fit, resize=spec.resize,
                            interpolation=spec.interpolation,
-                           builds=None if on_device else builds)
+                           builds=None if on_device else builds,
+                           # between the forward passes, which use torch's threads
+                           threads=torch.get_num_threads() if in_process else 1)
     # on the CPU the model's input is made by numpy as each batch is decoded: torch's
     # thread pool would spend more on synchronising so small an operation than on it
     prepare = classifier.input_of if device.type == "cpu" and not on_device else None
