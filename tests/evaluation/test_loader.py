@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import torch
 from localglobal.errors import MachineError
 from localglobal.evaluation import loader
 from localglobal.evaluation.loader import (
+    CAN_LOWER_THREAD_PRIORITY,
+    IDLE_NICE,
     BatchFeeder,
     ImageDataset,
     fit_image,
@@ -140,6 +143,24 @@ def test_a_feeder_abandoned_mid_pass_stops_its_thread(images):
     assert thread.is_alive()  # decoding ahead, blocked on the full queue
     feeder.close()
     assert not thread.is_alive()
+
+
+@pytest.mark.skipif(not CAN_LOWER_THREAD_PRIORITY, reason="a thread's own nice is Linux's")
+@pytest.mark.parametrize(("device", "nice"), [("cpu", IDLE_NICE), ("meta", 0)])
+def test_beside_a_cpu_model_the_decoding_thread_runs_at_the_lowest_priority(images, device,
+                                                                             nice):
+    paths, _ = images
+    feeder = BatchFeeder(ImageDataset(paths, SIZE), workers=0, device=torch.device(device))
+    feeder.plan(shards_of(len(paths), 2), batch_size=2)
+    try:
+        next(iter(feeder.batches([0, 1])))  # the thread set its priority before this batch
+        thread = feeder._stream._thread
+        assert thread.is_alive()  # blocked on the full queue: its id is still its own
+        own = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == max(own, nice)
+        assert os.getpriority(os.PRIO_PROCESS, os.getpid()) == own  # the process's stays
+    finally:
+        feeder.close()
 
 
 def test_threads_decode_a_batch_in_order_with_its_bad_rows(images, tmp_path):

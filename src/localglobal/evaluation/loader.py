@@ -19,9 +19,11 @@ decode the next shard while the model works on this one; a shard the stage skips
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import os
 import queue
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,6 +44,12 @@ PREFETCH_BATCHES = 4
 
 THREAD_PREFETCH_BATCHES = 2
 """Batches the decoding thread of a feeder without worker processes decodes ahead."""
+
+IDLE_NICE = 19
+"""The decoding thread's nice value beside a CPU model: it runs when a core is idle."""
+
+CAN_LOWER_THREAD_PRIORITY = sys.platform.startswith("linux")
+"""Whether one thread's priority can be lowered (Linux: a thread has its own nice)."""
 
 
 def fit_image(image: np.ndarray, size: int, *, mode: str = "resize", resize: int | None = None,
@@ -276,8 +284,13 @@ class _End(NamedTuple):
     error: BaseException | None
 
 
-def _fill(stream: Iterator[Any], out: queue.Queue, stop: threading.Event) -> None:
+def _fill(stream: Iterator[Any], out: queue.Queue, stop: threading.Event, nice: int) -> None:
     """The decoding thread: put the stream's items into ``out`` until it ends or is stopped."""
+    if nice and CAN_LOWER_THREAD_PRIORITY:
+        # This thread only: on Linux the "process" of a thread id is that thread. A
+        # sandbox that forbids it leaves the thread decoding at the usual priority.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     try:
         for item in stream:
             if not _put(out, item, stop):
@@ -302,15 +315,18 @@ class _ThreadedStream:
     """An iterator run ahead by a thread of this process, ``depth`` items at most.
 
     Decoding an image (in C) releases the interpreter lock, so the thread decodes the
-    next batch while an accelerator runs the model. The thread stops at the stream's
-    end, at :meth:`close`, or when this object is collected.
+    next batch while the model runs. With ``nice`` the thread lowers its own priority,
+    so that beside a model that keeps every core busy it takes only the time the model
+    leaves idle. The thread stops at the stream's end, at :meth:`close`, or when this
+    object is collected.
     """
 
-    def __init__(self, stream: Iterator[Any], depth: int):
+    def __init__(self, stream: Iterator[Any], depth: int, nice: int = 0):
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._done = False
-        self._thread = threading.Thread(target=_fill, args=(stream, self._queue, self._stop),
+        self._thread = threading.Thread(target=_fill,
+                                        args=(stream, self._queue, self._stop, nice),
                                         name="localglobal-decode", daemon=True)
         weakref.finalize(self, self._stop.set)
         self._thread.start()
@@ -346,12 +362,15 @@ class BatchFeeder:
     Call :meth:`plan` with every shard of a pass, in the order they will be asked
     for, then :meth:`batches` for each shard that is actually needed. Workers decode
     ahead across shard boundaries, so the device does not wait at each one; without
-    worker processes, a thread of this process may decode ahead
-    (:data:`THREAD_PREFETCH_BATCHES` batches) while an accelerator runs the model. On
-    the CPU the images are decoded between batches, in this thread: the model's forward
-    pass keeps every core busy with torch's thread pool, and a thread decoding beside
-    it slows the pass down by more than the decoding costs (each operation of the pass
-    waits for the pool's thread that the decoding displaced).
+    worker processes, a thread of this process decodes ahead
+    (:data:`THREAD_PREFETCH_BATCHES` batches) while the model runs. Beside a model on
+    the CPU, whose forward pass keeps every core busy with torch's thread pool, that
+    thread runs at the lowest priority (:data:`IDLE_NICE`): at the usual one it would
+    displace a thread of the pool, and every operation of the pass would wait for it;
+    at the lowest it decodes in the moments the pass leaves a core idle (between its
+    operations, in the interpreter's share of the work), which on two cores hides the
+    decoding almost entirely. Where a thread's priority cannot be lowered (not Linux),
+    the images are decoded between the forward passes, in this thread.
 
     Parameters
     ----------
@@ -365,7 +384,7 @@ class BatchFeeder:
         Keep the workers alive between passes (one pass per model).
     thread : bool, optional
         Without worker processes, decode ahead in a thread of this process; default:
-        when the model is not on the CPU.
+        yes, except beside a CPU model where the thread's priority cannot be lowered.
     prepare : callable, optional
         Applied to each batch's uint8 images before it is handed over (by the decoding
         thread where there is one): the model's input made ahead, e.g. :func:`normalise
@@ -384,7 +403,10 @@ class BatchFeeder:
         self._loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self._sampler, num_workers=workers,
             collate_fn=collate_items, pin_memory=device.type == "cuda", **options)
-        self._threaded = workers == 0 and (device.type != "cpu" if thread is None else thread)
+        if thread is None:
+            thread = device.type != "cpu" or CAN_LOWER_THREAD_PRIORITY
+        self._threaded = workers == 0 and thread
+        self._nice = IDLE_NICE if device.type == "cpu" else 0
         self._starts: dict[int, tuple[int, list[int]]] = {}
         self._stream: Iterator[Any] | None = None
         self._pending: tuple[int, Batch] | None = None
@@ -470,7 +492,9 @@ class BatchFeeder:
 
     def _open(self) -> Iterator[tuple[int, Batch]]:
         stream = map(functools.partial(_as_batch, prepare=self._prepare), iter(self._loader))
-        return _ThreadedStream(stream, THREAD_PREFETCH_BATCHES) if self._threaded else stream
+        if not self._threaded:
+            return stream
+        return _ThreadedStream(stream, THREAD_PREFETCH_BATCHES, self._nice)
 
     def _stop_stream(self) -> None:
         if isinstance(self._stream, _ThreadedStream):

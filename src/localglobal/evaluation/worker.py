@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from localglobal.evaluation.inference import shared_classifier
-from localglobal.evaluation.loader import BatchFeeder, ImageDataset
+from localglobal.evaluation.loader import CAN_LOWER_THREAD_PRIORITY, BatchFeeder, ImageDataset
 from localglobal.models.devices import select_device
 from localglobal.models.spec import ModelSpec
 from localglobal.pipeline.shards import ShardResult
@@ -101,12 +101,14 @@ def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
     spec = task.spec
     builds = dict(task.builds or {})
     on_device = bool(builds) and task.frame_crop in (None, spec.crop)
-    in_process = device.type == "cpu" and task.loader_workers == 0
+    # decoded between the forward passes, by as many threads as they use, where no
+    # thread of low priority can decode beside them (see BatchFeeder)
+    between_passes = device.type == "cpu" and task.loader_workers == 0 \
+        and not CAN_LOWER_THREAD_PRIORITY
     dataset = ImageDataset(task.paths, spec.crop, mode=task.fit, resize=spec.resize,
                            interpolation=spec.interpolation,
                            builds=None if on_device else builds,
-                           # between the forward passes, which use torch's threads
-                           threads=torch.get_num_threads() if in_process else 1)
+                           threads=torch.get_num_threads() if between_passes else 1)
     # on the CPU the model's input is made by numpy as each batch is decoded: torch's
     # thread pool would spend more on synchronising so small an operation than on it
     prepare = classifier.input_of if device.type == "cpu" and not on_device else None
