@@ -12,13 +12,12 @@ import torch
 from localglobal.errors import MachineError
 from localglobal.evaluation import loader
 from localglobal.evaluation.loader import (
-    CAN_LOWER_THREAD_PRIORITY,
-    IDLE_NICE,
     BatchFeeder,
     ImageDataset,
     fit_image,
     loader_worker_count,
 )
+from localglobal.evaluation.read_ahead import CAN_LOWER_THREAD_PRIORITY, IDLE_NICE
 from localglobal.io.images import write_png
 from localglobal.models.preprocessing import normalise
 

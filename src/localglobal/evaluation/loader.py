@@ -19,13 +19,8 @@ decode the next shard while the model works on this one; a shard the stage skips
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import functools
 import os
-import queue
-import sys
-import threading
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -33,6 +28,7 @@ import numpy as np
 import torch
 
 from localglobal.errors import BadInputError, MachineError, is_machine_error
+from localglobal.evaluation.read_ahead import CAN_LOWER_THREAD_PRIORITY, IDLE_NICE, ReadAhead
 from localglobal.io.images import decode_rgb
 from localglobal.probes.materialize import build_images
 
@@ -44,12 +40,6 @@ PREFETCH_BATCHES = 4
 
 THREAD_PREFETCH_BATCHES = 2
 """Batches the decoding thread of a feeder without worker processes decodes ahead."""
-
-IDLE_NICE = 19
-"""The decoding thread's nice value beside a CPU model: it runs when a core is idle."""
-
-CAN_LOWER_THREAD_PRIORITY = sys.platform.startswith("linux")
-"""Whether one thread's priority can be lowered (Linux: a thread has its own nice)."""
 
 
 def fit_image(image: np.ndarray, size: int, *, mode: str = "resize", resize: int | None = None,
@@ -278,84 +268,6 @@ def _as_batch(collated: tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str
     return int(tags[0]), Batch(rows_np, images, bad)
 
 
-class _End(NamedTuple):
-    """What the decoding thread hands over last: nothing more, or the error that stopped it."""
-
-    error: BaseException | None
-
-
-def _fill(stream: Iterator[Any], out: queue.Queue, stop: threading.Event, nice: int) -> None:
-    """The decoding thread: put the stream's items into ``out`` until it ends or is stopped."""
-    if nice and CAN_LOWER_THREAD_PRIORITY:
-        # This thread only: on Linux the "process" of a thread id is that thread. A
-        # sandbox that forbids it leaves the thread decoding at the usual priority.
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    try:
-        for item in stream:
-            if not _put(out, item, stop):
-                return
-        _put(out, _End(None), stop)
-    except BaseException as error:  # handed to the consumer, raised there
-        _put(out, _End(error), stop)
-
-
-def _put(out: queue.Queue, item: Any, stop: threading.Event) -> bool:
-    """Put ``item`` into ``out`` when there is room; False if stopped first."""
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-class _ThreadedStream:
-    """An iterator run ahead by a thread of this process, ``depth`` items at most.
-
-    Decoding an image (in C) releases the interpreter lock, so the thread decodes the
-    next batch while the model runs. With ``nice`` the thread lowers its own priority,
-    so that beside a model that keeps every core busy it takes only the time the model
-    leaves idle. The thread stops at the stream's end, at :meth:`close`, or when this
-    object is collected.
-    """
-
-    def __init__(self, stream: Iterator[Any], depth: int, nice: int = 0):
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(target=_fill,
-                                        args=(stream, self._queue, self._stop, nice),
-                                        name="localglobal-decode", daemon=True)
-        weakref.finalize(self, self._stop.set)
-        self._thread.start()
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        if self._done:
-            raise StopIteration
-        item = self._queue.get()
-        if isinstance(item, _End):
-            self._done = True
-            if item.error is not None:
-                raise item.error
-            raise StopIteration
-        return item
-
-    def close(self) -> None:
-        """Stop the thread and wait for it (it finishes the batch it is decoding)."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        self._done = True
-
-
 class BatchFeeder:
     """One DataLoader (and its persistent workers) serving shard after shard.
 
@@ -494,10 +406,10 @@ class BatchFeeder:
         stream = map(functools.partial(_as_batch, prepare=self._prepare), iter(self._loader))
         if not self._threaded:
             return stream
-        return _ThreadedStream(stream, THREAD_PREFETCH_BATCHES, self._nice)
+        return ReadAhead(stream, THREAD_PREFETCH_BATCHES, self._nice)
 
     def _stop_stream(self) -> None:
-        if isinstance(self._stream, _ThreadedStream):
+        if isinstance(self._stream, ReadAhead):
             self._stream.close()
         self._stream = None
 

@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from localglobal.evaluation.inference import shared_classifier
-from localglobal.evaluation.loader import CAN_LOWER_THREAD_PRIORITY, BatchFeeder, ImageDataset
+from localglobal.evaluation.loader import BatchFeeder, ImageDataset
+from localglobal.evaluation.read_ahead import CAN_LOWER_THREAD_PRIORITY
 from localglobal.models.devices import select_device
 from localglobal.models.spec import ModelSpec
 from localglobal.pipeline.shards import ShardResult
