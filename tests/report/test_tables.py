@@ -2,7 +2,14 @@
 
 import pandas as pd
 
-from localglobal.report.tables import COLUMN_NOTES, column_notes, thesis_forms_table
+from localglobal.analysis.geirhos_metrics import shape_bias_table as geirhos_shape_bias
+from localglobal.analysis.shape_bias import shape_bias
+from localglobal.report.tables import (
+    COLUMN_NOTES,
+    column_notes,
+    shape_bias_table,
+    thesis_forms_table,
+)
 
 
 def _rows():
@@ -41,3 +48,16 @@ def test_every_new_column_is_explained_in_one_line():
                  "edge_enrichment_neg", "fixed_blocks", "proxy"):
         assert name in COLUMN_NOTES
     assert all("\n" not in line and line.endswith(".") for line in column_notes())
+
+
+def test_a_shape_bias_table_says_what_its_interval_is_over():
+    decisions = pd.DataFrame([
+        {"observer": "net", "kind": "model", "dataset": "cue-conflict", "image": f"{k}.png",
+         "category": "cat", "texture": "dog", "decision": decision}
+        for k, decision in enumerate(["cat", "cat", "dog", "car"])])
+    stimuli = pd.DataFrame([{"model": "net", "path": f"{k}.png", "shape_wnid": "cat",
+                             "texture_wnid": "dog", "pred_wnid": p, "pred_index": 0}
+                            for k, p in enumerate(["cat", "cat", "dog"])])
+    bootstrapped = shape_bias_table(geirhos_shape_bias(decisions, n_resamples=50))["title"]
+    assert "bootstrap interval over a model's stimuli" in bootstrapped
+    assert "Wilson interval" in shape_bias_table(shape_bias(stimuli))["title"]

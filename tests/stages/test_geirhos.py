@@ -115,6 +115,7 @@ def test_a_random_imagenet_model_decides_as_the_mapping_of_its_logits(tmp_path):
     lines = shape_bias_lines(bias)
     assert any(line.startswith("- tiny: ") for line in lines)
     assert any(line.startswith("- humans (mean of 10)") for line in lines)
+    assert "bootstrap interval over a model's stimuli" in lines[0]  # what the bounds are over
 
 
 def test_an_unreadable_stimulus_is_a_bad_item_by_name(tmp_path):

@@ -21,7 +21,7 @@ from localglobal.analysis.geirhos_metrics import HUMANS
 from localglobal.errors import FigureError
 from localglobal.report.formatting import format_number
 from localglobal.report.inputs import ReportInputs
-from localglobal.report.tables import Table, display_table
+from localglobal.report.tables import Table, display_table, shape_bias_interval
 
 BENCHMARK_INTRO = (
     "model-vs-human's benchmark (Geirhos et al. 2021): every model and every human observer "
@@ -88,7 +88,8 @@ def shape_bias_lines(bias: pd.DataFrame | None) -> list[str]:
     if bias is None or not len(bias):
         return []
     rows = _shown(bias, "model") if "kind" in bias else bias
-    lines = ["Shape bias (cue conflict; shape / (shape + texture) decisions):", ""]
+    lines = ["Shape bias (cue conflict; shape / (shape + texture) decisions; "
+             f"{shape_bias_interval(bias)}):", ""]
     for _, row in rows.iterrows():
         name = (f"humans (mean of {int(row['n_observers'])})"
                 if row["model"] == HUMANS and "n_observers" in row else str(row["model"]))
@@ -158,7 +159,8 @@ def benchmark_lines(benchmark: pd.DataFrame | None) -> list[str]:
         return []
     datasets = benchmark["dataset"].nunique()  # type: ignore[index]
     lines = [f"model-vs-human benchmark ({datasets} dataset{'s' if datasets != 1 else ''}; "
-             "accuracy and error consistency averaged over them; shape bias on cue-conflict):"]
+             "accuracy and error consistency averaged over them; shape bias on cue-conflict, "
+             "[95 % bootstrap interval over trials resampled within each observer]):"]
     for row in rows:
         parts = [f"accuracy {format_number(row['accuracy'], 3)}"]
         if row["shape_bias"] is not None:
@@ -179,7 +181,8 @@ def benchmark_markdown(benchmark: pd.DataFrame | None) -> list[str]:
     if not rows:
         return []
     lines = ["Accuracy and error consistency: mean over the datasets (benchmark conditions); "
-             "shape bias [95 % bootstrap interval] and hit rate: cue-conflict.", "",
+             "shape bias [95 % bootstrap interval over trials resampled within each "
+             "observer] and hit rate: cue-conflict.", "",
              "| observer | datasets | accuracy | shape bias | hit rate | error consistency |",
              "|---|---|---|---|---|---|"]
     for row in rows:

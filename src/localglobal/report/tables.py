@@ -171,7 +171,26 @@ def shape_bias_table(bias: pd.DataFrame) -> Table:
     for c in ("shape_bias", "ci_low", "ci_high"):
         if c in shown:
             shown[c] = shown[c].map(lambda v: format_number(v, 3))
-    return display_table("Shape bias per model", shown, columns)
+    return display_table(f"Shape bias per model · {shape_bias_interval(bias)}", shown, columns)
+
+
+def shape_bias_interval(bias: pd.DataFrame) -> str:
+    """What the interval of a shape-bias table is over, in words.
+
+    Parameters
+    ----------
+    bias : pandas.DataFrame
+        ``shape_bias.parquet``: the geirhos stage's (bootstrap, with ``n_observers``)
+        or the evaluate path's (Wilson).
+
+    Returns
+    -------
+    str
+    """
+    if "n_observers" in bias:
+        return ("95 % bootstrap interval over a model's stimuli; for the humans' mean, over "
+                "the observers")
+    return "95 % Wilson interval over the shape and texture decisions"
 
 
 #: One line on each column of the hypothesis and LRP tables that needs one.
