@@ -184,6 +184,25 @@ def loader_worker_count(configured: int | None, device: torch.device) -> int:
     return min(MAX_WORKERS, os.cpu_count() or 1)
 
 
+def reads_ahead(device: torch.device, workers: int) -> bool:
+    """Whether a thread of this process decodes ahead of the model (see :class:`BatchFeeder`).
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the model runs.
+    workers : int
+        Decoding processes (with any, they decode ahead and no thread does).
+
+    Returns
+    -------
+    bool
+        False also beside a CPU model where a thread's priority cannot be lowered: there
+        the images are decoded between the forward passes.
+    """
+    return workers == 0 and (device.type != "cpu" or CAN_LOWER_THREAD_PRIORITY)
+
+
 def _worker_init(_: int) -> None:
     # The workers are the parallelism: one torch thread each.
     torch.set_num_threads(1)
@@ -296,7 +315,7 @@ class BatchFeeder:
         Keep the workers alive between passes (one pass per model).
     thread : bool, optional
         Without worker processes, decode ahead in a thread of this process; default:
-        yes, except beside a CPU model where the thread's priority cannot be lowered.
+        :func:`reads_ahead`.
     prepare : callable, optional
         Applied to each batch's uint8 images before it is handed over (by the decoding
         thread where there is one): the model's input made ahead, e.g. :func:`normalise
@@ -315,9 +334,8 @@ class BatchFeeder:
         self._loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self._sampler, num_workers=workers,
             collate_fn=collate_items, pin_memory=device.type == "cuda", **options)
-        if thread is None:
-            thread = device.type != "cpu" or CAN_LOWER_THREAD_PRIORITY
-        self._threaded = workers == 0 and thread
+        self._threaded = reads_ahead(device, workers) if thread is None \
+            else workers == 0 and thread
         self._nice = IDLE_NICE if device.type == "cpu" else 0
         self._starts: dict[int, tuple[int, list[int]]] = {}
         self._stream: Iterator[Any] | None = None
@@ -430,4 +448,4 @@ class BatchFeeder:
 
 
 __all__ = ["Batch", "BatchFeeder", "ImageDataset", "collate_items", "fit_image",
-           "loader_worker_count"]
+           "loader_worker_count", "reads_ahead"]

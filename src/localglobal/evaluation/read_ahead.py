@@ -63,11 +63,8 @@ def _put(out: queue.Queue, item: Any, stop: threading.Event) -> bool:
 class ReadAhead:
     """An iterator run ahead by a thread of this process, ``depth`` items at most.
 
-    Decoding an image (in C) releases the interpreter lock, so the thread decodes the
-    next batch while the model runs. With ``nice`` the thread lowers its own priority,
-    so that beside a model that keeps every core busy it takes only the time the model
-    leaves idle. The thread stops at the stream's end, at :meth:`close`, or when this
-    object is collected.
+    The thread stops at the stream's end, at :meth:`close`, or when this object is
+    collected.
 
     Parameters
     ----------

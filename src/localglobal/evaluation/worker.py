@@ -20,8 +20,7 @@ import pandas as pd
 import torch
 
 from localglobal.evaluation.inference import shared_classifier
-from localglobal.evaluation.loader import BatchFeeder, ImageDataset
-from localglobal.evaluation.read_ahead import CAN_LOWER_THREAD_PRIORITY
+from localglobal.evaluation.loader import BatchFeeder, ImageDataset, reads_ahead
 from localglobal.models.devices import select_device
 from localglobal.models.spec import ModelSpec
 from localglobal.pipeline.shards import ShardResult
@@ -102,10 +101,8 @@ def make_worker(task: ClassificationPass) -> Callable[[list[int]], ShardResult]:
     spec = task.spec
     builds = dict(task.builds or {})
     on_device = bool(builds) and task.frame_crop in (None, spec.crop)
-    # decoded between the forward passes, by as many threads as they use, where no
-    # thread of low priority can decode beside them (see BatchFeeder)
-    between_passes = device.type == "cpu" and task.loader_workers == 0 \
-        and not CAN_LOWER_THREAD_PRIORITY
+    # decoded in this process between the forward passes: by as many threads as they use
+    between_passes = task.loader_workers == 0 and not reads_ahead(device, 0)
     dataset = ImageDataset(task.paths, spec.crop, mode=task.fit, resize=spec.resize,
                            interpolation=spec.interpolation,
                            builds=None if on_device else builds,

@@ -23,6 +23,9 @@ from localglobal.report.formatting import format_number
 from localglobal.report.inputs import ReportInputs
 from localglobal.report.tables import Table, display_table, shape_bias_interval
 
+BENCHMARK_INTERVAL = "95 % bootstrap interval over trials resampled within each observer"
+"""What the benchmark's intervals are over (:mod:`localglobal.analysis.benchmark`)."""
+
 BENCHMARK_INTRO = (
     "model-vs-human's benchmark (Geirhos et al. 2021): every model and every human observer "
     "decides every trial among 16 categories. Accuracy is pooled over a dataset's benchmark "
@@ -160,7 +163,7 @@ def benchmark_lines(benchmark: pd.DataFrame | None) -> list[str]:
     datasets = benchmark["dataset"].nunique()  # type: ignore[index]
     lines = [f"model-vs-human benchmark ({datasets} dataset{'s' if datasets != 1 else ''}; "
              "accuracy and error consistency averaged over them; shape bias on cue-conflict, "
-             "[95 % bootstrap interval over trials resampled within each observer]):"]
+             f"[{BENCHMARK_INTERVAL}]):"]
     for row in rows:
         parts = [f"accuracy {format_number(row['accuracy'], 3)}"]
         if row["shape_bias"] is not None:
@@ -181,8 +184,7 @@ def benchmark_markdown(benchmark: pd.DataFrame | None) -> list[str]:
     if not rows:
         return []
     lines = ["Accuracy and error consistency: mean over the datasets (benchmark conditions); "
-             "shape bias [95 % bootstrap interval over trials resampled within each "
-             "observer] and hit rate: cue-conflict.", "",
+             f"shape bias [{BENCHMARK_INTERVAL}] and hit rate: cue-conflict.", "",
              "| observer | datasets | accuracy | shape bias | hit rate | error consistency |",
              "|---|---|---|---|---|---|"]
     for row in rows:
