@@ -29,3 +29,17 @@ def require_geirhos_sample(part: str = "") -> Path:
     if not folder.is_dir():
         pytest.skip(f"the shared Geirhos sample is not here ({folder}); set LOCALGLOBAL_SHARED")
     return geirhos_sample()
+
+
+def model_vs_human_raw_data() -> Path:
+    """Every human trial of model-vs-human's 17 experiments (it may be absent)."""
+    return shared_root() / "data" / "model-vs-human-raw-data"
+
+
+def require_model_vs_human_raw_data() -> Path:
+    """model-vs-human's raw data; the test is skipped, saying where it looked, when it is
+    not there."""
+    folder = model_vs_human_raw_data()
+    if not folder.is_dir():
+        pytest.skip(f"model-vs-human's raw data is not at {folder}")
+    return folder

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,16 +9,16 @@ import pytest
 from localglobal.analysis.benchmark import benchmark_tables, rankings
 from localglobal.data.geirhos_humans import read_human_trials
 from localglobal.data.model_vs_human import DATASETS
+from tests.shared_data import model_vs_human_raw_data, require_model_vs_human_raw_data
 
-RAW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "model-vs-human-raw-data"
+RAW = model_vs_human_raw_data()
 CHOSEN = ["contrast", "edge", "cue-conflict"]
 
 
 @pytest.fixture(scope="module")
 def decisions() -> pd.DataFrame:
     """The humans of three datasets plus two made-up models deciding every stimulus."""
-    if not RAW.is_dir():
-        pytest.skip(f"model-vs-human's raw data is not at {RAW}")
+    require_model_vs_human_raw_data()
     humans = read_human_trials(RAW, CHOSEN).table
     stimuli = humans.drop_duplicates(["dataset", "condition", "image"])
     rng = np.random.default_rng(7)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,15 +15,15 @@ from localglobal.analysis.figures import (
 from localglobal.data.geirhos_humans import read_human_trials
 from localglobal.data.model_vs_human import DATASETS
 from localglobal.errors import FigureError
+from tests.shared_data import model_vs_human_raw_data, require_model_vs_human_raw_data
 
-RAW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "model-vs-human-raw-data"
+RAW = model_vs_human_raw_data()
 
 
 @pytest.fixture(scope="module")
 def tables():
     """The contrast humans and a model that is right on every other stimulus."""
-    if not RAW.is_dir():
-        pytest.skip(f"model-vs-human's raw data is not at {RAW}")
+    require_model_vs_human_raw_data()
     humans = read_human_trials(RAW, ["contrast"]).table
     stimuli = humans.drop_duplicates(["condition", "image"]).reset_index(drop=True)
     model = stimuli.assign(observer="net", kind="model",

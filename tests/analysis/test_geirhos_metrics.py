@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +17,7 @@ from localglobal.analysis.geirhos_metrics import (
     shape_bias_by_category,
     shape_bias_table,
 )
+from tests.shared_data import require_geirhos_sample
 
 
 def rows(observer: str, kind: str, trials: list[tuple], dataset: str = "cue-conflict"):
@@ -129,20 +128,10 @@ def test_accuracy_is_decision_equals_shape_and_a_missing_decision_is_wrong():
     assert by.loc[(HUMANS, "edge"), "n"] == 6
 
 
-def shared_raw_data() -> Path:
-    configured = os.environ.get("LOCALGLOBAL_SHARED")
-    repo = Path(__file__).resolve().parents[2]
-    shared = Path(configured) if configured else repo.parent / "shared"
-    folder = shared / "data" / "geirhos-sample" / "human-raw-data"
-    if not folder.is_dir():
-        pytest.skip(f"the shared Geirhos sample is not here ({folder}); set LOCALGLOBAL_SHARED")
-    return folder
-
-
 def test_humans_on_the_real_raw_data_agree_with_a_direct_count():
     from localglobal.data.geirhos_humans import read_human_trials
 
-    folder = shared_raw_data()
+    folder = require_geirhos_sample("human-raw-data") / "human-raw-data"
     result = shape_bias_table(read_human_trials(folder).table, n_resamples=200)
     per_observer = {}
     for path in sorted((folder / "cue-conflict").glob("*.csv")):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from localglobal.data.geirhos_humans import read_human_trials
 from localglobal.data.geirhos_stimuli import discover_stimuli
 from localglobal.errors import ArchiveError, ChecksumError, DownloadError, DownloadUnavailableError
 from tests.http_server import serve_folder
+from tests.shared_data import require_geirhos_sample
 
 CSV = ("subj,session,trial,rt,object_response,category,condition,imagename\n"
        "subject-01,1,1,0.9,{answer},{category},0,0001_x_s01_0_{category}_00_{image}\n")
@@ -203,16 +203,6 @@ def test_a_damaged_cache_is_unpacked_again(server, tmp_path):
 # --------------------------------------------------------------------------- real sample
 
 
-def shared_sample() -> Path:
-    configured = os.environ.get("LOCALGLOBAL_SHARED")
-    repo = Path(__file__).resolve().parents[2]
-    sample = (Path(configured) if configured else repo.parent / "shared") / "data" / (
-        "geirhos-sample")
-    if not sample.is_dir():
-        pytest.skip(f"the shared Geirhos sample is not here ({sample}); set LOCALGLOBAL_SHARED")
-    return sample
-
-
 def sample_as_repositories(sample: Path) -> dict:
     """The sample's files under the paths they have in the two repositories."""
     folders = {"cue-conflict": "stimuli/style-transfer-preprocessed-512",
@@ -225,7 +215,7 @@ def sample_as_repositories(sample: Path) -> dict:
 
 
 def test_the_shipped_checksum_list_vouches_for_every_sample_file():
-    files = sample_as_repositories(shared_sample())
+    files = sample_as_repositories(require_geirhos_sample())
     shipped = load_checksums()
     for source, members in files.items():
         assert members
@@ -234,7 +224,7 @@ def test_the_shipped_checksum_list_vouches_for_every_sample_file():
 
 
 def test_an_archive_of_the_real_sample_is_fetched_like_the_sample(server, tmp_path):
-    sample = shared_sample()
+    sample = require_geirhos_sample()
     folder, base = server
     files = sample_as_repositories(sample)
     serve(folder, files)

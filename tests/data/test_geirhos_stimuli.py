@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -20,23 +19,10 @@ from localglobal.data.geirhos_stimuli import (
     texture_of,
 )
 from localglobal.errors import LocalglobalError, MissingInputError
+from tests.shared_data import require_geirhos_sample
 
 HEADER = "subj,session,trial,rt,object_response,category,condition,imagename\n"
 
-
-def shared_sample() -> Path:
-    """The shared sample of the real data: ``$LOCALGLOBAL_SHARED`` or ``<repo>/../shared``."""
-    configured = os.environ.get("LOCALGLOBAL_SHARED")
-    repo = Path(__file__).resolve().parents[2]
-    shared = Path(configured) if configured else repo.parent / "shared"
-    return shared / "data" / "geirhos-sample"
-
-
-def require_sample() -> Path:
-    sample = shared_sample()
-    if not sample.is_dir():
-        pytest.skip(f"the shared Geirhos sample is not here ({sample}); set LOCALGLOBAL_SHARED")
-    return sample
 
 
 def touch(path: Path, data: bytes = b"\x89PNG fake") -> Path:
@@ -207,7 +193,7 @@ def test_decisions_table_follows_the_contract(tmp_path):
 
 
 def test_the_shared_sample_of_real_stimuli():
-    sample = require_sample()
+    sample = require_geirhos_sample()
     loaded = discover_stimuli(sample)
     assert loaded.problems == []
     table = loaded.table
@@ -224,7 +210,7 @@ def test_the_shared_sample_of_real_stimuli():
 
 
 def test_the_shared_sample_of_human_trials():
-    sample = require_sample()
+    sample = require_geirhos_sample()
     loaded = read_human_trials(sample)
     assert loaded.problems == []
     table = loaded.table

@@ -19,7 +19,12 @@ from localglobal.models.preprocessing import normalise
 from localglobal.report.geirhos_tables import accuracy_table, consistency_table, shape_bias_lines
 from localglobal.run import prepare_run, run_stage
 from localglobal.toyworld.build import WorldConfig, build_world
-from tests.shared_data import geirhos_sample, require_geirhos_sample
+from tests.shared_data import (
+    geirhos_sample,
+    model_vs_human_raw_data,
+    require_geirhos_sample,
+    require_model_vs_human_raw_data,
+)
 
 SAMPLE = geirhos_sample()
 OUTPUTS = ("geirhos_decisions", "shape_bias", "shape_bias_by_category", "accuracy16",
@@ -149,7 +154,7 @@ def test_the_toy_world_keeps_its_shape_bias(tmp_path):
     assert (decisions["texture"] != decisions["category"]).all()
 
 
-RAW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "model-vs-human-raw-data"
+RAW = model_vs_human_raw_data()
 
 
 def parametric_stimuli(folder: Path, dataset: str, per_condition: int = 2) -> pd.DataFrame:
@@ -168,8 +173,7 @@ def parametric_stimuli(folder: Path, dataset: str, per_condition: int = 2) -> pd
 
 
 def test_a_parametric_dataset_gives_the_benchmark_and_its_curves(tmp_path):
-    if not RAW.is_dir():
-        pytest.skip(f"model-vs-human's raw data is not at {RAW}")
+    require_model_vs_human_raw_data()
     chosen = parametric_stimuli(tmp_path / "datasets", "contrast")
     run, _ = stage(tmp_path, make_config(stimuli=str(tmp_path), humans=str(RAW)))
     decisions = run.read("geirhos_decisions")
@@ -190,8 +194,7 @@ def test_a_parametric_dataset_gives_the_benchmark_and_its_curves(tmp_path):
 
 
 def test_datasets_pick_the_stimuli_and_the_humans(tmp_path):
-    if not RAW.is_dir():
-        pytest.skip(f"model-vs-human's raw data is not at {RAW}")
+    require_model_vs_human_raw_data()
     parametric_stimuli(tmp_path / "datasets", "rotation", per_condition=1)
     parametric_stimuli(tmp_path / "datasets", "false-colour", per_condition=1)
     run, _ = stage(tmp_path, make_config(stimuli=str(tmp_path), humans=str(RAW),
