@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +17,7 @@ from localglobal.analysis.error_consistency import (
     error_consistency,
     summarise_error_consistency,
 )
+from tests.shared_data import require_geirhos_sample
 
 
 def test_kappa_against_a_hand_computed_value():
@@ -116,12 +115,7 @@ def test_datasets_are_kept_apart_and_summaries_average_over_humans():
 def test_human_consistency_on_the_real_raw_data_agrees_with_a_direct_count():
     from localglobal.data.geirhos_humans import read_human_trials
 
-    configured = os.environ.get("LOCALGLOBAL_SHARED")
-    repo = Path(__file__).resolve().parents[2]
-    shared = Path(configured) if configured else repo.parent / "shared"
-    folder = shared / "data" / "geirhos-sample" / "human-raw-data"
-    if not folder.is_dir():
-        pytest.skip(f"the shared Geirhos sample is not here ({folder}); set LOCALGLOBAL_SHARED")
+    folder = require_geirhos_sample("human-raw-data") / "human-raw-data"
     pairs = error_consistency(read_human_trials(folder).table)
     for dataset in ("cue-conflict", "edge", "silhouette"):
         correct = {}

@@ -18,8 +18,9 @@ from localglobal.models import load_model, resolve_model
 from localglobal.models.loading import package_weights_path, weights_cached
 from localglobal.models.packaged import PACKAGED, map_in_order, package_file
 from localglobal.run import prepare_run, run_stage
+from tests.shared_data import geirhos_sample, require_geirhos_sample
 
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "geirhos-sample"
+SAMPLE = geirhos_sample()
 LITE0 = "efficientnet-lite0"
 
 
@@ -78,8 +79,7 @@ def _plain_timm_decisions(paths: list[Path]) -> list[str]:
 
 def test_lite0_decides_the_geirhos_sample_as_a_plain_timm_forward(tmp_path, monkeypatch):
     needs_package()
-    if not SAMPLE.is_dir():
-        pytest.skip(f"the Geirhos sample is not at {SAMPLE}")
+    require_geirhos_sample()
     monkeypatch.setenv("LOCALGLOBAL_OFFLINE", "1")  # the weights come from the package
     config = config_from_dict({
         "run": {"workers": 1},
